@@ -1,0 +1,61 @@
+# chatwatch — `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEBIAN_TOOLS := prometheus promtool alertmanager amtool
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "chatwatch needs Python 3.11 ($(PYTHON) not found)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+.PHONY: install
+install: $(STAMP) ## Create .venv and install chatwatch with its test tools
+
+.PHONY: tools
+tools: ## Install Prometheus, Alertmanager, promtool and amtool from Debian when missing
+	@missing=""; for t in $(DEBIAN_TOOLS); do command -v $$t >/dev/null || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages prometheus prometheus-alertmanager"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null; \
+	fi
+
+.PHONY: run
+run: $(STAMP) ## Start the embedded broker, a worker and the simulator (Ctrl-C stops all)
+	$(BIN)/chatwatch run
+
+.PHONY: test
+test: $(STAMP) tools ## Install everything the tests need and run the whole suite
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+.PHONY: test-fast
+test-fast: $(STAMP) ## Run the unit tests only
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: $(STAMP) tools ## ruff, mypy on the core, promtool and amtool checks
+	$(BIN)/ruff check stream agents alerts tests
+	$(BIN)/mypy
+	promtool check rules alerts/rules/*.yml
+	amtool check-config deploy/alertmanager/alertmanager.yml
+
+.PHONY: bench
+bench: $(STAMP) ## Run the benchmarks and print one JSON line (saved under bench/results/)
+	$(BIN)/python -m bench
+
+.PHONY: clean
+clean: ## Remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -1,0 +1,56 @@
+"""The ``chatwatch`` command line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from stream.config import Settings, load_settings
+from stream.errors import ChatwatchError
+
+
+class Context:
+    """What every sub-command receives: validated settings, loaded lazily."""
+
+    def __init__(self, config_path: str | None) -> None:
+        self.config_path = config_path
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """The validated settings; a bad configuration stops the command with a clear message."""
+        if self._settings is None:
+            self._settings = load_settings(self.config_path)
+        return self._settings
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@click.group()
+@click.option("--config", "config_path", envvar="CHATWATCH_CONFIG", type=click.Path(),
+              help="YAML configuration file (also CHATWATCH_CONFIG).")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """chatwatch: reply-window and forbidden-content monitoring for customer-service chat."""
+    ctx.obj = Context(config_path)
+
+
+def main() -> None:
+    """Console-script entry point: chatwatch errors become one clear line and exit code 2."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cli(standalone_mode=True)
+    except ChatwatchError as exc:
+        click.echo(f"chatwatch: {exc}", err=True)
+        sys.exit(2)
+
+
+# --- sub-commands: each lives in its own module and is registered here ---------------------
+def _register() -> None:
+    pass
+
+
+_register()

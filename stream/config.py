@@ -1,0 +1,334 @@
+"""Configuration: one frozen :class:`Settings`, read in one place from YAML and the environment.
+
+Precedence: built-in defaults < the YAML file (``--config`` or ``CHATWATCH_CONFIG``) <
+environment variables. Every value is validated here, at start-up, and a bad one raises
+:class:`~stream.errors.ConfigError` naming the key, the value and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from stream.core.policy import (
+    BUILTIN_POLICIES,
+    DEFAULT_PLATFORM,
+    DEFAULT_TIMEZONE,
+    POLICY_FIELDS,
+    Policy,
+    PolicyBook,
+    ShopProfile,
+)
+from stream.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class KafkaSecurity:
+    """SASL/SSL settings for a production broker (all from the environment)."""
+
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+
+
+@dataclass(frozen=True)
+class ContentSettings:
+    """Configured word lists and allow-lists for the content detector."""
+
+    words: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    allow: tuple[str, ...] = ()
+    platform_domains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a chatwatch process needs to know, validated."""
+
+    app_id: str = "chatwatch"
+    broker: str | None = None
+    security: KafkaSecurity = field(default_factory=KafkaSecurity)
+    partitions: int = 8
+    store: str = "memory://"
+    data_dir: str = "data"
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    clock_skew_seconds: float = 0.5
+    sweep_interval_seconds: float = 0.2
+    check_token: str | None = field(default=None, repr=False)
+    alertmanager_url: str | None = None
+    events_topic: str = "chat.events"
+    dlq_topic: str = "chat.events.dlq"
+    breaches_topic: str = "chat.breaches"
+    violations_topic: str = "chat.violations"
+    policies: PolicyBook = field(default_factory=PolicyBook)
+    content: ContentSettings = field(default_factory=ContentSettings)
+    log_level: str = "info"
+
+    @property
+    def default_platform(self) -> str:
+        """The platform assumed for events that do not name one."""
+        return self.policies.default_platform
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with some fields replaced (tests and CLI flags)."""
+        return replace(self, **changes)
+
+
+# Environment variable -> (settings field, parser)
+_ENV_SCALARS: dict[str, tuple[str, type]] = {
+    "CHATWATCH_APP_ID": ("app_id", str),
+    "KAFKA_BROKER": ("broker", str),
+    "CHATWATCH_PARTITIONS": ("partitions", int),
+    "CHATWATCH_STORE": ("store", str),
+    "CHATWATCH_DATA_DIR": ("data_dir", str),
+    "CHATWATCH_WEB_HOST": ("web_host", str),
+    "CHATWATCH_WEB_PORT": ("web_port", int),
+    "CHATWATCH_CLOCK_SKEW_SECONDS": ("clock_skew_seconds", float),
+    "CHATWATCH_SWEEP_INTERVAL_SECONDS": ("sweep_interval_seconds", float),
+    "CHATWATCH_CHECK_TOKEN": ("check_token", str),
+    "CHATWATCH_ALERTMANAGER_URL": ("alertmanager_url", str),
+    "CHATWATCH_LOG_LEVEL": ("log_level", str),
+}
+_ENV_SECURITY = {
+    "KAFKA_SECURITY_PROTOCOL": "security_protocol",
+    "KAFKA_SASL_MECHANISM": "sasl_mechanism",
+    "KAFKA_SASL_USERNAME": "sasl_username",
+    "KAFKA_SASL_PASSWORD": "sasl_password",
+    "KAFKA_SSL_CAFILE": "ssl_cafile",
+    "KAFKA_SSL_CERTFILE": "ssl_certfile",
+    "KAFKA_SSL_KEYFILE": "ssl_keyfile",
+}
+_FILE_SCALARS = {name for name, _ in _ENV_SCALARS.values()} | {
+    "events_topic", "dlq_topic", "breaches_topic", "violations_topic",
+}
+_FILE_SECTIONS = {"platforms", "shops", "content", "default_platform", "default_timezone", "kafka"}
+_SECURITY_PROTOCOLS = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}
+_SASL_MECHANISMS = {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build :class:`Settings` from an optional YAML file and the environment."""
+    env = os.environ if environ is None else environ
+    path = path or env.get("CHATWATCH_CONFIG") or None
+    doc: dict[str, Any] = {}
+    if path is not None:
+        doc = _read_yaml(Path(path))
+    return settings_from_mapping(doc, env)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError("CHATWATCH_CONFIG", str(path), f"cannot read it ({exc.strerror}); "
+                          "give the path of a readable YAML file") from exc
+    try:
+        doc = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError("CHATWATCH_CONFIG", str(path), f"not valid YAML: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ConfigError("CHATWATCH_CONFIG", str(path), "the file must hold a mapping at top level")
+    return doc
+
+
+def settings_from_mapping(doc: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
+    """Validate a parsed YAML document plus environment into :class:`Settings`."""
+    unknown = set(doc) - _FILE_SCALARS - _FILE_SECTIONS
+    if unknown:
+        key = sorted(unknown)[0]
+        raise ConfigError(key, doc[key], "unknown key; see the configuration reference in README.md")
+    values: dict[str, Any] = {}
+    for key in _FILE_SCALARS & set(doc):
+        values[key] = doc[key]
+    for var, (name, parse) in _ENV_SCALARS.items():
+        raw = env.get(var)
+        if raw is None or raw == "":
+            continue
+        try:
+            values[name] = parse(raw)
+        except ValueError as exc:
+            raise ConfigError(var, raw, f"must be a {parse.__name__}") from exc
+    _check_scalars(values)
+
+    security = _security(doc.get("kafka") or {}, env)
+    default_platform = str(env.get("CHATWATCH_DEFAULT_PLATFORM") or doc.get("default_platform")
+                           or DEFAULT_PLATFORM)
+    default_timezone = str(env.get("CHATWATCH_TIMEZONE") or doc.get("default_timezone")
+                           or DEFAULT_TIMEZONE)
+    _check_timezone("default_timezone", default_timezone)
+    platforms = _platforms(doc.get("platforms") or {})
+    shops = _shops(doc.get("shops") or {}, default_timezone)
+    policies = PolicyBook(platforms=platforms, shops=shops, default_platform=default_platform,
+                          default_timezone=default_timezone)
+    content = _content(doc.get("content") or {})
+    return Settings(security=security, policies=policies, content=content, **values)
+
+
+def _check_scalars(values: dict[str, Any]) -> None:
+    broker = values.get("broker")
+    if broker is not None:
+        if not isinstance(broker, str) or not broker.startswith("kafka://") or len(broker) <= 8:
+            raise ConfigError("KAFKA_BROKER", broker,
+                              "use kafka://HOST:PORT (several: kafka://h1:9092;h2:9092), "
+                              "or leave it unset to start the embedded broker")
+    checks: list[tuple[str, Any, type, Any]] = [
+        ("partitions", values.get("partitions"), int, lambda v: v >= 1),
+        ("web_port", values.get("web_port"), int, lambda v: 0 <= v <= 65535),
+        ("clock_skew_seconds", values.get("clock_skew_seconds"), float, lambda v: 0 <= v <= 60),
+        ("sweep_interval_seconds", values.get("sweep_interval_seconds"), float,
+         lambda v: 0.01 <= v <= 1),
+    ]
+    for name, value, kind, ok in checks:
+        if value is None:
+            continue
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = values[name] = float(value)
+        if not isinstance(value, kind) or isinstance(value, bool) or not ok(value):
+            raise ConfigError(name, value, _HINTS[name])
+    store = values.get("store")
+    if store is not None and store not in ("memory://", "rocksdb://"):
+        raise ConfigError("store", store, "use memory:// (tests) or rocksdb:// (production)")
+    level = values.get("log_level")
+    if level is not None and str(level).lower() not in ("debug", "info", "warning", "error"):
+        raise ConfigError("log_level", level, "use debug, info, warning or error")
+
+
+_HINTS = {
+    "partitions": "the number of partitions of chat.events: a whole number of at least 1",
+    "web_port": "a TCP port 0-65535 (0 picks a free one)",
+    "clock_skew_seconds": "seconds of producer clock skew to tolerate, 0-60 (default 0.5)",
+    "sweep_interval_seconds": "how often breaches are swept, 0.01-1 s (default 0.2)",
+}
+
+
+def _security(section: Mapping[str, Any], env: Mapping[str, str]) -> KafkaSecurity:
+    values: dict[str, Any] = {}
+    for key, value in section.items():
+        if key not in KafkaSecurity.__dataclass_fields__:
+            raise ConfigError(f"kafka.{key}", value, "unknown key; see README.md")
+        values[key] = value
+    for var, name in _ENV_SECURITY.items():
+        if env.get(var):
+            values[name] = env[var]
+    security = KafkaSecurity(**values)
+    if security.security_protocol not in _SECURITY_PROTOCOLS:
+        raise ConfigError("KAFKA_SECURITY_PROTOCOL", security.security_protocol,
+                          f"use one of {', '.join(sorted(_SECURITY_PROTOCOLS))}")
+    if security.security_protocol.startswith("SASL"):
+        if security.sasl_mechanism not in _SASL_MECHANISMS:
+            raise ConfigError("KAFKA_SASL_MECHANISM", security.sasl_mechanism,
+                              f"use one of {', '.join(sorted(_SASL_MECHANISMS))}")
+        if not security.sasl_username or not security.sasl_password:
+            raise ConfigError("KAFKA_SASL_USERNAME", security.sasl_username,
+                              "SASL needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD")
+    for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+        value = getattr(security, name)
+        if value and not Path(value).is_file():
+            raise ConfigError(f"KAFKA_{name.upper()}", value, "no such file")
+    return security
+
+
+def _policy_overrides(where: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in POLICY_FIELDS:
+            raise ConfigError(f"{where}.{key}", value,
+                              f"unknown policy key; use one of {', '.join(sorted(POLICY_FIELDS))}")
+        out[key] = _policy_value(f"{where}.{key}", key, value)
+    return out
+
+
+def _policy_value(where: str, key: str, value: Any) -> Any:
+    default = getattr(Policy(), key)
+    if isinstance(default, time):
+        try:
+            return time.fromisoformat(str(value))
+        except ValueError as exc:
+            raise ConfigError(where, value, "a local time such as 08:00") from exc
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(where, value, "true or false")
+        return value
+    if key == "content_mode":
+        if value not in ("mention", "handover"):
+            raise ConfigError(where, value, "mention (PDD rules) or handover")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(where, value, "a number")
+    if key == "reply_rate_target" and not 0 <= value <= 1:
+        raise ConfigError(where, value, "a fraction between 0 and 1, e.g. 0.70")
+    if key != "reply_rate_target" and value <= 0:
+        raise ConfigError(where, value, "a positive number of seconds")
+    return type(default)(value)
+
+
+def _platforms(section: Mapping[str, Any]) -> dict[str, Policy]:
+    platforms = dict(BUILTIN_POLICIES)
+    for name, raw in section.items():
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"platforms.{name}", raw, "a mapping of policy keys")
+        base = platforms.get(name, Policy())
+        platforms[str(name)] = replace(base, **_policy_overrides(f"platforms.{name}", raw))
+    return platforms
+
+
+def _check_timezone(where: str, name: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(where, name, "an IANA time zone such as Asia/Shanghai") from exc
+
+
+def _shops(section: Mapping[str, Any], default_timezone: str) -> dict[str, ShopProfile]:
+    shops: dict[str, ShopProfile] = {}
+    for shop_id, raw in section.items():
+        where = f"shops.{shop_id}"
+        if not isinstance(raw, Mapping):
+            raise ConfigError(where, raw, "a mapping (timezone, platform, policy keys, supervisors)")
+        raw = dict(raw)
+        timezone = str(raw.pop("timezone", default_timezone))
+        _check_timezone(f"{where}.timezone", timezone)
+        platform = raw.pop("platform", None)
+        supervisors = raw.pop("supervisors", []) or []
+        if not isinstance(supervisors, list) or not all(isinstance(s, str) for s in supervisors):
+            raise ConfigError(f"{where}.supervisors", supervisors, "a list of receiver URLs")
+        shops[str(shop_id)] = ShopProfile(
+            timezone=timezone,
+            platform=str(platform) if platform else None,
+            overrides=_policy_overrides(where, raw),
+            supervisors=tuple(supervisors),
+        )
+    return shops
+
+
+def _content(section: Mapping[str, Any]) -> ContentSettings:
+    words = section.get("words") or {}
+    if not isinstance(words, Mapping):
+        raise ConfigError("content.words", words, "a mapping of severity -> list of words")
+    out: dict[str, tuple[str, ...]] = {}
+    for severity, items in words.items():
+        if severity not in ("critical", "warning", "info"):
+            raise ConfigError(f"content.words.{severity}", items, "critical, warning or info")
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise ConfigError(f"content.words.{severity}", items, "a list of strings")
+        out[severity] = tuple(items)
+    allow = section.get("allow") or []
+    domains = section.get("platform_domains") or []
+    for key, value in (("allow", allow), ("platform_domains", domains)):
+        if not isinstance(value, list) or not all(isinstance(i, str) for i in value):
+            raise ConfigError(f"content.{key}", value, "a list of strings")
+    return ContentSettings(words=out, allow=tuple(allow), platform_domains=tuple(domains))

@@ -1,0 +1,41 @@
+"""The validated chat event the core works on (DOMAIN.md §2).
+
+Event time is kept as integer epoch milliseconds: comparisons and arithmetic on ints are
+cheap and exact, and both wire forms of ``ts`` (RFC 3339 with offset, epoch ms) map onto it.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+MESSAGE = "message"
+READ = "read"
+END = "end"
+
+BUYER = "buyer"
+AGENT = "agent"
+BOT = "bot"
+SYSTEM = "system"
+
+CUSTOMER = "customer"
+
+
+class ChatEvent(msgspec.Struct, frozen=True, gc=False):
+    """One valid chat event, with defaults applied."""
+
+    event_id: str
+    ts_ms: int
+    shop_id: str
+    buyer_id: str
+    conversation_id: str
+    platform: str
+    type: str
+    sender: str | None = None
+    agent_id: str | None = None
+    text: str | None = None
+    buyer_kind: str = CUSTOMER
+
+    @property
+    def is_shop_message(self) -> bool:
+        """An agent or bot message: the ones checked for forbidden content."""
+        return self.type == MESSAGE and self.sender in (AGENT, BOT)

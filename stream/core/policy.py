@@ -1,0 +1,99 @@
+"""Platform policies (DOMAIN.md §3 and §4), resolved per platform and per shop.
+
+Pure data: no I/O, no wall clock. ``stream.config`` builds a :class:`PolicyBook` from the YAML
+file and the environment; the engine, the detector and the alert generator read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+DEFAULT_PLATFORM = "pdd"
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """How one platform (or one shop) is scored and what counts as forbidden content.
+
+    ``content_mode`` is ``"mention"`` where any mention of a contact channel is critical (PDD:
+    "一概不能提起") and ``"handover"`` where only handing over a contact is critical.
+    """
+
+    window_seconds: int = 300
+    counted_from: time = time(8, 0)
+    counted_until: time = time(23, 0)
+    bot_replies_close_wait: bool = False
+    reply_rate_target: float = 0.70
+    slow_threshold_seconds: float = 15.0
+    at_risk_seconds: int = 240
+    content_mode: str = "handover"
+
+    @property
+    def window_ms(self) -> int:
+        """The reply window in milliseconds, the unit event times are kept in."""
+        return self.window_seconds * 1000
+
+    def is_counted(self, local_time: time) -> bool:
+        """Whether a wait starting at this local time of day counts toward the KPI."""
+        return self.counted_from <= local_time < self.counted_until
+
+
+# The §3 table. "any other" platform gets Policy() itself.
+BUILTIN_POLICIES: dict[str, Policy] = {
+    "pdd": Policy(bot_replies_close_wait=True, content_mode="mention"),
+    "taobao": Policy(bot_replies_close_wait=False),
+}
+
+POLICY_FIELDS = frozenset(Policy.__dataclass_fields__)
+
+
+@dataclass(frozen=True, slots=True)
+class ShopProfile:
+    """Per-shop settings: its platform (if fixed), time zone and policy overrides."""
+
+    timezone: str = DEFAULT_TIMEZONE
+    platform: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    supervisors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PolicyBook:
+    """Resolves the policy and time zone for a (platform, shop) pair, with caching."""
+
+    platforms: dict[str, Policy] = field(default_factory=lambda: dict(BUILTIN_POLICIES))
+    shops: dict[str, ShopProfile] = field(default_factory=dict)
+    default_platform: str = DEFAULT_PLATFORM
+    default_timezone: str = DEFAULT_TIMEZONE
+    _cache: dict[tuple[str, str], tuple[Policy, ZoneInfo]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    def platform_policy(self, platform: str) -> Policy:
+        """The policy of a platform before shop overrides."""
+        return self.platforms.get(platform) or Policy()
+
+    def resolve(self, platform: str, shop_id: str) -> tuple[Policy, ZoneInfo]:
+        """The effective policy and time zone of one shop on one platform."""
+        key = (platform, shop_id)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        profile = self.shops.get(shop_id)
+        if profile is None:
+            resolved = (self.platform_policy(platform), ZoneInfo(self.default_timezone))
+        else:
+            policy = self.platform_policy(profile.platform or platform)
+            if profile.overrides:
+                policy = replace(policy, **profile.overrides)
+            resolved = (policy, ZoneInfo(profile.timezone))
+        self._cache[key] = resolved
+        return resolved
+
+    def policy(self, platform: str, shop_id: str) -> Policy:
+        """The effective policy of one shop on one platform."""
+        return self.resolve(platform, shop_id)[0]

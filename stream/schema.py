@@ -1,0 +1,110 @@
+"""Decoder and validator for the event contract (DOMAIN.md §2).
+
+The wire format is described for integrators in ``stream/chat-event.schema.json``; this module
+is the fast path. :func:`decode` never raises for bad input: it returns either a
+:class:`ChatEvent` or an :class:`Invalid` carrying the reason, so a bad message can be routed
+to the dead-letter topic without stopping the stream.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+from stream.core.events import AGENT, BOT, MESSAGE, ChatEvent
+from stream.core.policy import DEFAULT_PLATFORM
+
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+
+
+class _WireEvent(msgspec.Struct, frozen=True, gc=False):
+    """The JSON object as sent; unknown fields are ignored for forward compatibility."""
+
+    event_id: NonEmpty
+    ts: AwareDatetime | int
+    shop_id: NonEmpty
+    buyer_id: NonEmpty
+    type: Literal["message", "read", "end"]
+    conversation_id: NonEmpty | None = None
+    platform: NonEmpty | None = None
+    sender: Literal["buyer", "agent", "bot", "system"] | None = None
+    agent_id: NonEmpty | None = None
+    text: str | None = None
+    buyer_kind: Literal["customer", "ad", "peer"] = "customer"
+
+
+class Invalid(msgspec.Struct, frozen=True):
+    """Why a message was rejected; ``raw`` is the original bytes, untouched."""
+
+    reason: str
+    raw: bytes
+
+
+_decoder = msgspec.json.Decoder(_WireEvent)
+
+# Epoch milliseconds beyond year 9999 cannot be a real event time and would overflow datetime.
+_MAX_TS_MS = 253_402_300_799_999
+
+
+def decode(raw: bytes, default_platform: str = DEFAULT_PLATFORM) -> ChatEvent | Invalid:
+    """Decode one message into a :class:`ChatEvent`, or say why it is invalid."""
+    try:
+        wire = _decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        return Invalid(f"schema: {exc}", raw)
+    except msgspec.DecodeError as exc:
+        return Invalid(f"not JSON: {exc}", raw)
+    return from_wire(wire, raw, default_platform)
+
+
+def from_wire(wire: _WireEvent, raw: bytes, default_platform: str) -> ChatEvent | Invalid:
+    """Apply the cross-field rules and defaults of §2 to a structurally valid event."""
+    ts = wire.ts
+    if isinstance(ts, int):
+        if not 0 <= ts <= _MAX_TS_MS:
+            return Invalid(f"schema: ts {ts} is not an epoch-milliseconds time - at `$.ts`", raw)
+        ts_ms = ts
+    else:
+        ts_ms = int(ts.timestamp() * 1000)
+    if wire.type == MESSAGE:
+        if wire.sender is None:
+            return Invalid("schema: a message needs `sender` - at `$.sender`", raw)
+        if wire.text is None:
+            return Invalid("schema: a message needs `text` - at `$.text`", raw)
+    if wire.sender in (AGENT, BOT) and wire.agent_id is None:
+        return Invalid(f"schema: sender {wire.sender} needs `agent_id` - at `$.agent_id`", raw)
+    return ChatEvent(
+        event_id=wire.event_id,
+        ts_ms=ts_ms,
+        shop_id=wire.shop_id,
+        buyer_id=wire.buyer_id,
+        conversation_id=wire.conversation_id or f"{wire.shop_id}:{wire.buyer_id}",
+        platform=wire.platform or default_platform,
+        type=wire.type,
+        sender=wire.sender,
+        agent_id=wire.agent_id,
+        text=wire.text,
+        buyer_kind=wire.buyer_kind,
+    )
+
+
+def encode_event(event: ChatEvent) -> bytes:
+    """Encode a valid event back to the wire form (``ts`` as epoch milliseconds)."""
+    body: dict[str, object] = {
+        "event_id": event.event_id,
+        "ts": event.ts_ms,
+        "shop_id": event.shop_id,
+        "buyer_id": event.buyer_id,
+        "conversation_id": event.conversation_id,
+        "platform": event.platform,
+        "type": event.type,
+        "buyer_kind": event.buyer_kind,
+    }
+    for name in ("sender", "agent_id", "text"):
+        value = getattr(event, name)
+        if value is not None:
+            body[name] = value
+    return msgspec.json.encode(body)
