@@ -1,0 +1,83 @@
+"""Kafka client glue shared by the worker, the simulator, replay and the tests."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+
+from stream.config import KafkaSecurity, Settings
+from stream.errors import BrokerError
+
+log = logging.getLogger(__name__)
+
+
+def bootstrap_servers(broker_url: str) -> str:
+    """``kafka://h1:9092;h2:9092`` (faust form) -> ``h1:9092,h2:9092`` (aiokafka form)."""
+    hosts = broker_url.removeprefix("kafka://")
+    return ",".join(h.strip() for h in hosts.replace(",", ";").split(";") if h.strip())
+
+
+def ssl_context(security: KafkaSecurity) -> ssl.SSLContext | None:
+    """An SSL context for SSL / SASL_SSL, or None for plaintext."""
+    if not security.security_protocol.endswith("SSL"):
+        return None
+    ctx = ssl.create_default_context(cafile=security.ssl_cafile)
+    if security.ssl_certfile:
+        ctx.load_cert_chain(security.ssl_certfile, security.ssl_keyfile)
+    return ctx
+
+
+def client_kwargs(settings: Settings) -> dict[str, Any]:
+    """aiokafka keyword arguments for the configured security settings."""
+    sec = settings.security
+    kwargs: dict[str, Any] = {"security_protocol": sec.security_protocol}
+    ctx = ssl_context(sec)
+    if ctx is not None:
+        kwargs["ssl_context"] = ctx
+    if sec.security_protocol.startswith("SASL"):
+        kwargs.update(sasl_mechanism=sec.sasl_mechanism,
+                      sasl_plain_username=sec.sasl_username,
+                      sasl_plain_password=sec.sasl_password)
+    return kwargs
+
+
+def producer(settings: Settings, broker_url: str, **extra: Any) -> AIOKafkaProducer:
+    """A producer for chatwatch topics (not started)."""
+    opts: dict[str, Any] = {"linger_ms": 5, "max_batch_size": 256 * 1024, **extra}
+    return AIOKafkaProducer(bootstrap_servers=bootstrap_servers(broker_url),
+                            **client_kwargs(settings), **opts)
+
+
+async def ensure_topics(settings: Settings, broker_url: str, timeout: float = 20.0) -> None:
+    """Create the chatwatch topics with the configured partition count, if missing.
+
+    ``chat.events`` must exist with ``settings.partitions`` partitions before anything is
+    produced: a broker that auto-creates it on first produce would pick its own count.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(broker_url),
+                                request_timeout_ms=int(timeout * 1000), **client_kwargs(settings))
+    try:
+        await asyncio.wait_for(admin.start(), timeout)
+    except (KafkaConnectionError, TimeoutError, OSError) as exc:
+        raise BrokerError(f"cannot reach the Kafka broker at {broker_url} ({exc}): check "
+                          f"KAFKA_BROKER and that the broker runs, or unset KAFKA_BROKER to use "
+                          f"the embedded broker") from exc
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [settings.events_topic, settings.dlq_topic, settings.breaches_topic,
+                  settings.violations_topic]
+        missing = [NewTopic(t, settings.partitions, 1) for t in wanted if t not in existing]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass
+            log.info("created topics %s", ", ".join(t.name for t in missing))
+    finally:
+        await admin.close()

@@ -1,0 +1,50 @@
+"""Shared fixtures: an embedded broker per test session, settings, and helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from stream.broker import EmbeddedBroker
+from stream.config import Settings, load_settings
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[EmbeddedBroker]:
+    """One embedded Tansu broker for the whole session (memory-only, on a free port)."""
+    with EmbeddedBroker() as b:
+        yield b
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """Default settings with no environment leaking in."""
+    return load_settings(environ={})
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short unique suffix for topic and group names, so tests sharing a broker never meet."""
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+def topic_settings(settings: Settings, broker: EmbeddedBroker, unique: str) -> Settings:
+    """Settings pointed at the session broker with topics and app id private to one test."""
+    return settings.with_overrides(
+        broker=broker.url,
+        app_id=f"chatwatch-{unique}",
+        partitions=4,
+        events_topic=f"chat.events.{unique}",
+        dlq_topic=f"chat.events.dlq.{unique}",
+        breaches_topic=f"chat.breaches.{unique}",
+        violations_topic=f"chat.violations.{unique}",
+    )
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    """Run a coroutine to completion from synchronous test code."""
+    return asyncio.run(coro)
