@@ -179,9 +179,11 @@ def alert_rules(t: Thresholds) -> list[dict[str, Any]]:
 def build_rules(t: Thresholds | None = None) -> dict[str, Any]:
     """Return the whole rule file as a mapping (``groups:``)."""
     t = t or Thresholds()
+    # One group: rules of a group are evaluated in order, so each alert sees the recording
+    # rules of the same evaluation. Across groups the order is not defined and an alert could
+    # read the previous cycle's value (WaitAtRisk would lose an interval of its 60 s margin).
     return {"groups": [
-        {"name": "chatwatch.recording", "rules": recording_rules()},
-        {"name": "chatwatch.alerts", "rules": alert_rules(t)},
+        {"name": "chatwatch", "rules": [*recording_rules(), *alert_rules(t)]},
     ]}
 
 
