@@ -1,0 +1,338 @@
+"""Event alerts pushed to Alertmanager's v2 API, with retry and a durable spool.
+
+The worker builds an :class:`EventAlert` for each critical violation (``ForbiddenContent``) and
+each breached wait (``ReplyWindowBreached``) and hands it to :meth:`AlertPusher.submit`, which
+only appends it to an SQLite spool and returns: it never waits on the network, so it can not
+stall the stream. :meth:`AlertPusher.run`, a background task, sends the spool in batches to
+``POST /api/v2/alerts`` and deletes what Alertmanager accepted. While Alertmanager is down the
+batch stays in the spool and is retried with exponential backoff (capped, with jitter); a
+worker restart re-opens the same spool and sends what was pending. The spool is bounded: past
+``max_pending`` alerts new ones are dropped and counted (``outcome="dropped"``).
+
+Alertmanager then applies grouping, dedup, silences and inhibition. Event alerts are points in
+time, so each is sent with ``endsAt`` = send time + ``hold_seconds``: it resolves on its own.
+
+Usage by the worker::
+
+    pusher = AlertPusher(settings.alertmanager_url, spool_dir,
+                         metrics=PrometheusPusherMetrics.create(registry))
+    task = asyncio.create_task(pusher.run())
+    await pusher.submit(EventAlert.forbidden_content(...))
+    ...
+    await pusher.close()   # stops run(); pending alerts stay in the spool
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiohttp
+
+log = logging.getLogger(__name__)
+
+FORBIDDEN_CONTENT = "ForbiddenContent"
+REPLY_WINDOW_BREACHED = "ReplyWindowBreached"
+
+
+@dataclass(frozen=True)
+class EventAlert:
+    """One event alert. Labels identify it to Alertmanager; annotations carry the details.
+
+    ``text`` must already be masked (DOMAIN.md §4); no buyer id goes in a label.
+    """
+
+    alertname: str
+    shop: str
+    agent: str
+    severity: str
+    category: str
+    starts_at: datetime
+    summary: str = ""
+    text: str = ""
+    conversation_id: str = ""
+    link: str = ""
+    extra_annotations: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def forbidden_content(cls, *, shop: str, agent: str, category: str, masked_text: str,
+                          conversation_id: str, at: datetime, severity: str = "page",
+                          link: str = "") -> EventAlert:
+        """A critical violation: pages (DOMAIN.md §5)."""
+        return cls(FORBIDDEN_CONTENT, shop, agent, severity, category, at,
+                   summary=f"店铺 {shop} 客服 {agent} 发送了禁止内容（{category}）",
+                   text=masked_text, conversation_id=conversation_id, link=link)
+
+    @classmethod
+    def reply_window_breached(cls, *, shop: str, agent: str, conversation_id: str,
+                              at: datetime, wait_seconds: float, severity: str = "warning",
+                              link: str = "") -> EventAlert:
+        """A breached wait: warning, grouped per shop by Alertmanager (DOMAIN.md §5)."""
+        return cls(REPLY_WINDOW_BREACHED, shop, agent, severity, "reply_window", at,
+                   summary=f"店铺 {shop} 有买家等待超过 {wait_seconds:.0f} 秒未回复",
+                   conversation_id=conversation_id, link=link)
+
+    def to_api(self, ends_at: datetime) -> dict[str, Any]:
+        """The v2 ``postableAlert`` body."""
+        annotations = {"summary": self.summary, "text": self.text,
+                       "conversation_id": self.conversation_id, **self.extra_annotations}
+        body: dict[str, Any] = {
+            "labels": {"alertname": self.alertname, "shop": self.shop, "agent": self.agent,
+                       "severity": self.severity, "category": self.category},
+            "annotations": {k: v for k, v in annotations.items() if v},
+            "startsAt": _iso(self.starts_at),
+            "endsAt": _iso(max(ends_at, self.starts_at + timedelta(seconds=1))),
+        }
+        if self.link:
+            body["generatorURL"] = self.link
+        return body
+
+    def to_json(self) -> str:
+        """Serialise for the spool."""
+        return json.dumps({
+            "alertname": self.alertname, "shop": self.shop, "agent": self.agent,
+            "severity": self.severity, "category": self.category,
+            "starts_at": _iso(self.starts_at), "summary": self.summary, "text": self.text,
+            "conversation_id": self.conversation_id, "link": self.link,
+            "extra_annotations": self.extra_annotations,
+        }, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, raw: str) -> EventAlert:
+        """Inverse of :meth:`to_json`."""
+        doc = json.loads(raw)
+        doc["starts_at"] = datetime.fromisoformat(doc["starts_at"].replace("Z", "+00:00"))
+        return cls(**doc)
+
+
+def _iso(when: datetime) -> str:
+    if when.tzinfo is None:
+        raise ValueError(f"naive datetime {when!r}: event alerts need time-zone aware times")
+    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class PusherMetrics(Protocol):
+    """Where the pusher reports; the worker may pass its own metrics bundle."""
+
+    def pushed(self, outcome: str, count: int) -> None:
+        """Count alerts by outcome: ``sent``, ``retried`` or ``dropped``."""
+
+    def queue_depth(self, depth: int) -> None:
+        """Report how many alerts wait in the spool."""
+
+
+class NullMetrics:
+    """Metrics that go nowhere (the default)."""
+
+    def pushed(self, outcome: str, count: int) -> None:  # noqa: D102
+        pass
+
+    def queue_depth(self, depth: int) -> None:  # noqa: D102
+        pass
+
+
+@dataclass(frozen=True)
+class PrometheusPusherMetrics:
+    """``chatwatch_alerts_pushed_total{outcome}`` and ``chatwatch_alert_queue_depth``."""
+
+    pushed_total: Any
+    depth: Any
+
+    @classmethod
+    def create(cls, registry: Any) -> PrometheusPusherMetrics:
+        """Build both metrics against ``registry`` (a ``CollectorRegistry``)."""
+        from prometheus_client import Counter, Gauge
+
+        pushed = Counter("chatwatch_alerts_pushed", "Event alerts pushed to Alertmanager",
+                         ["outcome"], registry=registry)
+        for outcome in ("sent", "retried", "dropped"):
+            pushed.labels(outcome=outcome)
+        depth = Gauge("chatwatch_alert_queue_depth", "Event alerts waiting in the spool",
+                      registry=registry)
+        return cls(pushed, depth)
+
+    def pushed(self, outcome: str, count: int) -> None:  # noqa: D102
+        self.pushed_total.labels(outcome=outcome).inc(count)
+
+    def queue_depth(self, depth: int) -> None:  # noqa: D102
+        self.depth.set(depth)
+
+
+class Spool:
+    """An append-only SQLite queue of serialised alerts in ``directory/alerts.sqlite3``.
+
+    WAL mode with ``synchronous=NORMAL``: an insert does not wait for fsync, and a committed
+    row survives a process crash (not necessarily a power cut, which is acceptable here).
+    """
+
+    def __init__(self, directory: str | Path) -> None:
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        self.path = path / "alerts.sqlite3"
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS pending "
+                         "(id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL)")
+        self._count = int(self._db.execute("SELECT COUNT(*) FROM pending").fetchone()[0])
+
+    def __len__(self) -> int:
+        return self._count
+
+    def append(self, body: str) -> None:
+        """Store one alert."""
+        self._db.execute("INSERT INTO pending (body) VALUES (?)", (body,))
+        self._count += 1
+
+    def head(self, limit: int) -> list[tuple[int, str]]:
+        """The oldest ``limit`` alerts as ``(id, body)``."""
+        rows = self._db.execute("SELECT id, body FROM pending ORDER BY id LIMIT ?", (limit,))
+        return [(int(i), str(b)) for i, b in rows.fetchall()]
+
+    def delete(self, ids: Sequence[int]) -> None:
+        """Forget delivered (or undeliverable) alerts."""
+        if ids:
+            self._db.executemany("DELETE FROM pending WHERE id = ?", [(i,) for i in ids])
+            self._count = int(self._db.execute("SELECT COUNT(*) FROM pending").fetchone()[0])
+
+    def close(self) -> None:
+        """Close the database file."""
+        self._db.close()
+
+
+class AlertPusher:
+    """Queue event alerts durably and deliver them to Alertmanager (see module docstring)."""
+
+    def __init__(
+        self,
+        url: str,
+        spool_dir: str | Path,
+        *,
+        max_pending: int = 10_000,
+        batch_size: int = 100,
+        hold_seconds: float = 300.0,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        request_timeout: float = 5.0,
+        metrics: PusherMetrics | None = None,
+    ) -> None:
+        self.endpoint = url.rstrip("/") + "/api/v2/alerts"
+        self.spool = Spool(spool_dir)
+        self.max_pending = max_pending
+        self.batch_size = batch_size
+        self.hold = timedelta(seconds=hold_seconds)
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.timeout = aiohttp.ClientTimeout(total=request_timeout)
+        self.metrics: PusherMetrics = metrics or NullMetrics()
+        self._wake = asyncio.Event()
+        self._closed = False
+        self._idle = asyncio.Event()
+        self.metrics.queue_depth(len(self.spool))
+        if len(self.spool):
+            log.info("alert spool %s holds %d undelivered alerts", self.spool.path, len(self.spool))
+
+    @property
+    def pending(self) -> int:
+        """Alerts accepted by :meth:`submit` and not yet delivered."""
+        return len(self.spool)
+
+    def submit_nowait(self, alert: EventAlert) -> bool:
+        """Spool ``alert`` for delivery; ``False`` if the spool is full and it was dropped."""
+        if len(self.spool) >= self.max_pending:
+            self.metrics.pushed("dropped", 1)
+            log.warning("alert spool full (%d alerts): dropped %s for shop %s",
+                        self.max_pending, alert.alertname, alert.shop)
+            return False
+        self.spool.append(alert.to_json())
+        self.metrics.queue_depth(len(self.spool))
+        self._idle.clear()
+        self._wake.set()
+        return True
+
+    async def submit(self, alert: EventAlert) -> bool:
+        """Async form of :meth:`submit_nowait`; returns at once, never waits on the network."""
+        return self.submit_nowait(alert)
+
+    async def run(self) -> None:
+        """Deliver the spool until :meth:`close`; survives any Alertmanager outage."""
+        delay = self.backoff_initial
+        async with aiohttp.ClientSession(timeout=self.timeout) as session:
+            while not self._closed:
+                batch = self.spool.head(self.batch_size)
+                if not batch:
+                    self._idle.set()
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                delivered = await self._post(session, batch)
+                if delivered:
+                    delay = self.backoff_initial
+                    continue
+                self.metrics.pushed("retried", len(batch))
+                # jitter spreads the retries of several workers after a shared outage
+                await self._sleep(delay * random.uniform(0.8, 1.2))
+                delay = min(delay * 2, self.backoff_max)
+
+    async def _post(self, session: aiohttp.ClientSession, batch: list[tuple[int, str]]) -> bool:
+        now = datetime.now(UTC)
+        body = [EventAlert.from_json(raw).to_api(now + self.hold) for _, raw in batch]
+        ids = [i for i, _ in batch]
+        try:
+            async with session.post(self.endpoint, json=body) as resp:
+                status = resp.status
+                detail = (await resp.text())[:300] if status != 200 else ""
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("Alertmanager %s unreachable (%s); %d alerts kept for retry",
+                        self.endpoint, exc.__class__.__name__, len(self.spool))
+            return False
+        if status == 200:
+            self.spool.delete(ids)
+            self.metrics.pushed("sent", len(ids))
+            self.metrics.queue_depth(len(self.spool))
+            return True
+        if 400 <= status < 500 and status not in (408, 429):
+            # Alertmanager rejected the alerts themselves: retrying cannot help.
+            log.error("Alertmanager rejected %d alerts (HTTP %d: %s); dropped",
+                      len(ids), status, detail)
+            self.spool.delete(ids)
+            self.metrics.pushed("dropped", len(ids))
+            self.metrics.queue_depth(len(self.spool))
+            return True
+        log.warning("Alertmanager answered HTTP %d (%s); %d alerts kept for retry",
+                    status, detail, len(self.spool))
+        return False
+
+    async def _sleep(self, seconds: float) -> None:
+        # Woken early by close() only; new submissions do not cut a backoff short.
+        try:
+            await asyncio.wait_for(self._closing(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+    async def _closing(self) -> None:
+        while not self._closed:
+            self._wake.clear()
+            await self._wake.wait()
+
+    async def drained(self) -> None:
+        """Wait until every spooled alert has been delivered (tests, graceful shutdown)."""
+        await self._idle.wait()
+
+    async def close(self) -> None:
+        """Stop :meth:`run` and close the spool; undelivered alerts stay for the next start."""
+        self._closed = True
+        self._wake.set()
+        await asyncio.sleep(0)
+
+    def close_spool(self) -> None:
+        """Close the spool file once :meth:`run` has returned."""
+        self.spool.close()
