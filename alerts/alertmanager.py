@@ -66,7 +66,7 @@ class EventAlert:
     def forbidden_content(cls, *, shop: str, agent: str, category: str, masked_text: str,
                           conversation_id: str, at: datetime, severity: str = "page",
                           link: str = "") -> EventAlert:
-        """A critical violation: pages (DOMAIN.md §5)."""
+        """Build the alert for a critical violation: pages (DOMAIN.md §5)."""
         return cls(FORBIDDEN_CONTENT, shop, agent, severity, category, at,
                    summary=f"店铺 {shop} 客服 {agent} 发送了禁止内容（{category}）",
                    text=masked_text, conversation_id=conversation_id, link=link)
@@ -75,13 +75,13 @@ class EventAlert:
     def reply_window_breached(cls, *, shop: str, agent: str, conversation_id: str,
                               at: datetime, wait_seconds: float, severity: str = "warning",
                               link: str = "") -> EventAlert:
-        """A breached wait: warning, grouped per shop by Alertmanager (DOMAIN.md §5)."""
+        """Build the alert for a breached wait: warning, grouped per shop by Alertmanager (DOMAIN.md §5)."""
         return cls(REPLY_WINDOW_BREACHED, shop, agent, severity, "reply_window", at,
                    summary=f"店铺 {shop} 有买家等待超过 {wait_seconds:.0f} 秒未回复",
                    conversation_id=conversation_id, link=link)
 
     def to_api(self, ends_at: datetime) -> dict[str, Any]:
-        """The v2 ``postableAlert`` body."""
+        """Return the v2 ``postableAlert`` body."""
         annotations = {"summary": self.summary, "text": self.text,
                        "conversation_id": self.conversation_id, **self.extra_annotations}
         body: dict[str, Any] = {
@@ -193,7 +193,7 @@ class Spool:
         self._count += 1
 
     def head(self, limit: int) -> list[tuple[int, str]]:
-        """The oldest ``limit`` alerts as ``(id, body)``."""
+        """Return the oldest ``limit`` alerts as ``(id, body)``."""
         rows = self._db.execute("SELECT id, body FROM pending ORDER BY id LIMIT ?", (limit,))
         return [(int(i), str(b)) for i, b in rows.fetchall()]
 

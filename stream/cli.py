@@ -50,7 +50,8 @@ def main() -> None:
 
 # --- sub-commands: each lives in its own module and is registered here ---------------------
 def _register() -> None:
-    pass
+    from alerts.amconfig import alertmanager_config
+    cli.add_command(alertmanager_config)
 
 
 _register()
