@@ -1,0 +1,95 @@
+"""Keyword tables: contact-channel cues, number contexts and the default abuse list.
+
+All entries are written in normalised form (see :mod:`.normalize`): simplified, case-folded,
+digits in ASCII. Homophone spellings of 微信 / 扣扣 / 支付宝 come from the committed table
+``data/homophones.json`` (generated from pypinyin by ``data/generate_tables.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+_DATA = Path(__file__).resolve().parent / "data"
+
+
+@dataclass(frozen=True, slots=True)
+class Cue:
+    """One keyword: what it points at and whether saying it is itself a mention.
+
+    ``kind`` is a contact category (wechat, qq, alipay, link), ``phone`` (a phone context that
+    is no mention by itself) or ``shield`` (a context such as 订单号 whose digits are not
+    contacts). ``mention`` marks words whose mere use is critical under PDD rules. ``boundary``
+    asks for no Latin letter right before or after (so "v" does not fire inside "vip").
+    """
+
+    kind: str
+    mention: bool
+    boundary: bool = False
+
+
+def _cues() -> dict[str, Cue]:
+    cues: dict[str, Cue] = {}
+
+    def add(kind: str, mention: bool, *words: str) -> None:
+        for word in words:
+            boundary = word.isascii() and len(word) <= 3
+            cues[word] = Cue(kind, mention, boundary)
+
+    add("wechat", True, "微信", "威信", "薇信", "徽信", "维信", "微芯", "v信", "w信", "微x", "vx",
+        "wx", "weixin", "wechat", "weix", "绿泡泡", "v心", "徽x", "薇x", "威x", "卫星号", "vx号",
+        "wx号")
+    add("wechat", False, "v", "薇", "威")
+    add("qq", True, "qq", "扣扣", "企鹅号", "q号", "qq号", "球球号", "扣号", "q群", "qq群", "扣群")
+    add("qq", False, "q", "企鹅", "扣")
+    add("alipay", True, "支付宝", "zfb", "zhifubao", "alipay", "只付包", "吱付宝", "支fu宝",
+        "zhi付宝", "支付b", "吱吱")
+    add("link", True, "淘口令")
+    add("phone", False, "电话", "手机", "手机号", "tel", "call", "致电", "座机", "打我", "联系我",
+        "来电", "拨打")
+    add("shield", False, "订单", "单号", "运单", "快递", "物流", "货号", "型号", "编号", "款号",
+        "批号", "条码", "工单", "sku", "价格", "金额", "尺码", "编码", "规格", "退款", "红包",
+        "优惠券", "券", "积分", "库存", "数量", "重量", "日期", "时间", "邮编", "验证码")
+    return cues
+
+
+CUES: dict[str, Cue] = _cues()
+
+# Homophone classes: a canonical character -> the characters that sound like it.
+_HOMOPHONES = json.loads((_DATA / "homophones.json").read_text(encoding="utf-8"))
+HOMOPHONE_KEYWORDS: dict[str, str] = {"微信": "wechat", "扣扣": "qq", "支付宝": "alipay"}
+HOMOPHONE_CLASS: dict[int, str] = {
+    ord(member): canon
+    for canon, members in _HOMOPHONES["classes"].items()
+    for member in members
+}
+# Two-character words that start or end with a class member: a homophone hit that forms one
+# with its neighbour ("支付包装", "作为新") is ordinary text.
+_WORDS: str = _HOMOPHONES["words"]
+HOMOPHONE_WORDS: frozenset[str] = frozenset(_WORDS[i:i + 2] for i in range(0, len(_WORDS), 2))
+
+# A small default abuse list (severity warning), written for this project. Configured lists
+# are added to it; entries are matched on the normalised text with separators removed.
+DEFAULT_ABUSE: tuple[str, ...] = (
+    "傻逼", "傻b", "煞笔", "沙比", "脑残", "白痴", "智障", "神经病", "有病吧", "去死", "滚蛋",
+    "你妈的", "尼玛", "他妈的", "tmd", "nmsl", "废物", "蠢货", "穷鬼", "垃圾买家", "爱买不买",
+    "不买就滚", "买不起就别", "死全家", "贱人", "狗东西", "找骂", "活该",
+)
+
+# The platforms' own domains: links to them are not off-platform. ``None`` = any platform.
+PLATFORM_DOMAINS: dict[str | None, tuple[str, ...]] = {
+    "pdd": ("yangkeduo.com", "pinduoduo.com", "pddpic.com", "pdd.com"),
+    "taobao": ("taobao.com", "tmall.com", "tb.cn", "alicdn.com", "tmall.hk"),
+    "tmall": ("taobao.com", "tmall.com", "tb.cn", "alicdn.com", "tmall.hk"),
+    "jd": ("jd.com", "3.cn", "jd.hk", "360buyimg.com"),
+    "douyin": ("douyin.com", "jinritemai.com", "iesdouyin.com"),
+}
+PLATFORM_DOMAINS[None] = tuple(sorted({d for ds in PLATFORM_DOMAINS.values() for d in ds}))
+
+# Top-level domains recognised in bare (scheme-less) links and e-mail addresses.
+TLDS: tuple[str, ...] = (
+    "com", "cn", "net", "org", "cc", "top", "xyz", "vip", "io", "co", "info", "shop", "club",
+    "site", "online", "tv", "link", "ly", "gl", "ink", "wang", "ren", "biz", "me", "im", "hk",
+    "tw", "us", "uk", "jp", "asia", "mobi", "store", "fun", "icu", "live", "work", "pro",
+)

@@ -1,0 +1,119 @@
+"""Digit runs in a normalised text, and which of them are contact numbers.
+
+Obfuscated numbers are split by separators ("138 1234 5678", "138🌸1234🌸5678"), so digit
+groups separated by up to three separator characters form a *cluster*. Inside a cluster only
+whole groups are joined (never a slice of an order number), and the longest valid contact wins;
+what is left is searched again, so two numbers in one cluster are both found.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+
+import phonenumbers
+
+_GROUP = re.compile(r"[0-9]+")
+# Characters that never join digit groups: they mark prices, times, scores, e-mail addresses.
+_NO_JOIN = frozenset(":¥$€£%@+=")
+_MAX_GAP = 3
+_MAX_GROUPS = 40
+_MOBILE = re.compile(r"(?:0{0,2}86)?1[3-9][0-9]{9}")
+_TOLL = re.compile(r"[48]00[0-9]{7}")
+_LANDLINE = re.compile(r"0[1-9][0-9]{8,10}")
+_PLAIN_LOCAL = re.compile(r"[2-8][0-9]{6,7}")
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """One run of ASCII digits at ``[start, end)`` of the normalised text."""
+
+    start: int
+    end: int
+    digits: str
+
+
+def clusters(text: str) -> Iterator[list[Group]]:
+    """Digit groups of ``text`` chained by short separator gaps."""
+    current: list[Group] = []
+    for m in _GROUP.finditer(text):
+        group = Group(m.start(), m.end(), m.group())
+        if current:
+            gap = text[current[-1].end:group.start]
+            if (len(gap) > _MAX_GAP or len(current) >= _MAX_GROUPS
+                    or any(ch.isalnum() or ch in _NO_JOIN for ch in gap)):
+                yield current
+                current = []
+        current.append(group)
+    if current:
+        yield current
+
+
+@lru_cache(maxsize=4096)
+def _valid_cn(number: str) -> bool:
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(number, "CN"))
+    except phonenumbers.NumberParseException:
+        return False
+
+
+def phone_kind(digits: str, cue: str | None) -> str | None:
+    """The category of a digit string given the cue before it (None: not a contact).
+
+    ``cue`` is the kind of the keyword right before the digits: a contact category, ``phone``,
+    ``shield`` (订单号 and the like: never a contact) or None.
+    """
+    if cue == "shield":
+        return None
+    n = len(digits)
+    contact = cue if cue in ("wechat", "qq", "alipay") else "phone"
+    if _MOBILE.fullmatch(digits) and _valid_cn(digits[-11:]):
+        return contact
+    if n == 10 and _TOLL.fullmatch(digits) and _valid_cn(digits):
+        return contact
+    if 10 <= n <= 12 and _LANDLINE.fullmatch(digits) and _valid_cn(digits):
+        return contact
+    if cue == "qq" and 5 <= n <= 11 and digits[0] != "0":
+        return "qq"
+    if cue == "wechat" and 5 <= n <= 20:
+        return "wechat"
+    if cue == "alipay" and 6 <= n <= 20:
+        return "alipay"
+    if cue == "phone" and _PLAIN_LOCAL.fullmatch(digits):
+        return "phone"  # a local landline without area code, said to be a phone number
+    return None
+
+
+def find_numbers(
+    groups: list[Group], cue_at: Callable[[int], str | None]
+) -> Iterator[tuple[int, int, str]]:
+    """``(start, end, category)`` of every contact number in one cluster.
+
+    ``cue_at(pos)`` tells the kind of the cue that ends right before text position ``pos``.
+    """
+    stack = [(0, len(groups))]
+    while stack:
+        lo, hi = stack.pop()
+        best: tuple[int, int, int, str] | None = None  # (length, i, j, category)
+        for i in range(lo, hi):
+            cue = cue_at(groups[i].start)
+            digits = ""
+            for j in range(i, hi):
+                digits += groups[j].digits
+                if len(digits) > 20:
+                    break
+                if len(digits) < 5:
+                    continue
+                kind = phone_kind(digits, cue)
+                if kind is not None and (best is None or len(digits) > best[0]):
+                    best = (len(digits), i, j, kind)
+        if best is None:
+            continue
+        _, i, j, kind = best
+        yield groups[i].start, groups[j].end, kind
+        if i > lo:
+            stack.append((lo, i))
+        if j + 1 < hi:
+            stack.append((j + 1, hi))
