@@ -50,6 +50,9 @@ def main() -> None:
 
 # --- sub-commands: each lives in its own module and is registered here ---------------------
 def _register() -> None:
+    from stream.check import check
+
+    cli.add_command(check)
     from alerts.amconfig import alertmanager_config
     cli.add_command(alertmanager_config)
 
