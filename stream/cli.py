@@ -50,6 +50,10 @@ def main() -> None:
 
 # --- sub-commands: each lives in its own module and is registered here ---------------------
 def _register() -> None:
+    from stream.worker import broker_command, worker_command
+
+    cli.add_command(worker_command)
+    cli.add_command(broker_command)
     from stream.check import check
 
     cli.add_command(check)

@@ -1,0 +1,62 @@
+"""``chatwatch worker`` and ``chatwatch broker``: the long-running processes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+
+import click
+
+from stream.broker import EmbeddedBroker, broker_for
+from stream.config import Settings
+from stream.kafka import ensure_topics
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(settings: Settings) -> None:
+    """Run one faust worker until SIGINT/SIGTERM (embedded broker when none is configured)."""
+    from faust.worker import Worker as FaustWorker
+
+    from stream.app import create_app
+
+    with broker_for(settings.broker) as url:
+        asyncio.run(ensure_topics(settings, url))
+        worker = create_app(settings, url)
+        click.echo(f"chatwatch worker: broker {url}, metrics on "
+                   f"http://{settings.web_host}:{settings.web_port}/metrics", err=True)
+        FaustWorker(worker.app, loglevel=settings.log_level,
+                    web_port=settings.web_port, web_host=settings.web_host,
+                    ).execute_from_commandline()
+
+
+@click.command("worker")
+@click.option("--web-port", type=int, help="Port of /metrics and /check (default 6066).")
+@click.option("--partitions", type=int, help="Partitions of chat.events (default 8).")
+@click.pass_obj
+def worker_command(ctx: object, web_port: int | None, partitions: int | None) -> None:
+    """Run the stream worker (faust): reply windows, content guard, /metrics."""
+    settings = ctx.settings  # type: ignore[attr-defined]
+    if web_port is not None:
+        settings = settings.with_overrides(web_port=web_port)
+    if partitions is not None:
+        settings = settings.with_overrides(partitions=partitions)
+    run_worker(settings)
+
+
+@click.command("broker")
+@click.option("--port", type=int, default=9092, show_default=True, help="Port to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.pass_obj
+def broker_command(ctx: object, port: int, host: str) -> None:
+    """Run the embedded Kafka-compatible broker (memory only) until Ctrl-C."""
+    settings = ctx.settings  # type: ignore[attr-defined]
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with EmbeddedBroker(host=host, port=port) as broker:
+        asyncio.run(ensure_topics(settings, broker.url))
+        click.echo(f"embedded broker ready: KAFKA_BROKER={broker.url}  (Ctrl-C stops it)")
+        stop.wait()
