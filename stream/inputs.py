@@ -1,0 +1,323 @@
+"""Readers for historical chat logs (JSONL or CSV, optionally gzip, or stdin), for replay and backfill.
+
+Files are streamed in large chunks and never loaded whole. Every non-blank line (CSV: every
+data row) comes out as a :class:`Record` carrying its source, its 1-based line number, the
+bytes to send on the wire and the decoded :class:`ChatEvent` or :class:`Invalid` reason. Bad
+lines are yielded, not raised, so the caller counts and reports them; ``strict=True`` turns the
+first bad line into an :class:`~stream.errors.InputError` instead.
+
+CSV rows are converted to the JSON event contract: a column mapping (``{"ts": "time"}``
+means the event field ``ts`` is read from the column ``time``) names where each field comes
+from, columns already named like an event field map to themselves, empty cells mean "absent",
+and a ``ts`` made only of digits is epoch milliseconds. The JSON encoding of the converted row
+is what replay produces for that row.
+
+This module imports nothing from Kafka: backfill reads logs offline with it.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import os
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import IO, BinaryIO, NamedTuple
+
+import msgspec
+
+from stream.core.events import ChatEvent
+from stream.core.policy import DEFAULT_PLATFORM
+from stream.errors import InputError
+from stream.schema import Invalid, decode
+
+STDIN = "-"
+FORMATS = ("auto", "jsonl", "csv")
+EVENT_FIELDS = ("event_id", "ts", "shop_id", "buyer_id", "conversation_id", "platform", "type",
+                "sender", "agent_id", "text", "buyer_kind")
+
+# 1 MiB reads: big enough that per-read overhead vanishes, small enough to keep memory flat.
+CHUNK = 1 << 20
+_GZIP_MAGIC = b"\x1f\x8b"
+_JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
+
+
+class Record(NamedTuple):
+    """One input line: where it came from, the bytes to produce, and what they decode to."""
+
+    source: str
+    line_no: int
+    raw: bytes
+    event: ChatEvent | Invalid
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where to resume reading a file: after ``line_no`` lines, ``offset`` bytes in.
+
+    ``offset`` counts bytes of the (decompressed) content, so it is the same for a file and its
+    gzip twin; JSONL readers use it, CSV readers skip ``line_no`` lines instead.
+    """
+
+    line_no: int = 0
+    offset: int = 0
+
+
+def parse_columns(pairs: Iterable[str]) -> dict[str, str]:
+    """``["ts=time", "text=content"]`` (the ``--column`` flags) -> ``{"ts": "time", ...}``."""
+    mapping: dict[str, str] = {}
+    for pair in pairs:
+        fld, sep, column = pair.partition("=")
+        fld, column = fld.strip(), column.strip()
+        if not sep or not fld or not column:
+            raise InputError(f"bad --column {pair!r}: write FIELD=COLUMN, e.g. --column ts=time")
+        if fld not in EVENT_FIELDS:
+            raise InputError(f"bad --column {pair!r}: {fld!r} is not an event field; use one of "
+                             f"{', '.join(EVENT_FIELDS)}")
+        mapping[fld] = column
+    return mapping
+
+
+class LogReader:
+    """Reads one log file (or stdin) record by record and knows how far it has got.
+
+    ``position`` is the resume point just after the last record yielded; ``bytes_read`` is how
+    far into the underlying file (compressed, if gzip) the reader is, for progress and ETA;
+    ``size`` is the file size in bytes, or None for stdin.
+    """
+
+    def __init__(self, path: str, *, fmt: str = "auto", csv_columns: Mapping[str, str] | None = None,
+                 default_platform: str = DEFAULT_PLATFORM, start: Position | None = None) -> None:
+        if fmt not in FORMATS:
+            raise InputError(f"unknown input format {fmt!r}: use one of {', '.join(FORMATS)}")
+        self.path = path
+        self.source = "<stdin>" if path == STDIN else path
+        self.fmt = fmt
+        self.csv_columns = dict(csv_columns or {})
+        self.default_platform = default_platform
+        self.start = start or Position()
+        self.position = self.start
+        self.size: int | None = None
+        self._raw: BinaryIO | None = None
+
+    @property
+    def bytes_read(self) -> int:
+        """Bytes consumed from the underlying file so far (for a progress bar)."""
+        raw = self._raw
+        if raw is None or raw.closed:
+            return self.size or 0
+        try:
+            return raw.tell()
+        except (OSError, ValueError):
+            return 0
+
+    def __iter__(self) -> Iterator[Record]:
+        raw, stream = self._open()
+        try:
+            head = stream.peek(64)[:64] if hasattr(stream, "peek") else b""
+            fmt = self._detect(head)
+            if fmt == "jsonl":
+                yield from self._jsonl(stream)
+            else:
+                yield from self._csv(stream)
+        finally:
+            if self.path != STDIN:
+                stream.close()
+                raw.close()
+
+    # -- opening ------------------------------------------------------------------------------
+    def _open(self) -> tuple[BinaryIO, io.BufferedReader]:
+        if self.path == STDIN:
+            raw: BinaryIO = sys.stdin.buffer
+        else:
+            try:
+                raw = open(self.path, "rb")  # noqa: SIM115 - closed in __iter__
+                self.size = os.fstat(raw.fileno()).st_size
+            except OSError as exc:
+                raise InputError(f"cannot read {self.path}: {exc.strerror}; check the path "
+                                 f"and permissions") from exc
+        self._raw = raw
+        buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw, CHUNK)  # type: ignore[arg-type]
+        if buffered.peek(2)[:2] == _GZIP_MAGIC:
+            # GzipFile reads through `buffered`, so the raw file position still tracks progress.
+            return raw, io.BufferedReader(gzip.GzipFile(fileobj=buffered, mode="rb"), CHUNK)  # type: ignore[arg-type]
+        return raw, buffered
+
+    def _detect(self, head: bytes) -> str:
+        if self.fmt != "auto":
+            return self.fmt
+        name = self.path.lower().removesuffix(".gz")
+        if name.endswith(".csv"):
+            return "csv"
+        if name.endswith(_JSONL_SUFFIXES):
+            return "jsonl"
+        return "jsonl" if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{") else "csv"
+
+    # -- JSONL --------------------------------------------------------------------------------
+    def _jsonl(self, stream: io.BufferedReader) -> Iterator[Record]:
+        line_no, offset = self.start.line_no, self.start.offset
+        _skip(stream, offset)
+        source, platform = self.source, self.default_platform
+        rest = b""
+        while True:
+            chunk = stream.read(CHUNK)
+            if not chunk:
+                break
+            lines = (rest + chunk).split(b"\n") if rest else chunk.split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                line_no += 1
+                offset += len(line) + 1
+                if line.endswith(b"\r"):
+                    line = line[:-1]
+                if not line or line.isspace():
+                    continue
+                self.position = Position(line_no, offset)
+                yield Record(source, line_no, line, decode(line, platform))
+        if rest.strip():
+            line_no += 1
+            offset += len(rest)
+            self.position = Position(line_no, offset)
+            line = rest.rstrip(b"\r")
+            yield Record(source, line_no, line, decode(line, platform))
+
+    # -- CSV ----------------------------------------------------------------------------------
+    def _csv(self, stream: io.BufferedReader) -> Iterator[Record]:
+        text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
+        reader = csv.reader(text)
+        try:
+            header = next(reader)
+        except StopIteration:
+            return
+        columns = self._column_indexes(header)
+        encode = msgspec.json.encode
+        skip_until = self.start.line_no
+        previous_line = reader.line_num
+        for row in reader:
+            line_no = reader.line_num
+            first_line, previous_line = previous_line + 1, line_no
+            if line_no <= skip_until:
+                continue
+            self.position = Position(line_no, 0)
+            if not any(row):
+                continue
+            body, problem = _row_to_wire(row, columns)
+            raw = encode(body)
+            if problem:
+                yield Record(self.source, first_line, raw, Invalid(problem, raw))
+            else:
+                yield Record(self.source, first_line, raw, decode(raw, self.default_platform))
+
+    def _column_indexes(self, header: list[str]) -> dict[str, int]:
+        names = [h.strip() for h in header]
+        index = {name: i for i, name in enumerate(names)}
+        columns: dict[str, int] = {}
+        for fld in EVENT_FIELDS:
+            column = self.csv_columns.get(fld, fld)
+            if column in index:
+                columns[fld] = index[column]
+            elif fld in self.csv_columns:
+                raise InputError(f"{self.source}: --column {fld}={column}: the CSV header has no "
+                                 f"column {column!r}; it has {', '.join(map(repr, names))}")
+        return columns
+
+
+def _row_to_wire(row: list[str], columns: Mapping[str, int]) -> tuple[dict[str, object], str]:
+    """Convert a CSV row to a wire dict; the second item is a reason if the row is malformed."""
+    body: dict[str, object] = {}
+    for fld, i in columns.items():
+        if i >= len(row):
+            return body, f"csv: row has {len(row)} cells, column {fld!r} is cell {i + 1}"
+        cell = row[i]
+        if fld != "text":
+            cell = cell.strip()
+        if cell == "":
+            continue
+        if fld == "ts" and cell.isdigit():
+            body[fld] = int(cell)
+        else:
+            body[fld] = cell
+    return body, ""
+
+
+def _skip(stream: IO[bytes], offset: int) -> None:
+    """Move ``offset`` bytes into the (possibly decompressed) stream."""
+    if offset <= 0:
+        return
+    if stream.seekable():
+        # A gzip stream "seeks" forward by decompressing, which is what we would do anyway.
+        stream.seek(offset)
+        return
+    left = offset
+    while left > 0:
+        got = stream.read(min(left, CHUNK))
+        if not got:
+            break
+        left -= len(got)
+
+
+def read_events(paths: Iterable[str], *, fmt: str = "auto",
+                csv_columns: Mapping[str, str] | None = None,
+                default_platform: str = DEFAULT_PLATFORM, strict: bool = False) -> Iterator[Record]:
+    """Stream the records of several logs in order (``"-"`` is stdin).
+
+    Invalid lines are yielded with their reason; with ``strict`` the first one raises
+    :class:`InputError` naming the file, the line and the reason.
+    """
+    for path in paths:
+        reader = LogReader(path, fmt=fmt, csv_columns=csv_columns,
+                           default_platform=default_platform)
+        if strict:
+            yield from strict_records(reader)
+        else:
+            yield from reader
+
+
+def strict_records(records: Iterable[Record]) -> Iterator[Record]:
+    """Pass records through, raising :class:`InputError` at the first invalid one."""
+    for record in records:
+        if isinstance(record.event, Invalid):
+            raise InputError(bad_line_message(record) + " (--strict stops at the first bad "
+                             "line; drop --strict to skip and count bad lines)")
+        yield record
+
+
+def bad_line_message(record: Record) -> str:
+    """``file:line: reason`` for an invalid record."""
+    reason = record.event.reason if isinstance(record.event, Invalid) else "valid"
+    return f"{record.source}:{record.line_no}: {reason}"
+
+
+@dataclass
+class Summary:
+    """Counts for the end-of-run summary, and the first ``keep`` bad lines for the report."""
+
+    keep: int = 10
+    read: int = 0
+    valid: int = 0
+    invalid: int = 0
+    bad_lines: list[str] = field(default_factory=list)
+
+    def add(self, record: Record) -> bool:
+        """Count one record; True when it is valid."""
+        self.read += 1
+        if isinstance(record.event, Invalid):
+            self.invalid += 1
+            if len(self.bad_lines) < self.keep:
+                self.bad_lines.append(bad_line_message(record))
+            return False
+        self.valid += 1
+        return True
+
+    def render(self) -> str:
+        """Render a few lines for stderr: totals, then the first bad lines."""
+        lines = [f"{self.read:,} lines read: {self.valid:,} valid, {self.invalid:,} invalid "
+                 f"(skipped)"]
+        if self.bad_lines:
+            shown = len(self.bad_lines)
+            more = f" (first {shown} of {self.invalid:,})" if self.invalid > shown else ""
+            lines.append(f"invalid lines{more}:")
+            lines.extend(f"  {line}" for line in self.bad_lines)
+        return "\n".join(lines)
