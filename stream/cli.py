@@ -59,6 +59,8 @@ def _register() -> None:
     cli.add_command(check)
     from alerts.amconfig import alertmanager_config
     cli.add_command(alertmanager_config)
+    from alerts.pager.server import pager
+    cli.add_command(pager)
 
 
 _register()
