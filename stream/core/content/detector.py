@@ -191,8 +191,8 @@ class Detector:
         for idx, s, e in self._cues.find_matches_as_indexes(small.text):
             cue = self._cue_list[idx][1]
             start, end = small.index[s], small.index[e - 1] + 1
-            if cue.boundary and ((start > 0 and "a" <= vt[start - 1] <= "z")
-                                 or (end < len(vt) and "a" <= vt[end] <= "z")):
+            if (cue.boundary and start > 0 and "a" <= vt[start - 1] <= "z") or (
+                    cue.right_boundary and end < len(vt) and "a" <= vt[end] <= "z"):
                 continue
             found.append((start, end, cue))
         for idx, s, e in self._homophones.find_matches_as_indexes(

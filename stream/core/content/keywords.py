@@ -21,12 +21,14 @@ class Cue:
     ``kind`` is a contact category (wechat, qq, alipay, link), ``phone`` (a phone context that
     is no mention by itself) or ``shield`` (a context such as 订单号 whose digits are not
     contacts). ``mention`` marks words whose mere use is critical under PDD rules. ``boundary``
-    asks for no Latin letter right before or after (so "v" does not fire inside "vip").
+    asks for no Latin letter right before, ``right_boundary`` none right after (so "v" does
+    not fire inside "vip").
     """
 
     kind: str
     mention: bool
     boundary: bool = False
+    right_boundary: bool = False
 
 
 def _cues() -> dict[str, Cue]:
@@ -34,8 +36,10 @@ def _cues() -> dict[str, Cue]:
 
     def add(kind: str, mention: bool, *words: str) -> None:
         for word in words:
-            boundary = word.isascii() and len(word) <= 3
-            cues[word] = Cue(kind, mention, boundary)
+            # Single letters need a boundary on both sides ("v" in "vip"); short Latin cues
+            # only on the left, since ids are often glued on ("vxamy520").
+            left = word.isascii() and len(word) <= 3
+            cues[word] = Cue(kind, mention, left, left and len(word) == 1)
 
     add("wechat", True, "微信", "威信", "薇信", "徽信", "维信", "微芯", "v信", "w信", "微x", "vx",
         "wx", "weixin", "wechat", "weix", "绿泡泡", "v心", "徽x", "薇x", "威x", "卫星号", "vx号",
@@ -47,10 +51,10 @@ def _cues() -> dict[str, Cue]:
         "zhi付宝", "支付b", "吱吱")
     add("link", True, "淘口令")
     add("phone", False, "电话", "手机", "手机号", "tel", "call", "致电", "座机", "打我", "联系我",
-        "来电", "拨打")
+        "来电", "拨打", "打", "号码", "联系方式")
     add("shield", False, "订单", "单号", "运单", "快递", "物流", "货号", "型号", "编号", "款号",
         "批号", "条码", "工单", "sku", "价格", "金额", "尺码", "编码", "规格", "退款", "红包",
-        "优惠券", "券", "积分", "库存", "数量", "重量", "日期", "时间", "邮编", "验证码")
+        "优惠券", "订单号码", "单号码", "券", "积分", "库存", "数量", "重量", "日期", "时间", "邮编", "验证码")
     return cues
 
 

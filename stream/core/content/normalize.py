@@ -19,8 +19,6 @@ _DATA = Path(__file__).resolve().parent / "data"
 
 # Spoken-style digits the Unicode database does not know as numbers.
 _SPOKEN_DIGITS = {"幺": "1", "两": "2", "兩": "2", "洞": "0", "拐": "7", "勾": "9"}
-# Digit-like characters whose numeric value should win over their NFKC form.
-_NUMERAL_BLOCKS = ((0x3220, 0x3230), (0x3280, 0x328A))  # ㈠…㈩, ㊀…㊉
 
 
 def _load_t2s() -> dict[str, str]:
@@ -44,12 +42,13 @@ def char_form(ch: str) -> str:
     digit = unicodedata.digit(ch, None)
     if digit is not None:
         return str(digit)
-    cp = ord(ch)
-    if _is_cjk(cp) or any(lo <= cp < hi for lo, hi in _NUMERAL_BLOCKS):
-        value = unicodedata.numeric(ch, None)
-        if value is not None and value == int(value) and 0 <= value <= 9:
-            return str(int(value))
     form = unicodedata.normalize("NFKC", ch).casefold()
+    value = unicodedata.numeric(ch, None)
+    # 〇 一 壹 ㈠ 🄋 are numbers; Roman numerals too, but "Ⅴ信" means V信, so letters win.
+    if value is not None and value == int(value) and 0 <= value <= 9 and not form.isalpha():
+        return str(int(value))
+    if value is not None and value == int(value) and 0 <= value <= 9 and _is_cjk(ord(ch)):
+        return str(int(value))
     if form.isascii() or len(form) != 1:
         return "".join(_T2S.get(c, c) for c in form)
     return _T2S.get(form, form)

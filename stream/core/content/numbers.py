@@ -69,11 +69,14 @@ def phone_kind(digits: str, cue: str | None) -> str | None:
         return None
     n = len(digits)
     contact = cue if cue in ("wechat", "qq", "alipay") else "phone"
-    if _MOBILE.fullmatch(digits) and _valid_cn(digits[-11:]):
+    # Said to be a phone ("电话", "打"): the shape is enough. Otherwise the number must be in
+    # an allocated range, which keeps order-number fragments from looking like phones.
+    said = cue is not None
+    if _MOBILE.fullmatch(digits) and (said or _valid_cn(digits[-11:])):
         return contact
-    if n == 10 and _TOLL.fullmatch(digits) and _valid_cn(digits):
+    if n == 10 and _TOLL.fullmatch(digits) and (said or _valid_cn(digits)):
         return contact
-    if 10 <= n <= 12 and _LANDLINE.fullmatch(digits) and _valid_cn(digits):
+    if 10 <= n <= 12 and _LANDLINE.fullmatch(digits) and (said or _valid_cn(digits)):
         return contact
     if cue == "qq" and 5 <= n <= 11 and digits[0] != "0":
         return "qq"
