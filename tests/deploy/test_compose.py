@@ -267,5 +267,5 @@ def test_grafana_dashboard_provider_reads_the_mounted_directory(
              if "path" in p.get("options", {})}
     dashboards_mount = [target for target, source in mounts.items()
                         if source.endswith("grafana/dashboards")]
-    assert paths and all(any(p.rstrip("/").startswith(m) for m in dashboards_mount)
-                         for p in paths), (paths, dashboards_mount)
+    assert paths and {p.rstrip("/") for p in paths} <= set(dashboards_mount), \
+        (paths, dashboards_mount)

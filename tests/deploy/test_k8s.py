@@ -1,0 +1,343 @@
+"""deploy/k8s/, checked offline: kubernetes-validate (strict) plus what a review would ask."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from stream.config import load_settings
+from tests.deploy.conftest import DEPLOY, K8S, REPO, WORKER_ENV, load_docs
+
+KUBERNETES_VERSION = "1.30.0"
+CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
+# A template Secret may hold only these placeholders.
+PLACEHOLDER = re.compile(r"^(CHANGE-ME)?$")
+MANIFESTS = sorted(p for p in K8S.rglob("*.yaml") if p.name != "kustomization.yaml")
+
+
+def _load_render() -> Any:
+    spec = importlib.util.spec_from_file_location("chatwatch_k8s_render", K8S / "render.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+render = _load_render()
+
+
+@pytest.fixture(scope="module")
+def objects() -> list[dict[str, Any]]:
+    return [doc for path in MANIFESTS for doc in load_docs(path)]
+
+
+def find(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    matches = [o for o in objects if o["kind"] == kind
+               and (name is None or o["metadata"]["name"] == name)]
+    assert len(matches) == 1, f"expected one {kind} {name or ''}, found {len(matches)}"
+    return matches[0]
+
+
+def workloads(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] in ("StatefulSet", "Deployment")]
+
+
+def validate_strict(obj: dict[str, Any]) -> None:
+    kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: str(p.relative_to(K8S)))
+def test_manifest_is_valid_kubernetes(path: Path) -> None:
+    docs = load_docs(path)
+    assert docs, f"{path.name} is empty"
+    for doc in docs:
+        if doc["kind"] in CRD_KINDS:
+            continue  # no schema in kubernetes-validate; checked by structure below
+        validate_strict(doc)
+
+
+def test_strict_validation_is_not_vacuous(objects: list[dict[str, Any]]) -> None:
+    broken = json.loads(json.dumps(find(objects, "StatefulSet")))
+    broken["spec"]["template"]["spec"]["containers"][0]["livenessProbes"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        validate_strict(broken)
+
+
+def test_every_object_lives_in_the_chatwatch_namespace(objects: list[dict[str, Any]]) -> None:
+    for obj in objects:
+        if obj["kind"] != "Namespace":
+            assert obj["metadata"]["namespace"] == "chatwatch", obj["metadata"]["name"]
+
+
+def test_kustomizations_reference_existing_files_and_cover_every_manifest() -> None:
+    covered = {K8S / "secret.example.yaml"}  # a template, deliberately never applied
+    for kustomization in K8S.rglob("kustomization.yaml"):
+        doc = yaml.safe_load(kustomization.read_text(encoding="utf-8"))
+        assert doc["kind"] == "Kustomization"
+        for resource in doc["resources"]:
+            path = (kustomization.parent / resource).resolve()
+            assert path.exists(), f"{kustomization.relative_to(K8S)} lists missing {resource}"
+            covered.add(path)
+    assert set(MANIFESTS) - covered == set(), "manifests no kustomization applies"
+    main = yaml.safe_load((K8S / "kustomization.yaml").read_text(encoding="utf-8"))
+    assert "secret.example.yaml" not in main["resources"]
+
+
+def test_workers_are_a_statefulset_with_rocksdb_volumes(objects: list[dict[str, Any]]) -> None:
+    sts = find(objects, "StatefulSet", "chatwatch-worker")
+    pod = sts["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["args"] == ["worker"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    claims = {c["metadata"]["name"]: c for c in sts["spec"]["volumeClaimTemplates"]}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert env["CHATWATCH_STORE"] == "rocksdb://"
+    assert mounts[env["CHATWATCH_DATA_DIR"]] in claims, "RocksDB must be on a claim"
+    claim = claims[mounts[env["CHATWATCH_DATA_DIR"]]]
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert claim["spec"]["resources"]["requests"]["storage"]
+    assert 1 <= sts["spec"]["replicas"] <= int(env["CHATWATCH_PARTITIONS"])
+    assert pod["terminationGracePeriodSeconds"] >= 30, "time to commit offsets and flush"
+
+
+def test_statefulset_has_a_headless_service_and_a_metrics_service(
+        objects: list[dict[str, Any]]) -> None:
+    sts = find(objects, "StatefulSet", "chatwatch-worker")
+    headless = find(objects, "Service", sts["spec"]["serviceName"])
+    assert headless["spec"]["clusterIP"] == "None"
+    metrics = find(objects, "Service", "chatwatch-worker")
+    pod_labels = sts["spec"]["template"]["metadata"]["labels"]
+    port_names = {p["name"] for c in sts["spec"]["template"]["spec"]["containers"]
+                  for p in c["ports"]}
+    for service in (headless, metrics):
+        assert service["spec"]["selector"].items() <= pod_labels.items()
+        assert {p["targetPort"] for p in service["spec"]["ports"]} <= port_names
+    assert sts["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+
+
+def test_every_service_selects_some_pod(objects: list[dict[str, Any]]) -> None:
+    pod_labels = [w["spec"]["template"]["metadata"]["labels"] for w in workloads(objects)]
+    for svc in (o for o in objects if o["kind"] == "Service"):
+        assert any(svc["spec"]["selector"].items() <= labels.items() for labels in pod_labels), \
+            svc["metadata"]["name"]
+
+
+def test_pdb_covers_the_workers(objects: list[dict[str, Any]]) -> None:
+    pdb = find(objects, "PodDisruptionBudget")
+    labels = find(objects, "StatefulSet")["spec"]["template"]["metadata"]["labels"]
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert pdb["spec"]["maxUnavailable"] == 1
+
+
+@pytest.mark.parametrize("kind", ["StatefulSet", "Deployment"])
+def test_workloads_have_probes_limits_and_run_as_non_root(
+        objects: list[dict[str, Any]], kind: str) -> None:
+    workload = find(objects, kind)
+    pod = workload["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    assert pod["automountServiceAccountToken"] is False
+    for container in pod["containers"]:
+        name = f"{kind}/{container['name']}"
+        assert container.get("readinessProbe") and container.get("livenessProbe"), name
+        limits = container["resources"]["limits"]
+        assert limits.get("cpu") and limits.get("memory"), f"{name} needs cpu and memory limits"
+        assert container["resources"]["requests"].get("memory"), name
+        security = container["securityContext"]
+        assert security["allowPrivilegeEscalation"] is False, name
+        assert security["readOnlyRootFilesystem"] is True, name
+        assert security["capabilities"]["drop"] == ["ALL"], name
+        mounts = {m["mountPath"] for m in container.get("volumeMounts", [])}
+        assert "/tmp" in mounts, f"{name}: a read-only root needs a writable /tmp"
+
+
+def test_worker_probes_hit_the_metrics_endpoint(objects: list[dict[str, Any]]) -> None:
+    (container,) = find(objects, "StatefulSet")["spec"]["template"]["spec"]["containers"]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"]["path"] == "/metrics"
+        assert container[probe]["httpGet"]["port"] == "http-metrics"
+
+
+def test_worker_environment_is_what_chatwatch_reads_and_validates(
+        objects: list[dict[str, Any]]) -> None:
+    (container,) = find(objects, "StatefulSet")["spec"]["template"]["spec"]["containers"]
+    names = [e["name"] for e in container["env"]]
+    assert set(names) - WORKER_ENV == set()
+    assert len(names) == len(set(names))
+    # Resolve the Secret references as the kubelet would, with stand-in values.
+    env = {e["name"]: e.get("value") or f"from-secret-{e['valueFrom']['secretKeyRef']['key']}"
+           for e in container["env"]}
+    assert "valueFrom" in next(e for e in container["env"] if e["name"] == "CHATWATCH_CHECK_TOKEN")
+    config = yaml.safe_load(find(objects, "ConfigMap", "chatwatch-config")["data"]
+                            ["chatwatch.yml"])
+    settings = load_settings(DEPLOY / "config" / "chatwatch.yml", environ=env)
+    assert settings.store == "rocksdb://" and settings.web_host == "0.0.0.0"
+    assert settings.security.security_protocol == "SASL_SSL"
+    assert settings.check_token == "from-secret-check-token"
+    assert config == yaml.safe_load((DEPLOY / "config" / "chatwatch.yml").read_text("utf-8"))
+
+
+def test_config_map_carries_the_same_configuration_as_compose(
+        objects: list[dict[str, Any]]) -> None:
+    text = find(objects, "ConfigMap", "chatwatch-config")["data"]["chatwatch.yml"]
+    assert text == (DEPLOY / "config" / "chatwatch.yml").read_text(encoding="utf-8")
+
+
+def test_secrets_are_referenced_never_inlined(objects: list[dict[str, Any]]) -> None:
+    template = {o["metadata"]["name"]: o for o in load_docs(K8S / "secret.example.yaml")}
+    for workload in workloads(objects):
+        for container in workload["spec"]["template"]["spec"]["containers"]:
+            for entry in container.get("env", []):
+                if re.search(r"TOKEN|PASSWORD|SECRET|USERNAME", entry["name"]):
+                    ref = entry.get("valueFrom", {}).get("secretKeyRef")
+                    assert ref, f"{entry['name']} must come from a Secret"
+                    assert ref["key"] in template[ref["name"]]["stringData"], ref
+            for source in container.get("envFrom", []):
+                if "secretRef" in source:
+                    assert source["secretRef"]["name"] in template
+
+
+def test_no_secret_in_the_repository_holds_a_real_looking_value() -> None:
+    secrets = [doc for path in sorted(DEPLOY.rglob("*.y*ml")) for doc in load_docs(path)
+               if isinstance(doc, dict) and doc.get("kind") == "Secret"]
+    assert secrets, "the Secret template is missing"
+    for secret in secrets:
+        assert not secret.get("data"), "use stringData placeholders, not base64 data"
+        for key, value in (secret.get("stringData") or {}).items():
+            assert PLACEHOLDER.match(str(value)), \
+                f"{secret['metadata']['name']}.{key} holds a value; use CHANGE-ME"
+
+
+def test_image_user_matches_the_pod_security_context(objects: list[dict[str, Any]]) -> None:
+    dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
+    (uid,) = re.findall(r"^USER (\d+)", dockerfile, re.MULTILINE)
+    for workload in workloads(objects):
+        assert workload["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == int(uid)
+    sts = find(objects, "StatefulSet")
+    assert sts["spec"]["template"]["spec"]["securityContext"]["fsGroup"] == int(uid)
+
+
+def test_images_match_the_kustomize_image_name(objects: list[dict[str, Any]]) -> None:
+    images = yaml.safe_load((K8S / "kustomization.yaml").read_text("utf-8"))["images"]
+    (entry,) = images
+    for workload in workloads(objects):
+        for container in workload["spec"]["template"]["spec"]["containers"]:
+            assert container["image"] == f"{entry['name']}:{entry['newTag']}"
+
+
+def test_annotations_and_scrape_config_agree(objects: list[dict[str, Any]]) -> None:
+    sts = find(objects, "StatefulSet")
+    annotations = sts["spec"]["template"]["metadata"]["annotations"]
+    ports = {p["containerPort"] for p in sts["spec"]["template"]["spec"]["containers"][0]["ports"]}
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert int(annotations["prometheus.io/port"]) in ports
+    config = yaml.safe_load(find(objects, "ConfigMap", "chatwatch-prometheus-config")["data"]
+                            ["prometheus.yml"])
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "chatwatch"]
+    keep = {r["source_labels"][0]: r["regex"] for r in job["relabel_configs"]
+            if r.get("action") == "keep"}
+    assert keep["__meta_kubernetes_pod_annotation_prometheus_io_scrape"] == "true"
+    component = sts["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
+    assert keep["__meta_kubernetes_pod_label_app_kubernetes_io_component"] == component
+
+
+def test_service_monitor_selects_the_metrics_service_under_job_chatwatch(
+        objects: list[dict[str, Any]]) -> None:
+    monitor = find(objects, "ServiceMonitor")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    spec = monitor["spec"]
+    selected = [s for s in objects if s["kind"] == "Service"
+                and spec["selector"]["matchLabels"].items() <= s["metadata"]["labels"].items()]
+    assert [s["metadata"]["name"] for s in selected] == ["chatwatch-worker"], \
+        "exactly one Service, or every worker is scraped twice"
+    (service,) = selected
+    assert service["metadata"]["labels"][spec["jobLabel"]] == "chatwatch"
+    port_names = {p["name"] for p in service["spec"]["ports"]}
+    for endpoint in spec["endpoints"]:
+        assert endpoint["port"] in port_names
+        assert endpoint["path"] == "/metrics"
+        assert re.fullmatch(r"\d+s", endpoint["interval"])
+    assert spec["namespaceSelector"]["matchNames"] == ["chatwatch"]
+
+
+# --- objects rendered from other parts of the repository (render.py) ----------------------
+
+def _write_repo(tmp_path: Path, rules: dict[str, Any], dashboards: dict[str, str]) -> Path:
+    (tmp_path / "alerts" / "rules").mkdir(parents=True)
+    (tmp_path / "deploy" / "grafana" / "dashboards").mkdir(parents=True)
+    for name, doc in rules.items():
+        (tmp_path / "alerts" / "rules" / name).write_text(yaml.safe_dump(doc), "utf-8")
+    for name, text in dashboards.items():
+        (tmp_path / "deploy" / "grafana" / "dashboards" / name).write_text(text, "utf-8")
+    return tmp_path
+
+
+RULES = {"groups": [{"name": "chatwatch-test", "rules": [
+    {"alert": "ChatwatchDown", "expr": 'up{job="chatwatch"} == 0', "for": "2m",
+     "labels": {"severity": "page"}, "annotations": {"summary": "worker down"}}]}]}
+
+
+def check_prometheus_rule(obj: dict[str, Any]) -> None:
+    """Structure of a monitoring.coreos.com/v1 PrometheusRule (no CRD schema offline)."""
+    assert obj["apiVersion"] == "monitoring.coreos.com/v1" and obj["kind"] == "PrometheusRule"
+    assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", obj["metadata"]["name"])
+    names = [g["name"] for g in obj["spec"]["groups"]]
+    assert names and len(names) == len(set(names))
+    for group in obj["spec"]["groups"]:
+        assert set(group) <= {"name", "interval", "rules", "limit", "partial_response_strategy"}
+        for rule in group["rules"]:
+            assert ("alert" in rule) != ("record" in rule) and isinstance(rule["expr"], str)
+            assert set(rule) <= {"alert", "record", "expr", "for", "keep_firing_for",
+                                 "labels", "annotations"}
+
+
+def test_render_builds_valid_objects(tmp_path: Path) -> None:
+    repo = _write_repo(tmp_path, {"a.yml": RULES},
+                       {"Live Operations.json": '{"title": "直播 operations"}'})
+    (rules_cm,) = render.render("rules", repo)
+    validate_strict(rules_cm)
+    assert yaml.safe_load(rules_cm["data"]["a.yml"]) == RULES
+    (dashboard,) = render.render("dashboards", repo)
+    validate_strict(dashboard)
+    assert dashboard["metadata"]["name"] == "chatwatch-dashboard-live-operations"
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    (rule,) = render.render("prometheusrule", repo)
+    check_prometheus_rule(rule)
+    # What kubectl receives parses back to the same objects, Chinese text included.
+    text = render.dump([rules_cm, dashboard, rule])
+    assert list(yaml.safe_load_all(text)) == [rules_cm, dashboard, rule]
+
+
+def test_render_refuses_duplicate_groups_and_broken_dashboards(tmp_path: Path) -> None:
+    repo = _write_repo(tmp_path, {"a.yml": RULES, "b.yml": RULES}, {"x.json": "{not json"})
+    with pytest.raises(render.RenderError, match="chatwatch-test.*a.yml and b.yml"):
+        render.render("prometheusrule", repo)
+    with pytest.raises(render.RenderError, match="x.json is not valid JSON"):
+        render.render("dashboards", repo)
+    with pytest.raises(render.RenderError, match="no rule files"):
+        render.render("rules", _write_repo(tmp_path / "empty", {}, {}))
+
+
+def test_render_command_line_reports_errors(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert render.main(["rules", "--repo", str(tmp_path)]) == 2
+    assert "no rule files" in capsys.readouterr().err
+
+
+def test_rendered_objects_from_the_repository_are_valid() -> None:
+    rules = render.rule_files(REPO)
+    dashboards = render.dashboard_files(REPO)
+    if not rules and not dashboards:
+        pytest.skip("no alert rules or dashboards in the repository yet")
+    if rules:
+        validate_strict(render.rules_configmap(rules))
+        check_prometheus_rule(render.prometheus_rule(rules))
+    for obj in render.dashboard_configmaps(dashboards):
+        validate_strict(obj)
