@@ -104,9 +104,10 @@ class Normalizer:
 def compact(view: View) -> View:
     """``view`` with separators removed: only letters, digits and CJK ideographs remain.
 
-    Keywords are searched here so that "微 信", "v-x" and "支❤付❤宝" still match.
+    Keywords are searched here so that "微 信", "v-x" and "支❤付❤宝" still match. Unlike
+    other views, the index of a compact view points into ``view.text`` (not the original).
     """
     keep = [i for i, ch in enumerate(view.text) if ch.isalnum()]
     if len(keep) == len(view.text):
-        return view
-    return View("".join(view.text[i] for i in keep), tuple(view.index[i] for i in keep))
+        return View(view.text, tuple(range(len(view.text))))
+    return View("".join(view.text[i] for i in keep), tuple(keep))

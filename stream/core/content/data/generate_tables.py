@@ -25,6 +25,13 @@ STOP = set("为位未味围委尾胃谓喂慰畏伟卫尉"  # wei
            "口")  # kou ("口口" is the usual QQ spelling but "入口口感" is ordinary text)
 
 
+# Ordinary words that pypinyin's phrase table (which lists only words read unusually) lacks.
+COMMON_WORDS = ("维新 唯心 违心 维修 维护 危险 威胁 微笑 微波 微小 尾款 新款 新品 心意 心情 信息 "
+                "信用 信任 信誉 信号 新鲜 芯片 包装 包括 包含 包邮 包裹 保证 保障 保险 保修 保质 "
+                "保存 宝贝 宝宝 报价 报名 付款 付费 支持 支付 知道 纸箱 织物 扣款 扣除 扣分 扣子 "
+                "纸巾 指甲 脂肪 枝条 芝士 汁水 蜘蛛 肢体 直播").split()
+
+
 def _gb2312(ch: str) -> bool:
     try:
         return len(ch.encode("gb2312")) == 2
@@ -63,7 +70,8 @@ def main() -> None:
     members = set("".join(classes.values()))
     # Two-character words that begin or end with a class member: a homophone hit whose edge
     # forms such a word with its neighbour ("支付包装") is ordinary text, not a keyword.
-    words = sorted(w for w in phrases_dict if len(w) == 2 and (w[0] in members or w[1] in members))
+    words = sorted({w for w in list(phrases_dict) + COMMON_WORDS
+                    if len(w) == 2 and (w[0] in members or w[1] in members)})
     doc = {"keywords": {w: list(s) for w, s in KEYWORDS.items()}, "classes": classes,
            "words": "".join(words)}
     (HERE / "homophones.json").write_text(json.dumps(doc, ensure_ascii=False, indent=0),
