@@ -63,3 +63,11 @@ def test_burn_factors_can_fire_at_a_70_percent_target() -> None:
     assert t.burn_fast_factor * budget < 1
     assert t.burn_slow_factor * budget < 1
     assert t.burn_slow_factor < t.burn_fast_factor
+
+
+def test_every_runbook_anchor_exists() -> None:
+    doc = (RULES_DIR.parents[1] / "docs" / "alerts.md").read_text(encoding="utf-8")
+    anchors = {line[3:].strip().lower() for line in doc.splitlines() if line.startswith("## ")}
+    rules = rulegen.build_rules()
+    names = {r["alert"].lower() for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    assert names | {"forbiddencontent", "replywindowbreached"} <= anchors
