@@ -1,4 +1,4 @@
-# chatwatch production image: `chatwatch worker` (default) or `chatwatch pager --port 8080`.
+# chatwatch production image: `chatwatch worker` (default) or `chatwatch pager --host 0.0.0.0`.
 #
 #   docker build -t chatwatch:0.1.0 .
 #   docker run --rm -e KAFKA_BROKER=kafka://kafka:9092 chatwatch:0.1.0 worker
@@ -45,8 +45,8 @@ USER 10001:10001
 WORKDIR /var/lib/chatwatch
 # RocksDB tables and the alert spool live here: mount a volume per worker.
 VOLUME ["/var/lib/chatwatch"]
-# 6066: worker web server (/metrics, POST /check); 8080: pager bridge.
-EXPOSE 6066 8080
+# 6066: worker web server (/metrics, POST /check); 9095: pager bridge.
+EXPOSE 6066 9095
 # The worker commits offsets and flushes RocksDB on SIGTERM; give it time (stop_grace_period /
 # terminationGracePeriodSeconds) rather than a SIGKILL.
 STOPSIGNAL SIGTERM

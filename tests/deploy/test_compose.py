@@ -62,7 +62,8 @@ def test_the_stack_has_every_part(compose: dict[str, Any],
     for name in ("kafka", "kafka-init", "prometheus", "alertmanager", "grafana", "pager"):
         assert name in services, f"service {name} missing"
     assert len(worker_services) >= 2, "run at least two workers in one consumer group"
-    assert services["pager"]["command"] == ["pager", "--port", "8080"]
+    assert services["pager"]["command"][0] == "pager"
+    assert services["pager"]["command"][1:3] == ["--host", "0.0.0.0"], "reachable from others"
 
 
 def test_kafka_is_the_official_image_in_kraft_mode_without_auto_create(
@@ -269,3 +270,34 @@ def test_grafana_dashboard_provider_reads_the_mounted_directory(
                         if source.endswith("grafana/dashboards")]
     assert paths and {p.rstrip("/") for p in paths} <= set(dashboards_mount), \
         (paths, dashboards_mount)
+
+
+def test_pager_environment_configures_the_bridge(compose: dict[str, Any]) -> None:
+    from alerts.pager.config import load_pager_config
+
+    env_values = {**OPERATOR_ENV, "CHATWATCH_PAGER_DINGTALK_URL": "https://robot.invalid/d",
+                  "CHATWATCH_PAGER_DINGTALK_SECRET": "SECtest", "CHATWATCH_PAGER_WECOM_URL":
+                  "https://robot.invalid/w"}
+    pager = compose["services"]["pager"]
+    env = {k: interpolate(v, env_values) for k, v in environment_of(pager).items()}
+    config = load_pager_config(None, environ=env)
+    assert config.token == OPERATOR_ENV["CHATWATCH_PAGER_TOKEN"]
+    assert sorted(t.kind for t in config.targets) == ["dingtalk", "wecom"]
+
+
+def test_alertmanager_reaches_the_pager_with_its_token(compose: dict[str, Any]) -> None:
+    path = DEPLOY / "alertmanager" / "alertmanager.yml"
+    if not path.exists():
+        pytest.skip("deploy/alertmanager/alertmanager.yml is not in the repository yet")
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    command = compose["services"]["pager"]["command"]
+    pager_port = command[command.index("--port") + 1]
+    script = "\n".join(compose["services"]["alertmanager"]["command"])
+    hooks = [hook for receiver in config.get("receivers", [])
+             for hook in receiver.get("webhook_configs", [])
+             if re.match(r"https?://pager[:/]", hook["url"])]
+    assert hooks, "no Alertmanager receiver sends to the pager service"
+    for hook in hooks:
+        assert hook["url"].startswith(f"http://pager:{pager_port}/"), hook["url"]
+        token_file = hook["http_config"]["authorization"]["credentials_file"]
+        assert f"> {token_file}" in script, f"compose does not write {token_file}"
