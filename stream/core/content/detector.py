@@ -120,9 +120,11 @@ class Detector:
         extra = tuple(d.lower().strip(".") for d in platform_domains if d.strip("."))
         self._own: dict[str | None, tuple[str, ...]] = {
             p: ds + extra for p, ds in PLATFORM_DOMAINS.items()}
+        # Phone and shield cues matter only next to digits, which trigger the full scan anyway.
         self._prefilter = Prefilter(
-            [k for k, _ in self._cue_list] + list(HOMOPHONE_CLASS_CHARS)
-            + [w for w, _ in self._word_list] + allow_keys, norm)
+            [k for k, c in self._cue_list if c.kind not in ("phone", "shield")]
+            + [w for w, _ in self._word_list]
+            + [chr(cp) for cp, canon in HOMOPHONE_CLASS.items() if canon in _HOMOPHONE_TRIGGERS])
 
     @classmethod
     def from_settings(cls, content: object) -> Detector:
@@ -305,7 +307,8 @@ class Detector:
         return [h for h in hits if not any(s <= h.start and h.end <= e for s, e in spans)]
 
 
-HOMOPHONE_CLASS_CHARS = frozenset(chr(cp) for cp in HOMOPHONE_CLASS)
+# One class per homophone keyword is enough for the prefilter; these are the rarest ones.
+_HOMOPHONE_TRIGGERS = frozenset("微扣宝")
 
 
 def _compact_text(text: str) -> str:
