@@ -20,7 +20,7 @@ ROLES = ("agent", "buyer")
 
 
 def violation_dict(v: Violation) -> dict[str, Any]:
-    """The JSON shape of one violation (chatwatch check, POST /check, chat.violations)."""
+    """Return the JSON shape of one violation (chatwatch check, POST /check, chat.violations)."""
     return {"category": v.category, "severity": v.severity, "start": v.start, "end": v.end,
             "match": v.match}
 

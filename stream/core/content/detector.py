@@ -240,7 +240,7 @@ class Detector:
         vt = view.text
 
         def cue_at(pos: int) -> str | None:
-            for start, end, cue in reversed(cues):
+            for _start, end, cue in reversed(cues):
                 if end > pos:
                     continue
                 if end == pos or (pos - end <= 8 and _FILLER.fullmatch(vt, end, pos)):

@@ -34,7 +34,7 @@ def _is_cjk(cp: int) -> bool:
 
 
 def char_form(ch: str) -> str:
-    """The normalised form of one character ('' when it is dropped)."""
+    """Return the normalised form of one character ('' when it is dropped)."""
     if ch in _SPOKEN_DIGITS:
         return _SPOKEN_DIGITS[ch]
     if unicodedata.category(ch) in ("Cf", "Mn", "Me", "Cc") and ch not in "\t\n\r":
@@ -62,7 +62,7 @@ class View:
     index: tuple[int, ...]
 
     def span(self, start: int, end: int) -> tuple[int, int]:
-        """The original ``[start, end)`` covered by view characters ``[start, end)``."""
+        """Return the original ``[start, end)`` covered by view characters ``[start, end)``."""
         return self.index[start], self.index[end - 1] + 1
 
 
@@ -73,14 +73,14 @@ class Normalizer:
         self._forms: dict[str, str] = {}
 
     def form(self, ch: str) -> str:
-        """The cached :func:`char_form` of ``ch``."""
+        """Return the cached :func:`char_form` of ``ch``."""
         got = self._forms.get(ch)
         if got is None:
             got = self._forms[ch] = char_form(ch)
         return got
 
     def normalize(self, text: str) -> View:
-        """The full normalised view of ``text``."""
+        """Return the full normalised view of ``text``."""
         forms = self._forms
         out: list[str] = []
         index: list[int] = []
@@ -97,7 +97,7 @@ class Normalizer:
         return View("".join(out), tuple(index))
 
     def text(self, text: str) -> str:
-        """Just the normalised string (for configured words and allow-lists)."""
+        """Return just the normalised string (for configured words and allow-lists)."""
         return self.normalize(text).text
 
 

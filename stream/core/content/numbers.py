@@ -60,7 +60,7 @@ def _valid_cn(number: str) -> bool:
 
 
 def phone_kind(digits: str, cue: str | None) -> str | None:
-    """The category of a digit string given the cue before it (None: not a contact).
+    """Return the category of a digit string given the cue before it (None: not a contact).
 
     ``cue`` is the kind of the keyword right before the digits: a contact category, ``phone``,
     ``shield`` (订单号 and the like: never a contact) or None.

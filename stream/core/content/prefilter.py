@@ -40,8 +40,11 @@ class Prefilter:
     """Says whether a raw message may contain anything the detector looks for."""
 
     def __init__(self, keywords: Iterable[str]) -> None:
-        """``keywords`` are normalised patterns; any original spelling of the chosen character
-        of each (traditional form, homophone) triggers the full scan."""
+        """Build the trigger set for ``keywords`` (normalised patterns).
+
+        Any original spelling of the chosen character of each (traditional form, homophone)
+        triggers the full scan.
+        """
         firsts = {next((c for c in k if c not in _COMMON), k[0]) for k in keywords if k}
         triggers: set[str] = set()
         numerals: set[str] = set()
@@ -56,7 +59,7 @@ class Prefilter:
         self._numeral = re.compile(f"[{re.escape(''.join(sorted(numerals)))}\u3007]")
 
     def may_match(self, text: str) -> bool:
-        """False only when ``text`` certainly holds no violation and nothing to mask."""
+        """Return False only when ``text`` certainly holds no violation and nothing to mask."""
         if self._trigger.search(text) is not None:
             return True
         return len(self._numeral.findall(text)) >= _MIN_DIGITS

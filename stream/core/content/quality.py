@@ -11,6 +11,6 @@ _BARE_PRESENCE = re.compile(
 
 
 def bare_presence(text: str) -> tuple[int, int] | None:
-    """The span of the reply if it is only 「在」 (在的, 在吗, 亲在的 …), else None."""
+    """Return the span of the reply if it is only 「在」 (在的, 在吗, 亲在的 …), else None."""
     m = _BARE_PRESENCE.fullmatch(text)
     return m.span(1) if m else None

@@ -41,10 +41,10 @@ def _gb2312(ch: str) -> bool:
 
 def main() -> None:
     """Write both tables next to this file."""
-    import opencc  # type: ignore[import-not-found,unused-ignore]
-    from pypinyin import lazy_pinyin  # type: ignore[import-not-found,unused-ignore]
-    from pypinyin.phrases_dict import phrases_dict  # type: ignore[import-not-found,unused-ignore]
-    from pypinyin.pinyin_dict import pinyin_dict  # type: ignore[import-not-found,unused-ignore]
+    import opencc  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    from pypinyin import lazy_pinyin  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    from pypinyin.phrases_dict import phrases_dict  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    from pypinyin.pinyin_dict import pinyin_dict  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
     conv = opencc.OpenCC("t2s")
     pairs: list[str] = []
