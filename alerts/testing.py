@@ -244,3 +244,39 @@ def wait_until(predicate: Any, timeout: float = 20.0, interval: float = 0.1,
         if time.monotonic() >= deadline:
             raise AssertionError(f"{what} not met within {timeout} s")
         time.sleep(interval)
+
+
+def write_fast_rules(workdir: Path, **overrides: Any) -> Path:
+    """Write the chatwatch rules with every ``for:`` at 0s (or as given) for end-to-end tests.
+
+    ``overrides`` are :class:`alerts.rulegen.Thresholds` fields, e.g. ``min_consultations=5``.
+    """
+    from alerts import rulegen
+
+    fast = {name: "0s" for name in rulegen.Thresholds.__dataclass_fields__
+            if name.startswith("for_")}
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "chatwatch-rules.yml"
+    path.write_text(rulegen.render(rulegen.Thresholds(**{**fast, **overrides})), encoding="utf-8")
+    return path
+
+
+def fast_alertmanager_config(pager_url: str, token_file: Path | None = None,
+                             settings: Any = None) -> str:
+    """Alertmanager configuration from ``chatwatch alertmanager-config`` with 0s/1s waits."""
+    from alerts.amconfig import RoutingOptions, render
+    from stream.config import Settings
+
+    opts = RoutingOptions(pager_url=pager_url,
+                          pager_token_file=str(token_file) if token_file else None,
+                          group_wait="0s", page_group_wait="0s", group_interval="1s",
+                          repeat_interval="1h", page_repeat_interval="1h")
+    return render(settings or Settings(), opts)
+
+
+def needs_path_or_skip(name: str) -> None:
+    """Skip the calling pytest test when tool ``name`` is not installed."""
+    if not have_tool(name):
+        import pytest
+
+        pytest.skip(f"{name} not installed (make tools)")

@@ -232,3 +232,10 @@ def test_config_errors_name_the_key(tmp_path: Any, text: str, match: str) -> Non
     path.write_text(text)
     with pytest.raises(PagerConfigError, match=match):
         load_pager_config(path, environ={})
+
+
+def test_example_config_loads() -> None:
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[2] / "deploy/alertmanager/pager.example.yml"
+    cfg = load_pager_config(path, environ={"CHATWATCH_PAGER_TOKEN": "x"})
+    assert {t.name for t in cfg.targets} >= {"ops", "shop-a-dingtalk", "shop-b-wecom"}
