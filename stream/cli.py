@@ -61,6 +61,8 @@ def _register() -> None:
     cli.add_command(alertmanager_config)
     from alerts.pager.server import pager
     cli.add_command(pager)
+    from stream.simulate import simulate_command
+    cli.add_command(simulate_command)
 
 
 _register()

@@ -1,0 +1,144 @@
+import itertools
+from collections import Counter, defaultdict
+
+import msgspec
+import pytest
+
+from stream.errors import BrokerError
+from stream.schema import Invalid, decode
+from stream.simulate import TrafficModel, require_broker
+
+N = 20_000
+
+
+@pytest.fixture(scope="module")
+def sample():
+    model = TrafficModel(seed=7, shops=4, agents_per_shop=2, buyers=2000, rate=30)
+    items = list(itertools.islice(model.events(), N))
+    return model, items, [decode(i.value) for i in items]
+
+
+def test_same_seed_same_events_other_seed_other_events():
+    def first(seed):
+        return [(i.at_ms, i.key, i.value) for i in
+                itertools.islice(TrafficModel(seed=seed).events(), 2000)]
+
+    assert first(3) == first(3)
+    assert first(3) != first(4)
+
+
+def test_events_come_in_send_order_from_start(sample):
+    model, items, _ = sample
+    times = [i.at_ms for i in items]
+    assert times == sorted(times)
+    assert times[0] >= model.start_ms
+
+
+def test_valid_flag_matches_the_decoder_and_keys_are_conversations(sample):
+    _, items, events = sample
+    for item, event in zip(items, events, strict=True):
+        assert item.valid is not isinstance(event, Invalid), item.value
+        if item.valid:
+            assert item.key == event.conversation_id.encode()
+    invalid = [e for e in events if isinstance(e, Invalid)]
+    assert 10 <= len(invalid) <= 0.02 * N
+    reasons = {e.reason.split(":")[0] for e in invalid}
+    assert reasons == {"not JSON", "schema"}
+
+
+def test_traffic_has_the_expected_variety(sample):
+    _, items, events = sample
+    valid = [e for e in events if not isinstance(e, Invalid)]
+    senders = Counter(e.sender for e in valid if e.type == "message")
+    assert senders["buyer"] > senders["agent"] > senders["bot"] > 0
+    kinds = Counter(e.buyer_kind for e in valid)
+    assert kinds["ad"] > 0 and kinds["peer"] > 0 and kinds["customer"] > 0.8 * len(valid)
+    types = Counter(e.type for e in valid)
+    assert types["read"] > 0 and types["end"] > 0
+    assert len({e.platform for e in valid}) >= 2
+    handovers = [e.text for e in valid if e.sender == "agent" and e.type == "message"
+                 and any(w in e.text for w in ("微信", "电话", "qq", "V", "vx", "薇信", "支付宝", "@"))]
+    assert handovers
+    texts = " ".join(e.text for e in valid if e.sender == "buyer" and e.type == "message")
+    for phrase in ("在吗", "有货", "发货", "订单号"):
+        assert phrase in texts
+    raw_ts = [msgspec.json.decode(i.value)["ts"] for i in items if i.valid]
+    assert any(isinstance(t, int) for t in raw_ts)
+    assert any(isinstance(t, str) and t.endswith("+08:00") for t in raw_ts)
+
+
+def test_wire_dirt_duplicates_and_out_of_order(sample):
+    _, _, events = sample
+    valid = [e for e in events if not isinstance(e, Invalid)]
+    ids = Counter(e.event_id for e in valid)
+    assert any(n > 1 for n in ids.values())
+    latest: dict[str, int] = {}
+    out_of_order = 0
+    for e in valid:
+        if e.ts_ms < latest.get(e.conversation_id, 0):
+            out_of_order += 1
+        latest[e.conversation_id] = max(e.ts_ms, latest.get(e.conversation_id, 0))
+    assert out_of_order > 0
+
+
+def test_reply_delays_are_mostly_quick_some_late_some_never(sample):
+    _, _, events = sample
+    waits: dict[str, int] = {}
+    delays: list[float] = []
+    by_conv = defaultdict(list)
+    for e in events:
+        if not isinstance(e, Invalid) and e.buyer_kind == "customer" and e.type == "message":
+            by_conv[e.conversation_id].append(e)
+    unanswered = 0
+    for conv, msgs in by_conv.items():
+        for e in msgs:
+            if e.sender == "buyer" and conv not in waits:
+                waits[conv] = e.ts_ms
+            elif e.sender == "agent" and conv in waits:
+                delays.append((e.ts_ms - waits.pop(conv)) / 1000)
+        unanswered += conv in waits
+    assert delays
+    quick = sum(d <= 60 for d in delays) / len(delays)
+    late = sum(d > 300 for d in delays)
+    assert quick > 0.5
+    assert late > 0
+    assert unanswered > 0
+
+
+def test_rate_is_close_to_what_was_asked(sample):
+    model, items, _ = sample
+    span_s = (items[-1].at_ms - items[0].at_ms) / 1000
+    assert 0.75 * model.rate <= len(items) / span_s <= 1.25 * model.rate
+
+
+def test_warm_up_starts_in_full_swing():
+    cold = TrafficModel(seed=1, rate=50, buyers=5000)
+    warm = TrafficModel(seed=1, rate=50, buyers=5000, warm_up_s=900)
+
+    def first_minute(model):
+        end = model.start_ms + 60_000
+        return sum(1 for _ in itertools.takewhile(lambda i: i.at_ms < end, model.events()))
+
+    assert first_minute(warm) > 1.5 * first_minute(cold)
+    assert first_minute(warm) > 0.75 * 50 * 60
+
+
+def test_diurnal_traffic_is_quiet_at_night():
+    model = TrafficModel(seed=2, rate=1, buyers=5000, diurnal=True,
+                         start_ms=1_794_326_400_000)  # 2026-11-11 00:00 +08:00
+    by_hour = Counter((i.at_ms // 3_600_000 + 8) % 24 for i in
+                      itertools.takewhile(lambda i: i.at_ms < model.start_ms + 86_400_000,
+                                          model.events()))
+    assert by_hour[3] * 5 < by_hour[21]
+
+
+def test_max_rate_warns_about_too_few_buyers():
+    assert TrafficModel(buyers=20, shops=1).max_rate() < 5 < TrafficModel(buyers=5000).max_rate()
+
+
+def test_a_producer_needs_a_configured_broker(settings):
+    assert require_broker("kafka://h:1", settings, "simulate") == "kafka://h:1"
+    assert require_broker("h:1", settings, "simulate") == "kafka://h:1"
+    assert require_broker(None, settings.with_overrides(broker="kafka://x:2"), "replay") == "kafka://x:2"
+    with pytest.raises(BrokerError, match="chatwatch broker.*chatwatch run"):
+        require_broker(None, settings, "simulate")
