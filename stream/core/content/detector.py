@@ -246,8 +246,9 @@ class Detector:
                 if end == pos or (pos - end <= 8 and _FILLER.fullmatch(vt, end, pos)):
                     return cue.kind
                 break
-            if pos > 0 and "a" <= vt[pos - 1] <= "z":
-                return "shield"  # digits glued to letters: a waybill or model number
+            if pos > 0 and ("a" <= vt[pos - 1] <= "z" or (
+                    pos > 1 and vt[pos - 1] in "-_" and "a" <= vt[pos - 2] <= "z")):
+                return "shield"  # digits glued to letters: a waybill or model number (XR-1380)
             return None
 
         for groups in clusters(vt):
