@@ -65,6 +65,11 @@ class Settings:
     web_port: int = 6066
     clock_skew_seconds: float = 0.5
     sweep_interval_seconds: float = 0.2
+    # Consumer-group timings. A short rebalance timeout keeps joins fast (the embedded broker
+    # waits half of it for members to join); the session timeout is how long a killed
+    # worker's partitions stay orphaned before they move.
+    session_timeout_seconds: float = 10.0
+    rebalance_timeout_seconds: float = 6.0
     check_token: str | None = field(default=None, repr=False)
     alertmanager_url: str | None = None
     events_topic: str = "chat.events"
@@ -96,6 +101,8 @@ _ENV_SCALARS: dict[str, tuple[str, type]] = {
     "CHATWATCH_WEB_PORT": ("web_port", int),
     "CHATWATCH_CLOCK_SKEW_SECONDS": ("clock_skew_seconds", float),
     "CHATWATCH_SWEEP_INTERVAL_SECONDS": ("sweep_interval_seconds", float),
+    "CHATWATCH_SESSION_TIMEOUT_SECONDS": ("session_timeout_seconds", float),
+    "CHATWATCH_REBALANCE_TIMEOUT_SECONDS": ("rebalance_timeout_seconds", float),
     "CHATWATCH_CHECK_TOKEN": ("check_token", str),
     "CHATWATCH_ALERTMANAGER_URL": ("alertmanager_url", str),
     "CHATWATCH_LOG_LEVEL": ("log_level", str),
@@ -191,6 +198,10 @@ def _check_scalars(values: dict[str, Any]) -> None:
         ("clock_skew_seconds", values.get("clock_skew_seconds"), float, lambda v: 0 <= v <= 60),
         ("sweep_interval_seconds", values.get("sweep_interval_seconds"), float,
          lambda v: 0.01 <= v <= 1),
+        ("session_timeout_seconds", values.get("session_timeout_seconds"), float,
+         lambda v: 3 <= v <= 300),
+        ("rebalance_timeout_seconds", values.get("rebalance_timeout_seconds"), float,
+         lambda v: 2 <= v <= 600),
     ]
     for name, value, kind, ok in checks:
         if value is None:
@@ -212,6 +223,8 @@ _HINTS = {
     "web_port": "a TCP port 0-65535 (0 picks a free one)",
     "clock_skew_seconds": "seconds of producer clock skew to tolerate, 0-60 (default 0.5)",
     "sweep_interval_seconds": "how often breaches are swept, 0.01-1 s (default 0.2)",
+    "session_timeout_seconds": "Kafka consumer session timeout, 3-300 s (default 10)",
+    "rebalance_timeout_seconds": "Kafka rebalance timeout, 2-600 s (default 6)",
 }
 
 

@@ -27,9 +27,7 @@ def run_worker(settings: Settings) -> None:
         worker = create_app(settings, url)
         click.echo(f"chatwatch worker: broker {url}, metrics on "
                    f"http://{settings.web_host}:{settings.web_port}/metrics", err=True)
-        FaustWorker(worker.app, loglevel=settings.log_level,
-                    web_port=settings.web_port, web_host=settings.web_host,
-                    ).execute_from_commandline()
+        FaustWorker(worker.app, loglevel=settings.log_level).execute_from_commandline()
 
 
 @click.command("worker")

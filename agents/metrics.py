@@ -1,0 +1,141 @@
+"""Every Prometheus metric of the worker, in one bundle built against an explicit registry.
+
+Counters and histograms are updated as outcomes happen. The per-shop gauges (open waits,
+oldest wait, today's reply rate...) are *computed at scrape time* from the engine by
+:class:`EngineCollector`: the engine only holds the partitions this worker owns, so when a
+partition moves to another worker its shops simply stop appearing here — no stale series.
+
+Labels carry shop and agent ids only; buyer ids and message text never become labels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from stream.core.engine import Engine
+
+# Response and breach-latency buckets are in seconds. The response buckets put bounds at the
+# figures the platforms care about: 15 s (Taobao "slow"), 60 s, 180 s and 300 s (the window).
+RESPONSE_BUCKETS = (5, 15, 30, 60, 120, 180, 300, 600)
+LATENCY_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0)
+
+
+@dataclass(frozen=True)
+class ChatwatchMetrics:
+    """The worker's counters and histograms."""
+
+    events: Counter
+    out_of_order: Counter
+    dead_letters: Counter
+    waits: Counter
+    waits_breached: Counter
+    agent_breaches: Counter
+    response_seconds: Histogram
+    violations: Counter
+    agent_violations: Counter
+    breach_latency: Histogram
+    rebalances: Counter
+    event_lag: Gauge
+    alerts_pushed: Counter
+    alert_queue_depth: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> ChatwatchMetrics:
+        """Register every metric in ``registry`` (tests pass a fresh one)."""
+        return cls(
+            events=Counter("chatwatch_events", "Chat events by outcome: processed, invalid "
+                           "(dead-lettered) or duplicate (dropped).", ["outcome"],
+                           registry=registry),
+            out_of_order=Counter("chatwatch_events_out_of_order", "Events applied with their "
+                                 "time raised to the conversation's latest time.",
+                                 registry=registry),
+            dead_letters=Counter("chatwatch_dead_letters", "Records written to the dead-letter "
+                                 "topic.", registry=registry),
+            waits=Counter("chatwatch_waits", "Counted waits, at open.", ["shop"],
+                          registry=registry),
+            waits_breached=Counter("chatwatch_waits_breached", "Counted waits breached, at "
+                                   "breach.", ["shop"], registry=registry),
+            agent_breaches=Counter("chatwatch_agent_breaches", "Breached waits by attributed "
+                                   "agent.", ["shop", "agent"], registry=registry),
+            response_seconds=Histogram("chatwatch_response_seconds", "Response time of counted "
+                                       "waits, in seconds.", ["shop"], buckets=RESPONSE_BUCKETS,
+                                       registry=registry),
+            violations=Counter("chatwatch_violations", "Flagged agent and bot messages.",
+                               ["shop", "category", "severity"], registry=registry),
+            agent_violations=Counter("chatwatch_agent_violations", "Flagged messages by agent.",
+                                     ["shop", "agent", "severity"], registry=registry),
+            breach_latency=Histogram("chatwatch_breach_latency_seconds", "Wall-clock delay from "
+                                     "a wait's deadline to its breach being declared.",
+                                     buckets=LATENCY_BUCKETS, registry=registry),
+            rebalances=Counter("chatwatch_rebalances", "Partition assignments received.",
+                               registry=registry),
+            event_lag=Gauge("chatwatch_event_lag_seconds", "How far event processing is behind "
+                            "the wall clock; 0 when caught up.", registry=registry),
+            alerts_pushed=Counter("chatwatch_alerts_pushed", "Event alerts pushed to "
+                                  "Alertmanager by outcome.", ["outcome"], registry=registry),
+            alert_queue_depth=Gauge("chatwatch_alert_queue_depth", "Event alerts waiting to be "
+                                    "delivered to Alertmanager.", registry=registry),
+        )
+
+
+class EngineCollector(Collector):
+    """Per-shop gauges computed from the engine at scrape time (event-time based)."""
+
+    def __init__(self, engine: Engine, now_ms: Callable[[], int],
+                 partitions: Callable[[], Iterable[int]]) -> None:
+        self.engine = engine
+        self.now_ms = now_ms  # the current event-time watermark
+        self.partitions = partitions
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield the per-shop gauges."""
+        engine = self.engine
+        now = self.now_ms()
+        open_waits = GaugeMetricFamily("chatwatch_open_waits", "Open waits within their "
+                                       "window.", labels=["shop"])
+        oldest = GaugeMetricFamily("chatwatch_oldest_wait_seconds", "Age of the shop's oldest "
+                                   "open wait (event time); 0 when none.", labels=["shop"])
+        rate = GaugeMetricFamily("chatwatch_reply_rate", "Reply rate of the current business "
+                                 "day; NaN with no consultations.", labels=["shop"])
+        consult = GaugeMetricFamily("chatwatch_consultations", "Distinct buyers with a counted "
+                                    "wait today.", labels=["shop"])
+        unreplied = GaugeMetricFamily("chatwatch_unreplied", "Distinct buyers with a breached "
+                                      "counted wait today.", labels=["shop"])
+        target = GaugeMetricFamily("chatwatch_reply_rate_target", "The shop's reply-rate "
+                                   "target from configuration.", labels=["shop"])
+        counts: dict[str, int] = {}
+        starts: dict[str, int] = {}
+        shops_platform: dict[str, str] = {}
+        for _, conv in engine.open_waits():
+            shop = conv.shop_id
+            counts[shop] = counts.get(shop, 0) + 1
+            if conv.wait_start < starts.get(shop, conv.wait_start + 1):
+                starts[shop] = conv.wait_start
+        for conv in engine.conversations.values():
+            shops_platform.setdefault(conv.shop_id, conv.platform)
+        book = engine.book(self.partitions())
+        for shop, platform in sorted(shops_platform.items()):
+            policy, tz = engine.policies.resolve(platform, shop)
+            open_waits.add_metric([shop], counts.get(shop, 0))
+            age = (now - starts[shop]) / 1000 if shop in starts else 0.0
+            oldest.add_metric([shop], max(age, 0.0))
+            target.add_metric([shop], policy.reply_rate_target)
+            today = datetime.fromtimestamp(now / 1000, tz).date().toordinal() if now else 0
+            figures = book.figures(shop, today)
+            if figures is None:
+                rate.add_metric([shop], math.nan)
+                consult.add_metric([shop], 0)
+                unreplied.add_metric([shop], 0)
+            else:
+                rate.add_metric([shop], math.nan if figures.reply_rate is None
+                                else figures.reply_rate)
+                consult.add_metric([shop], figures.consultations)
+                unreplied.add_metric([shop], figures.unreplied)
+        yield from (open_waits, oldest, rate, consult, unreplied, target)

@@ -1,0 +1,279 @@
+"""The worker's processing pipeline: decode, reply window, content guard, records, metrics.
+
+The pipeline is the live driver of the domain core. It knows nothing of faust: state writes,
+output records and alerts go through the small ports below, which ``stream.app`` implements
+with faust Tables and topics and tests implement with lists. Every method is synchronous, so
+one event (or one sweep) is applied completely before anything else runs on the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, Protocol
+
+import msgspec
+
+from agents.metrics import ChatwatchMetrics
+from stream.config import Settings
+from stream.core.content import Detector, Violation
+from stream.core.engine import Engine
+from stream.core.events import BUYER, ChatEvent
+from stream.core.reply_window import BreachRetracted, Conversation, WaitBreached, WaitClosed, WaitOpened
+from stream.schema import Invalid, decode
+
+log = logging.getLogger(__name__)
+
+_row_encoder = msgspec.msgpack.Encoder()
+_row_decoder = msgspec.msgpack.Decoder(Conversation)
+_json = msgspec.json.Encoder()
+
+
+class StateStore(Protocol):
+    """Durable per-conversation rows, written to the changelog partition of the conversation."""
+
+    def put(self, partition: int, key: str, value: bytes) -> None:
+        """Store one conversation row."""
+
+
+class RecordSink(Protocol):
+    """Output topics (dead letters, breaches, violations)."""
+
+    def send(self, topic: str, key: bytes | None, value: bytes,
+             headers: list[tuple[str, bytes]] | None = None) -> None:
+        """Queue one record for sending; must not block."""
+
+
+class AlertSink(Protocol):
+    """Event alerts for Alertmanager (forbidden content, breached waits)."""
+
+    def submit(self, alert: dict[str, Any]) -> None:
+        """Queue one alert; must not block."""
+
+
+def encode_row(conv: Conversation) -> bytes:
+    """The durable form of a conversation row."""
+    return _row_encoder.encode(conv)
+
+
+def decode_row(raw: bytes) -> Conversation:
+    """A conversation row from its durable form."""
+    return _row_decoder.decode(raw)
+
+
+def iso(ts_ms: int, tz: Any) -> str:
+    """An event time as RFC 3339 in the shop's time zone."""
+    return datetime.fromtimestamp(ts_ms / 1000, tz).isoformat(timespec="milliseconds")
+
+
+class Pipeline:
+    """Applies raw Kafka messages to the engine and emits what follows from them."""
+
+    def __init__(self, settings: Settings, engine: Engine, detector: Detector,
+                 metrics: ChatwatchMetrics, store: StateStore, records: RecordSink,
+                 alerts: AlertSink | None = None) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.detector = detector
+        self.metrics = metrics
+        self.store = store
+        self.records = records
+        self.alerts = alerts
+        self.skew_ms = int(settings.clock_skew_seconds * 1000)
+        self.last_offsets: dict[int, int] = {}
+        m = metrics
+        self._processed = m.events.labels("processed")
+        self._invalid = m.events.labels("invalid")
+        self._duplicate = m.events.labels("duplicate")
+
+    # -- events -----------------------------------------------------------------------------
+
+    def on_message(self, partition: int, offset: int, key: bytes | None, raw: bytes) -> None:
+        """Process one message of ``chat.events``; nothing it contains can stop the stream."""
+        self.last_offsets[partition] = offset
+        event = decode(raw, self.settings.default_platform)
+        if isinstance(event, Invalid):
+            self._dead_letter(partition, offset, key, event)
+            return
+        try:
+            self._apply(event, partition)
+        except Exception as exc:  # a bug must cost one message, visibly, not the worker
+            log.exception("failed to process %s/%d/%d", self.settings.events_topic, partition,
+                          offset)
+            self._dead_letter(partition, offset, key,
+                              Invalid(f"internal error: {type(exc).__name__}: {exc}", raw))
+
+    def _apply(self, event: ChatEvent, partition: int) -> None:
+        applied = self.engine.apply(event, partition)
+        if applied.duplicate:
+            self._duplicate.inc()
+            return
+        self._processed.inc()
+        if applied.out_of_order:
+            self.metrics.out_of_order.inc()
+        conv = self.engine.conversations[event.conversation_id]
+        for outcome in applied.outcomes:
+            self._on_outcome(outcome, conv)
+        if event.is_shop_message:
+            self._guard(event, conv, applied.first_reply)
+        self.store.put(conv.partition, event.conversation_id, encode_row(conv))
+
+    def _dead_letter(self, partition: int, offset: int, key: bytes | None, bad: Invalid) -> None:
+        self._invalid.inc()
+        self.metrics.dead_letters.inc()
+        headers = [("reason", bad.reason.encode()),
+                   ("source", f"{self.settings.events_topic}/{partition}/{offset}".encode())]
+        self.records.send(self.settings.dlq_topic, key, bad.raw, headers)
+        log.warning("dead-lettered %s/%d/%d: %s", self.settings.events_topic, partition, offset,
+                    bad.reason)
+
+    def _on_outcome(self, outcome: object, conv: Conversation) -> None:
+        m = self.metrics
+        if isinstance(outcome, WaitOpened):
+            if outcome.counted:
+                m.waits.labels(outcome.shop_id).inc()
+        elif isinstance(outcome, WaitClosed):
+            if outcome.counted:
+                m.response_seconds.labels(outcome.shop_id).observe(outcome.response_seconds)
+        elif isinstance(outcome, WaitBreached):
+            self._breached(outcome, conv)
+        elif isinstance(outcome, BreachRetracted):
+            log.info("breach of %s#%d retracted: a reply within the window arrived late "
+                     "(consider a larger CHATWATCH_CLOCK_SKEW_SECONDS)",
+                     outcome.conversation_id, outcome.seq)
+
+    def _breached(self, breach: WaitBreached, conv: Conversation,
+                  wall_ms: int | None = None) -> None:
+        m = self.metrics
+        if breach.counted:
+            m.waits_breached.labels(breach.shop_id).inc()
+            m.agent_breaches.labels(breach.shop_id, breach.agent).inc()
+        if wall_ms is not None:
+            m.breach_latency.observe(max(0, wall_ms - breach.deadline_ms) / 1000)
+        _, tz = self.engine.policies.resolve(conv.platform, conv.shop_id)
+        record = {
+            "id": f"{breach.conversation_id}#{breach.seq}",
+            "shop_id": breach.shop_id,
+            "conversation_id": breach.conversation_id,
+            "agent": breach.agent,
+            "wait_start": iso(breach.start_ms, tz),
+            "deadline": iso(breach.deadline_ms, tz),
+            "day": datetime.fromordinal(breach.day).date().isoformat(),
+            "counted": breach.counted,
+        }
+        self.records.send(self.settings.breaches_topic, breach.conversation_id.encode(),
+                          _json.encode(record))
+        if self.alerts is not None:
+            self.alerts.submit({
+                "labels": {"alertname": "ReplyWindowBreached", "shop": breach.shop_id,
+                           "agent": breach.agent, "severity": "warning",
+                           "category": "reply_window"},
+                "annotations": {
+                    "summary": f"店铺 {breach.shop_id} 有买家超过5分钟未回复",
+                    "description": f"wait started {record['wait_start']}, deadline "
+                                   f"{record['deadline']}, agent {breach.agent}",
+                    "conversation_id": breach.conversation_id,
+                },
+                "starts_at_ms": breach.deadline_ms,
+            })
+
+    # -- content guard ----------------------------------------------------------------------
+
+    def _guard(self, event: ChatEvent, conv: Conversation, first_reply: bool) -> None:
+        policy = self.engine.policies.policy(event.platform, event.shop_id)
+        violations = self.detector.scan(event.text or "", mode=policy.content_mode,
+                                        first_reply=first_reply)
+        if not violations:
+            return
+        agent = event.agent_id or "unassigned"
+        masked = self.detector.mask(event.text or "")
+        m = self.metrics
+        for v in violations:
+            m.violations.labels(event.shop_id, v.category, v.severity).inc()
+            m.agent_violations.labels(event.shop_id, agent, v.severity).inc()
+        _, tz = self.engine.policies.resolve(event.platform, event.shop_id)
+        record = {
+            "event_id": event.event_id,
+            "shop_id": event.shop_id,
+            "conversation_id": event.conversation_id,
+            "platform": event.platform,
+            "agent": agent,
+            "sender": event.sender,
+            "ts": iso(event.ts_ms, tz),
+            "text": masked,
+            "violations": [_violation_dict(v) for v in violations],
+        }
+        self.records.send(self.settings.violations_topic, event.conversation_id.encode(),
+                          _json.encode(record))
+        critical = [v for v in violations if v.severity == "critical"]
+        if critical and self.alerts is not None:
+            first = critical[0]
+            self.alerts.submit({
+                "labels": {"alertname": "ForbiddenContent", "shop": event.shop_id,
+                           "agent": agent, "severity": "page", "category": first.category},
+                "annotations": {
+                    "summary": f"客服 {agent} 在店铺 {event.shop_id} 发送了违规内容（{first.category}）",
+                    "description": f"message: {masked}",
+                    "text": masked,
+                    "conversation_id": event.conversation_id,
+                    "event_id": event.event_id,
+                },
+                "starts_at_ms": event.ts_ms,
+            })
+
+    # -- time -------------------------------------------------------------------------------
+
+    def sweep(self, wall_ms: int, caught_up: dict[int, bool]) -> None:
+        """Advance every owned partition's watermark and declare the breaches it passes.
+
+        A partition's watermark is its latest applied event time minus the skew tolerance;
+        only when the partition is caught up may the wall clock move it further, so a
+        lagging consumer never breaches a wait whose reply is still in the topic.
+        """
+        engine = self.engine
+        lag = 0.0
+        for partition, is_caught_up in caught_up.items():
+            part = engine.partition(partition)
+            watermark = part.max_event_ms - self.skew_ms
+            if is_caught_up:
+                watermark = max(watermark, wall_ms - self.skew_ms)
+            elif part.max_event_ms:
+                lag = max(lag, (wall_ms - part.max_event_ms) / 1000)
+            for breach in engine.advance(partition, watermark):
+                conv = engine.conversations[breach.conversation_id]
+                self._breached(breach, conv, wall_ms)
+                self.store.put(partition, breach.conversation_id, encode_row(conv))
+        self.metrics.event_lag.set(lag)
+
+    # -- rebalance --------------------------------------------------------------------------
+
+    def load_partition(self, partition: int, rows: Iterable[tuple[str, bytes]]) -> int:
+        """Adopt the recovered rows of a newly assigned partition; returns how many."""
+        self.engine.drop_partition(partition)
+        part = self.engine.partition(partition)
+        n = 0
+        for key, raw in rows:
+            conv = decode_row(raw)
+            if conv.partition != partition:
+                continue
+            self.engine.load(key, conv)
+            if conv.latest_ts > part.max_event_ms:
+                part.max_event_ms = conv.latest_ts
+            n += 1
+        return n
+
+    def drop_partition(self, partition: int) -> None:
+        """Forget a partition that moved to another worker."""
+        self.engine.drop_partition(partition)
+        self.last_offsets.pop(partition, None)
+
+
+def _violation_dict(v: Violation) -> dict[str, Any]:
+    return {"category": v.category, "severity": v.severity, "start": v.start, "end": v.end,
+            "match": v.match}
+
+
+def is_buyer(event: ChatEvent) -> bool:
+    """Whether the message came from the buyer (never a violation, but masked when shown)."""
+    return event.sender == BUYER

@@ -1,0 +1,214 @@
+"""The faust application factory: topics, the conversations Table, agents, timer and web views.
+
+``create_app(settings, broker_url)`` builds a fresh app; nothing here runs at import time, so
+tests build their own apps and the worker command builds exactly one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+from faust.streams import _current_event
+from faust.types import TP
+from prometheus_client import CollectorRegistry
+
+from agents.metrics import ChatwatchMetrics, EngineCollector
+from agents.pipeline import AlertSink, Pipeline
+from agents.web import register_views
+from stream.config import Settings
+from stream.core.content import Detector
+from stream.core.engine import Engine
+
+log = logging.getLogger(__name__)
+
+
+# --- faust seams --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Message:
+    topic: str
+    partition: int
+
+
+@dataclass(frozen=True, slots=True, weakref_slot=True)
+class _PartitionEvent:
+    message: _Message
+
+
+@contextlib.contextmanager
+def as_partition(topic: str, partition: int) -> Iterator[None]:
+    """Let Table writes outside an agent land in ``partition`` of the changelog.
+
+    faust routes a Table write to the changelog (and the RocksDB column) of the partition of
+    the *current event*, and refuses writes when there is none — as in a timer. The sweeper
+    knows exactly which partition each conversation belongs to, so it names it here.
+    """
+    stand_in = _PartitionEvent(_Message(topic, partition))
+    token = _current_event.set(weakref.ref(stand_in))  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+class TableStore:
+    """:class:`agents.pipeline.StateStore` on a faust Table of raw bytes."""
+
+    def __init__(self, table: Any, source_topic: str) -> None:
+        self.table = table
+        self.source_topic = source_topic
+
+    def put(self, partition: int, key: str, value: bytes) -> None:
+        """Write one row to the table and its changelog partition."""
+        with as_partition(self.source_topic, partition):
+            self.table[key.encode()] = value
+
+
+class TopicSink:
+    """:class:`agents.pipeline.RecordSink` on faust topics (buffered, never blocks)."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+        self._topics: dict[str, Any] = {}
+
+    def send(self, topic: str, key: bytes | None, value: bytes,
+             headers: list[tuple[str, bytes]] | None = None) -> None:
+        """Queue one record on the producer buffer."""
+        t = self._topics.get(topic)
+        if t is None:
+            t = self._topics[topic] = self.app.topic(topic, key_serializer="raw",
+                                                     value_serializer="raw")
+        t.send_soon(key=key, value=value, headers=headers)
+
+
+def _credentials(settings: Settings) -> Any:
+    from stream.kafka import ssl_context
+
+    sec = settings.security
+    ctx = ssl_context(sec)
+    if sec.security_protocol.startswith("SASL"):
+        return faust.SASLCredentials(username=sec.sasl_username, password=sec.sasl_password,
+                                     mechanism=sec.sasl_mechanism, ssl_context=ctx)
+    if ctx is not None:
+        return faust.SSLCredentials(ctx)
+    return None
+
+
+# --- the app ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Worker:
+    """The parts of a built app that tests and the CLI reach for."""
+
+    app: faust.App
+    pipeline: Pipeline
+    registry: CollectorRegistry
+    metrics: ChatwatchMetrics
+
+
+def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegistry | None = None,
+               alerts: AlertSink | None = None) -> Worker:
+    """Build the chatwatch faust app against ``broker_url``."""
+    registry = registry or CollectorRegistry()
+    app = faust.App(
+        settings.app_id,
+        broker=broker_url,
+        broker_credentials=_credentials(settings),
+        store=settings.store,
+        datadir=settings.data_dir,
+        web_enabled=True,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        topic_partitions=settings.partitions,
+        topic_allow_declare=True,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.session_timeout_seconds,
+        broker_rebalance_timeout=settings.rebalance_timeout_seconds,
+        broker_heartbeat_interval=max(0.5, settings.session_timeout_seconds / 10),
+        autodiscover=False,
+        logging_config=None,
+    )
+    events = app.topic(settings.events_topic, key_serializer="raw", value_serializer="raw",
+                       partitions=settings.partitions)
+    table = app.Table("conversations", key_type=bytes, value_type=bytes,
+                      partitions=settings.partitions)
+    metrics = ChatwatchMetrics.create(registry)
+    engine = Engine(settings.policies)
+    pipeline = Pipeline(settings, engine, Detector.from_settings(settings.content), metrics,
+                        TableStore(table, settings.events_topic), TopicSink(app), alerts)
+    loaded: set[int] = set()
+    pending: set[int] = set()
+
+    def wall_ms() -> int:
+        return int(time.time() * 1000)
+
+    def owned() -> list[int]:
+        return sorted(loaded)
+
+    def event_time_now() -> int:
+        marks = [engine.partitions[p].watermark_ms for p in loaded if p in engine.partitions]
+        return max(marks, default=0)
+
+    registry.register(EngineCollector(engine, event_time_now, owned))
+
+    def load(partition: int) -> None:
+        rows = ((k.decode(), v) for k, v in table.data.items())
+        n = pipeline.load_partition(partition, rows)
+        loaded.add(partition)
+        pending.discard(partition)
+        log.info("partition %d: %d conversations restored", partition, n)
+
+    @app.on_partitions_assigned.connect
+    async def _assigned(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
+        metrics.rebalances.inc()
+        mine = {tp.partition for tp in assigned if tp.topic == settings.events_topic}
+        for p in loaded - mine:
+            pipeline.drop_partition(p)
+            loaded.discard(p)
+        pending.clear()
+        pending.update(mine - loaded)
+
+    @app.on_partitions_revoked.connect
+    async def _revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
+        for tp in revoked:
+            if tp.topic == settings.events_topic and tp.partition in loaded:
+                pipeline.drop_partition(tp.partition)
+                loaded.discard(tp.partition)
+
+    @app.agent(events, name="conversations")
+    async def conversations(stream: Any) -> None:
+        async for event in stream.events():
+            msg = event.message
+            if msg.partition not in loaded:
+                load(msg.partition)
+            pipeline.on_message(msg.partition, msg.offset, msg.key, msg.value)
+
+    @app.timer(settings.sweep_interval_seconds, name="sweeper")
+    async def sweeper() -> None:
+        if not app.tables.recovery.completed.is_set():
+            return
+        for p in sorted(pending):
+            load(p)
+        consumer = app.consumer
+        caught_up: dict[int, bool] = {}
+        for p in loaded:
+            tp = TP(settings.events_topic, p)
+            try:
+                high = consumer.highwater(tp)
+            except Exception:  # not known yet for a partition just assigned
+                high = None
+            caught_up[p] = high is not None and pipeline.last_offsets.get(p, -1) + 1 >= high
+        pipeline.sweep(wall_ms(), caught_up)
+
+    register_views(app, settings, registry, engine, pipeline, owned)
+    return Worker(app=app, pipeline=pipeline, registry=registry, metrics=metrics)

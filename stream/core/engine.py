@@ -1,0 +1,184 @@
+"""The engine: many conversations, their deadlines and the daily figures they add up to.
+
+One engine serves every driver. The faust agents feed it events partition by partition and
+advance per-partition watermarks; ``chatwatch backfill`` feeds it a log file as partition 0
+and calls :meth:`Engine.finish` at the end of input. Same inputs, same figures.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from stream.core.events import ChatEvent
+from stream.core.figures import DailyFigures, DayBook
+from stream.core.policy import PolicyBook
+from stream.core.reply_window import (
+    Conversation,
+    Outcome,
+    WaitBreached,
+    WaitOpened,
+    apply_event,
+    expire_wait,
+    is_duplicate,
+    new_conversation,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What applying one event did.
+
+    ``first_reply`` is True for the first agent message of a conversation (the content guard's
+    quality check needs it).
+    """
+
+    duplicate: bool
+    out_of_order: bool
+    outcomes: tuple[Outcome, ...]
+    first_reply: bool = False
+
+
+DUPLICATE = Applied(duplicate=True, out_of_order=False, outcomes=())
+
+
+@dataclass(slots=True)
+class PartitionState:
+    """Per-partition deadlines, watermark and figures."""
+
+    deadlines: list[tuple[int, str, int]] = field(default_factory=list)  # (deadline, conv, seq)
+    max_event_ms: int = 0  # the latest effective event time applied in this partition
+    watermark_ms: int = 0  # no further event is expected before this event time
+    book: DayBook = field(default_factory=DayBook)
+
+
+class Engine:
+    """Applies events to conversations and keeps deadlines and daily figures in step."""
+
+    def __init__(self, policies: PolicyBook) -> None:
+        self.policies = policies
+        self.conversations: dict[str, Conversation] = {}
+        self.partitions: dict[int, PartitionState] = {}
+
+    # -- state ------------------------------------------------------------------------------
+
+    def partition(self, number: int) -> PartitionState:
+        """The state of one partition, created on first use."""
+        state = self.partitions.get(number)
+        if state is None:
+            state = self.partitions[number] = PartitionState()
+        return state
+
+    def load(self, conversation_id: str, conv: Conversation) -> None:
+        """Adopt a conversation restored from durable state (after recovery)."""
+        old = self.conversations.get(conversation_id)
+        part = self.partition(conv.partition)
+        self._book_change(part.book, conv, old.days if old else {}, conv.days)
+        self.conversations[conversation_id] = conv
+        if conv.has_open_wait and not conv.wait_breached:
+            policy = self.policies.policy(conv.platform, conv.shop_id)
+            heapq.heappush(part.deadlines,
+                           (conv.wait_start + policy.window_ms, conversation_id, conv.seq))
+
+    def drop_partition(self, number: int) -> None:
+        """Forget a partition's conversations and figures (it moved to another worker)."""
+        self.partitions.pop(number, None)
+        for cid in [c for c, conv in self.conversations.items() if conv.partition == number]:
+            del self.conversations[cid]
+
+    # -- events -----------------------------------------------------------------------------
+
+    def apply(self, event: ChatEvent, partition: int = 0) -> Applied:
+        """Apply one event (arrival order within its conversation)."""
+        cid = event.conversation_id
+        conv = self.conversations.get(cid)
+        if conv is None:
+            conv = self.conversations[cid] = new_conversation(event, partition)
+        elif is_duplicate(conv, event.event_id):
+            return DUPLICATE
+        policy, tz = self.policies.resolve(event.platform, event.shop_id)
+        is_message = event.type == "message"
+        before = {d: v[:] for d, v in conv.days.items()} if is_message and conv.days else {}
+        agent_spoke = conv.agent_spoke
+        out_of_order, outcomes = apply_event(conv, event, policy, tz)
+        part = self.partition(conv.partition)
+        if conv.latest_ts > part.max_event_ms:
+            part.max_event_ms = conv.latest_ts
+        first_reply = False
+        if is_message and event.sender == "agent":
+            first_reply = not agent_spoke
+            conv.agent_spoke = True
+        if outcomes:
+            for outcome in outcomes:
+                if isinstance(outcome, WaitOpened):
+                    heapq.heappush(part.deadlines, (outcome.deadline_ms, cid, conv.seq))
+            self._book_change(part.book, conv, before, conv.days)
+        return Applied(False, out_of_order, tuple(outcomes), first_reply)
+
+    def advance(self, partition: int, watermark_ms: int) -> list[WaitBreached]:
+        """Move a partition's watermark forward and declare the waits it breaches."""
+        part = self.partition(partition)
+        if watermark_ms > part.watermark_ms:
+            part.watermark_ms = watermark_ms
+        return self._expire(part, part.watermark_ms)
+
+    def finish(self) -> list[WaitBreached]:
+        """End of input (backfill): the log is complete, so every open wait is breached."""
+        breaches: list[WaitBreached] = []
+        for part in self.partitions.values():
+            breaches.extend(self._expire(part, None))
+        return breaches
+
+    def _expire(self, part: PartitionState, watermark_ms: int | None) -> list[WaitBreached]:
+        heap = part.deadlines
+        breaches: list[WaitBreached] = []
+        while heap and (watermark_ms is None or heap[0][0] < watermark_ms):
+            deadline, cid, seq = heapq.heappop(heap)
+            conv = self.conversations.get(cid)
+            if conv is None or conv.seq != seq:
+                continue  # closed and superseded, or moved away
+            policy = self.policies.policy(conv.platform, conv.shop_id)
+            before = {d: v[:] for d, v in conv.days.items()}
+            breach = expire_wait(conv, cid, deadline + 1 if watermark_ms is None else watermark_ms,
+                                 policy)
+            if breach is not None:
+                self._book_change(part.book, conv, before, conv.days)
+                breaches.append(breach)
+        return breaches
+
+    @staticmethod
+    def _book_change(book: DayBook, conv: Conversation, before: dict[int, list[int]],
+                     after: dict[int, list[int]]) -> None:
+        for day in before.keys() | after.keys():
+            old, new = before.get(day), after.get(day)
+            if old != new:
+                book.change(conv.shop_id, conv.buyer_id, day, old, new)
+
+    # -- read-outs --------------------------------------------------------------------------
+
+    def next_deadline(self, partition: int) -> int | None:
+        """The earliest pending deadline of a partition (may be stale), for scheduling."""
+        heap = self.partitions[partition].deadlines if partition in self.partitions else []
+        return heap[0][0] if heap else None
+
+    def book(self, partitions: Iterable[int] | None = None) -> DayBook:
+        """The figures of the given partitions (default: all) merged into one book."""
+        numbers = self.partitions.keys() if partitions is None else partitions
+        states = [self.partitions[n] for n in numbers if n in self.partitions]
+        if len(states) == 1:
+            return states[0].book
+        merged = DayBook()
+        for state in states:
+            merged.merge(state.book)
+        return merged
+
+    def report(self) -> list[DailyFigures]:
+        """Daily figures of every shop and business day with counted waits."""
+        return self.book().report()
+
+    def open_waits(self) -> Iterator[tuple[str, Conversation]]:
+        """Conversations whose wait is open and not yet breached."""
+        for cid, conv in self.conversations.items():
+            if conv.wait_start != -1 and not conv.wait_breached:
+                yield cid, conv

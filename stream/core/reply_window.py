@@ -1,0 +1,259 @@
+"""The reply-window state machine of one conversation (DOMAIN.md §3).
+
+A :class:`Conversation` is the whole durable state of one conversation: the open wait (if any),
+the latest applied event time, attribution, recent event ids for de-duplication, and the
+conversation's *contributions* to each business day's figures. Keeping the contributions in
+the same record as the de-duplication ids is what makes restarts exact: one record is written
+atomically, so either an event's effects and its id are both stored, or neither is and the
+event is applied again.
+
+Event time only: the functions here take timestamps as arguments and never read a clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from stream.core.events import AGENT, BOT, BUYER, CUSTOMER, MESSAGE, ChatEvent
+from stream.core.policy import Policy
+
+NO_WAIT = -1
+RECENT_IDS = 32  # how many recent event ids per conversation are remembered for de-duplication
+
+# Index of each figure in a day's contribution vector.
+WAITS, BREACHED, RESPONSES, RESPONSE_MS, FAST = range(5)
+
+
+def id_hash(event_id: str) -> int:
+    """A stable 64-bit hash of an event id (Python's hash() changes between processes)."""
+    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "little")
+
+
+def business_day(ts_ms: int, tz: ZoneInfo) -> datetime:
+    """The local date-time of an event time in a shop's time zone."""
+    return datetime.fromtimestamp(ts_ms / 1000, tz)
+
+
+class Conversation(msgspec.Struct, array_like=True, gc=False):
+    """Durable state of one conversation; serialised compactly (msgpack, array form)."""
+
+    shop_id: str
+    buyer_id: str
+    platform: str
+    partition: int = 0
+    latest_ts: int = 0
+    last_agent: str | None = None
+    agent_spoke: bool = False
+    seq: int = 0
+    wait_start: int = NO_WAIT
+    wait_agent: str | None = None
+    wait_counted: bool = False
+    wait_day: int = 0
+    wait_breached: bool = False
+    recent: list[int] = msgspec.field(default_factory=list)
+    days: dict[int, list[int]] = msgspec.field(default_factory=dict)
+
+    @property
+    def has_open_wait(self) -> bool:
+        """Whether a buyer is waiting for the shop in this conversation."""
+        return self.wait_start != NO_WAIT
+
+
+# --- outcomes ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WaitOpened:
+    """A customer started waiting for the shop."""
+
+    conversation_id: str
+    shop_id: str
+    agent: str
+    start_ms: int
+    deadline_ms: int
+    day: int
+    counted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WaitClosed:
+    """A shop reply closed a wait; ``in_time`` is False for a late reply."""
+
+    conversation_id: str
+    shop_id: str
+    agent: str
+    start_ms: int
+    reply_ms: int
+    day: int
+    counted: bool
+    in_time: bool
+
+    @property
+    def response_seconds(self) -> float:
+        """Reply time minus wait start, in seconds."""
+        return (self.reply_ms - self.start_ms) / 1000
+
+
+@dataclass(frozen=True, slots=True)
+class WaitBreached:
+    """A wait was not closed within the window (declared at or after its deadline)."""
+
+    conversation_id: str
+    shop_id: str
+    agent: str
+    start_ms: int
+    deadline_ms: int
+    day: int
+    counted: bool
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class BreachRetracted:
+    """A reply stamped within the window arrived after the breach was declared.
+
+    Happens only when a producer's clock or delivery lags beyond the configured skew
+    tolerance; the daily figures are corrected, counters already exported are not.
+    """
+
+    conversation_id: str
+    shop_id: str
+    seq: int
+
+
+Outcome = WaitOpened | WaitClosed | WaitBreached | BreachRetracted
+
+
+# --- transitions ------------------------------------------------------------------------------
+
+
+def _contribute(conv: Conversation, day: int, index: int, amount: int = 1) -> None:
+    vec = conv.days.get(day)
+    if vec is None:
+        vec = conv.days[day] = [0, 0, 0, 0, 0]
+    vec[index] += amount
+
+
+def _remember(conv: Conversation, h: int) -> None:
+    recent = conv.recent
+    recent.append(h)
+    if len(recent) > RECENT_IDS:
+        del recent[0]
+
+
+def apply_event(
+    conv: Conversation, event: ChatEvent, policy: Policy, tz: ZoneInfo
+) -> tuple[bool, list[Outcome]]:
+    """Apply one non-duplicate event in arrival order; return (was_out_of_order, outcomes).
+
+    The caller has already checked :func:`is_duplicate`. ``conv.latest_ts`` raises late event
+    times (rule 7), so every time used below is the *effective* time.
+    """
+    ts = event.ts_ms
+    out_of_order = ts < conv.latest_ts
+    if out_of_order:
+        ts = conv.latest_ts
+    else:
+        conv.latest_ts = ts
+    _remember(conv, id_hash(event.event_id))
+    if event.type != MESSAGE:
+        return out_of_order, []  # read/end never open or close a wait (rule 3)
+
+    sender = event.sender
+    outcomes: list[Outcome] = []
+    if sender == BUYER:
+        if event.buyer_kind == CUSTOMER and conv.wait_start == NO_WAIT:
+            outcomes.append(_open_wait(conv, event.conversation_id, ts, policy, tz))
+    elif sender == AGENT or (sender == BOT and policy.bot_replies_close_wait):
+        if conv.wait_start != NO_WAIT:
+            outcomes.extend(_close_wait(conv, event.conversation_id, ts, policy))
+    if sender == AGENT:
+        conv.last_agent = event.agent_id
+    return out_of_order, outcomes
+
+
+def _open_wait(conv: Conversation, conversation_id: str, ts: int, policy: Policy,
+               tz: ZoneInfo) -> WaitOpened:
+    local = business_day(ts, tz)
+    day = local.date().toordinal()
+    counted = policy.is_counted(local.time())
+    conv.seq += 1
+    conv.wait_start = ts
+    conv.wait_agent = conv.last_agent
+    conv.wait_counted = counted
+    conv.wait_day = day
+    conv.wait_breached = False
+    if counted:
+        _contribute(conv, day, WAITS)
+    return WaitOpened(conversation_id, conv.shop_id, conv.last_agent or "unassigned", ts,
+                      ts + policy.window_ms, day, counted)
+
+
+def _close_wait(conv: Conversation, conversation_id: str, ts: int,
+                policy: Policy) -> list[Outcome]:
+    start, day, counted = conv.wait_start, conv.wait_day, conv.wait_counted
+    agent = conv.wait_agent or "unassigned"
+    in_time = ts - start <= policy.window_ms
+    outcomes: list[Outcome] = []
+    if in_time and conv.wait_breached:
+        outcomes.append(BreachRetracted(conversation_id, conv.shop_id, conv.seq))
+        if counted:
+            _contribute(conv, day, BREACHED, -1)
+    elif not in_time and not conv.wait_breached:
+        outcomes.append(_breach(conv, conversation_id, policy))
+    if counted:
+        response_ms = ts - start
+        _contribute(conv, day, RESPONSES)
+        _contribute(conv, day, RESPONSE_MS, response_ms)
+        if response_ms <= policy.slow_threshold_seconds * 1000:
+            _contribute(conv, day, FAST)
+    outcomes.append(WaitClosed(conversation_id, conv.shop_id, agent, start, ts, day, counted,
+                               in_time))
+    conv.wait_start = NO_WAIT
+    conv.wait_breached = False
+    return outcomes
+
+
+def _breach(conv: Conversation, conversation_id: str, policy: Policy) -> WaitBreached:
+    conv.wait_breached = True
+    if conv.wait_counted:
+        _contribute(conv, conv.wait_day, BREACHED)
+    return WaitBreached(conversation_id, conv.shop_id, conv.wait_agent or "unassigned",
+                        conv.wait_start, conv.wait_start + policy.window_ms, conv.wait_day,
+                        conv.wait_counted, conv.seq)
+
+
+def expire_wait(conv: Conversation, conversation_id: str, watermark_ms: int,
+                policy: Policy) -> WaitBreached | None:
+    """Declare the open wait breached if ``watermark_ms`` is past its deadline (rule 4).
+
+    The watermark is an event time before which no further event is expected; a reply at
+    exactly start + window is in time, so only a watermark strictly past the deadline breaches.
+    """
+    if conv.wait_start == NO_WAIT or conv.wait_breached:
+        return None
+    if watermark_ms <= conv.wait_start + policy.window_ms:
+        return None
+    return _breach(conv, conversation_id, policy)
+
+
+def is_duplicate(conv: Conversation, event_id: str) -> bool:
+    """Whether this event id was already applied to the conversation (within the recent window)."""
+    return id_hash(event_id) in conv.recent
+
+
+def new_conversation(event: ChatEvent, partition: int) -> Conversation:
+    """Fresh state for the first event of a conversation."""
+    return Conversation(shop_id=event.shop_id, buyer_id=event.buyer_id, platform=event.platform,
+                        partition=partition)
+
+
+def prune_days(conv: Conversation, keep_from_day: int) -> None:
+    """Forget contributions to business days before ``keep_from_day`` (bounded state)."""
+    for day in [d for d in conv.days if d < keep_from_day]:
+        del conv.days[day]
