@@ -63,6 +63,8 @@ def _register() -> None:
     cli.add_command(pager)
     from stream.simulate import simulate_command
     cli.add_command(simulate_command)
+    from stream.replay import replay_command
+    cli.add_command(replay_command)
 
 
 _register()

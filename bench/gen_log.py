@@ -1,0 +1,64 @@
+"""Write large synthetic chat logs for the replay and backfill benchmarks.
+
+The lines come from the simulator's traffic model (``stream.simulate.TrafficModel``) with a
+day-night rhythm, so a log has realistic conversations, late and missing replies, contact
+hand-overs, duplicates, out-of-order and invalid lines. Same seed, same file.
+
+    python -m bench.gen_log OUT.jsonl[.gz] --events 1000000 [--seed 1] [--rate 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import itertools
+import time
+from typing import IO
+
+from stream.simulate import TrafficModel
+
+# 2026-11-11 00:00 +08:00: a log starts at midnight, so its first hours are quiet.
+DEFAULT_START_MS = 1_794_326_400_000
+
+
+def write_log(path: str, n_events: int, seed: int = 1, *, rate: float = 20.0,
+              shops: int = 20, buyers: int = 20_000, start_ms: int = DEFAULT_START_MS) -> int:
+    """Write ``n_events`` lines of JSONL to ``path`` (gzip when it ends in .gz); return bytes.
+
+    ``rate`` is events per second of event time, averaged over a day: at the default 20 a
+    log holds about 1.7 million events a day.
+    """
+    model = TrafficModel(seed=seed, shops=shops, agents_per_shop=4, buyers=buyers,
+                         start_ms=start_ms, rate=rate, diurnal=True)
+    out: IO[bytes]
+    out = gzip.open(path, "wb", compresslevel=1) if path.endswith(".gz") else open(path, "wb")  # noqa: SIM115
+    written = 0
+    with out:
+        batch: list[bytes] = []
+        for item in itertools.islice(model.events(), n_events):
+            batch.append(item.value)
+            if len(batch) == 10_000:
+                written += out.write(b"\n".join(batch) + b"\n")
+                batch.clear()
+        if batch:
+            written += out.write(b"\n".join(batch) + b"\n")
+    return written
+
+
+def main() -> None:
+    """Command line: write a log and say how big and how fast."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("path")
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--rate", type=float, default=20.0)
+    args = parser.parse_args()
+    began = time.perf_counter()
+    size = write_log(args.path, args.events, args.seed, rate=args.rate)
+    took = time.perf_counter() - began
+    print(f"{args.events:,} events, {size / 2**20:,.1f} MiB in {took:.1f} s "
+          f"({args.events / took:,.0f} events/s)")
+
+
+if __name__ == "__main__":
+    main()
