@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEBIAN_TOOLS := prometheus promtool alertmanager amtool
+DEBIAN_TOOLS := prometheus promtool prometheus-alertmanager amtool
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help

@@ -16,10 +16,12 @@ from typing import Any, Protocol
 import msgspec
 
 from agents.metrics import ChatwatchMetrics
+from alerts.alertmanager import EventAlert
+from stream.check import violation_dict
 from stream.config import Settings
-from stream.core.content import Detector, Violation
+from stream.core.content import Detector
 from stream.core.engine import Engine
-from stream.core.events import BUYER, ChatEvent
+from stream.core.events import ChatEvent
 from stream.core.reply_window import BreachRetracted, Conversation, WaitBreached, WaitClosed, WaitOpened
 from stream.schema import Invalid, decode
 
@@ -48,8 +50,8 @@ class RecordSink(Protocol):
 class AlertSink(Protocol):
     """Event alerts for Alertmanager (forbidden content, breached waits)."""
 
-    def submit(self, alert: dict[str, Any]) -> None:
-        """Queue one alert; must not block."""
+    def submit_nowait(self, alert: EventAlert) -> bool:
+        """Queue one alert durably; must not block on the network."""
 
 
 def encode_row(conv: Conversation) -> bytes:
@@ -165,25 +167,17 @@ class Pipeline:
         self.records.send(self.settings.breaches_topic, breach.conversation_id.encode(),
                           _json.encode(record))
         if self.alerts is not None:
-            self.alerts.submit({
-                "labels": {"alertname": "ReplyWindowBreached", "shop": breach.shop_id,
-                           "agent": breach.agent, "severity": "warning",
-                           "category": "reply_window"},
-                "annotations": {
-                    "summary": f"店铺 {breach.shop_id} 有买家超过5分钟未回复",
-                    "description": f"wait started {record['wait_start']}, deadline "
-                                   f"{record['deadline']}, agent {breach.agent}",
-                    "conversation_id": breach.conversation_id,
-                },
-                "starts_at_ms": breach.deadline_ms,
-            })
+            self.alerts.submit_nowait(EventAlert.reply_window_breached(
+                shop=breach.shop_id, agent=breach.agent, conversation_id=breach.conversation_id,
+                at=datetime.fromtimestamp(breach.deadline_ms / 1000, tz),
+                wait_seconds=(breach.deadline_ms - breach.start_ms) / 1000))
 
     # -- content guard ----------------------------------------------------------------------
 
     def _guard(self, event: ChatEvent, conv: Conversation, first_reply: bool) -> None:
         policy = self.engine.policies.policy(event.platform, event.shop_id)
         violations = self.detector.scan(event.text or "", mode=policy.content_mode,
-                                        first_reply=first_reply)
+                                        first_reply=first_reply, platform=event.platform)
         if not violations:
             return
         agent = event.agent_id or "unassigned"
@@ -202,25 +196,16 @@ class Pipeline:
             "sender": event.sender,
             "ts": iso(event.ts_ms, tz),
             "text": masked,
-            "violations": [_violation_dict(v) for v in violations],
+            "violations": [violation_dict(v) for v in violations],
         }
         self.records.send(self.settings.violations_topic, event.conversation_id.encode(),
                           _json.encode(record))
         critical = [v for v in violations if v.severity == "critical"]
         if critical and self.alerts is not None:
-            first = critical[0]
-            self.alerts.submit({
-                "labels": {"alertname": "ForbiddenContent", "shop": event.shop_id,
-                           "agent": agent, "severity": "page", "category": first.category},
-                "annotations": {
-                    "summary": f"客服 {agent} 在店铺 {event.shop_id} 发送了违规内容（{first.category}）",
-                    "description": f"message: {masked}",
-                    "text": masked,
-                    "conversation_id": event.conversation_id,
-                    "event_id": event.event_id,
-                },
-                "starts_at_ms": event.ts_ms,
-            })
+            self.alerts.submit_nowait(EventAlert.forbidden_content(
+                shop=event.shop_id, agent=agent, category=critical[0].category,
+                masked_text=masked, conversation_id=event.conversation_id,
+                at=datetime.fromtimestamp(event.ts_ms / 1000, tz)))
 
     # -- time -------------------------------------------------------------------------------
 
@@ -267,13 +252,3 @@ class Pipeline:
         """Forget a partition that moved to another worker."""
         self.engine.drop_partition(partition)
         self.last_offsets.pop(partition, None)
-
-
-def _violation_dict(v: Violation) -> dict[str, Any]:
-    return {"category": v.category, "severity": v.severity, "start": v.start, "end": v.end,
-            "match": v.match}
-
-
-def is_buyer(event: ChatEvent) -> bool:
-    """Whether the message came from the buyer (never a violation, but masked when shown)."""
-    return event.sender == BUYER

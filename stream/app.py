@@ -12,6 +12,7 @@ import time
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -115,9 +116,26 @@ class Worker:
     metrics: ChatwatchMetrics
 
 
+class _PusherMetrics:
+    """Feeds the alert pusher's counts into the worker's metric bundle."""
+
+    def __init__(self, metrics: ChatwatchMetrics) -> None:
+        self.metrics = metrics
+
+    def pushed(self, outcome: str, n: int) -> None:
+        self.metrics.alerts_pushed.labels(outcome).inc(n)
+
+    def queue_depth(self, n: int) -> None:
+        self.metrics.alert_queue_depth.set(n)
+
+
 def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegistry | None = None,
                alerts: AlertSink | None = None) -> Worker:
-    """Build the chatwatch faust app against ``broker_url``."""
+    """Build the chatwatch faust app against ``broker_url``.
+
+    With ``settings.alertmanager_url`` set (and no ``alerts`` sink given), event alerts go to
+    Alertmanager through a durable spool under ``settings.data_dir``.
+    """
     registry = registry or CollectorRegistry()
     app = faust.App(
         settings.app_id,
@@ -143,6 +161,15 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
     table = app.Table("conversations", key_type=bytes, value_type=bytes,
                       partitions=settings.partitions)
     metrics = ChatwatchMetrics.create(registry)
+    for outcome in ("sent", "retried", "dropped"):
+        metrics.alerts_pushed.labels(outcome)
+    pusher = None
+    if alerts is None and settings.alertmanager_url:
+        from alerts.alertmanager import AlertPusher
+
+        pusher = AlertPusher(settings.alertmanager_url, Path(settings.data_dir) / "alert-spool",
+                             metrics=_PusherMetrics(metrics))
+        alerts = pusher
     engine = Engine(settings.policies)
     pipeline = Pipeline(settings, engine, Detector.from_settings(settings.content), metrics,
                         TableStore(table, settings.events_topic), TopicSink(app), alerts)
@@ -209,6 +236,11 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
                 high = None
             caught_up[p] = high is not None and pipeline.last_offsets.get(p, -1) + 1 >= high
         pipeline.sweep(wall_ms(), caught_up)
+
+    if pusher is not None:
+        @app.task
+        async def push_alerts() -> None:
+            await pusher.run()
 
     register_views(app, settings, registry, engine, pipeline, owned)
     return Worker(app=app, pipeline=pipeline, registry=registry, metrics=metrics)

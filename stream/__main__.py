@@ -1,0 +1,5 @@
+"""``python -m stream`` is the ``chatwatch`` command."""
+
+from stream.cli import main
+
+main()
