@@ -50,6 +50,9 @@ def main() -> None:
 
 # --- sub-commands: each lives in its own module and is registered here ---------------------
 def _register() -> None:
+    from stream.backfill import backfill_command
+
+    cli.add_command(backfill_command)
     from stream.worker import broker_command, worker_command
 
     cli.add_command(worker_command)
