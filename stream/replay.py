@@ -232,17 +232,17 @@ async def replay(settings: Settings, broker_url: str, paths: Sequence[str], *,
                 continue
             reader = LogReader(path, fmt=fmt, csv_columns=csv_columns,
                                default_platform=settings.default_platform, start=start)
-            pos, base, shown = start, bar.n, 0
+            pos, base = start, bar.n
             records = strict_records(reader) if strict else reader
             stopped = False
             for record in records:
                 event = record.event
-                if not summary.add(record):
+                if isinstance(event, Invalid):
+                    summary.add(record)
                     pos = reader.position
                     if summary.invalid <= show_invalid:
                         bar.write(f"replay: invalid line {bad_line_message(record)}", file=out)
                     continue
-                assert not isinstance(event, Invalid)
                 wait = pacer.delay(event.ts_ms, clock())
                 if wait > 0:
                     if sleep is not None:
@@ -255,10 +255,11 @@ async def replay(settings: Settings, broker_url: str, paths: Sequence[str], *,
                     break
                 fut = await send(topic, record.raw, key=event.conversation_id.encode())
                 fut.add_done_callback(delivery)
+                summary.add(record)  # counted once sent: an unsent line is read again on resume
                 sent += 1
                 pos = reader.position
                 if sent % 1000 == 0:
-                    shown = _progress(bar, base, reader, shown, sent, clock() - began)
+                    _progress(bar, base, reader, sent, clock() - began)
                 if sent % checkpoint_every == 0:
                     await commit(reader, pos)
                 if max_events is not None and sent >= max_events:
@@ -267,6 +268,7 @@ async def replay(settings: Settings, broker_url: str, paths: Sequence[str], *,
             if stopped:
                 break
             await commit(reader, pos, done=True)
+            _progress(bar, base, reader, sent, clock() - began)
             bar.update(base + (sizes[i] or reader.bytes_read) - bar.n)
         else:
             complete = True
@@ -280,13 +282,13 @@ async def replay(settings: Settings, broker_url: str, paths: Sequence[str], *,
     return ReplayResult(sent, summary, complete, clock() - began)
 
 
-def _progress(bar: tqdm, base: int, reader: LogReader, shown: int, sent: int,  # type: ignore[type-arg]
-              elapsed: float) -> int:
+def _progress(bar: tqdm, base: int, reader: LogReader, sent: int,  # type: ignore[type-arg]
+              elapsed: float) -> None:
+    """Advance the bar by bytes read (that is what the ETA needs) and show events and rate."""
     done = base + reader.bytes_read
+    bar.set_postfix_str(f"{sent:,} events, {sent / max(elapsed, 1e-9):,.0f} events/s", refresh=False)
     if done > bar.n:
         bar.update(done - bar.n)
-    bar.set_postfix_str(f"{sent:,} events, {sent / max(elapsed, 1e-9):,.0f} events/s", refresh=False)
-    return done
 
 
 @click.command("replay")
