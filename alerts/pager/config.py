@@ -5,11 +5,14 @@ YAML (``--pager-config`` or ``CHATWATCH_PAGER_CONFIG``)::
     token: change-me                # or CHATWATCH_PAGER_TOKEN / --token
     targets:
       - name: ops                   # ?target=ops on the webhook URL selects only this target
-        kind: dingtalk              # dingtalk | wecom | feishu | slack | webhook
+        kind: dingtalk              # dingtalk | wecom | feishu | slack | webhook | console
         url: https://oapi.dingtalk.com/robot/send?access_token=...
         secret: SEC...              # DingTalk / Feishu signing secret (optional)
         severities: [page]          # only these severities (default: all)
         default: true               # receives webhooks that name no target (default: true)
+      - name: local
+        kind: console               # no robot: append the notice text to a file
+        path: pager-notices.log     # (omit or "-" for standard output)
 
 Environment shortcuts add one default target per kind: ``CHATWATCH_PAGER_DINGTALK_URL`` (+
 ``_SECRET``), ``CHATWATCH_PAGER_WECOM_URL``, ``CHATWATCH_PAGER_FEISHU_URL`` (+ ``_SECRET``),
@@ -28,7 +31,9 @@ import yaml
 
 from alerts.errors import PagerConfigError
 
-KINDS = ("dingtalk", "wecom", "feishu", "slack", "webhook")
+KINDS = ("dingtalk", "wecom", "feishu", "slack", "webhook", "console")
+# Kinds that post to a robot URL; ``console`` writes locally (``chatwatch run``, trials).
+ROBOT_KINDS = KINDS[:-1]
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,7 @@ class Target:
     secret: str | None = field(default=None, repr=False)
     severities: tuple[str, ...] = ()
     default: bool = True
+    path: str | None = None     # console targets: file to append to; None or "-" = stdout
 
     def wants(self, severity: str) -> bool:
         """Whether this target takes notices of ``severity``."""
@@ -65,17 +71,23 @@ def _target(where: str, raw: Any) -> Target:
     if not isinstance(raw, Mapping):
         raise PagerConfigError(f"bad pager configuration {where}={raw!r}: a mapping with "
                                "name, kind and url")
-    unknown = set(raw) - {"name", "kind", "url", "secret", "severities", "default"}
+    unknown = set(raw) - {"name", "kind", "url", "secret", "severities", "default", "path"}
     if unknown:
         key = sorted(unknown)[0]
         raise PagerConfigError(f"bad pager configuration {where}.{key}: unknown key; use name, "
-                               "kind, url, secret, severities, default")
+                               "kind, url, secret, severities, default (console: path)")
     kind = raw.get("kind")
     if kind not in KINDS:
         raise PagerConfigError(f"bad pager configuration {where}.kind={kind!r}: use one of "
                                + ", ".join(KINDS))
     url = raw.get("url")
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+    path = raw.get("path")
+    if kind == "console":
+        if path is not None and not isinstance(path, str):
+            raise PagerConfigError(f"bad pager configuration {where}.path={path!r}: a file "
+                                   "path, or - for standard output")
+        url = ""
+    elif not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise PagerConfigError(f"bad pager configuration {where}.url={url!r}: an http(s) URL")
     severities = raw.get("severities") or []
     if not isinstance(severities, list) or not all(isinstance(s, str) for s in severities):
@@ -83,7 +95,8 @@ def _target(where: str, raw: Any) -> Target:
                                "a list such as [page, warning]")
     return Target(name=str(raw.get("name") or kind), kind=kind, url=url,
                   secret=str(raw["secret"]) if raw.get("secret") else None,
-                  severities=tuple(severities), default=bool(raw.get("default", True)))
+                  severities=tuple(severities), default=bool(raw.get("default", True)),
+                  path=path if kind == "console" else None)
 
 
 def load_pager_config(path: str | Path | None = None, token: str | None = None,
@@ -103,7 +116,7 @@ def load_pager_config(path: str | Path | None = None, token: str | None = None,
     if not isinstance(raw_targets, list):
         raise PagerConfigError(f"bad pager configuration targets={raw_targets!r}: a list")
     targets = [_target(f"targets[{i}]", t) for i, t in enumerate(raw_targets)]
-    for kind in KINDS:
+    for kind in ROBOT_KINDS:
         url = env.get(f"CHATWATCH_PAGER_{kind.upper()}_URL")
         if url:
             targets.append(_target(f"CHATWATCH_PAGER_{kind.upper()}_URL", {

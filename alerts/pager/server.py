@@ -28,6 +28,7 @@ import click
 from aiohttp import web
 
 from alerts.pager.config import PagerConfig, Target, load_pager_config
+from alerts.pager.console import write_notice
 from alerts.pager.render import Notice, notices
 from alerts.pager.robots import BUILDERS, accepted
 
@@ -85,6 +86,16 @@ class Bridge:
         fresh = [a for a in notice.alerts
                  if self.dedup.is_new(target.name, a.get("fingerprint", ""), notice.status)]
         if not fresh:
+            return True
+        if target.kind == "console":
+            try:
+                write_notice(notice, target, self.clock(), self.config.timezone)
+            except OSError as exc:
+                log.warning("pager target %s (console) cannot write %s: %s", target.name,
+                            target.path, exc)
+                return False
+            for alert in fresh:
+                self.dedup.remember(target.name, alert.get("fingerprint", ""), notice.status)
             return True
         url, body = BUILDERS[target.kind](notice, target, self.clock())
         assert self.session is not None
