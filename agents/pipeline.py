@@ -183,9 +183,11 @@ class Pipeline:
         agent = event.agent_id or "unassigned"
         masked = self.detector.mask(event.text or "")
         m = self.metrics
-        for v in violations:
-            m.violations.labels(event.shop_id, v.category, v.severity).inc()
-            m.agent_violations.labels(event.shop_id, agent, v.severity).inc()
+        # Counted per flagged message: a message with two WeChat spans is one violation.
+        for category, severity in {(v.category, v.severity) for v in violations}:
+            m.violations.labels(event.shop_id, category, severity).inc()
+        for severity in {v.severity for v in violations}:
+            m.agent_violations.labels(event.shop_id, agent, severity).inc()
         _, tz = self.engine.policies.resolve(event.platform, event.shop_id)
         record = {
             "event_id": event.event_id,

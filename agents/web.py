@@ -9,10 +9,12 @@ from datetime import date
 from typing import Any
 
 import faust
+from faust.web import View
 import msgspec
 from prometheus_client import CollectorRegistry, generate_latest
 
 from agents.pipeline import Pipeline
+from stream.check import check_text
 from stream.config import Settings
 from stream.core.engine import Engine
 
@@ -56,25 +58,26 @@ def register_views(app: faust.App, settings: Settings, registry: CollectorRegist
         return web.json({"partitions": owned(), "figures": [r.as_dict() for r in rows]})
 
     @app.page("/check")
-    async def check(web: Any, request: Any) -> Any:
+    class CheckView(View):
         """Pre-send check of a reply: ``{"text": ..., "platform": ...}`` -> violations."""
-        if request.method != "POST":
-            return web.json({"error": "use POST with a JSON body {\"text\": ...}"}, status=405)
-        if not _token_ok(settings, request):
-            return web.json({"error": "missing or wrong token"}, status=401)
-        try:
-            body = msgspec.json.decode(await request.read())
-        except msgspec.DecodeError:
-            return web.json({"error": "the body must be JSON"}, status=400)
-        if not isinstance(body, dict) or not isinstance(body.get("text"), str):
-            return web.json({"error": "the body needs a string field `text`"}, status=400)
-        platform = body.get("platform") or settings.default_platform
-        role = body.get("role") or "agent"
-        if not isinstance(platform, str) or role not in ("agent", "bot", "buyer"):
-            return web.json({"error": "platform must be a string, role agent|bot|buyer"},
-                            status=400)
-        from stream.check import check_text
 
-        violations = check_text(pipeline.detector, settings.policies, body["text"], platform,
-                                role="buyer" if role == "buyer" else "agent")
-        return web.json({"violations": violations})
+        async def get(self, request: Any) -> Any:
+            return self.json({"error": "use POST with a JSON body {\"text\": ...}"}, status=405)
+
+        async def post(self, request: Any) -> Any:
+            if not _token_ok(settings, request):
+                return self.json({"error": "missing or wrong token"}, status=401)
+            try:
+                body = msgspec.json.decode(await request.read())
+            except msgspec.DecodeError:
+                return self.json({"error": "the body must be JSON"}, status=400)
+            if not isinstance(body, dict) or not isinstance(body.get("text"), str):
+                return self.json({"error": "the body needs a string field `text`"}, status=400)
+            platform = body.get("platform") or settings.default_platform
+            role = body.get("role") or "agent"
+            if not isinstance(platform, str) or role not in ("agent", "bot", "buyer"):
+                return self.json({"error": "platform must be a string, role agent|bot|buyer"},
+                                 status=400)
+            violations = check_text(pipeline.detector, settings.policies, body["text"],
+                                    platform, role="buyer" if role == "buyer" else "agent")
+            return self.json({"violations": violations})
