@@ -168,6 +168,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
         from alerts.alertmanager import AlertPusher
 
         pusher = AlertPusher(settings.alertmanager_url, Path(settings.data_dir) / "alert-spool",
+                             hold_seconds=settings.alert_hold_seconds,
                              metrics=_PusherMetrics(metrics))
         alerts = pusher
     engine = Engine(settings.policies)

@@ -72,6 +72,8 @@ class Settings:
     rebalance_timeout_seconds: float = 6.0
     check_token: str | None = field(default=None, repr=False)
     alertmanager_url: str | None = None
+    # Event alerts are points in time: each resolves this long after it is pushed.
+    alert_hold_seconds: float = 300.0
     events_topic: str = "chat.events"
     dlq_topic: str = "chat.events.dlq"
     breaches_topic: str = "chat.breaches"
@@ -105,6 +107,7 @@ _ENV_SCALARS: dict[str, tuple[str, type]] = {
     "CHATWATCH_REBALANCE_TIMEOUT_SECONDS": ("rebalance_timeout_seconds", float),
     "CHATWATCH_CHECK_TOKEN": ("check_token", str),
     "CHATWATCH_ALERTMANAGER_URL": ("alertmanager_url", str),
+    "CHATWATCH_ALERT_HOLD_SECONDS": ("alert_hold_seconds", float),
     "CHATWATCH_LOG_LEVEL": ("log_level", str),
 }
 _ENV_SECURITY = {
@@ -202,6 +205,8 @@ def _check_scalars(values: dict[str, Any]) -> None:
          lambda v: 3 <= v <= 300),
         ("rebalance_timeout_seconds", values.get("rebalance_timeout_seconds"), float,
          lambda v: 2 <= v <= 600),
+        ("alert_hold_seconds", values.get("alert_hold_seconds"), float,
+         lambda v: 1 <= v <= 86400),
     ]
     for name, value, kind, ok in checks:
         if value is None:
@@ -225,6 +230,8 @@ _HINTS = {
     "sweep_interval_seconds": "how often breaches are swept, 0.01-1 s (default 0.2)",
     "session_timeout_seconds": "Kafka consumer session timeout, 3-300 s (default 10)",
     "rebalance_timeout_seconds": "Kafka rebalance timeout, 2-600 s (default 6)",
+    "alert_hold_seconds": "seconds an event alert stays firing before it resolves, 1-86400 "
+                          "(default 300)",
 }
 
 
