@@ -40,6 +40,8 @@ class Applied:
     first_reply: bool = False
 
 
+_EPOCH_ORDINAL = 719_163  # date(1970, 1, 1).toordinal()
+
 DUPLICATE = Applied(duplicate=True, out_of_order=False, outcomes=())
 
 
@@ -154,6 +156,30 @@ class Engine:
             old, new = before.get(day), after.get(day)
             if old != new:
                 book.change(conv.shop_id, conv.buyer_id, day, old, new)
+
+    def evict(self, partition: int, retention_ms: int) -> list[str]:
+        """Forget what lies more than ``retention_ms`` of event time behind a partition.
+
+        Conversations with no open wait whose latest event is that old are removed (the caller
+        deletes their durable rows); figures of business days that old are dropped. The clock
+        is the partition's own latest event time, not the wall clock, so replaying last
+        month's log keeps last month's figures. Contributions of evicted conversations stay in
+        the figures of the days still kept.
+        """
+        part = self.partitions.get(partition)
+        if part is None or not part.max_event_ms:
+            return []
+        horizon = part.max_event_ms - retention_ms
+        evicted = [cid for cid, conv in self.conversations.items()
+                   if conv.partition == partition and conv.wait_start == -1
+                   and conv.latest_ts < horizon]
+        for cid in evicted:
+            del self.conversations[cid]
+        # The horizon's UTC date minus one: no time zone's local date of the horizon is
+        # earlier, so no shop loses a day still within retention.
+        keep_from_day = (horizon // 86_400_000) + _EPOCH_ORDINAL - 1
+        part.book.forget_before(keep_from_day)
+        return evicted
 
     # -- read-outs --------------------------------------------------------------------------
 

@@ -112,6 +112,11 @@ class DayBook:
         rows.sort(key=lambda r: (r.shop_id, r.day))
         return rows
 
+    def forget_before(self, day: int) -> None:
+        """Drop the totals of business days before ``day`` (bounded memory)."""
+        for key in [k for k in self.totals if k[1] < day]:
+            del self.totals[key]
+
     def merge(self, other: DayBook) -> None:
         """Add another book's totals (figures of several partitions)."""
         for key, theirs in other.totals.items():
