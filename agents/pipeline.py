@@ -27,6 +27,8 @@ from stream.schema import Invalid, decode
 
 log = logging.getLogger(__name__)
 
+EVICTION_INTERVAL_MS = 60_000  # idle-state eviction scans every conversation: keep it rare
+
 _row_encoder = msgspec.msgpack.Encoder()
 _row_decoder = msgspec.msgpack.Decoder(Conversation)
 _json = msgspec.json.Encoder()
@@ -37,6 +39,9 @@ class StateStore(Protocol):
 
     def put(self, partition: int, key: str, value: bytes) -> None:
         """Store one conversation row."""
+
+    def delete(self, partition: int, key: str) -> None:
+        """Remove one conversation row (a tombstone in the changelog)."""
 
 
 class RecordSink(Protocol):
@@ -84,6 +89,8 @@ class Pipeline:
         self.alerts = alerts
         self.skew_ms = int(settings.clock_skew_seconds * 1000)
         self.last_offsets: dict[int, int] = {}
+        self.retention_ms = int(settings.state_retention_hours * 3_600_000)
+        self._next_eviction_ms = 0
         m = metrics
         self._processed = m.events.labels("processed")
         self._invalid = m.events.labels("invalid")
@@ -232,6 +239,11 @@ class Pipeline:
                 self._breached(breach, conv, wall_ms)
                 self.store.put(partition, breach.conversation_id, encode_row(conv))
         self.metrics.event_lag.set(lag)
+        if wall_ms >= self._next_eviction_ms:
+            self._next_eviction_ms = wall_ms + EVICTION_INTERVAL_MS
+            for partition in caught_up:
+                for cid in engine.evict(partition, self.retention_ms):
+                    self.store.delete(partition, cid)
 
     # -- rebalance --------------------------------------------------------------------------
 

@@ -72,6 +72,11 @@ class TableStore:
         with as_partition(self.source_topic, partition):
             self.table[key.encode()] = value
 
+    def delete(self, partition: int, key: str) -> None:
+        """Remove one row; the changelog gets a tombstone."""
+        with as_partition(self.source_topic, partition):
+            self.table.pop(key.encode(), None)
+
 
 class TopicSink:
     """:class:`agents.pipeline.RecordSink` on faust topics (buffered, never blocks)."""

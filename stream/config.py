@@ -70,6 +70,9 @@ class Settings:
     # worker's partitions stay orphaned before they move.
     session_timeout_seconds: float = 10.0
     rebalance_timeout_seconds: float = 6.0
+    # Conversations idle (no open wait) this long in event time are dropped from state, and
+    # business days this old from the live figures; older history is for backfill.
+    state_retention_hours: float = 48.0
     check_token: str | None = field(default=None, repr=False)
     alertmanager_url: str | None = None
     # Event alerts are points in time: each resolves this long after it is pushed.
@@ -105,6 +108,7 @@ _ENV_SCALARS: dict[str, tuple[str, type]] = {
     "CHATWATCH_SWEEP_INTERVAL_SECONDS": ("sweep_interval_seconds", float),
     "CHATWATCH_SESSION_TIMEOUT_SECONDS": ("session_timeout_seconds", float),
     "CHATWATCH_REBALANCE_TIMEOUT_SECONDS": ("rebalance_timeout_seconds", float),
+    "CHATWATCH_STATE_RETENTION_HOURS": ("state_retention_hours", float),
     "CHATWATCH_CHECK_TOKEN": ("check_token", str),
     "CHATWATCH_ALERTMANAGER_URL": ("alertmanager_url", str),
     "CHATWATCH_ALERT_HOLD_SECONDS": ("alert_hold_seconds", float),
@@ -201,6 +205,8 @@ def _check_scalars(values: dict[str, Any]) -> None:
         ("clock_skew_seconds", values.get("clock_skew_seconds"), float, lambda v: 0 <= v <= 60),
         ("sweep_interval_seconds", values.get("sweep_interval_seconds"), float,
          lambda v: 0.01 <= v <= 1),
+        ("state_retention_hours", values.get("state_retention_hours"), float,
+         lambda v: 1 <= v <= 24 * 90),
         ("session_timeout_seconds", values.get("session_timeout_seconds"), float,
          lambda v: 3 <= v <= 300),
         ("rebalance_timeout_seconds", values.get("rebalance_timeout_seconds"), float,
@@ -229,6 +235,8 @@ _HINTS = {
     "clock_skew_seconds": "seconds of producer clock skew to tolerate, 0-60 (default 0.5)",
     "sweep_interval_seconds": "how often breaches are swept, 0.01-1 s (default 0.2)",
     "session_timeout_seconds": "Kafka consumer session timeout, 3-300 s (default 10)",
+    "state_retention_hours": "hours of event time idle conversations are kept, 1-2160 "
+                             "(default 48)",
     "rebalance_timeout_seconds": "Kafka rebalance timeout, 2-600 s (default 6)",
     "alert_hold_seconds": "seconds an event alert stays firing before it resolves, 1-86400 "
                           "(default 300)",
