@@ -99,7 +99,10 @@ class Engine:
             conv = self.conversations[cid] = new_conversation(event, partition)
         elif is_duplicate(conv, event.event_id):
             return DUPLICATE
-        policy, tz = self.policies.resolve(event.platform, event.shop_id)
+        # The conversation's platform and shop (from its first event), not the event's: the
+        # sweep and a restart resolve deadlines that way, and a wait opened under a different
+        # window would never be found due (nor breached at end of input).
+        policy, tz = self.policies.resolve(conv.platform, conv.shop_id)
         is_message = event.type == "message"
         before = {d: v[:] for d, v in conv.days.items()} if is_message and conv.days else {}
         agent_spoke = conv.agent_spoke

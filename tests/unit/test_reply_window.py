@@ -396,8 +396,9 @@ def test_wait_belongs_to_the_last_agent_before_it_opened() -> None:
 
 
 def test_bot_message_does_not_change_attribution() -> None:
-    log = [ev("agent", 0, agent_id="alice"), ev("bot", 5, agent_id="robot"), ev("buyer", 10),
-           ev("bot", 12, agent_id="robot", platform="taobao"), ev("buyer", 13)]
+    tb = {"platform": "taobao"}  # bot replies do not close waits here
+    log = [ev("agent", 0, agent_id="alice", **tb), ev("bot", 5, agent_id="robot", **tb),
+           ev("buyer", 10, **tb), ev("bot", 12, agent_id="robot", **tb), ev("buyer", 13, **tb)]
     engine, applied = feed(log, finish=False)
     assert [o.agent for o in outcomes(applied, WaitOpened)] == ["alice"]
     [breach] = engine.finish()
@@ -405,7 +406,8 @@ def test_bot_message_does_not_change_attribution() -> None:
 
 
 def test_a_wait_before_any_agent_spoke_is_unassigned() -> None:
-    engine, _ = feed([ev("buyer", 0), ev("bot", 1, platform="taobao")], finish=False)
+    engine, _ = feed([ev("buyer", 0, platform="taobao"), ev("bot", 1, platform="taobao")],
+                     finish=False)
     assert [b.agent for b in engine.finish()] == ["unassigned"]
 
 
@@ -475,3 +477,33 @@ def test_end_of_input_breaches_every_open_wait_once() -> None:
     assert sorted(b.conversation_id for b in breaches) == [f"s1:b{i}" for i in range(1, 5)]
     row = only_row(engine)
     assert (row["consultations"], row["unreplied"], row["reply_rate"]) == (5, 4, 0.2)
+
+
+# --- one policy per conversation ------------------------------------------------------------------
+
+
+def test_a_conversation_keeps_the_policy_of_its_first_event() -> None:
+    # Deadlines are swept with the conversation's policy; a later event naming another
+    # platform (or none, so the default) must not open a wait under a different window, or
+    # the sweep would never find it due and the wait would never be breached.
+    settings = settings_yaml("platforms:\n  jd: {window_seconds: 60}\n")
+    engine, applied = feed([ev("read", 0, platform="pdd"), ev("buyer", 10, platform="jd")],
+                           settings, finish=False)
+    [opened] = outcomes(applied, WaitOpened)
+    assert opened.deadline_ms == T0_MS + 310_000
+    assert [b.deadline_ms for b in engine.finish()] == [T0_MS + 310_000]
+    assert only_row(engine)["waits_breached"] == 1
+
+
+def test_bot_policy_follows_the_conversation_platform() -> None:
+    engine, _ = feed([ev("buyer", 0, platform="taobao"), ev("bot", 1)])  # bot: default pdd
+    assert only_row(engine)["waits_breached"] == 1
+
+
+def test_duplicates_are_remembered_for_the_recent_events_of_a_conversation() -> None:
+    first = ev("agent", 0)
+    later = [ev("read", i) for i in range(1, 32)]
+    engine, applied = feed([first, *later, dict(first), ev("buyer", 40), dict(first)])
+    assert applied[32].duplicate  # 31 events later: still remembered
+    assert applied[-1].duplicate is False  # a known bound: older ids are forgotten
+    assert only_row(engine)["waits_breached"] == 0
