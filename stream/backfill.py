@@ -3,31 +3,68 @@
 The engine is the one the live worker drives. The log is taken as complete (DOMAIN.md §3
 rule 8): at end of input every wait still open is breached. One report row per shop and
 business day with counted waits, sorted by shop then day.
+
+Options add read-outs without changing that default row (``stream/report/``):
+
+* ``--by agent`` — one row per shop, attributed agent (``unassigned`` when none) and day,
+  fields ``shop_id, agent, day`` then the §3 figures;
+* ``--violations`` — the content detector runs on agent and bot messages and each row gets
+  ``violations_critical``, ``violations_warning``, ``violations_info``; shop-days (agent-days)
+  with findings but no counted waits get a row of their own with zero figures;
+* ``--openmetrics OUT`` — the chatwatch metrics as timestamped OpenMetrics every ``--step``
+  seconds of event time, for ``promtool tsdb create-blocks-from openmetrics OUT DATA_DIR``;
+* ``--summary-html OUT.html`` — a self-contained page per shop: daily reply rate against
+  target and breaches by hour of day;
+* ``--progress`` — a progress bar on stderr (on by default when stderr is a terminal).
 """
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import IO
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 import msgspec
+from tqdm import tqdm
 
 from stream.config import Settings
+from stream.core.content import Detector, Violation
 from stream.core.engine import Engine
 from stream.core.figures import DailyFigures
-from stream.inputs import FORMATS, Record, Summary, bad_line_message, parse_columns, read_events
+from stream.inputs import (
+    FORMATS,
+    LogReader,
+    Record,
+    Summary,
+    bad_line_message,
+    parse_columns,
+    read_events,
+    strict_records,
+)
+from stream.report.tally import Listener, Tally, report_rows
 from stream.schema import Invalid
+
+if TYPE_CHECKING:  # imported lazily: only --openmetrics needs it
+    from stream.report.openmetrics import MetricsHistory
+
+# With no wait pending, a jump in event time longer than this is skipped in one step instead
+# of being filled with a sample per step (an idle week, or one absurd time stamp in a log).
+IDLE_GAP_MS = 6 * 3600 * 1000
+
+NO_VIOLATIONS: tuple[Violation, ...] = ()
 
 
 @dataclass
 class BackfillResult:
-    """What a backfill computed, plus the input summary."""
+    """What a backfill computed, plus the input summary (and the optional read-outs)."""
 
     engine: Engine
     summary: Summary
+    tally: Tally | None = None
+    listeners: Sequence[Listener] = field(default_factory=tuple)
 
     def report(self) -> list[DailyFigures]:
         """The daily figures, sorted by shop then day."""
@@ -35,10 +72,31 @@ class BackfillResult:
 
 
 def run_backfill(records: Iterable[Record], settings: Settings,
-                 errors: IO[str] | None = None) -> BackfillResult:
-    """Apply every valid record in order, report bad lines to ``errors``, then finish."""
-    engine = Engine(settings.policies)
+                 errors: IO[str] | None = None, *, engine: Engine | None = None,
+                 listeners: Sequence[Listener] = (), scan: bool = False,
+                 metrics: MetricsHistory | None = None) -> BackfillResult:
+    """Apply every valid record in order, report bad lines to ``errors``, then finish.
+
+    ``listeners`` (e.g. a :class:`~stream.report.tally.Tally`) are told every applied event,
+    its outcomes and every breach; ``scan`` runs the content detector on agent and bot
+    messages and passes the findings along. ``metrics`` (also a listener) steps event time:
+    at each step the watermark moves there (as the live sweeper does; the figures do not
+    depend on it) and a sample is taken. Without any of these the plain loop runs.
+    Listeners that read the engine must be built on the ``engine`` passed here.
+    """
+    engine = engine or Engine(settings.policies)
     summary = Summary()
+    if not listeners and not scan and metrics is None:
+        _plain(engine, records, summary, errors)
+        engine.finish()
+        return BackfillResult(engine, summary)
+    _observed(engine, records, summary, errors, settings, list(listeners), scan, metrics)
+    tally = next((x for x in listeners if isinstance(x, Tally)), None)
+    return BackfillResult(engine, summary, tally, tuple(listeners))
+
+
+def _plain(engine: Engine, records: Iterable[Record], summary: Summary,
+           errors: IO[str] | None) -> None:
     apply = engine.apply
     for record in records:
         event = record.event
@@ -50,18 +108,108 @@ def run_backfill(records: Iterable[Record], settings: Settings,
         summary.read += 1
         summary.valid += 1
         apply(event)
-    engine.finish()
-    return BackfillResult(engine, summary)
 
 
-def write_report(rows: Iterable[DailyFigures], out: IO[bytes]) -> int:
-    """Write report rows as JSON lines; returns how many."""
+def _observed(engine: Engine, records: Iterable[Record], summary: Summary,
+              errors: IO[str] | None, settings: Settings, listeners: list[Listener],
+              scan: bool, metrics: MetricsHistory | None) -> None:
+    everyone: list[Listener] = listeners + ([metrics] if metrics is not None else [])
+    detector = Detector.from_settings(settings.content) if scan else None
+    policies = engine.policies
+    apply = engine.apply
+
+    def breaches_at(watermark_ms: int | None) -> None:
+        found = engine.advance(0, watermark_ms) if watermark_ms is not None else engine.finish()
+        if found:
+            for listener in everyone:
+                listener.on_breaches(found)
+
+    def step_to(ts_ms: int) -> None:
+        assert metrics is not None
+        if metrics.next_ms is None:
+            metrics.next_ms = (ts_ms // metrics.step_ms + 1) * metrics.step_ms
+        while ts_ms >= metrics.next_ms:
+            if ts_ms - metrics.next_ms > IDLE_GAP_MS and engine.next_deadline(0) is None:
+                metrics.next_ms = (ts_ms // metrics.step_ms) * metrics.step_ms
+            breaches_at(metrics.next_ms)
+            metrics.sample(metrics.next_ms)
+            metrics.next_ms += metrics.step_ms
+
+    for record in records:
+        event = record.event
+        if isinstance(event, Invalid):
+            summary.add(record)
+            if errors is not None:
+                errors.write(bad_line_message(record) + "\n")
+            for listener in everyone:
+                listener.on_skipped("invalid")
+            continue
+        summary.read += 1
+        summary.valid += 1
+        if metrics is not None and (metrics.next_ms is None or event.ts_ms >= metrics.next_ms):
+            step_to(event.ts_ms)
+        applied = apply(event)
+        if applied.duplicate:
+            for listener in everyone:
+                listener.on_skipped("duplicate")
+            continue
+        found: Sequence[Violation] = NO_VIOLATIONS
+        if detector is not None and event.is_shop_message:
+            policy = policies.policy(event.platform, event.shop_id)
+            found = detector.scan(event.text or "", mode=policy.content_mode,
+                                  first_reply=applied.first_reply, platform=event.platform)
+        for listener in everyone:
+            listener.on_event(event, applied, found)
+    if metrics is not None and metrics.next_ms is not None:
+        # Let event time run on until every open wait has met its deadline, as the live
+        # sweeper would, so the history ends with the final figures.
+        while engine.next_deadline(0) is not None:
+            step_to(metrics.next_ms)
+        step_to(metrics.next_ms)
+    breaches_at(None)
+
+
+def write_report(rows: Iterable[DailyFigures | dict[str, Any]], out: IO[bytes]) -> int:
+    """Write report rows (figures or ready JSON objects) as JSON lines; returns how many."""
     encoder = msgspec.json.Encoder()
     n = 0
     for row in rows:
-        out.write(encoder.encode(row.as_dict()) + b"\n")
+        out.write(encoder.encode(row if isinstance(row, dict) else row.as_dict()) + b"\n")
         n += 1
     return n
+
+
+# --- command line -----------------------------------------------------------------------------
+
+
+class _BarErrors:
+    """Bad-line messages printed above the progress bar instead of through it."""
+
+    def __init__(self, bar: tqdm) -> None:  # type: ignore[type-arg]
+        self.bar = bar
+
+    def write(self, text: str) -> int:
+        self.bar.write(text.rstrip("\n"), file=sys.stderr)
+        return len(text)
+
+
+def _with_progress(readers: Sequence[LogReader], strict: bool,
+                   bar: tqdm) -> Iterator[Record]:  # type: ignore[type-arg]
+    """Yield the readers' records, moving the bar by bytes read (for the ETA) every 8192."""
+    done = 0
+    n = 0
+    for reader in readers:
+        records: Iterable[Record] = strict_records(reader) if strict else reader
+        for record in records:
+            yield record
+            n += 1
+            if n & 8191 == 0:
+                bar.update(done + reader.bytes_read - bar.n)
+                rate = n / max(bar.format_dict["elapsed"], 1e-9)
+                bar.set_postfix_str(f"{n:,} events, {rate:,.0f} events/s", refresh=False)
+        done += reader.bytes_read
+    bar.update(done - bar.n)
+    bar.set_postfix_str(f"{n:,} events", refresh=True)
 
 
 @click.command("backfill")
@@ -73,15 +221,66 @@ def write_report(rows: Iterable[DailyFigures], out: IO[bytes]) -> int:
 @click.option("--column", "columns", multiple=True, metavar="FIELD=COLUMN",
               help="CSV column mapping, e.g. --column ts=time. Repeatable.")
 @click.option("--strict", is_flag=True, help="Stop at the first invalid line.")
+@click.option("--by", "by", type=click.Choice(["shop", "agent"]), default="shop",
+              show_default=True, help="Rows per shop-day, or per shop, agent and day.")
+@click.option("--violations", is_flag=True,
+              help="Scan agent and bot messages; add violations_critical/_warning/_info.")
+@click.option("--openmetrics", "openmetrics_path", metavar="OUT",
+              help="Write the metrics history as timestamped OpenMetrics (for promtool).")
+@click.option("--step", type=click.FloatRange(min=1), default=60.0, show_default=True,
+              help="Seconds of event time between OpenMetrics samples.")
+@click.option("--metrics-label", "metric_labels", multiple=True, metavar="NAME=VALUE",
+              help="Extra label on every OpenMetrics series, e.g. job=chatwatch. Repeatable.")
+@click.option("--summary-html", "html_path", metavar="OUT.html",
+              help="Write a self-contained HTML summary per shop.")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar on stderr (default: when stderr is a terminal).")
 @click.pass_obj
 def backfill_command(ctx: object, inputs: tuple[str, ...], report_path: str, fmt: str,
-                     columns: tuple[str, ...], strict: bool) -> None:
+                     columns: tuple[str, ...], strict: bool, by: str, violations: bool,
+                     openmetrics_path: str | None, step: float, metric_labels: tuple[str, ...],
+                     html_path: str | None, progress: bool | None) -> None:
     """Recompute daily figures from historical logs (same core as the live worker)."""
     settings: Settings = ctx.settings  # type: ignore[attr-defined]
-    records = read_events(list(inputs), fmt=fmt, csv_columns=parse_columns(columns),
-                          default_platform=settings.default_platform, strict=strict)
-    result = run_backfill(records, settings, errors=sys.stderr)
-    rows = result.report()
+    csv_columns = parse_columns(columns)
+    labels = _parse_labels(metric_labels)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    bar = None
+    errors: Any = sys.stderr
+    if progress:
+        readers = [LogReader(p, fmt=fmt, csv_columns=csv_columns,
+                             default_platform=settings.default_platform) for p in inputs]
+        sizes = [os.path.getsize(p) if p != "-" and os.path.exists(p) else None for p in inputs]
+        total = None if None in sizes else sum(s or 0 for s in sizes)
+        bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
+                   desc="backfill", dynamic_ncols=True)
+        records: Iterable[Record] = _with_progress(readers, strict, bar)
+        errors = _BarErrors(bar)
+    else:
+        records = read_events(list(inputs), fmt=fmt, csv_columns=csv_columns,
+                              default_platform=settings.default_platform, strict=strict)
+
+    by_agent = by == "agent"
+    engine = Engine(settings.policies)
+    tally = (Tally(engine, by_agent=by_agent, violations=violations, hours=html_path is not None)
+             if by_agent or violations or html_path else None)
+    history = None
+    if openmetrics_path:
+        from stream.report.openmetrics import MetricsHistory
+
+        history = MetricsHistory(engine, step, labels)
+    try:
+        result = run_backfill(records, settings, errors=errors, engine=engine,
+                              listeners=[tally] if tally else [],
+                              scan=violations or history is not None, metrics=history)
+    finally:
+        if bar is not None:
+            bar.close()
+    shop_rows = result.report()
+    rows: Iterable[DailyFigures | dict[str, Any]] = (
+        report_rows(shop_rows, tally, by_agent=by_agent, violations=violations)
+        if tally is not None else shop_rows)
     if report_path == "-":
         n = write_report(rows, sys.stdout.buffer)
         sys.stdout.flush()
@@ -89,4 +288,28 @@ def backfill_command(ctx: object, inputs: tuple[str, ...], report_path: str, fmt
         with open(report_path, "wb") as out:
             n = write_report(rows, out)
     click.echo(result.summary.render(), err=True)
-    click.echo(f"{n} shop-day rows written to {report_path}", err=True)
+    click.echo(f"{n} {'agent' if by_agent else 'shop'}-day rows written to {report_path}",
+               err=True)
+    if history is not None and openmetrics_path:
+        with open(openmetrics_path, "w", encoding="utf-8") as om:
+            history.write(om)
+        history.close()
+        click.echo(f"{history.samples:,} OpenMetrics samples written to {openmetrics_path}",
+                   err=True)
+    if html_path and tally is not None:
+        from stream.report.summary_html import render_summary
+
+        with open(html_path, "w", encoding="utf-8") as page:
+            page.write(render_summary(shop_rows, tally, settings.policies))
+        click.echo(f"summary written to {html_path}", err=True)
+
+
+def _parse_labels(pairs: Iterable[str]) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.isidentifier() or name.startswith("__"):
+            raise click.BadParameter(f"{pair!r}: write NAME=VALUE with a Prometheus label name, "
+                                     f"e.g. job=chatwatch", param_hint="--metrics-label")
+        labels[name] = value
+    return labels

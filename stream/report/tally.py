@@ -1,0 +1,270 @@
+"""Per-agent daily figures, violation counts and breaches by hour, kept from engine outcomes.
+
+The shop figures come from the engine's own :class:`~stream.core.figures.DayBook`. The
+per-agent rows follow the same definitions (DOMAIN.md §3, "Daily figures") for the waits
+*attributed* to one agent (rule 6; ``unassigned`` when nobody spoke before the wait):
+
+* ``consultations`` — distinct buyers with at least one counted wait attributed to the agent
+  that day; ``unreplied`` — distinct buyers with at least one such wait breached;
+* ``waits``, ``waits_breached``, ``responses``, ``mean_response_seconds``,
+  ``fast_responses`` — over the agent's counted waits.
+
+So summing ``waits`` (or ``waits_breached``, ``responses``...) over a shop's agents gives the
+shop row; distinct-buyer counts need not add up (a buyer served by two agents counts for each).
+
+Violations are counted per shop and business day of the message (effective event time, in the
+shop's time zone), and per agent (the message's ``agent_id``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from stream.core.content import Violation
+from stream.core.engine import Applied, Engine
+from stream.core.events import ChatEvent
+from stream.core.figures import DailyFigures, DayTotals
+from stream.core.reply_window import (
+    BREACHED,
+    FAST,
+    RESPONSE_MS,
+    RESPONSES,
+    WAITS,
+    BreachRetracted,
+    Outcome,
+    WaitBreached,
+    WaitClosed,
+    WaitOpened,
+)
+
+SEVERITIES = ("critical", "warning", "info")
+UNASSIGNED = "unassigned"
+
+
+class Listener(Protocol):
+    """What the backfill driver tells its read-outs."""
+
+    def on_event(self, event: ChatEvent, applied: Applied,
+                 violations: Sequence[Violation]) -> None:
+        """One event was applied (not a duplicate); ``violations`` if it was scanned."""
+
+    def on_breaches(self, breaches: Iterable[WaitBreached]) -> None:
+        """The watermark or the end of input declared these waits breached."""
+
+    def on_skipped(self, outcome: str) -> None:
+        """A line was not applied: ``invalid`` or ``duplicate``."""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentFigures:
+    """One agent's figures for one shop and business day (a ``--by agent`` row)."""
+
+    shop_id: str
+    agent: str
+    figures: DailyFigures
+
+    @property
+    def day(self) -> str:
+        """The business day, YYYY-MM-DD."""
+        return self.figures.day
+
+    def as_dict(self) -> dict[str, object]:
+        """``shop_id``, ``agent``, ``day``, then the §3 figures in contract order."""
+        row = self.figures.as_dict()
+        return {"shop_id": self.shop_id, "agent": self.agent, "day": row.pop("day"),
+                **{k: v for k, v in row.items() if k != "shop_id"}}
+
+
+@dataclass(slots=True)
+class ViolationCounts:
+    """Flagged findings by severity."""
+
+    critical: int = 0
+    warning: int = 0
+    info: int = 0
+
+    def add(self, severity: str) -> None:
+        """Count one finding of ``severity``."""
+        setattr(self, severity, getattr(self, severity) + 1)
+
+    def as_dict(self) -> dict[str, int]:
+        """``violations_critical``, ``violations_warning``, ``violations_info``."""
+        return {f"violations_{s}": getattr(self, s) for s in SEVERITIES}
+
+
+@dataclass
+class Tally:
+    """Outcome-driven extras for the backfill report; enable only what is asked for.
+
+    ``by_agent`` keeps per-(shop, agent, day) figures, ``violations`` counts findings per
+    shop-day (and per agent-day with ``by_agent``), ``hours`` counts counted breached waits by
+    the local hour of their start (for the HTML summary).
+    """
+
+    engine: Engine
+    by_agent: bool = False
+    violations: bool = False
+    hours: bool = False
+    agents: dict[tuple[str, str, int], DayTotals] = field(default_factory=dict)
+    shop_violations: dict[tuple[str, int], ViolationCounts] = field(default_factory=dict)
+    agent_violations: dict[tuple[str, str, int], ViolationCounts] = field(default_factory=dict)
+    breach_hours: dict[str, list[int]] = field(default_factory=dict)
+
+    # -- listener -----------------------------------------------------------------------------
+
+    def on_event(self, event: ChatEvent, applied: Applied,
+                 violations: Sequence[Violation]) -> None:
+        """Fold one applied event's outcomes and findings in."""
+        if applied.outcomes and (self.by_agent or self.hours):
+            buyer = self.engine.conversations[event.conversation_id].buyer_id
+            self._outcomes(applied.outcomes, buyer)
+        if violations and self.violations:
+            self._violations(event, violations)
+
+    def on_breaches(self, breaches: Iterable[WaitBreached]) -> None:
+        """Fold in breaches declared by the watermark or at end of input."""
+        if not (self.by_agent or self.hours):
+            return
+        conversations = self.engine.conversations
+        for breach in breaches:
+            self._outcomes((breach,), conversations[breach.conversation_id].buyer_id)
+
+    def on_skipped(self, outcome: str) -> None:
+        """Nothing to count for a skipped line."""
+
+    # -- outcomes -----------------------------------------------------------------------------
+
+    def _totals(self, shop: str, agent: str, day: int) -> DayTotals:
+        key = (shop, agent, day)
+        totals = self.agents.get(key)
+        if totals is None:
+            totals = self.agents[key] = DayTotals()
+        return totals
+
+    def _outcomes(self, outcomes: Iterable[Outcome], buyer: str) -> None:
+        retracted = False
+        for o in outcomes:
+            if isinstance(o, BreachRetracted):
+                retracted = True  # the WaitClosed that follows says which wait it was
+            elif not o.counted:
+                continue
+            elif isinstance(o, WaitOpened):
+                if self.by_agent:
+                    totals = self._totals(o.shop_id, o.agent, o.day)
+                    totals.vector[WAITS] += 1
+                    totals.consulted[buyer] += 1
+            elif isinstance(o, WaitBreached):
+                if self.by_agent:
+                    totals = self._totals(o.shop_id, o.agent, o.day)
+                    totals.vector[BREACHED] += 1
+                    totals.unreplied[buyer] += 1
+                if self.hours:
+                    self._hour(o.conversation_id, o.shop_id, o.start_ms, 1)
+            elif isinstance(o, WaitClosed):
+                if self.by_agent:
+                    self._closed(o, buyer, retracted)
+                if retracted and self.hours:
+                    self._hour(o.conversation_id, o.shop_id, o.start_ms, -1)
+                retracted = False
+
+    def _closed(self, o: WaitClosed, buyer: str, retracted: bool) -> None:
+        totals = self._totals(o.shop_id, o.agent, o.day)
+        vec = totals.vector
+        if retracted:
+            vec[BREACHED] -= 1
+            totals.unreplied[buyer] -= 1
+            if totals.unreplied[buyer] <= 0:
+                del totals.unreplied[buyer]
+        conv = self.engine.conversations[o.conversation_id]
+        policy = self.engine.policies.policy(conv.platform, o.shop_id)
+        response_ms = o.reply_ms - o.start_ms
+        vec[RESPONSES] += 1
+        vec[RESPONSE_MS] += response_ms
+        if response_ms <= policy.slow_threshold_seconds * 1000:
+            vec[FAST] += 1
+
+    def _hour(self, conversation_id: str, shop: str, start_ms: int, amount: int) -> None:
+        conv = self.engine.conversations[conversation_id]
+        _, tz = self.engine.policies.resolve(conv.platform, shop)
+        hour = datetime.fromtimestamp(start_ms / 1000, tz).hour
+        counts = self.breach_hours.get(shop)
+        if counts is None:
+            counts = self.breach_hours[shop] = [0] * 24
+        counts[hour] += amount
+
+    def _violations(self, event: ChatEvent, violations: Sequence[Violation]) -> None:
+        conv = self.engine.conversations[event.conversation_id]
+        _, tz = self.engine.policies.resolve(event.platform, event.shop_id)
+        # The effective time (rule 7 raises a late ts), as for waits.
+        day = datetime.fromtimestamp(conv.latest_ts / 1000, tz).date().toordinal()
+        shop_counts = self.shop_violations.get((event.shop_id, day))
+        if shop_counts is None:
+            shop_counts = self.shop_violations[(event.shop_id, day)] = ViolationCounts()
+        agent_counts = None
+        if self.by_agent:
+            key = (event.shop_id, event.agent_id or UNASSIGNED, day)
+            agent_counts = self.agent_violations.get(key)
+            if agent_counts is None:
+                agent_counts = self.agent_violations[key] = ViolationCounts()
+        for v in violations:
+            shop_counts.add(v.severity)
+            if agent_counts is not None:
+                agent_counts.add(v.severity)
+
+    # -- read-outs ----------------------------------------------------------------------------
+
+    def agent_report(self) -> list[AgentFigures]:
+        """Per-agent rows with counted waits, sorted by shop, agent, then day."""
+        rows = [AgentFigures(shop, agent, t.figures(shop, day))
+                for (shop, agent, day), t in self.agents.items() if t.vector[WAITS]]
+        rows.sort(key=lambda r: (r.shop_id, r.agent, r.day))
+        return rows
+
+
+def day_ordinal(day: str) -> int:
+    """``"2026-11-11"`` -> the proleptic ordinal the core keys days by."""
+    return date.fromisoformat(day).toordinal()
+
+
+def report_rows(shop_rows: Sequence[DailyFigures], tally: Tally | None, *,
+                by_agent: bool = False, violations: bool = False) -> list[dict[str, object]]:
+    """The report's JSON objects.
+
+    Without options: exactly the §3 rows. ``by_agent``: per-agent rows instead. ``violations``:
+    ``violations_critical``/``_warning``/``_info`` appended to each row, and a row (with zero
+    figures) for every shop-day (agent-day) that has findings but no counted waits, so no
+    finding is lost.
+    """
+    if not by_agent:
+        rows = [r.as_dict() for r in shop_rows]
+        if violations and tally is not None:
+            _add_violations(rows, tally.shop_violations, ("shop_id", "day"),
+                            lambda shop, day: DayTotals().figures(shop, day).as_dict())
+        return rows
+    assert tally is not None, "by_agent needs a Tally with by_agent=True"
+    rows = [r.as_dict() for r in tally.agent_report()]
+    if violations:
+        _add_violations(rows, tally.agent_violations, ("shop_id", "agent", "day"),
+                        lambda shop, agent, day: AgentFigures(
+                            shop, agent, DayTotals().figures(shop, day)).as_dict())
+    return rows
+
+
+def _add_violations(rows: list[dict[str, object]],
+                    counts: Mapping[tuple[Any, ...], ViolationCounts], key_fields: tuple[str, ...],
+                    empty_row: Callable[..., dict[str, object]]) -> None:
+    seen: set[tuple[Any, ...]] = set()
+    for row in rows:
+        key = tuple(day_ordinal(str(row[f])) if f == "day" else row[f] for f in key_fields)
+        seen.add(key)
+        row.update((counts.get(key) or ViolationCounts()).as_dict())
+    for key, found in counts.items():
+        if key not in seen:
+            row = empty_row(*key)
+            row.update(found.as_dict())
+            rows.append(row)
+    rows.sort(key=lambda r: tuple(str(r[f]) for f in key_fields))
