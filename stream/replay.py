@@ -244,7 +244,7 @@ async def replay(settings: Settings, broker_url: str, paths: Sequence[str], *,
                         bar.write(f"replay: invalid line {bad_line_message(record)}", file=out)
                     continue
                 wait = pacer.delay(event.ts_ms, clock())
-                if wait > 0:
+                if wait >= 0.001:  # below a millisecond a timer costs more than it paces
                     if sleep is not None:
                         await sleep(wait)
                     else:
