@@ -288,6 +288,8 @@ def backfill_command(ctx: object, inputs: tuple[str, ...], report_path: str, fmt
         with open(report_path, "wb") as out:
             n = write_report(rows, out)
     click.echo(result.summary.render(), err=True)
+    click.echo(f"{engine.duplicates:,} duplicate events dropped, {engine.out_of_order:,} "
+               f"out-of-order events applied at their conversation's latest time", err=True)
     click.echo(f"{n} {'agent' if by_agent else 'shop'}-day rows written to {report_path}",
                err=True)
     if history is not None and openmetrics_path:

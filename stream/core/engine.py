@@ -62,6 +62,9 @@ class Engine:
         self.policies = policies
         self.conversations: dict[str, Conversation] = {}
         self.partitions: dict[int, PartitionState] = {}
+        # Rule 7 counts, for drivers without metrics (backfill's summary).
+        self.duplicates = 0
+        self.out_of_order = 0
 
     # -- state ------------------------------------------------------------------------------
 
@@ -98,6 +101,7 @@ class Engine:
         if conv is None:
             conv = self.conversations[cid] = new_conversation(event, partition)
         elif is_duplicate(conv, event.event_id):
+            self.duplicates += 1
             return DUPLICATE
         # The conversation's platform and shop (from its first event), not the event's: the
         # sweep and a restart resolve deadlines that way, and a wait opened under a different
@@ -107,6 +111,7 @@ class Engine:
         before = {d: v[:] for d, v in conv.days.items()} if is_message and conv.days else {}
         agent_spoke = conv.agent_spoke
         out_of_order, outcomes = apply_event(conv, event, policy, tz)
+        self.out_of_order += out_of_order
         part = self.partition(conv.partition)
         if conv.latest_ts > part.max_event_ms:
             part.max_event_ms = conv.latest_ts
