@@ -68,6 +68,8 @@ def _register() -> None:
     cli.add_command(simulate_command)
     from stream.replay import replay_command
     cli.add_command(replay_command)
+    from stream.run import run_command
+    cli.add_command(run_command)
 
 
 _register()

@@ -1,0 +1,501 @@
+"""``chatwatch run``: the whole stack on one machine, for a first look (``make run``).
+
+It starts, in this order: the embedded broker (in this process; skipped when ``KAFKA_BROKER``
+is set) and the topics; then as child processes the pager bridge with a ``console`` target,
+Alertmanager and Prometheus (only when the Debian binaries are installed), one worker and the
+traffic simulator. It prints where to look and a status line every few seconds, and echoes
+each pager notice as it is written.
+
+Every child is tied to this process (``PR_SET_PDEATHSIG``), so none can outlive it even when
+it is killed with SIGKILL. Ctrl-C or SIGTERM stops them in order: the simulator first (no new
+events), then the worker and the alerting processes, then the broker.
+
+Everything a run writes lives under ``--run-dir`` (``./run``): logs, the Prometheus and
+Alertmanager configurations and data, the pager's notices, and ``pids.json``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from stream.broker import EmbeddedBroker, _die_with_parent, port_is_free
+from stream.config import Settings
+from stream.errors import ChatwatchError
+from stream.kafka import ensure_topics
+
+HOST = "127.0.0.1"
+
+
+class RunError(ChatwatchError):
+    """``chatwatch run`` cannot start or keep its stack up: the message names the part and the fix."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What ``chatwatch run`` starts and where (the command's flags)."""
+
+    run_dir: Path = Path("run")
+    web_port: int = 6066
+    broker_port: int = 9092
+    prometheus_port: int = 9090
+    alertmanager_port: int = 9093
+    pager_port: int = 9095
+    shops: int = 5
+    agents: int = 3
+    buyers: int = 500
+    rate: float = 20.0
+    alerts: bool = True
+    fast_alerts: bool = False
+    status_every: float = 10.0
+
+
+@dataclass
+class Child:
+    """One child process of the stack, logging to ``<run_dir>/<name>.log``."""
+
+    name: str
+    argv: list[str]
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    ready: Callable[[], bool] | None = None
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the process, tied to this one (it gets SIGTERM if we die)."""
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+                self.argv, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+
+    @property
+    def pid(self) -> int | None:
+        """The process id once started."""
+        return self.proc.pid if self.proc else None
+
+    def exited(self) -> int | None:
+        """The exit code if the process has ended, else None."""
+        return self.proc.poll() if self.proc else None
+
+    def tail(self, lines: int = 15) -> str:
+        """The end of the child's log, for error messages."""
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def terminate(self) -> None:
+        """Send SIGTERM if it still runs."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+
+    def wait(self, timeout: float) -> None:
+        """Wait for the exit; SIGKILL after ``timeout`` seconds."""
+        if self.proc is None:
+            return
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _get(url: str, timeout: float = 2.0) -> bytes | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback
+            return bytes(resp.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def _worker_ready(url: str) -> Callable[[], bool]:
+    def ready() -> bool:
+        body = _get(url + "/health")
+        return bool(body and json.loads(body).get("partitions"))
+    return ready
+
+
+def _http_ready(url: str) -> Callable[[], bool]:
+    return lambda: _get(url) is not None
+
+
+def check_ports(ports: Mapping[str, tuple[int, str]]) -> None:
+    """Raise :class:`RunError` naming the first port in use (or used twice) and its flag."""
+    seen: dict[int, str] = {}
+    for what, (port, flag) in ports.items():
+        if port in seen:
+            raise RunError(f"{what} and {seen[port]} would both use port {port}: give one of "
+                           f"them another port ({flag})")
+        seen[port] = what
+        if not port_is_free(HOST, port):
+            raise RunError(f"port {port} on {HOST} is already in use, so {what} cannot listen "
+                           f"there (another `chatwatch run`?): stop whatever uses it, or choose "
+                           f"another port with {flag}")
+
+
+class Stack:
+    """The processes of one ``chatwatch run``; build with :meth:`plan`, then :meth:`start`."""
+
+    def __init__(self, settings: Settings, opts: RunOptions, config_path: str | None) -> None:
+        self.settings = settings
+        self.opts = opts
+        self.run_dir = opts.run_dir.resolve()
+        self.config_path = str(Path(config_path).resolve()) if config_path else None
+        self.broker: EmbeddedBroker | None = None
+        self.broker_url = settings.broker or ""
+        self.children: list[Child] = []
+        self.with_alerts = False
+        self.pids_path = self.run_dir / "pids.json"
+        self.notices_path = self.run_dir / "pager-notices.log"
+
+    # -- urls -------------------------------------------------------------------------------
+    @property
+    def worker_url(self) -> str:
+        """Base URL of the worker's web server."""
+        return f"http://{HOST}:{self.opts.web_port}"
+
+    @property
+    def prometheus_url(self) -> str:
+        """Base URL of Prometheus."""
+        return f"http://{HOST}:{self.opts.prometheus_port}"
+
+    @property
+    def alertmanager_url(self) -> str:
+        """Base URL of Alertmanager."""
+        return f"http://{HOST}:{self.opts.alertmanager_port}"
+
+    @property
+    def pager_url(self) -> str:
+        """Base URL of the pager bridge."""
+        return f"http://{HOST}:{self.opts.pager_port}"
+
+    # -- set-up -----------------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Check tools and ports, and give this run a clean directory for its state."""
+        from alerts.testing import have_tool
+
+        self.with_alerts = self.opts.alerts and have_tool("prometheus") and have_tool("alertmanager")
+        ports = {"the worker's web server": (self.opts.web_port, "--web-port")}
+        if not self.settings.broker:
+            ports["the embedded broker"] = (self.opts.broker_port, "--broker-port")
+        if self.with_alerts:
+            ports["Prometheus"] = (self.opts.prometheus_port, "--prometheus-port")
+            ports["Alertmanager"] = (self.opts.alertmanager_port, "--alertmanager-port")
+            ports["the pager bridge"] = (self.opts.pager_port, "--pager-port")
+        check_ports(ports)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        # The embedded broker keeps nothing between runs, so neither does the rest: stale alert
+        # spools or TSDB blocks would page about a previous run.
+        for stale in ("worker", "prometheus", "alertmanager"):
+            shutil.rmtree(self.run_dir / stale, ignore_errors=True)
+        for log in self.run_dir.glob("*.log"):
+            log.unlink()
+
+    def _python(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "stream", *args]
+
+    def _base_env(self) -> dict[str, str]:
+        env = {"KAFKA_BROKER": self.broker_url, "PYTHONUNBUFFERED": "1"}
+        if self.config_path:
+            env["CHATWATCH_CONFIG"] = self.config_path
+        return env
+
+    def plan(self) -> None:
+        """Write the configuration files and list the child processes (nothing starts)."""
+        opts, run = self.opts, self.run_dir
+        env = self._base_env()
+        if self.with_alerts:
+            self.children += self._alerting_children(env)
+        worker_env = {**env, "CHATWATCH_DATA_DIR": str(run / "worker")}
+        if self.with_alerts:
+            worker_env["CHATWATCH_ALERTMANAGER_URL"] = self.alertmanager_url
+        self.children.append(Child(
+            "worker", self._python("worker", "--web-port", str(opts.web_port)),
+            run / "worker.log", worker_env, _worker_ready(self.worker_url)))
+        self.children.append(Child(
+            "simulate", self._python("simulate", "--broker", self.broker_url,
+                                     "--shops", str(opts.shops), "--agents", str(opts.agents),
+                                     "--buyers", str(opts.buyers), "--rate", f"{opts.rate:g}"),
+            run / "simulate.log", env))
+
+    def _alerting_children(self, env: dict[str, str]) -> list[Child]:
+        from alerts.amconfig import RoutingOptions, render
+        from alerts.testing import (
+            fast_alertmanager_config,
+            find_tool,
+            prometheus_config,
+            rule_paths,
+            write_fast_rules,
+        )
+
+        opts, run = self.opts, self.run_dir
+        token = secrets.token_urlsafe(24)
+        token_file = run / "pager-token"
+        token_file.write_text(token, encoding="utf-8")
+        token_file.chmod(0o600)
+        pager_config = run / "pager.yml"
+        pager_config.write_text(yaml.safe_dump({"targets": [
+            {"name": "console", "kind": "console", "path": str(self.notices_path)}]}),
+            encoding="utf-8")
+        self.notices_path.touch()
+
+        am_dir = run / "alertmanager"
+        am_dir.mkdir(parents=True, exist_ok=True)
+        if opts.fast_alerts:
+            am_text = fast_alertmanager_config(self.pager_url, token_file, self.settings)
+        else:
+            am_text = render(self.settings, RoutingOptions(
+                pager_url=self.pager_url, pager_token_file=str(token_file), group_wait="5s",
+                page_group_wait="0s", group_interval="30s"))
+        (am_dir / "alertmanager.yml").write_text(am_text, encoding="utf-8")
+
+        prom_dir = run / "prometheus"
+        prom_dir.mkdir(parents=True, exist_ok=True)
+        rules = [write_fast_rules(prom_dir)] if opts.fast_alerts else rule_paths()
+        doc = prometheus_config([f"{HOST}:{opts.web_port}"], rule_files=rules,
+                                alertmanagers=[f"{HOST}:{opts.alertmanager_port}"],
+                                scrape_interval="5s", evaluation_interval="5s")
+        (prom_dir / "prometheus.yml").write_text(yaml.safe_dump(doc, sort_keys=False),
+                                                 encoding="utf-8")
+        return [
+            Child("pager", self._python("pager", "--host", HOST, "--port", str(opts.pager_port),
+                                        "--pager-config", str(pager_config)),
+                  run / "pager.log", {**env, "CHATWATCH_PAGER_TOKEN": token},
+                  _http_ready(self.pager_url + "/healthz")),
+            Child("alertmanager", [find_tool("alertmanager"),
+                                   f"--config.file={am_dir / 'alertmanager.yml'}",
+                                   f"--web.listen-address={HOST}:{opts.alertmanager_port}",
+                                   f"--web.external-url={self.alertmanager_url}",
+                                   "--cluster.listen-address=",
+                                   f"--storage.path={am_dir / 'data'}", "--log.level=warn"],
+                  run / "alertmanager.log", ready=_http_ready(self.alertmanager_url + "/-/ready")),
+            Child("prometheus", [find_tool("prometheus"),
+                                 f"--config.file={prom_dir / 'prometheus.yml'}",
+                                 f"--web.listen-address={HOST}:{opts.prometheus_port}",
+                                 f"--web.external-url={self.prometheus_url}",
+                                 f"--storage.tsdb.path={prom_dir / 'data'}",
+                                 "--web.enable-lifecycle", "--log.level=warn"],
+                  run / "prometheus.log", ready=_http_ready(self.prometheus_url + "/-/ready")),
+        ]
+
+    # -- life cycle -------------------------------------------------------------------------
+    def start(self, stop: threading.Event, timeout: float = 60.0) -> None:
+        """Start the broker and every child, and wait until each answers (or ``stop`` is set)."""
+        if not self.settings.broker:
+            self.broker = EmbeddedBroker(HOST, self.opts.broker_port).start()
+            self.broker_url = self.broker.url
+        asyncio.run(ensure_topics(self.settings, self.broker_url))
+        self.plan()
+        for child in self.children:
+            child.start()
+        self.write_pids()
+        deadline = time.monotonic() + timeout
+        waiting = [c for c in self.children if c.ready is not None]
+        while waiting and not stop.is_set():
+            self.check_alive()
+            waiting = [c for c in waiting if not (c.ready and c.ready())]
+            if time.monotonic() > deadline:
+                names = ", ".join(c.name for c in waiting)
+                raise RunError(f"{names} did not come up within {timeout:.0f} s; see "
+                               f"{self.run_dir}/<name>.log:\n{waiting[0].tail()}")
+            stop.wait(0.2)
+
+    def check_alive(self) -> None:
+        """Raise :class:`RunError` when a child has exited on its own."""
+        for child in self.children:
+            code = child.exited()
+            if code is not None:
+                raise RunError(f"{child.name} exited with code {code}; the end of "
+                               f"{child.log_path}:\n{child.tail()}")
+
+    def write_pids(self) -> None:
+        """Record every process id of this run in ``pids.json`` (tests and curious operators)."""
+        pids: dict[str, int | None] = {"run": os.getpid()}
+        if self.broker is not None:
+            pids["broker"] = self.broker.pid
+        pids.update({c.name: c.pid for c in self.children})
+        self.pids_path.write_text(json.dumps(pids, indent=2) + "\n", encoding="utf-8")
+
+    def stop(self) -> None:
+        """Stop in order: the simulator, then the other children, then the broker."""
+        first = [c for c in self.children if c.name == "simulate"]
+        rest = [c for c in self.children if c.name != "simulate"]
+        for group in (first, rest):
+            for child in group:
+                child.terminate()
+            for child in group:
+                child.wait(20.0)
+        if self.broker is not None:
+            self.broker.stop()
+        self.pids_path.unlink(missing_ok=True)
+
+    # -- what the operator sees -------------------------------------------------------------
+    def banner(self) -> str:
+        """Where to look, printed once everything is up."""
+        rel = _relative(self.run_dir)
+        lines = ["", "chatwatch is running. Ctrl-C stops everything.", "",
+                 f"  metrics       {self.worker_url}/metrics",
+                 f"  figures       {self.worker_url}/figures   (today's per-shop report)"]
+        if self.with_alerts:
+            lines += [f"  Prometheus    {self.prometheus_url}/alerts   (graph: "
+                      f"{self.prometheus_url}/graph)",
+                      f"  Alertmanager  {self.alertmanager_url}",
+                      f"  pager notices {rel}/pager-notices.log   (what DingTalk/WeCom would get)"]
+        else:
+            lines.append("  alerts        off: install Prometheus and Alertmanager (`make tools`)"
+                         " to see them fire locally")
+        lines += [f"  broker        KAFKA_BROKER={self.broker_url}",
+                  f"  logs          {rel}/*.log", ""]
+        return "\n".join(lines)
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+class StatusReporter:
+    """Prints a one-line summary of the worker's counters, and each new pager notice title."""
+
+    def __init__(self, stack: Stack, echo: Callable[[str], None]) -> None:
+        self.stack = stack
+        self.echo = echo
+        self.last: tuple[float, float] | None = None
+        self.notices_offset = 0
+
+    def counters(self) -> dict[str, float]:
+        """Sums of the worker's counters by name (and events by outcome)."""
+        body = _get(self.stack.worker_url + "/metrics")
+        out: dict[str, float] = {}
+        for family in text_string_to_metric_families((body or b"").decode()):
+            for s in family.samples:
+                if s.name == "chatwatch_events_total":
+                    out[s.labels["outcome"]] = s.value
+                elif s.name in ("chatwatch_waits_breached_total", "chatwatch_violations_total",
+                                "chatwatch_alerts_pushed_total"):
+                    out[s.name] = out.get(s.name, 0.0) + s.value
+        return out
+
+    def status(self) -> None:
+        """Print the status line."""
+        c = self.counters()
+        now, processed = time.monotonic(), c.get("processed", 0.0)
+        rate = ""
+        if self.last is not None and now > self.last[0]:
+            rate = f" ({(processed - self.last[1]) / (now - self.last[0]):.1f}/s)"
+        self.last = (now, processed)
+        self.echo(f"events: {processed:,.0f} processed{rate}, {c.get('invalid', 0):,.0f} "
+                  f"invalid, {c.get('duplicate', 0):,.0f} duplicate | breaches "
+                  f"{c.get('chatwatch_waits_breached_total', 0):,.0f} | violations "
+                  f"{c.get('chatwatch_violations_total', 0):,.0f}")
+
+    def notices(self) -> None:
+        """Echo the title line of each notice the pager wrote since the last call."""
+        path = self.stack.notices_path
+        try:
+            with open(path, encoding="utf-8") as f:
+                f.seek(self.notices_offset)
+                text = f.read()
+                self.notices_offset = f.tell()
+        except OSError:
+            return
+        lines = text.splitlines()
+        for i, line in enumerate(lines[:-1]):
+            if line.startswith("--- "):
+                self.echo(f"pager: {lines[i + 1]}")
+
+
+def run_stack(settings: Settings, opts: RunOptions, config_path: str | None,
+              echo: Callable[[str], None] = click.echo) -> int:
+    """Run the stack until SIGINT/SIGTERM; return the exit code (1 when a part failed)."""
+    stack = Stack(settings, opts, config_path)
+    try:
+        stack.prepare()
+    except ChatwatchError as exc:
+        echo(f"chatwatch run: {exc}")
+        return 1
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    code = 0
+    try:
+        if not stack.with_alerts and opts.alerts:
+            echo("Prometheus/Alertmanager not installed (`make tools`): running without alerts")
+        echo("starting the broker, worker and simulator"
+             + (", Prometheus, Alertmanager and the pager bridge" if stack.with_alerts else "")
+             + f" (logs in {_relative(stack.run_dir)}/) ...")
+        stack.start(stop)
+        if not stop.is_set():
+            echo(stack.banner())
+        reporter = StatusReporter(stack, echo)
+        next_status = time.monotonic() + 2.0
+        while not stop.wait(0.5):
+            stack.check_alive()
+            reporter.notices()
+            if time.monotonic() >= next_status:
+                reporter.status()
+                next_status = time.monotonic() + opts.status_every
+    except ChatwatchError as exc:
+        echo(f"chatwatch run: {exc}")
+        code = 1
+    finally:
+        echo("stopping ...")
+        stack.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        echo("stopped.")
+    return code
+
+
+@click.command("run")
+@click.option("--web-port", type=int, default=6066, show_default=True,
+              help="Port of the worker's /metrics, /figures and /health.")
+@click.option("--broker-port", type=int, default=9092, show_default=True,
+              help="Port of the embedded broker (unused when KAFKA_BROKER is set).")
+@click.option("--prometheus-port", type=int, default=9090, show_default=True)
+@click.option("--alertmanager-port", type=int, default=9093, show_default=True)
+@click.option("--pager-port", type=int, default=9095, show_default=True)
+@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("run"),
+              show_default=True, help="Where logs, configurations and data of this run go.")
+@click.option("--shops", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--agents", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Agents per shop.")
+@click.option("--buyers", type=click.IntRange(min=1), default=500, show_default=True)
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=20.0,
+              show_default=True, help="Simulated events per second.")
+@click.option("--alerts/--no-alerts", default=True, show_default=True,
+              help="Start Prometheus, Alertmanager and the pager bridge when installed.")
+@click.option("--fast-alerts", is_flag=True,
+              help="Alert rules without `for:` delays and 1 s Alertmanager grouping (demos).")
+@click.pass_obj
+def run_command(ctx: Any, web_port: int, broker_port: int, prometheus_port: int,
+                alertmanager_port: int, pager_port: int, run_dir: Path, shops: int, agents: int,
+                buyers: int, rate: float, alerts: bool, fast_alerts: bool) -> None:
+    """Run broker, worker, simulator and local alerting together until Ctrl-C (`make run`)."""
+    opts = RunOptions(run_dir=run_dir, web_port=web_port, broker_port=broker_port,
+                      prometheus_port=prometheus_port, alertmanager_port=alertmanager_port,
+                      pager_port=pager_port, shops=shops, agents=agents, buyers=buyers,
+                      rate=rate, alerts=alerts, fast_alerts=fast_alerts)
+    code = run_stack(ctx.settings, opts, ctx.config_path)
+    sys.exit(code)

@@ -1,0 +1,130 @@
+"""``chatwatch run`` as a newcomer runs it: events flow, and stopping it leaves no process behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from stream.broker import free_port
+from stream.testing import wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def _processed(port: int) -> float:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=3) as resp:
+            body = resp.read().decode()
+    except OSError:
+        return 0.0
+    for family in text_string_to_metric_families(body):
+        for s in family.samples:
+            if s.name == "chatwatch_events_total" and s.labels.get("outcome") == "processed":
+                return s.value
+    return 0.0
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie awaiting its reaper counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+class Run:
+    """``chatwatch run`` in a child process on free ports, with its own run directory."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.run_dir = tmp_path / "run"
+        self.web_port = free_port()
+        flags = ["--web-port", str(self.web_port)]
+        for flag in ("--broker-port", "--prometheus-port", "--alertmanager-port", "--pager-port"):
+            flags += [flag, str(free_port())]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATWATCH_", "KAFKA_"))}
+        self.out_path = tmp_path / "run.out"
+        with open(self.out_path, "wb") as out:
+            self.proc = subprocess.Popen(  # noqa: S603
+                [sys.executable, "-m", "stream", "run", "--run-dir", str(self.run_dir),
+                 "--rate", "30", *flags], env=env, stdout=out, stderr=subprocess.STDOUT,
+                cwd=tmp_path)
+
+    def output(self) -> str:
+        return self.out_path.read_text(errors="replace")
+
+    def pids(self) -> dict[str, int]:
+        """The process ids of the run, once it has started every part."""
+        path = self.run_dir / "pids.json"
+
+        def ready() -> dict[str, int] | None:
+            assert self.proc.poll() is None, self.output()
+            if "chatwatch is running" not in self.output():
+                return None
+            return dict(json.loads(path.read_text()))
+
+        return dict(wait_for(ready, timeout=60, interval=0.2))
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def test_run_shows_events_flowing_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    run = Run(tmp_path)
+    try:
+        pids = run.pids()
+        assert {"run", "broker", "worker", "simulate"} <= set(pids)
+        first = wait_for(lambda: _processed(run.web_port), timeout=60, interval=0.5)
+        wait_for(lambda: _processed(run.web_port) > first, timeout=30, interval=0.5)
+        children = {name: pid for name, pid in pids.items() if name != "run"}
+        assert all(_alive(pid) for pid in children.values()), children
+
+        run.proc.send_signal(signal.SIGINT)
+        assert run.proc.wait(60) == 0, run.output()
+    finally:
+        run.close()
+    assert [name for name, pid in children.items() if _alive(pid)] == []
+    out = run.output()
+    assert f"http://127.0.0.1:{run.web_port}/metrics" in out
+    assert "Ctrl-C stops everything" in out and "stopped." in out
+    assert not (run.run_dir / "pids.json").exists()
+
+
+def test_children_die_with_a_killed_run(tmp_path: Path) -> None:
+    run = Run(tmp_path)
+    try:
+        pids = run.pids()
+        run.proc.kill()   # SIGKILL: no chance to stop anything itself
+        run.proc.wait()
+    finally:
+        run.close()
+    children = {name: pid for name, pid in pids.items() if name != "run"}
+    # PR_SET_PDEATHSIG sends each child SIGTERM; the worker needs a moment to shut down.
+    wait_for(lambda: not any(_alive(pid) for pid in children.values()), timeout=30, interval=0.2)
+
+
+def test_port_in_use_names_the_port_and_the_flag(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(  # noqa: S603
+            [sys.executable, "-m", "stream", "run", "--run-dir", str(tmp_path / "run"),
+             "--web-port", str(port), "--no-alerts", "--broker-port", str(free_port())],
+            capture_output=True, text=True, timeout=60, cwd=tmp_path,
+            env={k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")})
+    assert result.returncode == 1
+    assert f"port {port} on 127.0.0.1 is already in use" in result.stdout
+    assert "--web-port" in result.stdout
