@@ -228,7 +228,10 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
 
     @app.timer(settings.sweep_interval_seconds, name="sweeper")
     async def sweeper() -> None:
-        if not app.tables.recovery.completed.is_set():
+        # faust sets `completed` after the first recovery and never clears it, so on its own
+        # it would let a later rebalance load partitions before their changelog is restored;
+        # `rebalancing` is true from revocation until that restore is done.
+        if not app.tables.recovery.completed.is_set() or app.rebalancing:
             return
         for p in sorted(pending):
             load(p)
