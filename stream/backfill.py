@@ -185,7 +185,7 @@ def write_report(rows: Iterable[DailyFigures | dict[str, Any]], out: IO[bytes]) 
 class _BarErrors:
     """Bad-line messages printed above the progress bar instead of through it."""
 
-    def __init__(self, bar: tqdm) -> None:  # type: ignore[type-arg]
+    def __init__(self, bar: Any) -> None:
         self.bar = bar
 
     def write(self, text: str) -> int:
@@ -193,8 +193,7 @@ class _BarErrors:
         return len(text)
 
 
-def _with_progress(readers: Sequence[LogReader], strict: bool,
-                   bar: tqdm) -> Iterator[Record]:  # type: ignore[type-arg]
+def _with_progress(readers: Sequence[LogReader], strict: bool, bar: Any) -> Iterator[Record]:
     """Yield the readers' records, moving the bar by bytes read (for the ETA) every 8192."""
     done = 0
     n = 0

@@ -1,5 +1,6 @@
-"""Timestamped OpenMetrics history of the chatwatch metrics, for ``promtool tsdb
-create-blocks-from openmetrics``.
+"""Timestamped OpenMetrics history of the chatwatch metrics, for promtool.
+
+Written for ``promtool tsdb create-blocks-from openmetrics OUT DATA_DIR``.
 
 The backfill driver steps event time in fixed intervals (default 60 s). At each step it moves
 the engine's watermark to the step time — exactly what the live sweeper does — and then calls
@@ -7,10 +8,12 @@ the engine's watermark to the step time — exactly what the live sweeper does �
 /metrics would have shown it at that moment*: the same metric names, labels and meanings
 (``agents/metrics.py``), so the Grafana dashboards work on the backfilled history unchanged.
 
-OpenMetrics wants each metric family's lines together, and each series' samples in time order.
-Samples are produced in time order, family by family interleaved, so each family is spooled
-to its own temporary file and the files are concatenated at the end: memory stays flat however
-long the history is.
+OpenMetrics wants each metric family's lines together, within a family each metric's (label
+set's) points together, and those in time order; histogram buckets of one time stay together.
+Samples are produced in time order, all metrics interleaved, so each metric's lines are
+buffered and spilled to its own file in a temporary directory when the buffers grow past
+``SPILL_BYTES``, and the files are concatenated at the end: memory stays flat however long
+the history is.
 
 Not exported: pipeline metrics of a live process (event lag, breach latency, rebalances,
 alert delivery) — they describe the worker, not the shops — and recording rules such as
@@ -21,13 +24,12 @@ from __future__ import annotations
 
 import heapq
 import math
+import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import IO
-
-from prometheus_client.utils import floatToGoString
 
 from stream.core.content import Violation
 from stream.core.engine import Applied, Engine
@@ -40,7 +42,10 @@ from stream.core.reply_window import (
     WaitOpened,
 )
 
-# Same bounds as the live histogram (agents/metrics.py RESPONSE_BUCKETS).
+SPILL_BYTES = 16 << 20  # buffered sample text before it is written out to the spool files
+
+# Same bounds as the live histogram (agents/metrics.py RESPONSE_BUCKETS); `le` is written
+# as the client library writes it ("5.0").
 RESPONSE_BUCKETS = (5, 15, 30, 60, 120, 180, 300, 600)
 
 # name -> (type, help); order = order in the file.
@@ -103,9 +108,13 @@ class MetricsHistory:
         self.step_ms = int(step_seconds * 1000)
         self.next_ms: int | None = None  # the next step time; set by the first event
         self.extra = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted((labels or {}).items()))
-        self._spool = {name: tempfile.TemporaryFile("w+", encoding="utf-8", dir=spool_dir)  # noqa: SIM115
-                       for name in FAMILIES}
+        self._dir = tempfile.TemporaryDirectory(prefix="chatwatch-om-", dir=spool_dir)
         self._prefix: dict[tuple[str, tuple[str, ...]], str] = {}
+        # metric (family, label values without le) -> its number; lines waiting per number
+        self._metrics: dict[tuple[str, tuple[str, ...]], int] = {}
+        self._buffers: list[list[str]] = []
+        self._spilled: set[int] = set()
+        self._buffered = 0
         self.events: dict[str, int] = {}
         self.out_of_order = 0
         self.shops: dict[str, str] = {}  # shop -> platform (first seen)
@@ -193,16 +202,34 @@ class MetricsHistory:
     # -- sampling -----------------------------------------------------------------------------
 
     def _emit(self, family: str, suffix: str, names: tuple[str, ...], values: tuple[str, ...],
-              value: float, ts: str) -> None:
+              value: float, ts: str, metric: tuple[str, ...] | None = None) -> None:
         key = (family + suffix, values)
         prefix = self._prefix.get(key)
         if prefix is None:
             prefix = self._prefix[key] = family + suffix + _labels(names, values, self.extra)
-        self._spool[family].write(f"{prefix} {_value(value)} {ts}\n")
+        mkey = (family, values if metric is None else metric)
+        number = self._metrics.get(mkey)
+        if number is None:
+            number = self._metrics[mkey] = len(self._buffers)
+            self._buffers.append([])
+        line = f"{prefix} {_value(value)} {ts}\n"
+        self._buffers[number].append(line)
+        self._buffered += len(line)
         self.samples += 1
+
+    def _spill(self) -> None:
+        for number, lines in enumerate(self._buffers):
+            if lines:
+                with open(os.path.join(self._dir.name, str(number)), "a", encoding="utf-8") as f:
+                    f.write("".join(lines))
+                lines.clear()
+                self._spilled.add(number)
+        self._buffered = 0
 
     def sample(self, t_ms: int) -> None:
         """Write every series' value at event time ``t_ms`` (after the watermark moved there)."""
+        if self._buffered > SPILL_BYTES:
+            self._spill()
         ts = str(t_ms // 1000) if t_ms % 1000 == 0 else f"{t_ms / 1000:.3f}"
         emit = self._emit
         for outcome, n in sorted(self.events.items()):
@@ -220,14 +247,15 @@ class MetricsHistory:
         for (shop, agent, severity), n in self.agent_violations.items():
             emit("chatwatch_agent_violations", "_total", ("shop", "agent", "severity"),
                  (shop, agent, severity), n, ts)
+        hist = "chatwatch_response_seconds"
         for shop, (counts, total) in self.responses.items():
+            metric = (shop,)  # one histogram point per time: buckets, count and sum together
             for bound, n in zip(RESPONSE_BUCKETS, counts, strict=False):
-                emit("chatwatch_response_seconds", "_bucket", ("shop", "le"),
-                     (shop, floatToGoString(bound)), n, ts)
-            emit("chatwatch_response_seconds", "_bucket", ("shop", "le"), (shop, "+Inf"),
-                 counts[-1], ts)
-            emit("chatwatch_response_seconds", "_count", ("shop",), (shop,), counts[-1], ts)
-            emit("chatwatch_response_seconds", "_sum", ("shop",), (shop,), total[0], ts)
+                emit(hist, "_bucket", ("shop", "le"), (shop, str(float(bound))), n, ts,
+                     metric)
+            emit(hist, "_bucket", ("shop", "le"), (shop, "+Inf"), counts[-1], ts, metric)
+            emit(hist, "_count", ("shop",), metric, counts[-1], ts)
+            emit(hist, "_sum", ("shop",), metric, total[0], ts)
         self._shop_gauges(t_ms, ts)
 
     def _shop_gauges(self, t_ms: int, ts: str) -> None:
@@ -265,16 +293,22 @@ class MetricsHistory:
 
     def write(self, out: IO[str]) -> None:
         """Write the OpenMetrics text: families with ``# TYPE``/``# HELP``, then ``# EOF``."""
+        by_family: dict[str, list[tuple[tuple[str, ...], int]]] = {}
+        for (family, values), number in self._metrics.items():
+            by_family.setdefault(family, []).append((values, number))
         for name, (kind, text) in FAMILIES.items():
-            spool = self._spool[name]
-            if spool.tell() == 0:
+            metrics = sorted(by_family.get(name, ()))
+            if not metrics:
                 continue  # no samples: an empty family would only confuse readers
             out.write(f"# TYPE {name} {kind}\n# HELP {name} {text}\n")
-            spool.seek(0)
-            shutil.copyfileobj(spool, out, 1 << 20)
+            for _, number in metrics:
+                if number in self._spilled:
+                    with open(os.path.join(self._dir.name, str(number)),
+                              encoding="utf-8") as spilled:
+                        shutil.copyfileobj(spilled, out, 1 << 20)
+                out.write("".join(self._buffers[number]))
         out.write("# EOF\n")
 
     def close(self) -> None:
         """Remove the spool files."""
-        for spool in self._spool.values():
-            spool.close()
+        self._dir.cleanup()

@@ -43,7 +43,7 @@ def bar_chart(values: Sequence[float | None], labels: Sequence[str], *, title: s
     n = max(len(values), 1)
     plot_w = WIDTH - PAD_LEFT - PAD_RIGHT
     slot = plot_w / n
-    bar_w = max(slot * 0.7, 1.0)
+    bar_w = min(max(slot * 0.7, 1.0), 48.0)  # one day alone should not be a wall
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
              f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img"><title>{html.escape(title)}</title>']
     for frac in (0, 0.25, 0.5, 0.75, 1):  # grid and y labels
@@ -77,6 +77,12 @@ def bar_chart(values: Sequence[float | None], labels: Sequence[str], *, title: s
     return "".join(parts)
 
 
+def _count_top(counts: Sequence[int]) -> float:
+    """A y-axis top that puts whole numbers on the four grid lines."""
+    peak = max(max(counts, default=0), 1)
+    return float(-(-peak // 4) * 4)
+
+
 def _fmt(value: float | None, pattern: str) -> str:
     return "–" if value is None else format(value, pattern)
 
@@ -91,7 +97,7 @@ def _shop_section(shop: str, rows: Sequence[DailyFigures], hours: Sequence[int],
                      percent=True, target=target, low_below=target),
            "<h3>按小时超时次数 Breached waits by hour of day</h3>",
            bar_chart([float(h) for h in hours], [f"{h:02d}" for h in range(24)],
-                     title=f"{shop} breaches by hour", top=float(max(max(hours, default=0), 1))),
+                     title=f"{shop} breaches by hour", top=_count_top(hours)),
            "<table><tr><th>日期 Day</th><th>咨询人数 Consultations</th>"
            "<th>未回复 Unreplied</th><th>回复率 Reply rate</th><th>会话等待 Waits</th>"
            "<th>超时 Breached</th><th>平均响应(秒) Mean response (s)</th></tr>"]

@@ -18,7 +18,6 @@ shop's time zone), and per agent (the message's ``agent_id``).
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
