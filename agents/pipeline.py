@@ -8,6 +8,7 @@ one event (or one sweep) is applied completely before anything else runs on the 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable
 from datetime import datetime
@@ -67,6 +68,15 @@ def encode_row(conv: Conversation) -> bytes:
 def decode_row(raw: bytes) -> Conversation:
     """A conversation row from its durable form."""
     return _row_decoder.decode(raw)
+
+
+def log_ref(conversation_id: str) -> str:
+    """A stable stand-in for a conversation id in logs.
+
+    Default conversation ids embed the buyer id, which must not reach log files; the digest
+    still lets an operator match log lines to each other and to ``log_ref`` of a known id.
+    """
+    return "c-" + hashlib.blake2b(conversation_id.encode(), digest_size=6).hexdigest()
 
 
 def iso(ts_ms: int, tz: Any) -> str:
@@ -148,9 +158,9 @@ class Pipeline:
         elif isinstance(outcome, WaitBreached):
             self._breached(outcome, conv)
         elif isinstance(outcome, BreachRetracted):
-            log.info("breach of %s#%d retracted: a reply within the window arrived late "
-                     "(consider a larger CHATWATCH_CLOCK_SKEW_SECONDS)",
-                     outcome.conversation_id, outcome.seq)
+            log.info("breach of wait %s#%d in shop %s retracted: a reply within the window "
+                     "arrived late (consider a larger CHATWATCH_CLOCK_SKEW_SECONDS)",
+                     log_ref(outcome.conversation_id), outcome.seq, outcome.shop_id)
 
     def _breached(self, breach: WaitBreached, conv: Conversation,
                   wall_ms: int | None = None) -> None:

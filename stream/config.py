@@ -8,6 +8,7 @@ environment variables. Every value is validated here, at start-up, and a bad one
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import time
@@ -221,6 +222,19 @@ def _check_scalars(values: dict[str, Any]) -> None:
             value = values[name] = float(value)
         if not isinstance(value, kind) or isinstance(value, bool) or not ok(value):
             raise ConfigError(name, value, _HINTS[name])
+    for name in ("app_id", "events_topic", "dlq_topic", "breaches_topic", "violations_topic",
+                 "data_dir", "web_host", "check_token", "alertmanager_url", "store", "log_level"):
+        value = values.get(name)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ConfigError(name, value, "a non-empty string")
+    for name in ("app_id", "events_topic", "dlq_topic", "breaches_topic", "violations_topic"):
+        value = values.get(name)
+        if value is not None and not _TOPIC_NAME.fullmatch(value):
+            raise ConfigError(name, value, "a Kafka name: up to 249 of a-z A-Z 0-9 . _ -")
+    url = values.get("alertmanager_url")
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise ConfigError("alertmanager_url", url,
+                          "the Alertmanager base URL, e.g. http://alertmanager:9093")
     store = values.get("store")
     if store is not None and store not in ("memory://", "rocksdb://"):
         raise ConfigError("store", store, "use memory:// (tests) or rocksdb:// (production)")
@@ -228,6 +242,8 @@ def _check_scalars(values: dict[str, Any]) -> None:
     if level is not None and str(level).lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError("log_level", level, "use debug, info, warning or error")
 
+
+_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 
 _HINTS = {
     "partitions": "the number of partitions of chat.events: a whole number of at least 1",
@@ -297,6 +313,8 @@ def _policy_value(where: str, key: str, value: Any) -> Any:
         return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(where, value, "a number")
+    if isinstance(default, int) and value != int(value):
+        raise ConfigError(where, value, "a whole number of seconds")
     if key == "reply_rate_target" and not 0 <= value <= 1:
         raise ConfigError(where, value, "a fraction between 0 and 1, e.g. 0.70")
     if key != "reply_rate_target" and value <= 0:
@@ -310,7 +328,12 @@ def _platforms(section: Mapping[str, Any]) -> dict[str, Policy]:
         if not isinstance(raw, Mapping):
             raise ConfigError(f"platforms.{name}", raw, "a mapping of policy keys")
         base = platforms.get(name, Policy())
-        platforms[str(name)] = replace(base, **_policy_overrides(f"platforms.{name}", raw))
+        policy = replace(base, **_policy_overrides(f"platforms.{name}", raw))
+        if policy.counted_from >= policy.counted_until:
+            raise ConfigError(f"platforms.{name}.counted_until", policy.counted_until.isoformat(),
+                              f"must be later than counted_from "
+                              f"({policy.counted_from.isoformat()})")
+        platforms[str(name)] = policy
     return platforms
 
 

@@ -1,0 +1,176 @@
+"""Configuration is validated at start-up; every error names the bad key and value."""
+
+from __future__ import annotations
+
+from datetime import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stream.config import load_settings, settings_from_mapping
+from stream.errors import ConfigError
+
+
+def _error(doc: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        settings_from_mapping(doc or {}, env or {})
+    return info.value
+
+
+BAD_ENV = [
+    ("CHATWATCH_PARTITIONS", "eight"),
+    ("CHATWATCH_WEB_PORT", "http"),
+    ("CHATWATCH_CLOCK_SKEW_SECONDS", "half"),
+    ("CHATWATCH_SESSION_TIMEOUT_SECONDS", "10s"),
+]
+
+
+@pytest.mark.parametrize(("var", "value"), BAD_ENV)
+def test_unparsable_environment_values_name_the_variable(var: str, value: str) -> None:
+    err = _error(env={var: value})
+    assert err.key == var
+    assert err.value == value
+    assert var in str(err) and repr(value) in str(err)
+
+
+BAD_ENV_RANGES = [
+    ("CHATWATCH_PARTITIONS", "0", "partitions"),
+    ("CHATWATCH_WEB_PORT", "70000", "web_port"),
+    ("CHATWATCH_CLOCK_SKEW_SECONDS", "-1", "clock_skew_seconds"),
+    ("CHATWATCH_CLOCK_SKEW_SECONDS", "61", "clock_skew_seconds"),
+    ("CHATWATCH_SWEEP_INTERVAL_SECONDS", "0", "sweep_interval_seconds"),
+    ("CHATWATCH_SWEEP_INTERVAL_SECONDS", "5", "sweep_interval_seconds"),
+    ("CHATWATCH_SESSION_TIMEOUT_SECONDS", "1", "session_timeout_seconds"),
+    ("CHATWATCH_REBALANCE_TIMEOUT_SECONDS", "1000", "rebalance_timeout_seconds"),
+    ("CHATWATCH_STORE", "redis://", "store"),
+    ("CHATWATCH_LOG_LEVEL", "loud", "log_level"),
+    ("KAFKA_BROKER", "localhost:9092", "KAFKA_BROKER"),
+    ("KAFKA_BROKER", "kafka://", "KAFKA_BROKER"),
+    ("CHATWATCH_ALERTMANAGER_URL", "alertmanager:9093", "alertmanager_url"),
+    ("CHATWATCH_APP_ID", "chat watch", "app_id"),
+    ("CHATWATCH_TIMEZONE", "Mars/Olympus", "default_timezone"),
+]
+
+
+@pytest.mark.parametrize(("var", "raw", "key"), BAD_ENV_RANGES)
+def test_out_of_range_environment_values_are_refused(var: str, raw: str, key: str) -> None:
+    err = _error(env={var: raw})
+    assert err.key == key
+    assert raw in str(err.value)
+    assert err.fix  # says how to fix it
+
+
+BAD_FILE = [
+    ({"partitons": 8}, "partitons"),  # a typo is not silently ignored
+    ({"partitions": "8"}, "partitions"),
+    ({"partitions": True}, "partitions"),
+    ({"partitions": 2.5}, "partitions"),
+    ({"web_port": -1}, "web_port"),
+    ({"events_topic": ""}, "events_topic"),
+    ({"events_topic": 5}, "events_topic"),
+    ({"dlq_topic": "dead letters!"}, "dlq_topic"),
+    ({"violations_topic": "x" * 250}, "violations_topic"),
+    ({"app_id": None, "data_dir": ["a"]}, "data_dir"),
+    ({"platforms": {"pdd": {"window_seconds": -5}}}, "platforms.pdd.window_seconds"),
+    ({"platforms": {"pdd": {"window_seconds": 0.5}}}, "platforms.pdd.window_seconds"),
+    ({"platforms": {"pdd": {"window_seconds": "300"}}}, "platforms.pdd.window_seconds"),
+    ({"platforms": {"pdd": {"reply_rate_target": 1.5}}}, "platforms.pdd.reply_rate_target"),
+    ({"platforms": {"pdd": {"counted_from": "25:00"}}}, "platforms.pdd.counted_from"),
+    ({"platforms": {"pdd": {"counted_from": "23:30"}}}, "platforms.pdd.counted_until"),
+    ({"platforms": {"pdd": {"bot_replies_close_wait": "yes"}}},
+     "platforms.pdd.bot_replies_close_wait"),
+    ({"platforms": {"pdd": {"content_mode": "strict"}}}, "platforms.pdd.content_mode"),
+    ({"platforms": {"pdd": {"window": 300}}}, "platforms.pdd.window"),
+    ({"platforms": {"jd": 300}}, "platforms.jd"),
+    ({"shops": {"s1": {"timezone": "Asia/Nowhere"}}}, "shops.s1.timezone"),
+    ({"shops": {"s1": {"supervisors": "http://x"}}}, "shops.s1.supervisors"),
+    ({"shops": {"s1": {"slow_threshold_seconds": 0}}}, "shops.s1.slow_threshold_seconds"),
+    ({"shops": {"s1": "pdd"}}, "shops.s1"),
+    ({"content": {"words": {"critical": "微信"}}}, "content.words.critical"),
+    ({"content": {"words": {"urgent": ["x"]}}}, "content.words.urgent"),
+    ({"content": {"allow": "95188"}}, "content.allow"),
+    ({"kafka": {"sasl_passwd": "x"}}, "kafka.sasl_passwd"),
+]
+
+
+@pytest.mark.parametrize(("doc", "key"), BAD_FILE)
+def test_bad_file_values_name_the_key(doc: dict[str, Any], key: str) -> None:
+    err = _error(doc)
+    assert err.key == key
+    assert str(err).startswith(f"bad configuration {key}=")
+
+
+BAD_SECURITY = [
+    ({"KAFKA_SECURITY_PROTOCOL": "TLS"}, "KAFKA_SECURITY_PROTOCOL"),
+    ({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, "KAFKA_SASL_MECHANISM"),
+    ({"KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "KAFKA_SASL_MECHANISM": "GSSAPI"},
+     "KAFKA_SASL_MECHANISM"),
+    ({"KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "KAFKA_SASL_MECHANISM": "PLAIN",
+      "KAFKA_SASL_USERNAME": "svc"}, "KAFKA_SASL_USERNAME"),
+    ({"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CAFILE": "/nonexistent/ca.pem"},
+     "KAFKA_SSL_CAFILE"),
+]
+
+
+@pytest.mark.parametrize(("env", "key"), BAD_SECURITY)
+def test_bad_kafka_security_settings(env: dict[str, str], key: str) -> None:
+    assert _error(env=env).key == key
+
+
+def test_password_never_shown_in_settings_repr() -> None:
+    env = {"KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "KAFKA_SASL_MECHANISM": "PLAIN",
+           "KAFKA_SASL_USERNAME": "svc", "KAFKA_SASL_PASSWORD": "hunter2",
+           "CHATWATCH_CHECK_TOKEN": "s3cret"}
+    settings = settings_from_mapping({}, env)
+    assert settings.security.sasl_password == "hunter2"
+    assert "hunter2" not in repr(settings)
+    assert "s3cret" not in repr(settings)
+
+
+def test_good_values_and_precedence(tmp_path: Path) -> None:
+    path = tmp_path / "chatwatch.yml"
+    path.write_text("partitions: 12\nweb_port: 7000\nevents_topic: shop.chat-events_v2\n"
+                    "platforms:\n  pdd:\n    window_seconds: 180\n    counted_from: '09:00'\n"
+                    "shops:\n  s1:\n    timezone: Europe/Berlin\n    reply_rate_target: 0.8\n",
+                    encoding="utf-8")
+    settings = load_settings(path, environ={"CHATWATCH_WEB_PORT": "7100",
+                                            "CHATWATCH_CLOCK_SKEW_SECONDS": "2"})
+    assert settings.partitions == 12
+    assert settings.web_port == 7100  # the environment wins over the file
+    assert settings.clock_skew_seconds == 2.0
+    assert settings.events_topic == "shop.chat-events_v2"
+    pdd = settings.policies.platforms["pdd"]
+    assert pdd.window_seconds == 180 and pdd.counted_from == time(9, 0)
+    assert settings.policies.shops["s1"].overrides == {"reply_rate_target": 0.8}
+
+
+def test_integer_seconds_in_the_file_become_floats() -> None:
+    settings = settings_from_mapping({"session_timeout_seconds": 4}, {})
+    assert settings.session_timeout_seconds == 4.0
+    assert isinstance(settings.session_timeout_seconds, float)
+
+
+def test_empty_environment_values_mean_unset() -> None:
+    settings = settings_from_mapping({}, {"CHATWATCH_PARTITIONS": "", "KAFKA_BROKER": ""})
+    assert settings.partitions == 8 and settings.broker is None
+
+
+@pytest.mark.parametrize(("text", "fix"), [
+    ("partitions: [8\n", "not valid YAML"),
+    ("- a\n- b\n", "mapping at top level"),
+])
+def test_bad_config_files(tmp_path: Path, text: str, fix: str) -> None:
+    path = tmp_path / "bad.yml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, environ={})
+    assert info.value.key == "CHATWATCH_CONFIG" and fix in str(info.value)
+
+
+def test_missing_config_file_names_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yml"
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={"CHATWATCH_CONFIG": str(missing)})
+    assert info.value.key == "CHATWATCH_CONFIG"
+    assert str(missing) in str(info.value)
