@@ -169,6 +169,7 @@ def settings_from_mapping(doc: Mapping[str, Any], env: Mapping[str, str]) -> Set
     values: dict[str, Any] = {}
     for key in _FILE_SCALARS & set(doc):
         values[key] = doc[key]
+    from_env: dict[str, str] = {}
     for var, (name, parse) in _ENV_SCALARS.items():
         raw = env.get(var)
         if raw is None or raw == "":
@@ -177,7 +178,13 @@ def settings_from_mapping(doc: Mapping[str, Any], env: Mapping[str, str]) -> Set
             values[name] = parse(raw)
         except ValueError as exc:
             raise ConfigError(var, raw, f"must be a {parse.__name__}") from exc
-    _check_scalars(values)
+        from_env[name] = var
+    try:
+        _check_scalars(values)
+    except ConfigError as exc:  # name the knob the operator actually turned
+        if exc.key not in from_env:
+            raise
+        raise ConfigError(from_env[exc.key], exc.value, exc.fix) from None
 
     security = _security(doc.get("kafka") or {}, env)
     default_platform = str(env.get("CHATWATCH_DEFAULT_PLATFORM") or doc.get("default_platform")
