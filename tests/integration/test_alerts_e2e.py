@@ -1,0 +1,138 @@
+"""Issue 5, end to end with the real parts: embedded broker -> worker -> (event alerts and
+Prometheus with the chatwatch rules) -> Alertmanager (generated configuration) -> pager bridge
+(``chatwatch pager``) -> a fake DingTalk robot.
+
+* a forbidden-content agent message is paged within 10 s of being produced, then resolved once
+  the event alert's hold time (2 s here) has passed;
+* a shop whose reply rate today falls below target with >= 20 consultations is paged
+  (``ReplyRateBelowTarget``), and resolved once answered buyers lift it back above target.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from alerts.testing import (
+    fast_alertmanager_config,
+    have_tool,
+    run_alertmanager,
+    run_prometheus,
+    write_fast_rules,
+)
+from stream.broker import _die_with_parent, free_port
+from stream.config import load_settings
+from stream.testing import WorkerProcess, produce, run, topic_config, wait_for
+from tests.integration.live import FakeRobot, answered, message, midday_zone, now_ms, unanswered
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (have_tool("prometheus") and have_tool("alertmanager")),
+                       reason="prometheus/alertmanager not installed (make tools)"),
+]
+
+TOKEN = "e2e-pager-token"
+SECRET = "SEC-e2e"
+
+
+@contextmanager
+def pager_bridge(workdir: Path, robot_url: str) -> Iterator[str]:
+    """``chatwatch pager`` as a child process with one DingTalk target (from the environment)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATWATCH_", "KAFKA_"))}
+    env.update(CHATWATCH_PAGER_TOKEN=TOKEN, CHATWATCH_PAGER_DINGTALK_URL=robot_url,
+               CHATWATCH_PAGER_DINGTALK_SECRET=SECRET)
+    log_path = workdir / "pager.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "stream", "pager", "--port", str(port)], env=env,
+            stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        def up() -> bool:
+            assert proc.poll() is None, log_path.read_text()
+            import urllib.request
+            try:
+                with urllib.request.urlopen(url + "/healthz", timeout=1):
+                    return True
+            except OSError:
+                return False
+        wait_for(up, timeout=20)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_pages_and_resolved_notices_through_the_real_chain(broker, tmp_path: Path,
+                                                           unique: str) -> None:
+    zone = midday_zone()
+    cfg = topic_config(unique, partitions=2, shops={"shop-rr": {"timezone": zone}})
+    token_file = tmp_path / "pager-token"
+    token_file.write_text(TOKEN)
+    settings = load_settings(environ={})
+
+    with FakeRobot() as robot, pager_bridge(tmp_path, robot.url) as pager_url, \
+            run_alertmanager(tmp_path / "am",
+                             fast_alertmanager_config(pager_url, token_file, settings)) as am, \
+            WorkerProcess(tmp_path, broker.url, cfg, env={
+                "CHATWATCH_ALERTMANAGER_URL": am.url,
+                "CHATWATCH_ALERT_HOLD_SECONDS": "2"}) as worker, \
+            run_prometheus(tmp_path / "prom", [f"127.0.0.1:{worker.port}"],
+                           rule_files=[write_fast_rules(tmp_path / "rules")],
+                           alertmanagers=[am.address]) as prom:
+        topic = cfg["events_topic"]
+
+        # -- forbidden content: a page within 10 s of the produce, then its resolved notice --
+        produced = time.monotonic()
+        run(produce(broker.url, topic, [
+            message(now_ms(), "shop-fc", "buyer-1", "agent", "有问题加我微信 abc12345", "fc-a1")]))
+        page = wait_for(lambda: robot.first(lambda t: t == "【紧急】禁止内容 · 店铺 shop-fc"),
+                        timeout=10, interval=0.05)
+        forbidden_latency = page[0] - produced
+        assert "客服：fc-a1" in page[1]["markdown"]["text"]
+        assert "abc12345" not in page[1]["markdown"]["text"]       # masked
+        wait_for(lambda: robot.first(lambda t: t == "【已恢复】禁止内容 · 店铺 shop-fc"),
+                 timeout=30, interval=0.1)
+
+        # -- reply rate below target: 25 buyers unanswered since 20 minutes ago (counted,
+        # today in the shop's zone); the caught-up worker breaches them at once --
+        start = now_ms() - 20 * 60_000
+        run(produce(broker.url, topic,
+                    unanswered("shop-rr", [f"rr-{i}" for i in range(25)], start)))
+        wait_for(lambda: worker.sample("chatwatch_consultations", shop="shop-rr") == 25
+                 and worker.sample("chatwatch_unreplied", shop="shop-rr") == 25, timeout=20)
+        rate_page = wait_for(
+            lambda: robot.first(lambda t: t == "【紧急】回复率低于目标 · 店铺 shop-rr"),
+            timeout=30, interval=0.1)
+        assert "店铺 shop-rr 今日5分钟回复率 0% 低于目标" in rate_page[1]["markdown"]["text"]
+
+        # 70 more buyers answered within 10 s: (95 - 25) / 95 = 74 % >= 70 %, so it resolves
+        run(produce(broker.url, topic,
+                    answered("shop-rr", [f"ok-{i}" for i in range(70)], start + 60_000, "rr-a1")))
+        wait_for(lambda: robot.first(lambda t: t == "【已恢复】回复率低于目标 · 店铺 shop-rr"),
+                 timeout=30, interval=0.1)
+        rate = prom.get_json("/api/v1/query?query=" + urllib.parse.quote(
+            'shop:chatwatch_reply_rate:today{shop="shop-rr"}'))["data"]["result"]
+        assert abs(float(rate[0]["value"][1]) - 70 / 95) < 1e-9
+
+    # the 25 breached waits were one warning for the shop (same labels: one alert), not 25
+    breach_titles = [t for t in robot.titles() if t.startswith("【提醒】5分钟未回复")]
+    assert breach_titles == ["【提醒】5分钟未回复 · 店铺 shop-rr"]
+    # every request was signed with the robot secret
+    for _, query, _ in robot.received:
+        digest = hmac.new(SECRET.encode(), f"{query['timestamp']}\n{SECRET}".encode(),
+                          hashlib.sha256).digest()
+        assert query["sign"] == base64.b64encode(digest).decode()
+    print(f"forbidden content paged {forbidden_latency:.2f} s after produce")
