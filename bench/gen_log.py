@@ -13,7 +13,7 @@ import argparse
 import gzip
 import itertools
 import time
-from typing import IO
+from typing import IO, cast
 
 from stream.simulate import TrafficModel
 
@@ -30,8 +30,8 @@ def write_log(path: str, n_events: int, seed: int = 1, *, rate: float = 20.0,
     """
     model = TrafficModel(seed=seed, shops=shops, agents_per_shop=4, buyers=buyers,
                          start_ms=start_ms, rate=rate, diurnal=True)
-    out: IO[bytes]
-    out = gzip.open(path, "wb", compresslevel=1) if path.endswith(".gz") else open(path, "wb")  # noqa: SIM115
+    out = cast(IO[bytes], gzip.open(path, "wb", compresslevel=1) if path.endswith(".gz")
+               else open(path, "wb"))
     written = 0
     with out:
         batch: list[bytes] = []

@@ -24,7 +24,7 @@ import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import IO, BinaryIO, NamedTuple
+from typing import IO, NamedTuple, cast
 
 import msgspec
 
@@ -100,7 +100,7 @@ class LogReader:
         self.start = start or Position()
         self.position = self.start
         self.size: int | None = None
-        self._raw: BinaryIO | None = None
+        self._raw: IO[bytes] | None = None
 
     @property
     def bytes_read(self) -> int:
@@ -128,9 +128,10 @@ class LogReader:
                 raw.close()
 
     # -- opening ------------------------------------------------------------------------------
-    def _open(self) -> tuple[BinaryIO, io.BufferedReader]:
+    def _open(self) -> tuple[IO[bytes], io.BufferedReader]:
+        raw: IO[bytes]
         if self.path == STDIN:
-            raw: BinaryIO = sys.stdin.buffer
+            raw = sys.stdin.buffer
         else:
             try:
                 raw = open(self.path, "rb")  # noqa: SIM115 - closed in __iter__
@@ -139,10 +140,12 @@ class LogReader:
                 raise InputError(f"cannot read {self.path}: {exc.strerror}; check the path "
                                  f"and permissions") from exc
         self._raw = raw
-        buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw, CHUNK)  # type: ignore[arg-type]
+        buffered = (raw if isinstance(raw, io.BufferedReader)
+                    else io.BufferedReader(cast(io.RawIOBase, raw), CHUNK))
         if buffered.peek(2)[:2] == _GZIP_MAGIC:
             # GzipFile reads through `buffered`, so the raw file position still tracks progress.
-            return raw, io.BufferedReader(gzip.GzipFile(fileobj=buffered, mode="rb"), CHUNK)  # type: ignore[arg-type]
+            unzipped = gzip.GzipFile(fileobj=buffered, mode="rb")
+            return raw, io.BufferedReader(cast(io.RawIOBase, unzipped), CHUNK)
         return raw, buffered
 
     def _detect(self, head: bytes) -> str:

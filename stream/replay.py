@@ -282,7 +282,7 @@ async def replay(settings: Settings, broker_url: str, paths: Sequence[str], *,
     return ReplayResult(sent, summary, complete, clock() - began)
 
 
-def _progress(bar: tqdm, base: int, reader: LogReader, sent: int,  # type: ignore[type-arg]
+def _progress(bar: tqdm, base: int, reader: LogReader, sent: int,
               elapsed: float) -> None:
     """Advance the bar by bytes read (that is what the ETA needs) and show events and rate."""
     done = base + reader.bytes_read

@@ -412,15 +412,18 @@ async def simulate(settings: Settings, broker_url: str, model: TrafficModel, *,
     topic = settings.events_topic
     sent, last_sent = 0, 0
     began = last_report = time.monotonic()
+    # Anchor the schedule to the wall clock: an event is due when the wall clock reaches its
+    # send time, so its ts is "now" even though starting the producer took a moment.
+    origin = began - (time.time() - model.start_ms / 1000)
     try:
         for item in model.events():
             if count is not None and sent >= count:
                 break
-            due = began + (item.at_ms - model.start_ms) / 1000
-            if duration is not None and due - began >= duration:
+            due = origin + (item.at_ms - model.start_ms) / 1000
+            if duration is not None and due - origin >= duration:
                 break
             wait = due - time.monotonic()
-            if wait > 0:
+            if wait >= 0.001:  # below a millisecond a timer costs more than it paces
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), wait)
             if stop.is_set():
