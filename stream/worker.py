@@ -27,6 +27,10 @@ def run_worker(settings: Settings) -> None:
         worker = create_app(settings, url)
         click.echo(f"chatwatch worker: broker {url}, metrics on "
                    f"http://{settings.web_host}:{settings.web_port}/metrics", err=True)
+        # faust and the Kafka client log whole messages at DEBUG - keys and texts, i.e. buyer
+        # ids and contact details - so they stay at INFO even when chatwatch itself debugs.
+        for name in ("aiokafka", "faust", "mode"):
+            logging.getLogger(name).setLevel(logging.INFO)
         FaustWorker(worker.app, loglevel=settings.log_level).execute_from_commandline()
 
 

@@ -8,8 +8,8 @@ owned still breach. Afterwards the survivor's daily figures equal the backfill o
 from __future__ import annotations
 
 import itertools
-import re
 import json
+import re
 import time
 from pathlib import Path
 
