@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition
 
 from stream.backfill import run_backfill
 from stream.config import settings_from_mapping
@@ -221,3 +222,37 @@ def test_lagging_consumer_declares_no_false_breach(broker: Any, tmp_path: Path,
     assert [b["conversation_id"] for b in breaches] == ["lag:late"]
     [row] = expected
     assert (row["waits_breached"], row["unreplied"], row["responses"]) == (1, 1, row["waits"])
+
+
+async def _committed(broker_url: str, group: str, topic: str) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(broker_url), group_id=group,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        return (await consumer.committed(TopicPartition(topic, 0))) or 0
+    finally:
+        await consumer.stop()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "stream/app.py sweeper: a partition counts as caught up only once a message was read "
+    "since start (pipeline.last_offsets), so after a restart at the committed end of a quiet "
+    "partition the wall clock never moves its watermark and restored waits never breach"))
+def test_wait_restored_at_restart_breaches_without_new_events(broker: Any, tmp_path: Path,
+                                                              unique: str) -> None:
+    cfg = topic_config(unique, partitions=1)
+    start_ms = int(time.time() * 1000) - 280_000
+    ask = {"event_id": "ask", "ts": start_ms, "shop_id": "quiet", "buyer_id": "b1",
+           "type": "message", "sender": "buyer", "text": "在吗"}
+    first = WorkerProcess(tmp_path, broker.url, cfg, name="first").start()
+    try:
+        run(produce(broker.url, cfg["events_topic"], [ask]))
+        wait_for(lambda: run(_committed(broker.url, cfg["app_id"], cfg["events_topic"])) >= 1,
+                 timeout=15)
+    finally:
+        first.kill()
+    if time.time() * 1000 >= start_ms + 300_000:
+        pytest.skip("the wait expired before the first worker was stopped")
+    with WorkerProcess(tmp_path, broker.url, cfg, name="second"):
+        breaches = run(consume(broker.url, cfg["breaches_topic"], expect=1, timeout=15))
+    assert [json.loads(b.value)["conversation_id"] for b in breaches] == ["quiet:b1"]
