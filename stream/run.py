@@ -305,11 +305,20 @@ class Stack:
             self.broker_url = self.broker.url
         asyncio.run(ensure_topics(self.settings, self.broker_url))
         self.plan()
-        for child in self.children:
-            child.start()
-        self.write_pids()
+        # Prometheus starts once the worker answers: a first scrape of a worker still starting
+        # would fire ChatwatchDown (at once with --fast-alerts).
+        later = [c for c in self.children if c.name == "prometheus"]
+        first = [c for c in self.children if c not in later]
         deadline = time.monotonic() + timeout
-        waiting = [c for c in self.children if c.ready is not None]
+        for group in (first, later):
+            for child in group:
+                child.start()
+            self.write_pids()
+            self._wait_ready(group, stop, deadline, timeout)
+
+    def _wait_ready(self, children: list[Child], stop: threading.Event, deadline: float,
+                    timeout: float) -> None:
+        waiting = [c for c in children if c.ready is not None]
         while waiting and not stop.is_set():
             self.check_alive()
             waiting = [c for c in waiting if not (c.ready and c.ready())]
@@ -332,7 +341,7 @@ class Stack:
         pids: dict[str, int | None] = {"run": os.getpid()}
         if self.broker is not None:
             pids["broker"] = self.broker.pid
-        pids.update({c.name: c.pid for c in self.children})
+        pids.update({c.name: c.pid for c in self.children if c.pid is not None})
         self.pids_path.write_text(json.dumps(pids, indent=2) + "\n", encoding="utf-8")
 
     def stop(self) -> None:
