@@ -20,6 +20,7 @@ Options add read-outs without changing that default row (``stream/report/``):
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -34,6 +35,7 @@ from stream.config import Settings
 from stream.core.content import Detector, Violation
 from stream.core.engine import Engine
 from stream.core.figures import DailyFigures
+from stream.core.reply_window import WAITS
 from stream.inputs import (
     FORMATS,
     LogReader,
@@ -65,16 +67,58 @@ class BackfillResult:
     summary: Summary
     tally: Tally | None = None
     listeners: Sequence[Listener] = field(default_factory=tuple)
+    retired: Retired | None = None
 
     def report(self) -> list[DailyFigures]:
         """The daily figures, sorted by shop then day."""
-        return self.engine.report()
+        rows = self.engine.report()
+        return rows if self.retired is None else self.retired.merged(rows)
+
+
+@dataclass
+class Retired:
+    """Figures of shop-days the engine forgot while evicting idle state (``--retention-hours``).
+
+    Only the final rows are kept, not the distinct-buyer sets behind them, so memory stays
+    bounded. An event stamped on a day already retired (more than the retention behind the
+    log's latest time) cannot be added to that row: the retired row stands, and ``late_days``
+    counts such days so the command can say to raise the retention.
+    """
+
+    retention_ms: int
+    rows: dict[tuple[str, int], DailyFigures] = field(default_factory=dict)
+    evicted: int = 0
+    late_days: int = 0
+
+    def evict(self, engine: Engine) -> None:
+        """Evict idle conversations and old days of partition 0, keeping the old days' rows."""
+        book = engine.partition(0).book
+        before = dict(book.totals)
+        self.evicted += len(engine.evict(0, self.retention_ms))
+        for key in before.keys() - book.totals.keys():
+            if key in self.rows:
+                self.late_days += 1
+                continue
+            totals = before[key]
+            if totals.vector[WAITS]:
+                self.rows[key] = totals.figures(*key)
+
+    def merged(self, rows: list[DailyFigures]) -> list[DailyFigures]:
+        """The engine's rows plus the retired ones (a retired row wins), sorted."""
+        if not self.rows:
+            return rows
+        retired_days = {(r.shop_id, r.day) for r in self.rows.values()}
+        out = [r for r in rows if (r.shop_id, r.day) not in retired_days]
+        out.extend(self.rows.values())
+        out.sort(key=lambda r: (r.shop_id, r.day))
+        return out
 
 
 def run_backfill(records: Iterable[Record], settings: Settings,
                  errors: IO[str] | None = None, *, engine: Engine | None = None,
                  listeners: Sequence[Listener] = (), scan: bool = False,
-                 metrics: MetricsHistory | None = None) -> BackfillResult:
+                 metrics: MetricsHistory | None = None,
+                 retention_hours: float | None = None) -> BackfillResult:
     """Apply every valid record in order, report bad lines to ``errors``, then finish.
 
     ``listeners`` (e.g. a :class:`~stream.report.tally.Tally`) are told every applied event,
@@ -83,16 +127,52 @@ def run_backfill(records: Iterable[Record], settings: Settings,
     at each step the watermark moves there (as the live sweeper does; the figures do not
     depend on it) and a sample is taken. Without any of these the plain loop runs.
     Listeners that read the engine must be built on the ``engine`` passed here.
+
+    ``retention_hours`` bounds memory on very long logs the way the live worker does: every
+    ``EVICT_EVERY`` lines, conversations idle that long (no open wait) are forgotten and the
+    rows of business days that old are set aside. The figures are unchanged unless the log
+    holds events stamped more than the retention before its latest time (see
+    :class:`Retired`); without it (the default) nothing is forgotten.
     """
     engine = engine or Engine(settings.policies)
     summary = Summary()
-    if not listeners and not scan and metrics is None:
-        _plain(engine, records, summary, errors)
+    retired = Retired(int(retention_hours * 3_600_000)) if retention_hours else None
+    chunks = _chunks(records, retired)
+    plain = not listeners and not scan and metrics is None
+    observed = None if plain else _Observed(engine, summary, errors, settings, list(listeners),
+                                            scan, metrics)
+    for chunk in chunks:
+        if observed is None:
+            _plain(engine, chunk, summary, errors)
+        else:
+            observed.feed(chunk)
+        if retired is not None:
+            retired.evict(engine)
+    if observed is not None:
+        observed.finish()
+    else:
         engine.finish()
-        return BackfillResult(engine, summary)
-    _observed(engine, records, summary, errors, settings, list(listeners), scan, metrics)
     tally = next((x for x in listeners if isinstance(x, Tally)), None)
-    return BackfillResult(engine, summary, tally, tuple(listeners))
+    return BackfillResult(engine, summary, tally, tuple(listeners), retired)
+
+
+EVICT_EVERY = 200_000  # lines between evictions with --retention-hours
+
+
+def _chunks(records: Iterable[Record], retired: Retired | None) -> Iterator[Iterable[Record]]:
+    """All records at once, or slices of ``EVICT_EVERY`` with eviction in between.
+
+    Slicing keeps the per-line loop free of any eviction check.
+    """
+    if retired is None:
+        yield records
+        return
+    it = iter(records)
+    while True:
+        chunk = list(itertools.islice(it, EVICT_EVERY))
+        if not chunk:
+            return
+        yield chunk
 
 
 def _plain(engine: Engine, records: Iterable[Record], summary: Summary,
@@ -110,63 +190,80 @@ def _plain(engine: Engine, records: Iterable[Record], summary: Summary,
         apply(event)
 
 
-def _observed(engine: Engine, records: Iterable[Record], summary: Summary,
-              errors: IO[str] | None, settings: Settings, listeners: list[Listener],
-              scan: bool, metrics: MetricsHistory | None) -> None:
-    everyone: list[Listener] = listeners + ([metrics] if metrics is not None else [])
-    detector = Detector.from_settings(settings.content) if scan else None
-    policies = engine.policies
-    apply = engine.apply
+class _Observed:
+    """The loop with listeners, content scanning and event-time steps for OpenMetrics."""
 
-    def breaches_at(watermark_ms: int | None) -> None:
+    def __init__(self, engine: Engine, summary: Summary, errors: IO[str] | None,
+                 settings: Settings, listeners: list[Listener], scan: bool,
+                 metrics: MetricsHistory | None) -> None:
+        self.engine = engine
+        self.summary = summary
+        self.errors = errors
+        self.metrics = metrics
+        self.everyone: list[Listener] = listeners + ([metrics] if metrics is not None else [])
+        self.detector = Detector.from_settings(settings.content) if scan else None
+
+    def _breaches_at(self, watermark_ms: int | None) -> None:
+        engine = self.engine
         found = engine.advance(0, watermark_ms) if watermark_ms is not None else engine.finish()
         if found:
-            for listener in everyone:
+            for listener in self.everyone:
                 listener.on_breaches(found)
 
-    def step_to(ts_ms: int) -> None:
+    def _step_to(self, ts_ms: int) -> None:
+        metrics = self.metrics
         assert metrics is not None
         if metrics.next_ms is None:
             metrics.next_ms = (ts_ms // metrics.step_ms + 1) * metrics.step_ms
         while ts_ms >= metrics.next_ms:
-            if ts_ms - metrics.next_ms > IDLE_GAP_MS and engine.next_deadline(0) is None:
+            if ts_ms - metrics.next_ms > IDLE_GAP_MS and self.engine.next_deadline(0) is None:
                 metrics.next_ms = (ts_ms // metrics.step_ms) * metrics.step_ms
-            breaches_at(metrics.next_ms)
+            self._breaches_at(metrics.next_ms)
             metrics.sample(metrics.next_ms)
             metrics.next_ms += metrics.step_ms
 
-    for record in records:
-        event = record.event
-        if isinstance(event, Invalid):
-            summary.add(record)
-            if errors is not None:
-                errors.write(bad_line_message(record) + "\n")
+    def feed(self, records: Iterable[Record]) -> None:
+        """Apply records, telling the listeners what happened."""
+        engine, summary, errors, metrics = self.engine, self.summary, self.errors, self.metrics
+        everyone, detector, policies = self.everyone, self.detector, engine.policies
+        apply = engine.apply
+        for record in records:
+            event = record.event
+            if isinstance(event, Invalid):
+                summary.add(record)
+                if errors is not None:
+                    errors.write(bad_line_message(record) + "\n")
+                for listener in everyone:
+                    listener.on_skipped("invalid")
+                continue
+            summary.read += 1
+            summary.valid += 1
+            if metrics is not None and (metrics.next_ms is None
+                                        or event.ts_ms >= metrics.next_ms):
+                self._step_to(event.ts_ms)
+            applied = apply(event)
+            if applied.duplicate:
+                for listener in everyone:
+                    listener.on_skipped("duplicate")
+                continue
+            found: Sequence[Violation] = NO_VIOLATIONS
+            if detector is not None and event.is_shop_message:
+                policy = policies.policy(event.platform, event.shop_id)
+                found = detector.scan(event.text or "", mode=policy.content_mode,
+                                      first_reply=applied.first_reply, platform=event.platform)
             for listener in everyone:
-                listener.on_skipped("invalid")
-            continue
-        summary.read += 1
-        summary.valid += 1
-        if metrics is not None and (metrics.next_ms is None or event.ts_ms >= metrics.next_ms):
-            step_to(event.ts_ms)
-        applied = apply(event)
-        if applied.duplicate:
-            for listener in everyone:
-                listener.on_skipped("duplicate")
-            continue
-        found: Sequence[Violation] = NO_VIOLATIONS
-        if detector is not None and event.is_shop_message:
-            policy = policies.policy(event.platform, event.shop_id)
-            found = detector.scan(event.text or "", mode=policy.content_mode,
-                                  first_reply=applied.first_reply, platform=event.platform)
-        for listener in everyone:
-            listener.on_event(event, applied, found)
-    if metrics is not None and metrics.next_ms is not None:
-        # Let event time run on until every open wait has met its deadline, as the live
-        # sweeper would, so the history ends with the final figures.
-        while engine.next_deadline(0) is not None:
-            step_to(metrics.next_ms)
-        step_to(metrics.next_ms)
-    breaches_at(None)
+                listener.on_event(event, applied, found)
+
+    def finish(self) -> None:
+        """End of input: run event time past every deadline (OpenMetrics), then finish."""
+        metrics = self.metrics
+        if metrics is not None and metrics.next_ms is not None:
+            # Let event time run on until every open wait has met its deadline, as the live
+            # sweeper would, so the history ends with the final figures.
+            while self.engine.next_deadline(0) is not None:
+                self._step_to(metrics.next_ms)
+            self._step_to(metrics.next_ms)
+        self._breaches_at(None)
 
 
 def write_report(rows: Iterable[DailyFigures | dict[str, Any]], out: IO[bytes]) -> int:
@@ -232,13 +329,17 @@ def _with_progress(readers: Sequence[LogReader], strict: bool, bar: Any) -> Iter
               help="Extra label on every OpenMetrics series, e.g. job=chatwatch. Repeatable.")
 @click.option("--summary-html", "html_path", metavar="OUT.html",
               help="Write a self-contained HTML summary per shop.")
+@click.option("--retention-hours", type=click.FloatRange(min=1), default=None,
+              help="Bound memory on very long logs: forget conversations idle this long "
+                   "(as the worker's state_retention_hours). Default: keep everything.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: when stderr is a terminal).")
 @click.pass_obj
 def backfill_command(ctx: object, inputs: tuple[str, ...], report_path: str, fmt: str,
                      columns: tuple[str, ...], strict: bool, by: str, violations: bool,
                      openmetrics_path: str | None, step: float, metric_labels: tuple[str, ...],
-                     html_path: str | None, progress: bool | None) -> None:
+                     html_path: str | None, retention_hours: float | None,
+                     progress: bool | None) -> None:
     """Recompute daily figures from historical logs (same core as the live worker)."""
     settings: Settings = ctx.settings  # type: ignore[attr-defined]
     csv_columns = parse_columns(columns)
@@ -272,7 +373,8 @@ def backfill_command(ctx: object, inputs: tuple[str, ...], report_path: str, fmt
     try:
         result = run_backfill(records, settings, errors=errors, engine=engine,
                               listeners=[tally] if tally else [],
-                              scan=violations or history is not None, metrics=history)
+                              scan=violations or history is not None, metrics=history,
+                              retention_hours=retention_hours)
     finally:
         if bar is not None:
             bar.close()
@@ -289,6 +391,11 @@ def backfill_command(ctx: object, inputs: tuple[str, ...], report_path: str, fmt
     click.echo(result.summary.render(), err=True)
     click.echo(f"{engine.duplicates:,} duplicate events dropped, {engine.out_of_order:,} "
                f"out-of-order events applied at their conversation's latest time", err=True)
+    if result.retired is not None and result.retired.late_days:
+        click.echo(f"warning: {result.retired.late_days} shop-day(s) got events more than "
+                   f"{retention_hours:g} h behind the log's latest time after their figures were "
+                   f"set aside; those events are missing from them: raise --retention-hours",
+                   err=True)
     click.echo(f"{n} {'agent' if by_agent else 'shop'}-day rows written to {report_path}",
                err=True)
     if history is not None and openmetrics_path:

@@ -284,3 +284,24 @@ def test_cli_writes_every_read_out_and_keeps_the_default_rows(tmp_path: Path) ->
     assert "backfill" in full.output  # the progress bar, on stderr
     bad = runner.invoke(cli, ["backfill", "--input", str(log), "--metrics-label", "1x"])
     assert bad.exit_code != 0 and "NAME=VALUE" in bad.output
+
+
+def test_retention_evicts_idle_conversations_without_changing_the_figures(
+        tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    import stream.backfill as backfill_module
+
+    log = []
+    for day in range(4):
+        for b in range(5):
+            at = T0 + timedelta(days=day, minutes=b)
+            log += [ev("buyer", at, buyer=f"d{day}b{b}"),
+                    ev("agent", at + timedelta(seconds=30 * b), buyer=f"d{day}b{b}")]
+    path = write_log(tmp_path / "log.jsonl", log)
+    full = run_backfill(read_events([str(path)]), settings)
+    monkeypatch.setattr(backfill_module, "EVICT_EVERY", 4)
+    bounded = run_backfill(read_events([str(path)]), settings, retention_hours=1)
+    assert [r.as_dict() for r in bounded.report()] == [r.as_dict() for r in full.report()]
+    assert len(full.report()) == 4
+    assert bounded.retired is not None and bounded.retired.evicted >= 10
+    assert len(bounded.engine.conversations) < len(full.engine.conversations)
+    assert bounded.retired.late_days == 0
