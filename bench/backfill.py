@@ -2,7 +2,8 @@
 
     python -m bench.backfill [--events 200000] [--log FILE] [--extras]
     python -m bench.backfill --memory [--sizes 200000,1000000]
-    python -m bench.backfill --memory --gigabyte        # adds a ~1 GB log (slow, ~5M events)
+    python -m bench.backfill --memory --gigabyte        # adds a ~1 GB log (slow, ~6.5M events)
+    python -m bench.backfill --memory --retention-hours 12   # the same with bounded state
 
 ``run`` times the backfill alone (reading, decoding, the engine, the report); writing the log
 is not counted. ``--extras`` also times the read-outs (per-agent rows, violation scanning,
@@ -36,12 +37,13 @@ from stream.report.tally import Tally, report_rows
 EVENTS_PER_GB = 6_500_000
 
 
-def backfill_file(path: str, extras: bool = False) -> tuple[int, float]:
+def backfill_file(path: str, extras: bool = False,
+                  retention_hours: float | None = None) -> tuple[int, float]:
     """Backfill one log; return (lines read, seconds)."""
     settings = load_settings(environ={})
     began = time.perf_counter()
     if not extras:
-        result = run_backfill(read_events([path]), settings)
+        result = run_backfill(read_events([path]), settings, retention_hours=retention_hours)
         write_report(result.report(), io.BytesIO())
     else:
         engine = Engine(settings.policies)
@@ -73,15 +75,18 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def memory(sizes: list[int], seed: int = 1) -> list[dict[str, float]]:
+def memory(sizes: list[int], seed: int = 1,
+           retention_hours: float | None = None) -> list[dict[str, float]]:
     """Backfill logs of ``sizes`` events, each in a fresh process; peak RSS per size."""
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             path = str(Path(tmp) / f"log-{n}.jsonl")
             size = write_log(path, n, seed)
-            child = subprocess.run([sys.executable, "-m", "bench.backfill", "--child", path],
-                                   capture_output=True, text=True, check=True)
+            argv = [sys.executable, "-m", "bench.backfill", "--child", path]
+            if retention_hours:
+                argv += ["--retention-hours", str(retention_hours)]
+            child = subprocess.run(argv, capture_output=True, text=True, check=True)
             stats = json.loads(child.stdout)
             stats.update(events=n, log_mib=size / 2**20)
             out.append(stats)
@@ -100,10 +105,12 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true", help="Peak RSS against log size.")
     parser.add_argument("--sizes", default="200000,1000000")
     parser.add_argument("--gigabyte", action="store_true", help="With --memory: add ~1 GB.")
+    parser.add_argument("--retention-hours", type=float,
+                        help="With --memory: backfill with --retention-hours (bounded state).")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        lines, seconds = backfill_file(args.child)
+        lines, seconds = backfill_file(args.child, retention_hours=args.retention_hours)
         print(json.dumps({"seconds": seconds, "events_per_s": lines / seconds,
                           "peak_rss_mib": peak_rss_mib()}))
         return
@@ -111,7 +118,7 @@ def main() -> None:
         sizes = [int(s) for s in args.sizes.split(",")]
         if args.gigabyte:
             sizes.append(EVENTS_PER_GB)
-        for row in memory(sizes, args.seed):
+        for row in memory(sizes, args.seed, args.retention_hours):
             print(f"{row['events']:>10,} events  {row['log_mib']:8,.0f} MiB log  "
                   f"{row['events_per_s']:9,.0f} events/s  peak RSS {row['peak_rss_mib']:6,.0f} MiB")
         return

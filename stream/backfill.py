@@ -15,6 +15,8 @@ Options add read-outs without changing that default row (``stream/report/``):
   seconds of event time, for ``promtool tsdb create-blocks-from openmetrics OUT DATA_DIR``;
 * ``--summary-html OUT.html`` — a self-contained page per shop: daily reply rate against
   target and breaches by hour of day;
+* ``--retention-hours H`` — bounded memory on very long logs (idle conversations forgotten,
+  old days' rows set aside), as the live worker's ``state_retention_hours``;
 * ``--progress`` — a progress bar on stderr (on by default when stderr is a terminal).
 """
 
@@ -286,6 +288,7 @@ class _BarErrors:
         self.bar = bar
 
     def write(self, text: str) -> int:
+        """Print one message above the bar."""
         self.bar.write(text.rstrip("\n"), file=sys.stderr)
         return len(text)
 
