@@ -243,7 +243,15 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
                 high = consumer.highwater(tp)
             except Exception:  # not known yet for a partition just assigned
                 high = None
-            caught_up[p] = high is not None and pipeline.last_offsets.get(p, -1) + 1 >= high
+            last = pipeline.last_offsets.get(p)
+            if last is not None:
+                done = last + 1
+            else:
+                # Nothing read since assignment (a restart on a quiet partition): everything
+                # before the group's committed offset was processed by whoever owned it.
+                # faust keeps the committed offsets it sought to after the assignment.
+                done = consumer._committed_offset.get(tp) or 0
+            caught_up[p] = high is not None and done >= high
         pipeline.sweep(wall_ms(), caught_up)
 
     if pusher is not None:

@@ -234,10 +234,6 @@ async def _committed(broker_url: str, group: str, topic: str) -> int:
         await consumer.stop()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "stream/app.py sweeper: a partition counts as caught up only once a message was read "
-    "since start (pipeline.last_offsets), so after a restart at the committed end of a quiet "
-    "partition the wall clock never moves its watermark and restored waits never breach"))
 def test_wait_restored_at_restart_breaches_without_new_events(broker: Any, tmp_path: Path,
                                                               unique: str) -> None:
     cfg = topic_config(unique, partitions=1)
