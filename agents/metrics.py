@@ -14,9 +14,11 @@ import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
 from stream.core.engine import Engine
@@ -83,6 +85,24 @@ class ChatwatchMetrics:
             alert_queue_depth=Gauge("chatwatch_alert_queue_depth", "Event alerts waiting to be "
                                     "delivered to Alertmanager.", registry=registry),
         )
+
+
+class Children(dict[Any, Any]):
+    """The labelled children of one metric, each looked up with ``labels()`` only once.
+
+    ``children[shop]`` or ``children[shop, agent]``; for hot paths, where ``labels()`` (about
+    a microsecond: validation, a lock, a dict) would run several times per event. Only valid
+    while nobody calls ``remove()``/``clear()`` on the metric — chatwatch never does.
+    """
+
+    def __init__(self, metric: MetricWrapperBase) -> None:
+        super().__init__()
+        self.metric = metric
+
+    def __missing__(self, key: Any) -> Any:
+        child = self.metric.labels(*key) if isinstance(key, tuple) else self.metric.labels(key)
+        self[key] = child
+        return child
 
 
 class EngineCollector(Collector):
