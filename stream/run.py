@@ -1,9 +1,9 @@
 """``chatwatch run``: the whole stack on one machine, for a first look (``make run``).
 
 It starts, in this order: the embedded broker (in this process; skipped when ``KAFKA_BROKER``
-is set) and the topics; then as child processes the pager bridge with a ``console`` target,
-Alertmanager and Prometheus (only when the Debian binaries are installed), one worker and the
-traffic simulator. It prints where to look and a status line every few seconds, and echoes
+is set) and the topics; then as child processes the pager bridge with a ``console`` target
+and Alertmanager (only when the Debian binaries are installed), one worker and the traffic
+simulator, and once the worker answers, Prometheus. It prints where to look and a status line every few seconds, and echoes
 each pager notice as it is written.
 
 Every child is tied to this process (``PR_SET_PDEATHSIG``), so none can outlive it even when
@@ -22,14 +22,11 @@ import os
 import secrets
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,16 +34,11 @@ import click
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from stream.broker import EmbeddedBroker, _die_with_parent, port_is_free
+from stream.broker import EmbeddedBroker
 from stream.config import Settings
 from stream.errors import ChatwatchError
 from stream.kafka import ensure_topics
-
-HOST = "127.0.0.1"
-
-
-class RunError(ChatwatchError):
-    """``chatwatch run`` cannot start or keep its stack up: the message names the part and the fix."""
+from stream.supervise import HOST, Child, RunError, check_ports, http_get, http_ready, worker_ready
 
 
 @dataclass(frozen=True)
@@ -66,90 +58,6 @@ class RunOptions:
     alerts: bool = True
     fast_alerts: bool = False
     status_every: float = 10.0
-
-
-@dataclass
-class Child:
-    """One child process of the stack, logging to ``<run_dir>/<name>.log``."""
-
-    name: str
-    argv: list[str]
-    log_path: Path
-    env: dict[str, str] = field(default_factory=dict)
-    ready: Callable[[], bool] | None = None
-    proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        """Start the process, tied to this one (it gets SIGTERM if we die)."""
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-                self.argv, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
-
-    @property
-    def pid(self) -> int | None:
-        """The process id once started."""
-        return self.proc.pid if self.proc else None
-
-    def exited(self) -> int | None:
-        """The exit code if the process has ended, else None."""
-        return self.proc.poll() if self.proc else None
-
-    def tail(self, lines: int = 15) -> str:
-        """The end of the child's log, for error messages."""
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def terminate(self) -> None:
-        """Send SIGTERM if it still runs."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-
-    def wait(self, timeout: float) -> None:
-        """Wait for the exit; SIGKILL after ``timeout`` seconds."""
-        if self.proc is None:
-            return
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
-def _get(url: str, timeout: float = 2.0) -> bytes | None:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback
-            return bytes(resp.read())
-    except (urllib.error.URLError, OSError, ValueError):
-        return None
-
-
-def _worker_ready(url: str) -> Callable[[], bool]:
-    def ready() -> bool:
-        body = _get(url + "/health")
-        return bool(body and json.loads(body).get("partitions"))
-    return ready
-
-
-def _http_ready(url: str) -> Callable[[], bool]:
-    return lambda: _get(url) is not None
-
-
-def check_ports(ports: Mapping[str, tuple[int, str]]) -> None:
-    """Raise :class:`RunError` naming the first port in use (or used twice) and its flag."""
-    seen: dict[int, str] = {}
-    for what, (port, flag) in ports.items():
-        if port in seen:
-            raise RunError(f"{what} and {seen[port]} would both use port {port}: give one of "
-                           f"them another port ({flag})")
-        seen[port] = what
-        if not port_is_free(HOST, port):
-            raise RunError(f"port {port} on {HOST} is already in use, so {what} cannot listen "
-                           f"there (another `chatwatch run`?): stop whatever uses it, or choose "
-                           f"another port with {flag}")
 
 
 class Stack:
@@ -230,7 +138,7 @@ class Stack:
             worker_env["CHATWATCH_ALERTMANAGER_URL"] = self.alertmanager_url
         self.children.append(Child(
             "worker", self._python("worker", "--web-port", str(opts.web_port)),
-            run / "worker.log", worker_env, _worker_ready(self.worker_url)))
+            run / "worker.log", worker_env, worker_ready(self.worker_url)))
         self.children.append(Child(
             "simulate", self._python("simulate", "--broker", self.broker_url,
                                      "--shops", str(opts.shops), "--agents", str(opts.agents),
@@ -280,21 +188,21 @@ class Stack:
             Child("pager", self._python("pager", "--host", HOST, "--port", str(opts.pager_port),
                                         "--pager-config", str(pager_config)),
                   run / "pager.log", {**env, "CHATWATCH_PAGER_TOKEN": token},
-                  _http_ready(self.pager_url + "/healthz")),
+                  http_ready(self.pager_url + "/healthz")),
             Child("alertmanager", [find_tool("alertmanager"),
                                    f"--config.file={am_dir / 'alertmanager.yml'}",
                                    f"--web.listen-address={HOST}:{opts.alertmanager_port}",
                                    f"--web.external-url={self.alertmanager_url}",
                                    "--cluster.listen-address=",
                                    f"--storage.path={am_dir / 'data'}", "--log.level=warn"],
-                  run / "alertmanager.log", ready=_http_ready(self.alertmanager_url + "/-/ready")),
+                  run / "alertmanager.log", ready=http_ready(self.alertmanager_url + "/-/ready")),
             Child("prometheus", [find_tool("prometheus"),
                                  f"--config.file={prom_dir / 'prometheus.yml'}",
                                  f"--web.listen-address={HOST}:{opts.prometheus_port}",
                                  f"--web.external-url={self.prometheus_url}",
                                  f"--storage.tsdb.path={prom_dir / 'data'}",
                                  "--web.enable-lifecycle", "--log.level=warn"],
-                  run / "prometheus.log", ready=_http_ready(self.prometheus_url + "/-/ready")),
+                  run / "prometheus.log", ready=http_ready(self.prometheus_url + "/-/ready")),
         ]
 
     # -- life cycle -------------------------------------------------------------------------
@@ -369,9 +277,11 @@ class Stack:
                       f"{self.prometheus_url}/graph)",
                       f"  Alertmanager  {self.alertmanager_url}",
                       f"  pager notices {rel}/pager-notices.log   (what DingTalk/WeCom would get)"]
-        else:
+        elif self.opts.alerts:
             lines.append("  alerts        off: install Prometheus and Alertmanager (`make tools`)"
                          " to see them fire locally")
+        else:
+            lines.append("  alerts        off (--no-alerts)")
         lines += [f"  broker        KAFKA_BROKER={self.broker_url}",
                   f"  logs          {rel}/*.log", ""]
         return "\n".join(lines)
@@ -395,7 +305,7 @@ class StatusReporter:
 
     def counters(self) -> dict[str, float]:
         """Sums of the worker's counters by name (and events by outcome)."""
-        body = _get(self.stack.worker_url + "/metrics")
+        body = http_get(self.stack.worker_url + "/metrics")
         out: dict[str, float] = {}
         for family in text_string_to_metric_families((body or b"").decode()):
             for s in family.samples:
@@ -451,9 +361,12 @@ def run_stack(settings: Settings, opts: RunOptions, config_path: str | None,
     try:
         if not stack.with_alerts and opts.alerts:
             echo("Prometheus/Alertmanager not installed (`make tools`): running without alerts")
-        echo("starting the broker, worker and simulator"
-             + (", Prometheus, Alertmanager and the pager bridge" if stack.with_alerts else "")
-             + f" (logs in {_relative(stack.run_dir)}/) ...")
+        parts = ["the worker", "the simulator"]
+        if stack.with_alerts:
+            parts += ["Prometheus", "Alertmanager", "the pager bridge"]
+        broker = (f"using the broker at {settings.broker}; " if settings.broker
+                  else "starting the embedded broker, ")
+        echo(f"{broker}{', '.join(parts)} (logs in {_relative(stack.run_dir)}/) ...")
         stack.start(stop)
         if not stop.is_set():
             echo(stack.banner())
