@@ -37,7 +37,7 @@ from stream.config import Settings
 from stream.core.content import Detector, Violation
 from stream.core.engine import Engine
 from stream.core.figures import DailyFigures
-from stream.core.reply_window import WAITS
+from stream.core.reply_window import WAITS, WaitBreached
 from stream.inputs import (
     FORMATS,
     LogReader,
@@ -92,9 +92,16 @@ class Retired:
     evicted: int = 0
     late_days: int = 0
 
-    def evict(self, engine: Engine) -> None:
-        """Evict idle conversations and old days of partition 0, keeping the old days' rows."""
-        book = engine.partition(0).book
+    def evict(self, engine: Engine) -> list[WaitBreached]:
+        """Evict idle conversations and old days of partition 0, keeping the old days' rows.
+
+        First the watermark moves to the retention horizon, which breaches waits left open
+        that long and drops their deadline entries (otherwise the deadline heap would hold
+        every wait of the log until the end); the breaches are returned for the listeners.
+        """
+        part = engine.partition(0)
+        breaches = engine.advance(0, part.max_event_ms - self.retention_ms)
+        book = part.book
         before = dict(book.totals)
         self.evicted += len(engine.evict(0, self.retention_ms))
         for key in before.keys() - book.totals.keys():
@@ -104,6 +111,7 @@ class Retired:
             totals = before[key]
             if totals.vector[WAITS]:
                 self.rows[key] = totals.figures(*key)
+        return breaches
 
     def merged(self, rows: list[DailyFigures]) -> list[DailyFigures]:
         """The engine's rows plus the retired ones (a retired row wins), sorted."""
@@ -149,7 +157,9 @@ def run_backfill(records: Iterable[Record], settings: Settings,
         else:
             observed.feed(chunk)
         if retired is not None:
-            retired.evict(engine)
+            breaches = retired.evict(engine)
+            if breaches and observed is not None:
+                observed.tell(breaches)
     if observed is not None:
         observed.finish()
     else:
@@ -205,12 +215,16 @@ class _Observed:
         self.everyone: list[Listener] = listeners + ([metrics] if metrics is not None else [])
         self.detector = Detector.from_settings(settings.content) if scan else None
 
+    def tell(self, breaches: list[WaitBreached]) -> None:
+        """Pass breaches declared by the watermark on to every listener."""
+        for listener in self.everyone:
+            listener.on_breaches(breaches)
+
     def _breaches_at(self, watermark_ms: int | None) -> None:
         engine = self.engine
         found = engine.advance(0, watermark_ms) if watermark_ms is not None else engine.finish()
         if found:
-            for listener in self.everyone:
-                listener.on_breaches(found)
+            self.tell(found)
 
     def _step_to(self, ts_ms: int) -> None:
         metrics = self.metrics

@@ -305,3 +305,22 @@ def test_retention_evicts_idle_conversations_without_changing_the_figures(
     assert bounded.retired is not None and bounded.retired.evicted >= 10
     assert len(bounded.engine.conversations) < len(full.engine.conversations)
     assert bounded.retired.late_days == 0
+
+
+def test_retention_breaches_old_open_waits_for_the_listeners_too(
+        tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    import stream.backfill as backfill_module
+
+    log = [ev("agent", -10, agent="a1"), ev("buyer", 0)]  # a1's wait, never answered
+    log += [ev("buyer", T0 + timedelta(days=1, minutes=m), buyer=f"x{m}") for m in range(6)]
+    path = write_log(tmp_path / "log.jsonl", log)
+    monkeypatch.setattr(backfill_module, "EVICT_EVERY", 3)
+    engine = Engine(settings.policies)
+    tally = Tally(engine, by_agent=True)
+    result = run_backfill(read_events([str(path)]), settings, engine=engine, listeners=[tally],
+                          retention_hours=2)
+    rows = report_rows(result.report(), tally, by_agent=True)
+    (a1,) = [r for r in rows if r["agent"] == "a1"]
+    assert (a1["waits"], a1["waits_breached"], a1["unreplied"]) == (1, 1, 1)
+    plain = run_backfill(read_events([str(path)]), settings)
+    assert [r.as_dict() for r in result.report()] == [r.as_dict() for r in plain.report()]
