@@ -227,7 +227,8 @@ class Pipeline:
             self.alerts.submit_nowait(EventAlert.reply_window_breached(
                 shop=breach.shop_id, agent=breach.agent, conversation_id=breach.conversation_id,
                 at=datetime.fromtimestamp(breach.deadline_ms / 1000, tz),
-                wait_seconds=(breach.deadline_ms - breach.start_ms) / 1000))
+                wait_seconds=(breach.deadline_ms - breach.start_ms) / 1000,
+                ref=log_ref(f"{breach.conversation_id}#{breach.seq}")))
 
     # -- content guard ----------------------------------------------------------------------
 
@@ -264,7 +265,8 @@ class Pipeline:
             self.alerts.submit_nowait(EventAlert.forbidden_content(
                 shop=event.shop_id, agent=agent, category=critical[0].category,
                 masked_text=masked, conversation_id=event.conversation_id,
-                at=datetime.fromtimestamp(event.ts_ms / 1000, tz)))
+                at=datetime.fromtimestamp(event.ts_ms / 1000, tz),
+                ref=log_ref(event.event_id)))
 
     # -- time -------------------------------------------------------------------------------
 

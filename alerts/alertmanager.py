@@ -61,24 +61,29 @@ class EventAlert:
     conversation_id: str = ""
     link: str = ""
     extra_annotations: dict[str, str] = field(default_factory=dict)
+    # Identifies the one event behind the alert (a digest, never a buyer id). Without it two
+    # forbidden messages by one agent would share every label, Alertmanager would merge them
+    # into one alert and the second hand-over would never page. Alertmanager still groups
+    # them per shop into one notification.
+    ref: str = ""
 
     @classmethod
     def forbidden_content(cls, *, shop: str, agent: str, category: str, masked_text: str,
                           conversation_id: str, at: datetime, severity: str = "page",
-                          link: str = "") -> EventAlert:
+                          link: str = "", ref: str = "") -> EventAlert:
         """Build the alert for a critical violation: pages (DOMAIN.md §5)."""
         return cls(FORBIDDEN_CONTENT, shop, agent, severity, category, at,
                    summary=f"店铺 {shop} 客服 {agent} 发送了禁止内容（{category}）",
-                   text=masked_text, conversation_id=conversation_id, link=link)
+                   text=masked_text, conversation_id=conversation_id, link=link, ref=ref)
 
     @classmethod
     def reply_window_breached(cls, *, shop: str, agent: str, conversation_id: str,
                               at: datetime, wait_seconds: float, severity: str = "warning",
-                              link: str = "") -> EventAlert:
+                              link: str = "", ref: str = "") -> EventAlert:
         """Build the alert for a breached wait: warning, grouped per shop by Alertmanager (DOMAIN.md §5)."""
         return cls(REPLY_WINDOW_BREACHED, shop, agent, severity, "reply_window", at,
                    summary=f"店铺 {shop} 有买家等待超过 {wait_seconds:.0f} 秒未回复",
-                   conversation_id=conversation_id, link=link)
+                   conversation_id=conversation_id, link=link, ref=ref)
 
     def to_api(self, ends_at: datetime) -> dict[str, Any]:
         """Return the v2 ``postableAlert`` body."""
@@ -86,7 +91,8 @@ class EventAlert:
                        "conversation_id": self.conversation_id, **self.extra_annotations}
         body: dict[str, Any] = {
             "labels": {"alertname": self.alertname, "shop": self.shop, "agent": self.agent,
-                       "severity": self.severity, "category": self.category},
+                       "severity": self.severity, "category": self.category,
+                       **({"ref": self.ref} if self.ref else {})},
             "annotations": {k: v for k, v in annotations.items() if v},
             "startsAt": _iso(self.starts_at),
             "endsAt": _iso(max(ends_at, self.starts_at + timedelta(seconds=1))),
@@ -102,7 +108,7 @@ class EventAlert:
             "severity": self.severity, "category": self.category,
             "starts_at": _iso(self.starts_at), "summary": self.summary, "text": self.text,
             "conversation_id": self.conversation_id, "link": self.link,
-            "extra_annotations": self.extra_annotations,
+            "extra_annotations": self.extra_annotations, "ref": self.ref,
         }, ensure_ascii=False)
 
     @classmethod

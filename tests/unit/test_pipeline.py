@@ -165,3 +165,12 @@ def test_restored_partition_continues_where_it_stopped():
     q.on_message(3, 1, b"s1:b1", raw("e1", T0))  # redelivered after a crash: a duplicate
     q.sweep(T0 + 301_000, {3: True})
     assert len(sink2.on("chat.breaches")) == 1
+
+
+def test_each_hand_over_is_its_own_alert_without_buyer_ids_in_labels():
+    p, _, _, _, alerts = make()
+    p.on_message(0, 0, b"s1:b1", raw("e1", T0, "agent", "加我微信 abc12345"))
+    p.on_message(0, 1, b"s1:b1", raw("e2", T0 + 1000, "agent", "加我微信 abc12345"))
+    labels = [a.to_api(a.starts_at)["labels"] for a in alerts.alerts]
+    assert len(labels) == 2 and labels[0] != labels[1]
+    assert all(lb["ref"] and "b1" not in str(lb) for lb in labels)
