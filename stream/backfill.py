@@ -181,10 +181,11 @@ def _chunks(records: Iterable[Record], retired: Retired | None) -> Iterator[Iter
         return
     it = iter(records)
     while True:
-        chunk = list(itertools.islice(it, EVICT_EVERY))
-        if not chunk:
+        first = next(it, None)
+        if first is None:
             return
-        yield chunk
+        # Lazy slices: a materialised chunk of lines would itself cost memory.
+        yield itertools.chain((first,), itertools.islice(it, EVICT_EVERY - 1))
 
 
 def _plain(engine: Engine, records: Iterable[Record], summary: Summary,
