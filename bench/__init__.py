@@ -1,0 +1,1 @@
+"""chatwatch benchmarks: ``make bench`` (``python -m bench``) runs them all."""

@@ -1,0 +1,108 @@
+"""``make bench``: every benchmark, one JSON object on its own line, saved under bench/results/.
+
+    python -m bench [--quick]
+
+Targets on a 2-core machine (docs/performance.md): pipeline >= 25,000 events/s per worker and
+>= 10 % of raw consumption; breach latency p99 <= 1 s at 100,000 open waits; content detector
+>= 50,000 messages/s; backfill >= 100,000 events/s; <= 1 KB per open conversation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def machine() -> dict[str, Any]:
+    """Where the numbers come from."""
+    info: dict[str, Any] = {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+    for dist in ("faust-streaming", "aiokafka", "msgspec", "prometheus-client"):
+        try:
+            info[dist.replace("-", "_")] = version(dist)
+        except Exception:  # noqa: BLE001 - informational only
+            info[dist.replace("-", "_")] = None
+    return info
+
+
+def backfill_rate(n_events: int) -> float:
+    """``run_backfill`` over a generated log, reading and decoding included: events/s."""
+    from bench.gen_log import write_log
+    from stream.backfill import run_backfill
+    from stream.config import load_settings
+    from stream.inputs import read_events
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "log.jsonl")
+        write_log(path, n_events, 1)
+        settings = load_settings(environ={})
+        began = time.perf_counter()
+        result = run_backfill(read_events([path]), settings)
+        result.report()
+        seconds = time.perf_counter() - began
+    return result.summary.read / seconds
+
+
+TARGETS = {
+    "pipeline_events_per_s": (">=", 25_000),
+    "pipeline_vs_raw": (">=", 0.10),
+    "breach_latency_p99_s": ("<=", 1.0),
+    "detector_msgs_per_s": (">=", 50_000),
+    "backfill_events_per_s": (">=", 100_000),
+    "bytes_per_open_conversation": ("<=", 1024),
+}
+
+
+def main() -> None:
+    """Run everything, print one JSON line, save it."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="Smaller runs (a smoke test).")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    scale = 0.2 if args.quick else 1.0
+    began = time.perf_counter()
+    out: dict[str, Any] = {"at": datetime.now(UTC).isoformat(timespec="seconds"),
+                           "machine": machine()}
+
+    from bench import detector, live, replay
+
+    print("bench: content detector...", file=sys.stderr)
+    out["detector_msgs_per_s"] = detector.run(int(200_000 * scale))
+    print("bench: backfill...", file=sys.stderr)
+    out["backfill_events_per_s"] = backfill_rate(int(300_000 * scale))
+    print("bench: replay...", file=sys.stderr)
+    out["replay_events_per_s"] = replay.run(int(200_000 * scale))
+    print("bench: raw consumer, worker pipeline, breach latency, memory...", file=sys.stderr)
+    out.update(live.run(int(300_000 * scale), int(100_000 * scale)))
+    out["targets_met"] = {
+        key: (out.get(key) is not None
+              and (out[key] >= bound if op == ">=" else out[key] <= bound))
+        for key, (op, bound) in TARGETS.items()}
+    out["seconds"] = round(time.perf_counter() - began, 1)
+    for key, value in out.items():
+        if isinstance(value, float):
+            out[key] = round(value, 4 if abs(value) < 10 else 1)
+    line = json.dumps(out, sort_keys=False)
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    (RESULTS / f"{stamp}.json").write_text(line + "\n", encoding="utf-8")
+    print(line)
+
+
+if __name__ == "__main__":
+    main()
