@@ -168,8 +168,8 @@ class Engine:
     def evict(self, partition: int, retention_ms: int) -> list[str]:
         """Forget what lies more than ``retention_ms`` of event time behind a partition.
 
-        Conversations with no open wait whose latest event is that old are removed (the caller
-        deletes their durable rows); figures of business days that old are dropped. The clock
+        Conversations with no open wait — or only a breached one — whose latest event is that
+        old are removed (the caller deletes their durable rows); figures of business days that old are dropped. The clock
         is the partition's own latest event time, not the wall clock, so replaying last
         month's log keeps last month's figures. Contributions of evicted conversations stay in
         the figures of the days still kept.
@@ -178,9 +178,11 @@ class Engine:
         if part is None or not part.max_event_ms:
             return []
         horizon = part.max_event_ms - retention_ms
+        # A wait breached and still unanswered after the whole retention has done all it can
+        # (a reply days later would only add a late response time): it goes too.
         evicted = [cid for cid, conv in self.conversations.items()
-                   if conv.partition == partition and conv.wait_start == -1
-                   and conv.latest_ts < horizon]
+                   if conv.partition == partition and conv.latest_ts < horizon
+                   and (conv.wait_start == -1 or conv.wait_breached)]
         for cid in evicted:
             del self.conversations[cid]
         # The horizon's UTC date minus one: no time zone's local date of the horizon is

@@ -58,3 +58,16 @@ def test_eviction_ignores_the_wall_clock():
     engine.advance(0, T0 + 365 * 24 * HOUR)  # a caught-up live watermark far ahead
     assert engine.evict(0, retention_ms=48 * HOUR) == []
     assert [r.day for r in engine.report()] == ["2026-11-11"]
+
+
+def test_breached_unanswered_waits_are_evicted_after_retention_open_ones_are_not():
+    engine = Engine(PolicyBook())
+    engine.apply(msg("1", T0, "ghosted"))           # never answered
+    engine.apply(msg("2", T0 + 49 * HOUR, "fresh"))  # still within its window
+    engine.advance(0, T0 + 49 * HOUR)               # breaches "ghosted" only
+    evicted = engine.evict(0, retention_ms=48 * HOUR)
+    assert evicted == ["s:ghosted"]
+    assert set(engine.conversations) == {"s:fresh"}
+    first_day, later_day = engine.report()
+    assert (first_day.waits, first_day.waits_breached) == (1, 1)  # the breach stays counted
+    assert (later_day.waits, later_day.waits_breached) == (1, 0)
