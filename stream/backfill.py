@@ -92,16 +92,19 @@ class Retired:
     evicted: int = 0
     late_days: int = 0
 
-    def evict(self, engine: Engine) -> list[WaitBreached]:
-        """Evict idle conversations and old days of partition 0, keeping the old days' rows.
+    def expire(self, engine: Engine) -> list[WaitBreached]:
+        """Move the watermark to the retention horizon: breach waits left open that long.
 
-        First the watermark moves to the retention horizon, which breaches waits left open
-        that long and drops their deadline entries (otherwise the deadline heap would hold
-        every wait of the log until the end); the breaches are returned for the listeners.
+        This drops their deadline entries (otherwise the deadline heap would hold every wait
+        of the log until the end); the breaches are returned for the listeners, which must
+        hear of them before :meth:`evict` forgets the conversations.
         """
         part = engine.partition(0)
-        breaches = engine.advance(0, part.max_event_ms - self.retention_ms)
-        book = part.book
+        return engine.advance(0, part.max_event_ms - self.retention_ms)
+
+    def evict(self, engine: Engine) -> None:
+        """Evict idle conversations and old days of partition 0, keeping the old days' rows."""
+        book = engine.partition(0).book
         before = dict(book.totals)
         self.evicted += len(engine.evict(0, self.retention_ms))
         for key in before.keys() - book.totals.keys():
@@ -111,7 +114,6 @@ class Retired:
             totals = before[key]
             if totals.vector[WAITS]:
                 self.rows[key] = totals.figures(*key)
-        return breaches
 
     def merged(self, rows: list[DailyFigures]) -> list[DailyFigures]:
         """The engine's rows plus the retired ones (a retired row wins), sorted."""
@@ -157,9 +159,10 @@ def run_backfill(records: Iterable[Record], settings: Settings,
         else:
             observed.feed(chunk)
         if retired is not None:
-            breaches = retired.evict(engine)
+            breaches = retired.expire(engine)
             if breaches and observed is not None:
                 observed.tell(breaches)
+            retired.evict(engine)
     if observed is not None:
         observed.finish()
     else:
