@@ -11,23 +11,27 @@ import heapq
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+import msgspec
+
 from stream.core.events import ChatEvent
 from stream.core.figures import DailyFigures, DayBook
 from stream.core.policy import PolicyBook
 from stream.core.reply_window import (
+    DAY_RECORD,
     Conversation,
     Outcome,
     WaitBreached,
     WaitOpened,
     apply_event,
+    day_record,
     expire_wait,
+    id_hash,
     is_duplicate,
     new_conversation,
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Applied:
+class Applied(msgspec.Struct, frozen=True, gc=False):
     """What applying one event did.
 
     ``first_reply`` is True for the first agent message of a conversation (the content guard's
@@ -79,7 +83,7 @@ class Engine:
         """Adopt a conversation restored from durable state (after recovery)."""
         old = self.conversations.get(conversation_id)
         part = self.partition(conv.partition)
-        self._book_change(part.book, conv, old.days if old else {}, conv.days)
+        self._book_change(part.book, conv, old.days if old else (), conv.days)
         self.conversations[conversation_id] = conv
         if conv.has_open_wait and not conv.wait_breached:
             policy = self.policies.policy(conv.platform, conv.shop_id)
@@ -97,33 +101,34 @@ class Engine:
     def apply(self, event: ChatEvent, partition: int = 0) -> Applied:
         """Apply one event (arrival order within its conversation)."""
         cid = event.conversation_id
+        event_hash = id_hash(event.event_id)
         conv = self.conversations.get(cid)
         if conv is None:
             conv = self.conversations[cid] = new_conversation(event, partition)
-        elif is_duplicate(conv, event.event_id):
+        elif is_duplicate(conv, event.event_id, event_hash):
             self.duplicates += 1
             return DUPLICATE
         # The conversation's platform and shop (from its first event), not the event's: the
         # sweep and a restart resolve deadlines that way, and a wait opened under a different
         # window would never be found due (nor breached at end of input).
         policy, tz = self.policies.resolve(conv.platform, conv.shop_id)
-        is_message = event.type == "message"
-        before = {d: v[:] for d, v in conv.days.items()} if is_message and conv.days else {}
+        before = conv.days  # immutable: the record of contributions before this event
         agent_spoke = conv.agent_spoke
-        out_of_order, outcomes = apply_event(conv, event, policy, tz)
+        out_of_order, outcomes = apply_event(conv, event, policy, tz, event_hash)
         self.out_of_order += out_of_order
         part = self.partition(conv.partition)
         if conv.latest_ts > part.max_event_ms:
             part.max_event_ms = conv.latest_ts
         first_reply = False
-        if is_message and event.sender == "agent":
+        if event.sender == "agent" and event.type == "message":
             first_reply = not agent_spoke
             conv.agent_spoke = True
         if outcomes:
             for outcome in outcomes:
                 if isinstance(outcome, WaitOpened):
                     heapq.heappush(part.deadlines, (outcome.deadline_ms, cid, conv.seq))
-            self._book_change(part.book, conv, before, conv.days)
+            if conv.days is not before:
+                self._book_change(part.book, conv, before, conv.days)
         return Applied(False, out_of_order, tuple(outcomes), first_reply)
 
     def advance(self, partition: int, watermark_ms: int) -> list[WaitBreached]:
@@ -149,21 +154,29 @@ class Engine:
             if conv is None or conv.seq != seq:
                 continue  # closed and superseded, or moved away
             policy = self.policies.policy(conv.platform, conv.shop_id)
-            before = {d: v[:] for d, v in conv.days.items()}
+            before = conv.days
             breach = expire_wait(conv, cid, deadline + 1 if watermark_ms is None else watermark_ms,
                                  policy)
             if breach is not None:
-                self._book_change(part.book, conv, before, conv.days)
+                if conv.days is not before:
+                    self._book_change(part.book, conv, before, conv.days)
                 breaches.append(breach)
         return breaches
 
     @staticmethod
-    def _book_change(book: DayBook, conv: Conversation, before: dict[int, list[int]],
-                     after: dict[int, list[int]]) -> None:
-        for day in before.keys() | after.keys():
-            old, new = before.get(day), after.get(day)
+    def _book_change(book: DayBook, conv: Conversation, before: tuple[int, ...],
+                     after: tuple[int, ...]) -> None:
+        """Tell the book how a conversation's day records changed (flat ``days`` tuples)."""
+        for i in range(0, len(after), DAY_RECORD):
+            day = after[i]
+            new = after[i + 1:i + DAY_RECORD]
+            old = day_record(before, day)
             if old != new:
                 book.change(conv.shop_id, conv.buyer_id, day, old, new)
+        for i in range(0, len(before), DAY_RECORD):
+            if day_record(after, before[i]) is None:
+                book.change(conv.shop_id, conv.buyer_id, before[i], before[i + 1:i + DAY_RECORD],
+                            None)
 
     def evict(self, partition: int, retention_ms: int) -> list[str]:
         """Forget what lies more than ``retention_ms`` of event time behind a partition.

@@ -9,6 +9,7 @@ rebuilt from the rows alone (after a restart or a rebalance) and gives the same 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -81,8 +82,8 @@ class DayBook:
     def __init__(self) -> None:
         self.totals: dict[tuple[str, int], DayTotals] = {}
 
-    def change(self, shop_id: str, buyer_id: str, day: int, old: list[int] | None,
-               new: list[int] | None) -> None:
+    def change(self, shop_id: str, buyer_id: str, day: int, old: Sequence[int] | None,
+               new: Sequence[int] | None) -> None:
         """Replace one conversation's contribution to (shop, day): ``old`` -> ``new``."""
         zero = (0, 0, 0, 0, 0)
         before = old or zero

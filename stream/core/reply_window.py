@@ -12,26 +12,29 @@ Event time only: the functions here take timestamps as arguments and never read 
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import msgspec
+import xxhash
 
 from stream.core.events import AGENT, BOT, BUYER, CUSTOMER, MESSAGE, ChatEvent
 from stream.core.policy import Policy
 
 NO_WAIT = -1
 RECENT_IDS = 32  # how many recent event ids per conversation are remembered for de-duplication
+ID_BYTES = 8  # bytes per remembered event id (a 64-bit hash)
 
 # Index of each figure in a day's contribution vector.
 WAITS, BREACHED, RESPONSES, RESPONSE_MS, FAST = range(5)
+# A conversation's contributions are kept flat, one record of DAY_RECORD ints per business day:
+# (day ordinal, waits, breached, responses, response ms, fast responses).
+DAY_RECORD = 6
 
 
-def id_hash(event_id: str) -> int:
+def id_hash(event_id: str) -> bytes:
     """A stable 64-bit hash of an event id (Python's hash() changes between processes)."""
-    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "little")
+    return xxhash.xxh3_64_digest(event_id.encode())
 
 
 def business_day(ts_ms: int, tz: ZoneInfo) -> datetime:
@@ -40,7 +43,13 @@ def business_day(ts_ms: int, tz: ZoneInfo) -> datetime:
 
 
 class Conversation(msgspec.Struct, array_like=True, gc=False):
-    """Durable state of one conversation; serialised compactly (msgpack, array form)."""
+    """Durable state of one conversation; serialised compactly (msgpack, array form).
+
+    Hundreds of thousands are alive at once, so the two growing parts are kept in the most
+    compact immutable forms Python has: ``recent`` is the concatenated id hashes (8 bytes
+    each, oldest first) and ``days`` the flat day records (see ``DAY_RECORD``). Being
+    immutable, their values before an event are simply the old objects: no copy is taken.
+    """
 
     shop_id: str
     buyer_id: str
@@ -55,8 +64,8 @@ class Conversation(msgspec.Struct, array_like=True, gc=False):
     wait_counted: bool = False
     wait_day: int = 0
     wait_breached: bool = False
-    recent: list[int] = msgspec.field(default_factory=list)
-    days: dict[int, list[int]] = msgspec.field(default_factory=dict)
+    recent: bytes = b""
+    days: tuple[int, ...] = ()
 
     @property
     def has_open_wait(self) -> bool:
@@ -67,8 +76,7 @@ class Conversation(msgspec.Struct, array_like=True, gc=False):
 # --- outcomes ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class WaitOpened:
+class WaitOpened(msgspec.Struct, frozen=True, gc=False):
     """A customer started waiting for the shop."""
 
     conversation_id: str
@@ -80,8 +88,7 @@ class WaitOpened:
     counted: bool
 
 
-@dataclass(frozen=True, slots=True)
-class WaitClosed:
+class WaitClosed(msgspec.Struct, frozen=True, gc=False):
     """A shop reply closed a wait; ``in_time`` is False for a late reply."""
 
     conversation_id: str
@@ -99,8 +106,7 @@ class WaitClosed:
         return (self.reply_ms - self.start_ms) / 1000
 
 
-@dataclass(frozen=True, slots=True)
-class WaitBreached:
+class WaitBreached(msgspec.Struct, frozen=True, gc=False):
     """A wait was not closed within the window (declared at or after its deadline)."""
 
     conversation_id: str
@@ -113,8 +119,7 @@ class WaitBreached:
     seq: int
 
 
-@dataclass(frozen=True, slots=True)
-class BreachRetracted:
+class BreachRetracted(msgspec.Struct, frozen=True, gc=False):
     """A reply stamped within the window arrived after the breach was declared.
 
     Happens only when a producer's clock or delivery lags beyond the configured skew
@@ -132,27 +137,61 @@ Outcome = WaitOpened | WaitClosed | WaitBreached | BreachRetracted
 # --- transitions ------------------------------------------------------------------------------
 
 
-def _contribute(conv: Conversation, day: int, index: int, amount: int = 1) -> None:
-    vec = conv.days.get(day)
-    if vec is None:
-        vec = conv.days[day] = [0, 0, 0, 0, 0]
-    vec[index] += amount
+def day_record(days: tuple[int, ...], day: int) -> tuple[int, ...] | None:
+    """The five contributions of ``day`` in a flat ``days`` tuple, or None."""
+    for i in range(0, len(days), DAY_RECORD):
+        if days[i] == day:
+            return days[i + 1:i + DAY_RECORD]
+    return None
 
 
-def _remember(conv: Conversation, h: int) -> None:
-    recent = conv.recent
-    recent.append(h)
-    if len(recent) > RECENT_IDS:
-        del recent[0]
+def day_records(days: tuple[int, ...]) -> dict[int, tuple[int, ...]]:
+    """A flat ``days`` tuple as {day ordinal: its five contributions}."""
+    return {days[i]: days[i + 1:i + DAY_RECORD] for i in range(0, len(days), DAY_RECORD)}
+
+
+def _contribute(conv: Conversation, day: int, *delta: int) -> None:
+    """Add ``delta`` to ``day``'s record.
+
+    ``delta`` is (waits, breached, responses, response ms, fast); trailing zeros may be left out.
+    """
+    days = conv.days
+    for i in range(0, len(days), DAY_RECORD):
+        if days[i] == day:
+            new = [*days[i:i + DAY_RECORD]]
+            for k, amount in enumerate(delta, 1):
+                new[k] += amount
+            conv.days = (*days[:i], *new, *days[i + DAY_RECORD:])
+            return
+    conv.days = (*days, day, *delta, *(0,) * (DAY_RECORD - 1 - len(delta)))
+
+
+def _seen(recent: bytes, h: bytes) -> bool:
+    """Whether ``h`` is one of the hashes in ``recent`` (aligned: never across two)."""
+    i = recent.find(h)
+    while i >= 0:
+        if i % ID_BYTES == 0:
+            return True
+        i = recent.find(h, i + 1)
+    return False
+
+
+def _remember(conv: Conversation, h: bytes) -> None:
+    recent = conv.recent + h
+    if len(recent) > RECENT_IDS * ID_BYTES:
+        recent = recent[ID_BYTES:]
+    conv.recent = recent
 
 
 def apply_event(
-    conv: Conversation, event: ChatEvent, policy: Policy, tz: ZoneInfo
+    conv: Conversation, event: ChatEvent, policy: Policy, tz: ZoneInfo,
+    event_hash: bytes | None = None,
 ) -> tuple[bool, list[Outcome]]:
     """Apply one non-duplicate event in arrival order; return (was_out_of_order, outcomes).
 
-    The caller has already checked :func:`is_duplicate`. ``conv.latest_ts`` raises late event
-    times (rule 7), so every time used below is the *effective* time.
+    The caller has already checked :func:`is_duplicate` (and may pass the ``id_hash`` it
+    computed for that). ``conv.latest_ts`` raises late event times (rule 7), so every time
+    used below is the *effective* time.
     """
     ts = event.ts_ms
     out_of_order = ts < conv.latest_ts
@@ -160,7 +199,7 @@ def apply_event(
         ts = conv.latest_ts
     else:
         conv.latest_ts = ts
-    _remember(conv, id_hash(event.event_id))
+    _remember(conv, id_hash(event.event_id) if event_hash is None else event_hash)
     if event.type != MESSAGE:
         return out_of_order, []  # read/end never open or close a wait (rule 3)
 
@@ -189,7 +228,7 @@ def _open_wait(conv: Conversation, conversation_id: str, ts: int, policy: Policy
     conv.wait_day = day
     conv.wait_breached = False
     if counted:
-        _contribute(conv, day, WAITS)
+        _contribute(conv, day, 1)
     return WaitOpened(conversation_id, conv.shop_id, conv.last_agent or "unassigned", ts,
                       ts + policy.window_ms, day, counted)
 
@@ -200,18 +239,16 @@ def _close_wait(conv: Conversation, conversation_id: str, ts: int,
     agent = conv.wait_agent or "unassigned"
     in_time = ts - start <= policy.window_ms
     outcomes: list[Outcome] = []
+    retracted = 0
     if in_time and conv.wait_breached:
         outcomes.append(BreachRetracted(conversation_id, conv.shop_id, conv.seq))
-        if counted:
-            _contribute(conv, day, BREACHED, -1)
+        retracted = -1
     elif not in_time and not conv.wait_breached:
         outcomes.append(_breach(conv, conversation_id, policy))
     if counted:
         response_ms = ts - start
-        _contribute(conv, day, RESPONSES)
-        _contribute(conv, day, RESPONSE_MS, response_ms)
-        if response_ms <= policy.slow_threshold_seconds * 1000:
-            _contribute(conv, day, FAST)
+        fast = 1 if response_ms <= policy.slow_threshold_seconds * 1000 else 0
+        _contribute(conv, day, 0, retracted, 1, response_ms, fast)
     outcomes.append(WaitClosed(conversation_id, conv.shop_id, agent, start, ts, day, counted,
                                in_time))
     conv.wait_start = NO_WAIT
@@ -222,7 +259,7 @@ def _close_wait(conv: Conversation, conversation_id: str, ts: int,
 def _breach(conv: Conversation, conversation_id: str, policy: Policy) -> WaitBreached:
     conv.wait_breached = True
     if conv.wait_counted:
-        _contribute(conv, conv.wait_day, BREACHED)
+        _contribute(conv, conv.wait_day, 0, 1)
     return WaitBreached(conversation_id, conv.shop_id, conv.wait_agent or "unassigned",
                         conv.wait_start, conv.wait_start + policy.window_ms, conv.wait_day,
                         conv.wait_counted, conv.seq)
@@ -242,9 +279,9 @@ def expire_wait(conv: Conversation, conversation_id: str, watermark_ms: int,
     return _breach(conv, conversation_id, policy)
 
 
-def is_duplicate(conv: Conversation, event_id: str) -> bool:
+def is_duplicate(conv: Conversation, event_id: str, event_hash: bytes | None = None) -> bool:
     """Whether this event id was already applied to the conversation (within the recent window)."""
-    return id_hash(event_id) in conv.recent
+    return _seen(conv.recent, id_hash(event_id) if event_hash is None else event_hash)
 
 
 def new_conversation(event: ChatEvent, partition: int) -> Conversation:
@@ -252,8 +289,3 @@ def new_conversation(event: ChatEvent, partition: int) -> Conversation:
     return Conversation(shop_id=event.shop_id, buyer_id=event.buyer_id, platform=event.platform,
                         partition=partition)
 
-
-def prune_days(conv: Conversation, keep_from_day: int) -> None:
-    """Forget contributions to business days before ``keep_from_day`` (bounded state)."""
-    for day in [d for d in conv.days if d < keep_from_day]:
-        del conv.days[day]
