@@ -13,8 +13,18 @@ PYTEST_ARGS ?=
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
 
+# A fresh Debian machine may lack python3.11 or its venv module (Debian ships it apart, as
+# python3.11-venv): install both with apt-get, as `tools` does, when the default interpreter
+# is missing and there is no .venv yet. A PYTHON given on the command line is left alone.
 $(STAMP): pyproject.toml
-	@command -v $(PYTHON) >/dev/null || { echo "chatwatch needs Python 3.11 ($(PYTHON) not found)"; exit 1; }
+	@if [ "$(PYTHON)" = python3.11 ] && ! test -x $(BIN)/python && command -v apt-get >/dev/null && \
+	    ! { command -v $(PYTHON) >/dev/null && $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null; }; then \
+	  echo "installing Debian packages python3.11 python3.11-venv"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends python3.11 python3.11-venv >/dev/null; \
+	fi
+	@command -v $(PYTHON) >/dev/null || { echo "chatwatch needs Python 3.11 ($(PYTHON) not found; on Debian: apt-get install python3.11 python3.11-venv)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'

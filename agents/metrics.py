@@ -130,6 +130,9 @@ class EngineCollector(Collector):
                                       "counted wait today.", labels=["shop"])
         target = GaugeMetricFamily("chatwatch_reply_rate_target", "The shop's reply-rate "
                                    "target from configuration.", labels=["shop"])
+        at_risk = GaugeMetricFamily("chatwatch_wait_at_risk_seconds", "The shop's "
+                                    "at-risk wait age from configuration (WaitAtRisk).",
+                                    labels=["shop"])
         counts: dict[str, int] = {}
         starts: dict[str, int] = {}
         shops_platform: dict[str, str] = {}
@@ -147,6 +150,7 @@ class EngineCollector(Collector):
             age = (now - starts[shop]) / 1000 if shop in starts else 0.0
             oldest.add_metric([shop], max(age, 0.0))
             target.add_metric([shop], policy.reply_rate_target)
+            at_risk.add_metric([shop], policy.at_risk_seconds)
             today = datetime.fromtimestamp(now / 1000, tz).date().toordinal() if now else 0
             figures = book.figures(shop, today)
             if figures is None:
@@ -158,4 +162,4 @@ class EngineCollector(Collector):
                                 else figures.reply_rate)
                 consult.add_metric([shop], figures.consultations)
                 unreplied.add_metric([shop], figures.unreplied)
-        yield from (open_waits, oldest, rate, consult, unreplied, target)
+        yield from (open_waits, oldest, rate, consult, unreplied, target, at_risk)

@@ -256,9 +256,11 @@ class Pipeline:
     # -- content guard ----------------------------------------------------------------------
 
     def _guard(self, event: ChatEvent, conv: Conversation, first_reply: bool) -> None:
-        policy = self.engine.policies.policy(event.platform, event.shop_id)
+        # The conversation's platform and shop, as the engine resolves them: a later event
+        # without a ``platform`` field carries the default platform, not the conversation's.
+        policy, tz = self.engine.policies.resolve(conv.platform, conv.shop_id)
         violations = self.detector.scan(event.text or "", mode=policy.content_mode,
-                                        first_reply=first_reply, platform=event.platform)
+                                        first_reply=first_reply, platform=conv.platform)
         if not violations:
             return
         agent = event.agent_id or "unassigned"
@@ -269,12 +271,11 @@ class Pipeline:
             m.violations.labels(event.shop_id, category, severity).inc()
         for severity in {v.severity for v in violations}:
             m.agent_violations.labels(event.shop_id, agent, severity).inc()
-        _, tz = self.engine.policies.resolve(event.platform, event.shop_id)
         record = {
             "event_id": event.event_id,
             "shop_id": event.shop_id,
             "conversation_id": event.conversation_id,
-            "platform": event.platform,
+            "platform": conv.platform,
             "agent": agent,
             "sender": event.sender,
             "ts": iso(event.ts_ms, tz),

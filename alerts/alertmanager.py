@@ -12,6 +12,12 @@ worker restart re-opens the same spool and sends what was pending. The spool is 
 Alertmanager then applies grouping, dedup, silences and inhibition. Event alerts are points in
 time, so each is sent with ``endsAt`` = send time + ``hold_seconds``: it resolves on its own.
 
+An alert is live for ``hold_seconds`` from its event. One whose event is older than that when it
+is submitted (history replayed through the live worker, a worker catching up on a long backlog)
+would page supervisors for something long over: it is not spooled, only counted
+(``outcome="stale"``). The age is judged at submission, not at delivery, so an alert that waits
+in the spool through an Alertmanager outage is still delivered.
+
 Usage by the worker::
 
     pusher = AlertPusher(settings.alertmanager_url, spool_dir,
@@ -29,7 +35,7 @@ import json
 import logging
 import random
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,6 +47,8 @@ log = logging.getLogger(__name__)
 
 FORBIDDEN_CONTENT = "ForbiddenContent"
 REPLY_WINDOW_BREACHED = "ReplyWindowBreached"
+# chatwatch_alerts_pushed_total{outcome}
+OUTCOMES = ("sent", "retried", "dropped", "stale")
 
 
 @dataclass(frozen=True)
@@ -119,6 +127,10 @@ class EventAlert:
         return cls(**doc)
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 def _iso(when: datetime) -> str:
     if when.tzinfo is None:
         raise ValueError(f"naive datetime {when!r}: event alerts need time-zone aware times")
@@ -129,7 +141,7 @@ class PusherMetrics(Protocol):
     """Where the pusher reports; the worker may pass its own metrics bundle."""
 
     def pushed(self, outcome: str, count: int) -> None:
-        """Count alerts by outcome: ``sent``, ``retried`` or ``dropped``."""
+        """Count alerts by outcome: ``sent``, ``retried``, ``dropped`` or ``stale``."""
 
     def queue_depth(self, depth: int) -> None:
         """Report how many alerts wait in the spool."""
@@ -159,7 +171,7 @@ class PrometheusPusherMetrics:
 
         pushed = Counter("chatwatch_alerts_pushed", "Event alerts pushed to Alertmanager",
                          ["outcome"], registry=registry)
-        for outcome in ("sent", "retried", "dropped"):
+        for outcome in OUTCOMES:
             pushed.labels(outcome=outcome)
         depth = Gauge("chatwatch_alert_queue_depth", "Event alerts waiting in the spool",
                       registry=registry)
@@ -229,6 +241,7 @@ class AlertPusher:
         backoff_max: float = 30.0,
         request_timeout: float = 5.0,
         metrics: PusherMetrics | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.endpoint = url.rstrip("/") + "/api/v2/alerts"
         self.spool = Spool(spool_dir)
@@ -239,6 +252,8 @@ class AlertPusher:
         self.backoff_max = backoff_max
         self.timeout = aiohttp.ClientTimeout(total=request_timeout)
         self.metrics: PusherMetrics = metrics or NullMetrics()
+        self.clock: Callable[[], datetime] = clock or _utc_now  # wall clock; tests pass their own
+        self._stale_streak = 0
         self._wake = asyncio.Event()
         self._closed = False
         self._idle = asyncio.Event()
@@ -252,7 +267,20 @@ class AlertPusher:
         return len(self.spool)
 
     def submit_nowait(self, alert: EventAlert) -> bool:
-        """Spool ``alert`` for delivery; ``False`` if the spool is full and it was dropped."""
+        """Spool ``alert`` for delivery; ``False`` if it was not: stale, or the spool is full."""
+        if alert.starts_at + self.hold <= self.clock():
+            # Over before it was raised: it would page for an old event (see module docstring).
+            self.metrics.pushed("stale", 1)
+            if not self._stale_streak:
+                log.info("event alert %s for shop %s at %s is older than the alert hold time "
+                         "(%.0f s): not sent; replaying history? (counted as outcome=stale)",
+                         alert.alertname, alert.shop, _iso(alert.starts_at),
+                         self.hold.total_seconds())
+            self._stale_streak += 1
+            return False
+        if self._stale_streak:
+            log.info("%d stale event alerts not sent", self._stale_streak)
+            self._stale_streak = 0
         if len(self.spool) >= self.max_pending:
             self.metrics.pushed("dropped", 1)
             log.warning("alert spool full (%d alerts): dropped %s for shop %s",
@@ -289,7 +317,7 @@ class AlertPusher:
                 delay = min(delay * 2, self.backoff_max)
 
     async def _post(self, session: aiohttp.ClientSession, batch: list[tuple[int, str]]) -> bool:
-        now = datetime.now(UTC)
+        now = self.clock()
         body = [EventAlert.from_json(raw).to_api(now + self.hold) for _, raw in batch]
         ids = [i for i, _ in batch]
         try:

@@ -7,9 +7,11 @@
 * pipeline alerts (``ChatwatchDown``, ``EventLagHigh``) routed first, grouped by alert name;
 * one receiver per shop that lists ``supervisors`` in ``shops.<id>.supervisors``: every alert of
   that shop also goes to those webhook URLs (``continue: true`` keeps the page/warning routes);
-* inhibition: ``ChatwatchDown`` silences the alerts Prometheus computes from the worker's
-  metrics (stale while a worker is down), not the event alerts pushed by running workers; ``ReplyRateBelowTarget`` silences the burn-rate alerts of the same shop; the
-  fast burn silences the slow one.
+* inhibition: ``ChatwatchDown`` silences the per-shop alerts computed from sums over all
+  workers (partial while any worker is down) and ``EventLagHigh`` of the same ``instance`` only;
+  never ``WaitAtRisk`` (a healthy worker's oldest wait is real) nor the event alerts pushed by
+  running workers. ``ReplyRateBelowTarget`` silences the burn-rate alerts of the same shop; the
+  fast burn silences the slow one. Why: docs/alerts.md, "Inhibition".
 
 A supervisor URL can be the pager bridge itself with ``?target=NAME`` to pick one of its robot
 targets (e.g. the shop's DingTalk group); the bridge's bearer token is only attached to URLs
@@ -30,11 +32,17 @@ import yaml
 from stream.config import Settings
 
 PIPELINE_ALERTS = ("ChatwatchDown", "EventLagHigh")
-# Alerts computed by Prometheus from the worker's metrics: stale while a worker is down. Event
-# alerts (ForbiddenContent, ReplyWindowBreached) come from the workers still running and are
-# never inhibited: with several workers, one being down must not hide a deposit-losing page.
-METRIC_ALERTS = ("EventLagHigh", "ReplyRateBelowTarget", "WaitAtRisk", "ReplyBudgetBurnFast",
-                 "ReplyBudgetBurnSlow")
+# Per-shop alerts on figures summed over workers. A shop's conversations are spread over every
+# partition, so while any worker is down every shop's sums are partial (Prometheus marks a failed
+# target's series stale at once) and these may page wrongly. After the `by (shop)` recording
+# rules they carry only `shop`, no `instance`/`job`, so no `equal:` could tie them to one worker:
+# ChatwatchDown silences them for every shop.
+SUM_ALERTS = ("ReplyRateBelowTarget", "ReplyBudgetBurnFast", "ReplyBudgetBurnSlow")
+# Not inhibited: WaitAtRisk (a max over workers: the oldest wait a healthy worker reports is a
+# real buyer waiting, and the down worker's waits just drop out), EventLagHigh of other
+# instances (a healthy worker lags exactly when it takes over the down one's partitions), and
+# the event alerts (ForbiddenContent, ReplyWindowBreached) pushed by the workers still running:
+# one worker being down must not hide a deposit-losing page.
 DEFAULT_PAGER_URL = "http://127.0.0.1:9095"
 DEFAULT_TOKEN_FILE = "/etc/alertmanager/chatwatch-pager-token"
 
@@ -109,7 +117,10 @@ def build_config(settings: Settings, opts: RoutingOptions | None = None) -> dict
         },
         "inhibit_rules": [
             {"source_matchers": [_matcher("alertname", "ChatwatchDown")],
-             "target_matchers": [_matcher("alertname", "|".join(METRIC_ALERTS), "=~")]},
+             "target_matchers": [_matcher("alertname", "|".join(SUM_ALERTS), "=~")]},
+            {"source_matchers": [_matcher("alertname", "ChatwatchDown")],
+             "target_matchers": [_matcher("alertname", "EventLagHigh")],
+             "equal": ["instance"]},
             {"source_matchers": [_matcher("alertname", "ReplyRateBelowTarget")],
              "target_matchers": [_matcher("alertname", "ReplyBudgetBurn(Fast|Slow)", "=~")],
              "equal": ["shop"]},

@@ -26,7 +26,9 @@ class Thresholds:
     """Every alert threshold and duration, in one place."""
 
     min_consultations: int = 20          # volume guard for the reply-rate page (DOMAIN §5)
-    wait_at_risk_seconds: int = 240      # 60 s before the 300 s window breaches
+    # 60 s before the 300 s window breaches. Each shop's own threshold comes from its policy
+    # (chatwatch_wait_at_risk_seconds); this one applies where a worker does not export it.
+    wait_at_risk_seconds: int = 240
     event_lag_seconds: int = 60          # "lagging beyond a minute"
     # SLO burn rate on the share of breached waits. Error budget = 1 - reply_rate_target.
     # The textbook 14.4x factor assumes a 99.9 % objective (budget 0.1 %); with a 70 % target
@@ -82,6 +84,9 @@ def recording_rules() -> list[dict[str, str]]:
         rec("shop:chatwatch_reply_rate_target:max", "max by (shop) (chatwatch_reply_rate_target)"),
         rec("shop:chatwatch_open_waits:sum", "sum by (shop) (chatwatch_open_waits)"),
         rec("shop:chatwatch_oldest_wait_seconds:max", "max by (shop) (chatwatch_oldest_wait_seconds)"),
+        # min: while workers roll out a changed threshold, warn at the earlier one.
+        rec("shop:chatwatch_wait_at_risk_seconds:min",
+            "min by (shop) (chatwatch_wait_at_risk_seconds)"),
         rec("shop:chatwatch_response_seconds:p50_5m",
             "histogram_quantile(0.5, sum by (shop, le) (rate(chatwatch_response_seconds_bucket[5m])))"),
         rec("shop:chatwatch_response_seconds:p90_5m",
@@ -129,12 +134,18 @@ def alert_rules(t: Thresholds) -> list[dict[str, Any]]:
             t),
         _alert(
             "WaitAtRisk",
-            f"shop:chatwatch_oldest_wait_seconds:max > {t.wait_at_risk_seconds}",
+            # The shop's own threshold, or the default where no worker exports one (an
+            # older worker): "or on (shop)" adds the default only for shops without a value.
+            "shop:chatwatch_oldest_wait_seconds:max > on (shop)"
+            " (shop:chatwatch_wait_at_risk_seconds:min"
+            f" or on (shop) (shop:chatwatch_oldest_wait_seconds:max * 0 + {t.wait_at_risk_seconds}))",
             t.for_wait_at_risk, "warning",
             "店铺 {{ $labels.shop }} 有买家已等待 {{ $value | humanizeDuration }} / wait at risk",
-            "店铺 {{ $labels.shop }} 最久的未回复等待已超过 " + str(t.wait_at_risk_seconds)
-            + " 秒，即将超出5分钟回复时限，请主管介入。 The oldest open wait of shop"
-            " {{ $labels.shop }} is {{ $value | humanizeDuration }} old; it breaches at 300 s.",
+            "店铺 {{ $labels.shop }} 最久的未回复等待 {{ $value | humanizeDuration }}，已超过该店的"
+            "风险阈值（at_risk_seconds，默认 " + str(t.wait_at_risk_seconds) + " 秒），即将超出回复"
+            "时限，请主管介入。 The oldest open wait of shop {{ $labels.shop }} is"
+            " {{ $value | humanizeDuration }} old, past the shop's at-risk threshold;"
+            " it breaches at the end of the reply window.",
             t),
         _alert(
             "ChatwatchDown",

@@ -201,7 +201,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
     table = app.Table("conversations", key_type=bytes, value_type=bytes,
                       partitions=settings.partitions)
     metrics = ChatwatchMetrics.create(registry)
-    for outcome in ("sent", "retried", "dropped"):
+    for outcome in ("sent", "retried", "dropped", "stale"):
         metrics.alerts_pushed.labels(outcome)
     pusher = None
     if alerts is None and settings.alertmanager_url:

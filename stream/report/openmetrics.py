@@ -69,6 +69,8 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "chatwatch_unreplied": ("gauge", "Distinct buyers with a breached counted wait today."),
     "chatwatch_reply_rate_target": ("gauge", "The shop's reply-rate target from "
                                     "configuration."),
+    "chatwatch_wait_at_risk_seconds": ("gauge", "The shop's at-risk wait age from "
+                                       "configuration (WaitAtRisk)."),
 }
 
 
@@ -288,6 +290,8 @@ class MetricsHistory:
                  figures.unreplied if figures else 0, ts)
             emit("chatwatch_reply_rate_target", "", ("shop",), label,
                  policy.reply_rate_target, ts)
+            emit("chatwatch_wait_at_risk_seconds", "", ("shop",), label,
+                 policy.at_risk_seconds, ts)
 
     # -- output -------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from alerts.amconfig import RoutingOptions, render
+from alerts.amconfig import RoutingOptions, build_config, render
 from alerts.testing import have_tool, run_alertmanager, wait_until
 from stream.cli import cli
 from stream.config import load_settings
@@ -76,16 +76,34 @@ def test_amtool_routes(labels: list[str], receivers: str) -> None:
     assert result.stdout.strip() == receivers
 
 
+def test_inhibition_rules_and_the_labels_they_tie_on() -> None:
+    # ReplyRateBelowTarget and the burn alerts come from `by (shop)` recording rules: no
+    # instance label, so one down worker silences them for every shop (their sums are partial).
+    settings = load_settings(EXAMPLE, environ={})
+    rules = build_config(settings)["inhibit_rules"]
+    down = [r for r in rules if r["source_matchers"] == ['alertname="ChatwatchDown"']]
+    assert [(r["target_matchers"], r.get("equal")) for r in down] == [
+        (['alertname=~"ReplyRateBelowTarget|ReplyBudgetBurnFast|ReplyBudgetBurnSlow"'], None),
+        (['alertname="EventLagHigh"'], ["instance"]),
+    ]
+    assert not any("WaitAtRisk" in m for r in rules for m in r["target_matchers"])
+
+
 @needs_alertmanager
-def test_chatwatch_down_inhibits_metric_alerts_not_event_alerts(tmp_path: Path) -> None:
+def test_one_worker_down_inhibits_partial_sums_not_healthy_workers_alerts(
+        tmp_path: Path) -> None:
     settings = load_settings(EXAMPLE, environ={})
     text = render(settings, RoutingOptions(pager_url="http://127.0.0.1:9", pager_token_file=None))
     now = datetime.now(UTC)
+
     def alert(name: str, **labels: str) -> dict[str, object]:
         return {"labels": {"alertname": name, **labels},
                 "startsAt": now.isoformat(), "endsAt": (now + timedelta(minutes=5)).isoformat()}
-    body = [alert("ChatwatchDown", severity="page", job="chatwatch"),
+    # Worker w1 is down; w2 is healthy but lagging after taking over w1's partitions.
+    body = [alert("ChatwatchDown", severity="page", job="chatwatch", instance="w1"),
+            alert("ReplyRateBelowTarget", severity="page", shop="shop-a"),
             alert("WaitAtRisk", severity="warning", shop="shop-a"),
+            alert("EventLagHigh", severity="page", instance="w2"),
             alert("ForbiddenContent", severity="page", shop="shop-a", agent="a1")]
     with run_alertmanager(tmp_path / "am", text) as am:
         req = urllib.request.Request(am.url + "/api/v2/alerts", data=json.dumps(body).encode(),
@@ -95,7 +113,8 @@ def test_chatwatch_down_inhibits_metric_alerts_not_event_alerts(tmp_path: Path) 
         def states() -> dict[str, str] | None:
             got = {a["labels"]["alertname"]: a["status"]["state"]
                    for a in am.get_json("/api/v2/alerts")}
-            return got if got.get("WaitAtRisk") == "suppressed" else None
-        got = wait_until(states, what="WaitAtRisk inhibited")
-    assert got == {"ChatwatchDown": "active", "WaitAtRisk": "suppressed",
+            return got if got.get("ReplyRateBelowTarget") == "suppressed" else None
+        got = wait_until(states, what="ReplyRateBelowTarget inhibited")
+    assert got == {"ChatwatchDown": "active", "ReplyRateBelowTarget": "suppressed",
+                   "WaitAtRisk": "active", "EventLagHigh": "active",
                    "ForbiddenContent": "active"}

@@ -2,8 +2,10 @@
 
     python -m tests.content_eval.generate
 
-Writes ``positives.jsonl`` (obfuscated contact hand-overs, each with the expected category) and
-``negatives.jsonl`` (ordinary agent messages full of numbers that are not contacts).
+Writes ``positives.jsonl`` (obfuscated contact hand-overs, each with the expected category;
+``letters_only`` rows hand over a WeChat id without digits) and ``negatives.jsonl`` (ordinary
+agent messages full of numbers that are not contacts; rows with ``mode``/``platform`` are bare
+mentions allowed on that platform and are judged in that mode).
 """
 
 from __future__ import annotations
@@ -251,6 +253,50 @@ def negative(r: random.Random) -> str:
     return r.choice(templates)
 
 
+# Letters-only WeChat ids (6-20 characters, starting with a letter) after a hand-over cue, and
+# ordinary replies on other platforms that name WeChat next to English words. Drawn from their
+# own generator so the original rows stay as they were.
+LETTERS_SEED = SEED + 4
+N_LETTER_IDS = 120
+N_HANDOVER_NEGATIVE = 120
+LETTER_ID_TEMPLATES = ["微信号 {x} 加一下", "我的{v}是 {x}", "加我微信 {x}", "{v}：{x} 备注订单号",
+                       "{v}号{x}，通过一下", "亲，加一下微信 {x}，给您返现", "微信号是{x}",
+                       "{v} {x} 私聊", "微信：{x}", "有问题加{v} {x}", "我微信 {x}，拉您进群"]
+LETTER_ID_CUES = ["vx", "VX", "wx", "WX", "V信", "v信", "威信", "薇信", "ＶＸ", "微信号", "weixin"]
+HANDOVER_NEGATIVES = [
+    "微信支付 可以用", "vx 也可以付款", "亲，微信 {w} 版也能下单", "微信 {w} 都支持的",
+    "支付宝付款也行的亲", "微信、支付宝、{w} 都可以付", "用微信 {w} 扫码就能领券",
+    "亲，微信 {w} 版本太旧的话更新一下", "wx 付款后截图给我看下订单", "微信支付 {w} 都行",
+    "亲，微信支付和 {w} 都支持，订单{n}已付款", "vx 扫码付款也可以，{p}",
+]
+ENGLISH_WORDS = ["iPhone", "Android", "Windows", "iPad", "Apple Pay", "payment", "wallet",
+                 "MacBook", "online", "mobile", "Huawei Pay", "official", "HarmonyOS", "Desktop",
+                 "AirPods", "Kindle", "Switch", "browser", "UnionPay", "Samsung"]
+
+
+def letters_id(r: random.Random) -> str:
+    name = r.choice(["lily", "kefu", "shop", "tina", "amy", "jack", "xiaomei", "vip", "abc"])
+    tail = "".join(r.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(r.randint(3, 10)))
+    body = name + tail
+    style = r.random()
+    if style < 0.15:
+        return body.upper()
+    if style < 0.3:
+        return fullwidth(body)
+    return body
+
+
+def letters_positive(r: random.Random) -> str:
+    template = r.choice(LETTER_ID_TEMPLATES)
+    return template.format(v=r.choice(LETTER_ID_CUES), x=letters_id(r))
+
+
+def handover_negative(r: random.Random) -> str:
+    order = f"{r.randint(1, 4)}{digits(r, 18)}"
+    price = f"¥{r.randint(9, 2999)}.{r.choice(['00', '90', '99'])}"
+    return r.choice(HANDOVER_NEGATIVES).format(w=r.choice(ENGLISH_WORDS), n=order, p=price)
+
+
 def main() -> None:
     """Write both files next to this script."""
     r = random.Random(SEED)
@@ -263,6 +309,17 @@ def main() -> None:
     with open(HERE / "negatives.jsonl", "w", encoding="utf-8") as f:
         for _ in range(N_NEGATIVE):
             f.write(json.dumps({"text": negative(r), "category": None}, ensure_ascii=False) + "\n")
+    letters = random.Random(LETTERS_SEED)
+    with open(HERE / "positives.jsonl", "a", encoding="utf-8") as f:
+        for _ in range(N_LETTER_IDS):
+            f.write(json.dumps({"text": letters_positive(letters), "category": "wechat",
+                                "letters_only": True}, ensure_ascii=False) + "\n")
+    # Allowed on other platforms (a bare mention), so judged in handover mode only.
+    with open(HERE / "negatives.jsonl", "a", encoding="utf-8") as f:
+        for _ in range(N_HANDOVER_NEGATIVE):
+            f.write(json.dumps({"text": handover_negative(letters), "category": None,
+                                "platform": "taobao", "mode": "handover"},
+                               ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":

@@ -142,7 +142,7 @@ def test_alerts_queue_while_alertmanager_is_down(broker, tmp_path: Path, unique:
     am_port = free_port()
     env = {"CHATWATCH_ALERTMANAGER_URL": f"http://127.0.0.1:{am_port}"}
     handover = _msg(1, sender="agent", agent_id="a1", text="加我微信 abc12345 私聊",
-                    shop_id=f"shop-{unique}")
+                    shop_id=f"shop-{unique}", ts=int(time.time() * 1000))  # live, not stale
     with WorkerProcess(tmp_path, broker.url, cfg, env) as worker:
         run(produce(broker.url, cfg["events_topic"], [handover]))
         wait_for(lambda: (worker.sample("chatwatch_alert_queue_depth") or 0) > 0, timeout=20)

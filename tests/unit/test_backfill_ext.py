@@ -170,7 +170,7 @@ def test_openmetrics_history_parses_and_tracks_the_reply_rate(tmp_path: Path,
     assert {"chatwatch_reply_rate", "chatwatch_waits", "chatwatch_waits_breached",
             "chatwatch_open_waits", "chatwatch_oldest_wait_seconds", "chatwatch_violations",
             "chatwatch_consultations", "chatwatch_unreplied",
-            "chatwatch_reply_rate_target"} <= set(families)
+            "chatwatch_reply_rate_target", "chatwatch_wait_at_risk_seconds"} <= set(families)
     assert families["chatwatch_waits"].type == "counter"
     series: dict[tuple[str, tuple[tuple[str, str], ...]], list[tuple[float, float]]] = \
         defaultdict(list)
@@ -198,6 +198,7 @@ def test_openmetrics_history_parses_and_tracks_the_reply_rate(tmp_path: Path,
                    "critical"), ("shop", "s1")))][-1][1] >= 1
     assert series[("chatwatch_waits_breached_total", (("shop", "s1"),))][-1][1] == 1
     assert dict(series[("chatwatch_reply_rate_target", (("shop", "s1"),))])[final_t] == 0.7
+    assert dict(series[("chatwatch_wait_at_risk_seconds", (("shop", "s1"),))])[final_t] == 240
 
 
 def without_histograms(text: str) -> str:

@@ -174,3 +174,23 @@ def test_each_hand_over_is_its_own_alert_without_buyer_ids_in_labels():
     labels = [a.to_api(a.starts_at)["labels"] for a in alerts.alerts]
     assert len(labels) == 2 and labels[0] != labels[1]
     assert all(lb["ref"] and "b1" not in str(lb) for lb in labels)
+
+
+def test_later_messages_are_judged_by_the_conversations_platform():
+    # Events without a platform field get the default platform (pdd); the conversation keeps
+    # the platform of its first event, and so must the content policy.
+    p, reg, _, sink, alerts = make()
+    p.on_message(0, 0, b"s1:b1", raw("e1", T0, platform="taobao"))
+    p.on_message(0, 1, b"s1:b1", raw("e2", T0 + 1000, "agent", "微信支付可以的亲"))
+    assert sink.on("chat.violations") == [] and alerts.alerts == []
+    p.on_message(0, 2, b"s1:b1", raw("e3", T0 + 2000, "agent", "微信号 lilyshop 加一下"))
+    (record,) = sink.on("chat.violations")
+    assert record["platform"] == "taobao" and record["ts"].endswith("+08:00")
+    assert [(v["category"], v["severity"]) for v in record["violations"]] == \
+        [("wechat", "critical")]
+    assert [a.alertname for a in alerts.alerts] == ["ForbiddenContent"]
+    # The same message in a conversation that started on pdd is a mention there.
+    p.on_message(0, 3, b"s1:b2", raw("e4", T0, buyer="b2"))
+    p.on_message(0, 4, b"s1:b2", raw("e5", T0 + 1000, "agent", "微信支付可以的亲", buyer="b2"))
+    assert value(reg, "chatwatch_violations_total", shop="s1", category="wechat",
+                 severity="critical") == 2

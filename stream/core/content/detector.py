@@ -49,6 +49,24 @@ _WECHAT_ID = re.compile(r"[a-z][a-z0-9_-]{5,19}")
 # What may stand between a cue and the number it introduces: "微信号：", "qq是", "电话为".
 _FILLER = re.compile(r"(?:[^0-9a-z\u4e00-\u9fff]|号|码|是|为|账|帐|户|id|搜|加|我|的|名|称|同|也|联系)*")
 _SOLICIT = ("加", "+", "添加", "加我", "加个", "私", "留个")
+# A letters-only WeChat id ("lilyshop") looks like any English word, so it counts only after a
+# cue that hands one over: an alias (vx, wx, V信, 威信, weixin: nobody writes those when talking
+# about paying), a 号/是/:/id between cue and id (微信号 lilyshop, 微信：lilyshop), or an
+# invitation right before the cue (加我微信 kefuabc, 我的微信 …). Plain 微信/wechat followed by a
+# word is product talk ("微信 iPhone 版", "WeChat Pay").
+_PLAIN_WECHAT = frozenset({"微信", "wechat"})
+_ID_MARKER = re.compile(r"\s*(?:(?:号+码?|账号|帐号|id|搜)\s*(?:是|为)?|是|为|:)"
+                        r"[^0-9a-z\u4e00-\u9fff]*")
+_ID_GAP = re.compile(r"[^0-9a-z\u4e00-\u9fff]*")
+_HANDOVER_BEFORE = ("我的", "我", "私", "留个", "搜")  # and any 加 just before (加一下, 添加)
+_LETTER_ID = re.compile(r"[a-z][a-z0-9_-]{5,19}(?![a-z0-9_-])")
+# Words that follow 微信/vx in ordinary replies and are never handed-over ids.
+_NOT_IDS = frozenset({
+    "iphone", "android", "ipad", "windows", "macbook", "version", "online", "official",
+    "account", "wallet", "payment", "support", "mobile", "scanner", "miniapp", "applet",
+    "program", "qrcode", "fukuan", "zhifu", "zhuanzhang", "shoukuan", "saoma", "hongbao",
+    "please", "thanks", "thank", "hello",
+})
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,7 +284,7 @@ class Detector:
     def _wechat_ids(self, view: View, cues: list[tuple[int, int, Cue]],
                     hits: list[_Hit]) -> None:
         vt = view.text
-        for _start, end, cue in cues:
+        for start, end, cue in cues:
             if cue.kind not in ("wechat", "qq", "alipay"):
                 continue
             pos = end
@@ -274,10 +292,14 @@ class Detector:
             if m is not None and m.end() - pos <= 8:
                 pos = m.end()
             idm = _WECHAT_ID.match(vt, pos)
-            if idm is None or (idm.end() < len(vt) and vt[idm.end()] in "@.") or \
-                    not any(c.isdigit() or c in "_-" for c in idm.group()):
+            if idm is None or (idm.end() < len(vt) and vt[idm.end()] in "@."):
                 continue
-            hits.append(_Hit(*view.span(*idm.span()), cue.kind, "critical"))
+            if any(c.isdigit() or c in "_-" for c in idm.group()):
+                hits.append(_Hit(*view.span(*idm.span()), cue.kind, "critical"))
+            elif cue.kind == "wechat" and cue.mention:
+                letters = _letters_only_id(vt, start, end)
+                if letters is not None:
+                    hits.append(_Hit(*view.span(*letters), "wechat", "critical"))
 
     def _mentions(self, view: View, small: View, cues: list[tuple[int, int, Cue]], mode: str,
                   hits: list[_Hit]) -> None:
@@ -314,6 +336,28 @@ _HOMOPHONE_TRIGGERS = frozenset("微扣宝")
 
 def _compact_text(text: str) -> str:
     return "".join(ch for ch in text if ch.isalnum())
+
+
+def _letters_only_id(vt: str, start: int, end: int) -> tuple[int, int] | None:
+    """The view span of a letters-only WeChat id handed over by the cue at ``[start, end)``.
+
+    ``None`` unless the cue hands one over (see ``_PLAIN_WECHAT``): an alias, a 号/是/:/id
+    marker after it, or an invitation (加…, 我的) before it.
+    """
+    cue = "".join(ch for ch in vt[start:end] if ch.isalnum())
+    marker = _ID_MARKER.match(vt, end)
+    gap = marker if marker is not None and marker.end() - end <= 8 else _ID_GAP.match(vt, end)
+    assert gap is not None  # the gap pattern matches the empty string
+    if gap.end() - end > 8:
+        return None
+    before = _ID_GAP.sub("", vt[max(0, start - 4):start])[-3:]
+    handover = (cue not in _PLAIN_WECHAT or cue.endswith("号") or gap is marker
+                or "加" in before or before.endswith(_HANDOVER_BEFORE))
+    idm = _LETTER_ID.match(vt, gap.end())
+    if not handover or idm is None or idm.group() in _NOT_IDS or (
+            idm.end() < len(vt) and vt[idm.end()] in "@."):
+        return None
+    return idm.span()
 
 
 def _forms_word(text: str, s: int, e: int, original: str, keyword: str) -> bool:

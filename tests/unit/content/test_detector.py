@@ -56,6 +56,35 @@ def test_wechat_cues_and_ids(detector: Detector, cue: str) -> None:
     assert "wechat" in cats(detector.scan(f"有事{cue}联系"))  # mention mode
 
 
+@pytest.mark.parametrize(("text", "wechat_id"), [
+    ("微信号 lilyshop 加一下", "lilyshop"),
+    ("我的vx是 abcdefg", "abcdefg"),
+    ("加我微信 kefuabc", "kefuabc"),
+    ("微信：lilyshop", "lilyshop"),
+    ("微信号是lilyshop", "lilyshop"),
+    ("V信 lilyshop", "lilyshop"),
+    ("wx: KefuAbc", "KefuAbc"),
+    ("ＶＸ ｌｉｌｙｓｈｏｐ", "ｌｉｌｙｓｈｏｐ"),
+    ("威信 abcdefghijklmnopqrst", "abcdefghijklmnopqrst"),  # 20 characters
+])
+def test_letters_only_wechat_id_after_a_handover_cue_is_critical(
+        detector: Detector, text: str, wechat_id: str) -> None:
+    found = [v for v in detector.scan(text, mode="handover", platform="taobao")
+             if v.category == "wechat" and v.severity == "critical"]
+    assert [text[v.start:v.end] for v in found] == [wechat_id]
+    assert wechat_id not in detector.mask(text)
+
+
+@pytest.mark.parametrize("text", [
+    "微信支付 可以用", "vx 也可以付款", "亲，微信 iPhone 版也能下单", "微信 Desktop 版本太旧了",
+    "亲，WeChat Pay 和 Apple Pay 都支持", "微信 official 账号已经关注了吗", "vx pay也行",
+    "微信号 lily 加一下",                   # five letters: too short for a WeChat id
+    "威信 abcdefghijklmnopqrstu",          # 21 characters: too long for a WeChat id
+])
+def test_words_after_a_wechat_cue_are_not_ids(detector: Detector, text: str) -> None:
+    assert cats(detector.scan(text, mode="handover", platform="taobao")) == set()
+
+
 @pytest.mark.parametrize("text", ["QQ 12345678", "扣扣：12345678", "企鹅 12345678", "q号12345678",
                                   "Ｑ：一二三四五六七八", "扣 扣 123456", "蔻蔻 1234567"])
 def test_qq(detector: Detector, text: str) -> None:
