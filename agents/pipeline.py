@@ -43,9 +43,13 @@ _json = msgspec.json.Encoder()
 
 
 class StateStore(Protocol):
-    """Durable per-conversation rows, written to the changelog partition of the conversation."""
+    """Durable per-conversation rows, written to the changelog partition of the conversation.
 
-    def put(self, partition: int, key: str, value: bytes) -> None:
+    The row object is the engine's own and changes with later events: what a store writes
+    out is its encoding (:func:`encode_row`) at the time of the call.
+    """
+
+    def put(self, partition: int, key: str, row: Conversation) -> None:
         """Store one conversation row."""
 
     def delete(self, partition: int, key: str) -> None:
@@ -75,6 +79,11 @@ def encode_row(conv: Conversation) -> bytes:
 def decode_row(raw: bytes) -> Conversation:
     """A conversation row from its durable form."""
     return _row_decoder.decode(raw)
+
+
+def row_of(value: bytes | Conversation) -> Conversation:
+    """A row as a store holds it: encoded, or (the worker's memory store) the row itself."""
+    return value if isinstance(value, Conversation) else decode_row(value)
 
 
 def log_ref(conversation_id: str) -> str:
@@ -166,12 +175,12 @@ class Pipeline:
         finally:
             self._batch_rows = None
             if all(c.partition == partition for c in rows.values()):
-                self._put_rows(partition, [(cid, encode_row(c)) for cid, c in rows.items()])
+                self._put_rows(partition, list(rows.items()))
             else:
                 for cid, conv in rows.items():
-                    self.store.put(conv.partition, cid, encode_row(conv))
+                    self.store.put(conv.partition, cid, conv)
 
-    def _put_rows(self, partition: int, rows: list[tuple[str, bytes]]) -> None:
+    def _put_rows(self, partition: int, rows: list[tuple[str, Conversation]]) -> None:
         """Write rows of one partition, in one go when the store can (``put_many``)."""
         put_many = getattr(self.store, "put_many", None)
         if put_many is not None:
@@ -198,7 +207,7 @@ class Pipeline:
             self._guard(event, conv, applied.first_reply)
         rows = self._batch_rows
         if rows is None:
-            self.store.put(conv.partition, event.conversation_id, encode_row(conv))
+            self.store.put(conv.partition, event.conversation_id, conv)
         else:
             rows[event.conversation_id] = conv
 
@@ -310,11 +319,11 @@ class Pipeline:
                 watermark = max(watermark, wall_ms - self.skew_ms)
             elif part.max_event_ms:
                 lag = max(lag, (wall_ms - part.max_event_ms) / 1000)
-            rows: list[tuple[str, bytes]] = []
+            rows: list[tuple[str, Conversation]] = []
             for breach in engine.advance(partition, watermark):
                 conv = engine.conversations[breach.conversation_id]
                 self._breached(breach, conv, wall_ms)
-                rows.append((breach.conversation_id, encode_row(conv)))
+                rows.append((breach.conversation_id, conv))
             if rows:
                 self._put_rows(partition, rows)
         self.metrics.event_lag.set(lag)
@@ -326,13 +335,14 @@ class Pipeline:
 
     # -- rebalance --------------------------------------------------------------------------
 
-    def load_partition(self, partition: int, rows: Iterable[tuple[str, bytes]]) -> int:
+    def load_partition(self, partition: int,
+                       rows: Iterable[tuple[str, bytes | Conversation]]) -> int:
         """Adopt the recovered rows of a newly assigned partition; returns how many."""
         self.engine.drop_partition(partition)
         part = self.engine.partition(partition)
         n = 0
         for key, raw in rows:
-            conv = decode_row(raw)
+            conv = row_of(raw)
             if conv.partition != partition:
                 continue
             _share_ids(conv)

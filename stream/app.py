@@ -6,7 +6,10 @@ tests build their own apps and the worker command builds exactly one.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import logging
 import time
 import weakref
@@ -21,11 +24,12 @@ from faust.types import TP
 from prometheus_client import CollectorRegistry
 
 from agents.metrics import ChatwatchMetrics, EngineCollector
-from agents.pipeline import AlertSink, Pipeline
+from agents.pipeline import AlertSink, Pipeline, encode_row
 from agents.web import register_views
 from stream.config import Settings
 from stream.core.content import Detector
 from stream.core.engine import Engine
+from stream.core.reply_window import Conversation
 
 log = logging.getLogger(__name__)
 
@@ -60,29 +64,108 @@ def as_partition(topic: str, partition: int) -> Iterator[None]:
         _current_event.reset(token)
 
 
-class TableStore:
-    """:class:`agents.pipeline.StateStore` on a faust Table of raw bytes."""
+class ChangelogWriter:
+    """Conversation rows to the Table's changelog, a batch per partition, through the client.
 
-    def __init__(self, table: Any, source_topic: str) -> None:
+    faust sends every Table write as a message of its own through its producer buffer: a
+    future, a queue hop and one awaited send each, about 25 µs a row, and on a backlog the
+    buffer grows without bound (``docs/performance.md``). Rows are queued here instead and
+    :meth:`flush` appends them to one Kafka record batch per partition. Callers flush before
+    they acknowledge the offsets that produced the rows, so a commit (which flushes the
+    client first) never covers a row that is not on its way; the lock keeps flushes in order,
+    so the changelog holds every key's writes in the order they were made.
+    """
+
+    def __init__(self, app: faust.App, table: Any) -> None:
+        self.app = app
+        self.table = table
+        self.pending: dict[int, list[tuple[bytes, bytes | None]]] = {}
+        self._lock = asyncio.Lock()
+
+    def add(self, partition: int, key: bytes, value: bytes | None) -> None:
+        """Queue one row (``None``: a tombstone) for the changelog partition ``partition``."""
+        rows = self.pending.get(partition)
+        if rows is None:
+            rows = self.pending[partition] = []
+        rows.append((key, value))
+
+    async def flush(self) -> None:
+        """Hand every queued row to the Kafka client (delivery is awaited by commits)."""
+        if not self.pending:
+            return
+        async with self._lock:
+            pending, self.pending = self.pending, {}
+            client = self.app.producer._ensure_producer()  # the aiokafka producer
+            topic = self.table.changelog_topic.get_topic_name()
+            for partition, rows in pending.items():
+                batch, n = client.create_batch(), 0
+                for key, value in rows:
+                    if batch.append(key=key, value=value, timestamp=None) is None:
+                        await self._send(client, batch, n, topic, partition)
+                        batch, n = client.create_batch(), 0
+                        batch.append(key=key, value=value, timestamp=None)
+                    n += 1
+                await self._send(client, batch, n, topic, partition)
+
+    async def _send(self, client: Any, batch: Any, n: int, topic: str, partition: int) -> None:
+        delivered = await client.send_batch(batch, topic, partition=partition)
+        tp = TP(topic, partition)
+
+        def done(fut: asyncio.Future[Any]) -> None:
+            if fut.cancelled():
+                return
+            if fut.exception() is not None:
+                log.error("changelog batch of %d rows to %s/%d not delivered: %r", n, topic,
+                          partition, fut.exception())
+                return
+            # What faust records after each changelog write: RocksDB keeps the offset its
+            # data is complete up to, so a restart replays only the changelog after it.
+            self.table.data.set_persisted_offset(tp, fut.result().offset + n - 1)
+
+        delivered.add_done_callback(done)
+
+
+class TableStore:
+    """:class:`agents.pipeline.StateStore` on a faust Table.
+
+    Rows go to the changelog, encoded, through a :class:`ChangelogWriter`, and to the
+    Table's local store. A RocksDB store keeps the encoded row (a restart then replays only
+    the changelog after it). The memory store keeps the engine's own row object: the engine
+    changes a row only together with queueing it for the changelog, so the object always is
+    what was last written, and no second copy of every conversation is held (~120 bytes
+    each). Recovery still fills the memory store with encoded rows; ``Pipeline.load_partition``
+    reads both.
+    """
+
+    def __init__(self, table: Any, source_topic: str, changelog: ChangelogWriter,
+                 keep_objects: bool = False) -> None:
         self.table = table
         self.source_topic = source_topic
+        self.changelog = changelog
+        self.keep_objects = keep_objects
 
-    def put(self, partition: int, key: str, value: bytes) -> None:
+    def put(self, partition: int, key: str, row: Conversation) -> None:
         """Write one row to the table and its changelog partition."""
-        with as_partition(self.source_topic, partition):
-            self.table[key.encode()] = value
+        self.put_many(partition, ((key, row),))
 
-    def put_many(self, partition: int, rows: Iterable[tuple[str, bytes]]) -> None:
+    def put_many(self, partition: int, rows: Iterable[tuple[str, Conversation]]) -> None:
         """Write rows that all belong to ``partition`` (one batch's changes)."""
-        table = self.table
+        store = self.table.data
+        add = self.changelog.add
+        keep_objects = self.keep_objects
+        # the RocksDB store picks the partition's database from the current event
         with as_partition(self.source_topic, partition):
-            for key, value in rows:
-                table[key.encode()] = value
+            for key, row in rows:
+                raw_key, raw = key.encode(), encode_row(row)
+                store[raw_key] = row if keep_objects else raw
+                add(partition, raw_key, raw)
 
     def delete(self, partition: int, key: str) -> None:
         """Remove one row; the changelog gets a tombstone."""
-        with as_partition(self.source_topic, partition):
-            self.table.pop(key.encode(), None)
+        raw_key = key.encode()
+        with as_partition(self.source_topic, partition), contextlib.suppress(KeyError):
+            del self.table.data[raw_key]
+        self.changelog.add(partition, raw_key, None)
 
 
 class TopicSink:
@@ -128,6 +211,28 @@ FAUST_TUNING: dict[str, Any] = {
 }
 
 
+def _malloc_trim() -> Any:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to call
+        return None
+
+
+_trim = _malloc_trim()
+
+
+def release_freed_memory() -> None:
+    """Return memory freed after a backlog to the operating system (glibc's malloc_trim).
+
+    Applying a backlog allocates and frees fetch buffers, decoded events and record batches
+    between the rows that stay; glibc keeps most of those freed pages resident (~170 bytes
+    per open conversation after 100,000 new ones, docs/performance.md). Runs in a thread:
+    it takes a few milliseconds per hundred megabytes of heap.
+    """
+    if _trim is not None:
+        _trim(0)
+
+
 # --- the app ----------------------------------------------------------------------------------
 
 
@@ -170,7 +275,8 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
             if fast_path:
                 from stream import drain
 
-                drain.install(consumer, *fast_path, wait_for_producer=_producer_ebb)
+                drain.install(consumer, *fast_path, after_batch=changelog.flush,
+                              wait_for_producer=_producer_ebb)
             return consumer
 
     def _producer_ebb() -> Any:
@@ -212,10 +318,14 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
                              metrics=_PusherMetrics(metrics))
         alerts = pusher
     engine = Engine(settings.policies)
+    changelog = ChangelogWriter(app, table)
+    store = TableStore(table, settings.events_topic, changelog,
+                       keep_objects=settings.store.startswith("memory:"))
     pipeline = Pipeline(settings, engine, Detector.from_settings(settings.content), metrics,
-                        TableStore(table, settings.events_topic), TopicSink(app), alerts)
+                        store, TopicSink(app), alerts)
     loaded: set[int] = set()
     pending: set[int] = set()
+    backlog: set[bool] = set()  # non-empty while some partition has not caught up
 
     def wall_ms() -> int:
         return int(time.time() * 1000)
@@ -248,6 +358,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
 
     @app.on_partitions_revoked.connect
     async def _revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
+        await changelog.flush()  # rows of partitions about to move go out first
         for tp in revoked:
             if tp.topic == settings.events_topic and tp.partition in loaded:
                 pipeline.drop_partition(tp.partition)
@@ -268,6 +379,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
             if msg.partition not in loaded:
                 load(msg.partition)
             pipeline.on_message(msg.partition, msg.offset, msg.key, msg.value)
+            await changelog.flush()
 
     @app.timer(settings.sweep_interval_seconds, name="sweeper")
     async def sweeper() -> None:
@@ -296,6 +408,13 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
                 done = consumer._committed_offset.get(tp) or 0
             caught_up[p] = high is not None and done >= high
         pipeline.sweep(wall_ms(), caught_up)
+        await changelog.flush()
+        if all(caught_up.values()):
+            if backlog:
+                backlog.clear()
+                await asyncio.get_running_loop().run_in_executor(None, release_freed_memory)
+        else:
+            backlog.add(True)
 
     if pusher is not None:
         @app.task

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from types import MethodType
 from typing import Any, Protocol
 
@@ -45,13 +45,16 @@ class KafkaRecord(Protocol):
 BatchHandler = Callable[[int, Sequence[Any]], None]
 
 
-def install(consumer: Any, topic: str, handler: BatchHandler,
+def install(consumer: Any, topic: str, handler: BatchHandler, *,
+            after_batch: Callable[[], Awaitable[None]] | None = None,
             wait_for_producer: Callable[[], Any] | None = None) -> bool:
     """Make ``consumer`` (a faust consumer) deliver ``topic`` in batches to ``handler``.
 
     ``handler(partition, records)`` gets the records of one partition in offset order and must
-    apply them all before it returns. Returns False (and leaves faust alone) when the
-    consumer lacks the internals this relies on, e.g. after a faust upgrade.
+    apply them all before it returns; ``after_batch()`` is awaited after each handler call and
+    before the batch's offsets are acknowledged (the state writes it caused go out first).
+    Returns False (and leaves faust alone) when the consumer lacks the internals this relies
+    on, e.g. after a faust upgrade.
     """
     needed = ("_wait_next_records", "_to_message", "_acked", "_acked_index", "_read_offset",
               "_committed_offset", "callback", "highwater", "flow_active")
@@ -60,12 +63,13 @@ def install(consumer: Any, topic: str, handler: BatchHandler,
         log.warning("batched consumption not installed (faust consumer lacks %s); "
                     "events take faust's per-record path", ", ".join(missing))
         return False
-    consumer._drain_messages = MethodType(_make_drain(topic, handler, wait_for_producer),
-                                          consumer)
+    consumer._drain_messages = MethodType(
+        _make_drain(topic, handler, after_batch, wait_for_producer), consumer)
     return True
 
 
 def _make_drain(topic: str, handler: BatchHandler,
+                after_batch: Callable[[], Awaitable[None]] | None,
                 wait_for_producer: Callable[[], Any] | None) -> Callable[..., Any]:
     async def drain(self: Any, fetcher: Any) -> None:  # pragma: no cover - runs in the worker
         callback = self.callback
@@ -96,6 +100,8 @@ def _make_drain(topic: str, handler: BatchHandler,
                         continue
                     if tp.topic == topic:
                         handler(tp.partition, batch)
+                        if after_batch is not None:
+                            await after_batch()
                         first = batch[0].offset
                         _ack_range(self, tp, first if last is None else min(first, last + 1),
                                    batch[-1].offset)

@@ -7,7 +7,7 @@ import json
 from prometheus_client import CollectorRegistry
 
 from agents.metrics import ChatwatchMetrics
-from agents.pipeline import Pipeline, decode_row
+from agents.pipeline import Pipeline, decode_row, encode_row
 from stream.config import load_settings
 from stream.core.content import Detector
 from stream.core.engine import Engine
@@ -20,8 +20,8 @@ class FakeStore:
         self.rows: dict[str, bytes] = {}
         self.deleted: list[str] = []
 
-    def put(self, partition, key, value):
-        self.rows[key] = value
+    def put(self, partition, key, row):
+        self.rows[key] = encode_row(row)  # as a durable store: the row as of this write
 
     def delete(self, partition, key):
         self.rows.pop(key, None)
