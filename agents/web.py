@@ -9,8 +9,8 @@ from datetime import date
 from typing import Any
 
 import faust
-from faust.web import View
 import msgspec
+from faust.web import View
 from prometheus_client import CollectorRegistry, generate_latest
 
 from agents.pipeline import Pipeline

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jsonschema
@@ -39,7 +39,7 @@ def with_(**kw):
 def test_valid_message_with_defaults():
     ev = decode(enc(BASE))
     assert isinstance(ev, ChatEvent)
-    assert ev.ts_ms == int(datetime(2026, 11, 11, 2, 0, tzinfo=timezone.utc).timestamp() * 1000)
+    assert ev.ts_ms == int(datetime(2026, 11, 11, 2, 0, tzinfo=UTC).timestamp() * 1000)
     assert ev.conversation_id == "s1:b1"
     assert ev.platform == "pdd"
     assert ev.buyer_kind == "customer"
