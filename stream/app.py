@@ -197,6 +197,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
         web_host=settings.web_host,
         web_port=settings.web_port,
         topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
         topic_allow_declare=True,
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=settings.session_timeout_seconds,

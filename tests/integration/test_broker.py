@@ -125,3 +125,9 @@ def test_end_offsets_are_corrected_to_the_last_record(broker, unique):
     ends = asyncio.run(go())
     assert ends == {TopicPartition(topic, 0): 7, TopicPartition(topic, 1): 1,
                     TopicPartition(topic, 2): 0}
+
+
+def test_replication_factor_above_the_broker_count_is_a_clear_error(broker, topic_settings):
+    settings = topic_settings.with_overrides(replication_factor=3)
+    with pytest.raises(BrokerError, match=r"CHATWATCH_REPLICATION_FACTOR=3 .* 1 broker"):
+        asyncio.run(ensure_topics(settings, broker.url))
