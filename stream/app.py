@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry
 from agents.metrics import ChatwatchMetrics, EngineCollector
 from agents.pipeline import AlertSink, Pipeline, encode_row
 from agents.web import register_views
+from stream import durability
 from stream.config import Settings
 from stream.core.content import Detector
 from stream.core.engine import Engine
@@ -272,6 +273,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
     class _App(faust.App):
         def _new_consumer(self) -> Any:
             consumer = super()._new_consumer()
+            durability.install(consumer, self, _probe_client)
             if fast_path:
                 from stream import drain
 
@@ -281,6 +283,14 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
 
     def _producer_ebb() -> Any:
         return app.producer.buffer.wait_until_ebb()
+
+    def _probe_client() -> Any:
+        from aiokafka import AIOKafkaConsumer
+
+        from stream.kafka import bootstrap_servers, client_kwargs
+
+        return AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(broker_url), group_id=None,
+                                enable_auto_commit=False, **client_kwargs(settings))
 
     app = _App(
         settings.app_id,
@@ -293,6 +303,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
         web_host=settings.web_host,
         web_port=settings.web_port,
         topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
         topic_allow_declare=True,
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=settings.session_timeout_seconds,
@@ -386,7 +397,9 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
         # faust sets `completed` after the first recovery and never clears it, so on its own
         # it would let a later rebalance load partitions before their changelog is restored;
         # `rebalancing` is true from revocation until that restore is done.
-        if not app.tables.recovery.completed.is_set() or app.rebalancing:
+        # Nor once the worker is stopping: its final commit has flushed the changelog, and a
+        # row written after it would be lost; the next owner declares those breaches.
+        if not app.tables.recovery.completed.is_set() or app.rebalancing or app.should_stop:
             return
         for p in sorted(pending):
             load(p)

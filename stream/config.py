@@ -60,6 +60,10 @@ class Settings:
     broker: str | None = None
     security: KafkaSecurity = field(default_factory=KafkaSecurity)
     partitions: int = 8
+    # Copies the brokers keep of each partition of the topics chatwatch creates: its own four
+    # and faust's internal ones (the conversations changelog). 1 suits one broker; a cluster
+    # of three or more brokers wants 3, or one broker's loss loses state.
+    replication_factor: int = 1
     store: str = "memory://"
     data_dir: str = "data"
     web_host: str = "127.0.0.1"
@@ -101,6 +105,7 @@ _ENV_SCALARS: dict[str, tuple[str, type]] = {
     "CHATWATCH_APP_ID": ("app_id", str),
     "KAFKA_BROKER": ("broker", str),
     "CHATWATCH_PARTITIONS": ("partitions", int),
+    "CHATWATCH_REPLICATION_FACTOR": ("replication_factor", int),
     "CHATWATCH_STORE": ("store", str),
     "CHATWATCH_DATA_DIR": ("data_dir", str),
     "CHATWATCH_WEB_HOST": ("web_host", str),
@@ -209,6 +214,7 @@ def _check_scalars(values: dict[str, Any]) -> None:
                               "or leave it unset to start the embedded broker")
     checks: list[tuple[str, Any, type, Any]] = [
         ("partitions", values.get("partitions"), int, lambda v: v >= 1),
+        ("replication_factor", values.get("replication_factor"), int, lambda v: v >= 1),
         ("web_port", values.get("web_port"), int, lambda v: 0 <= v <= 65535),
         ("clock_skew_seconds", values.get("clock_skew_seconds"), float, lambda v: 0 <= v <= 60),
         ("sweep_interval_seconds", values.get("sweep_interval_seconds"), float,
@@ -254,6 +260,9 @@ _TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 
 _HINTS = {
     "partitions": "the number of partitions of chat.events: a whole number of at least 1",
+    "replication_factor": "copies the brokers keep of each topic partition: a whole number "
+                          "from 1 to the number of brokers (1 for a single broker, 3 for a "
+                          "production cluster; default 1)",
     "web_port": "a TCP port 0-65535 (0 picks a free one)",
     "clock_skew_seconds": "seconds of producer clock skew to tolerate, 0-60 (default 0.5)",
     "sweep_interval_seconds": "how often breaches are swept, 0.01-1 s (default 0.2)",

@@ -55,7 +55,7 @@ def producer(settings: Settings, broker_url: str, **extra: Any) -> AIOKafkaProdu
 
 
 async def ensure_topics(settings: Settings, broker_url: str, timeout: float = 20.0) -> None:
-    """Create the chatwatch topics with the configured partition count, if missing.
+    """Create the chatwatch topics with the configured partitions and replication, if missing.
 
     ``chat.events`` must exist with ``settings.partitions`` partitions before anything is
     produced: a broker that auto-creates it on first produce would pick its own count.
@@ -72,12 +72,28 @@ async def ensure_topics(settings: Settings, broker_url: str, timeout: float = 20
         existing = set(await admin.list_topics())
         wanted = [settings.events_topic, settings.dlq_topic, settings.breaches_topic,
                   settings.violations_topic]
-        missing = [NewTopic(t, settings.partitions, 1) for t in wanted if t not in existing]
+        rf = settings.replication_factor
+        missing = [NewTopic(t, settings.partitions, rf) for t in wanted if t not in existing]
         if missing:
+            brokers = len((await admin.describe_cluster()).get("brokers") or [])
+            if brokers and rf > brokers:
+                raise BrokerError(f"CHATWATCH_REPLICATION_FACTOR={rf} but the cluster at "
+                                  f"{broker_url} has {brokers} broker(s): set it to at most "
+                                  f"{brokers} (1 for a single broker)")
             try:
-                await admin.create_topics(missing)
+                response = await admin.create_topics(missing)
             except TopicAlreadyExistsError:
-                pass
-            log.info("created topics %s", ", ".join(t.name for t in missing))
+                response = None
+            failed = [(name, code) for name, code, *_ in getattr(response, "topic_errors", [])
+                      if code not in (0, TopicAlreadyExistsError.errno)]
+            if failed:
+                raise BrokerError("the broker refused to create "
+                                  + ", ".join(f"{name} (Kafka error {code})"
+                                              for name, code in failed)
+                                  + f" with {settings.partitions} partitions and replication "
+                                    f"factor {rf}: check CHATWATCH_PARTITIONS, "
+                                    f"CHATWATCH_REPLICATION_FACTOR and the broker's ACLs")
+            log.info("created topics %s (replication factor %d)",
+                     ", ".join(t.name for t in missing), rf)
     finally:
         await admin.close()

@@ -21,7 +21,7 @@ WORKER_ENV = frozenset({
     "KAFKA_SASL_PASSWORD", "KAFKA_SSL_CAFILE", "KAFKA_SSL_CERTFILE", "KAFKA_SSL_KEYFILE",
     "CHATWATCH_CONFIG", "CHATWATCH_STORE", "CHATWATCH_DATA_DIR", "CHATWATCH_WEB_HOST",
     "CHATWATCH_WEB_PORT", "CHATWATCH_CHECK_TOKEN", "CHATWATCH_ALERTMANAGER_URL",
-    "CHATWATCH_PARTITIONS",
+    "CHATWATCH_PARTITIONS", "CHATWATCH_REPLICATION_FACTOR",
 })
 TOPICS = ("chat.events", "chat.events.dlq", "chat.breaches", "chat.violations")
 # Names of settings that hold secrets (paths to key files are not secrets).

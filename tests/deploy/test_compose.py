@@ -102,6 +102,18 @@ def test_topic_init_creates_every_topic_with_the_workers_partition_count(
     assert references(script.replace("$$", "")) == []
 
 
+def test_replication_factor_fits_the_single_bundled_broker(
+        compose: dict[str, Any], worker_services: dict[str, Any]) -> None:
+    kafka_nodes = [s for s in compose["services"].values()
+                   if str(s.get("image", "")).startswith("apache/kafka")
+                   and "KAFKA_NODE_ID" in environment_of(s)]
+    assert len(kafka_nodes) == 1
+    for name, svc in worker_services.items():
+        assert interpolate(environment_of(svc)["CHATWATCH_REPLICATION_FACTOR"], {}) == "1", name
+    script = "\n".join(compose["services"]["kafka-init"]["command"])
+    assert "--replication-factor 1 " in script
+
+
 def test_workers_share_a_consumer_group_and_each_has_its_own_state_volume(
         compose: dict[str, Any], worker_services: dict[str, Any]) -> None:
     images = {svc["image"] for svc in worker_services.values()}

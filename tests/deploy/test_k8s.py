@@ -104,6 +104,8 @@ def test_workers_are_a_statefulset_with_rocksdb_volumes(objects: list[dict[str, 
     assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
     assert claim["spec"]["resources"]["requests"]["storage"]
     assert 1 <= sts["spec"]["replicas"] <= int(env["CHATWATCH_PARTITIONS"])
+    # the changelog RocksDB is rebuilt from survives the loss of a broker
+    assert env["CHATWATCH_REPLICATION_FACTOR"] == "3"
     assert pod["terminationGracePeriodSeconds"] >= 30, "time to commit offsets and flush"
 
 

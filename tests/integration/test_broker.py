@@ -88,3 +88,46 @@ def _alive(pid):
             return f.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_end_offsets_are_corrected_to_the_last_record(broker, unique):
+    """The embedded broker reports the last batch's base offset + 1 as a partition's end;
+    recovery relies on the corrected value to restore every changelog row."""
+    from aiokafka import TopicPartition
+
+    from stream.durability import true_end_offsets
+
+    topic = f"ends.{unique}"
+
+    async def go():
+        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=50)
+        await producer.start()
+        try:
+            for size in (3, 4):  # two batches of several records each in partition 0
+                sent = [await producer.send(topic, b"v", key=b"k%d" % i, partition=0)
+                        for i in range(size)]
+                await asyncio.gather(*sent)
+            await producer.send_and_wait(topic, b"v", key=b"one", partition=1)
+        finally:
+            await producer.stop()
+        tps = [TopicPartition(topic, 0), TopicPartition(topic, 1)]
+        client = lambda: AIOKafkaConsumer(bootstrap_servers=broker.bootstrap,  # noqa: E731
+                                          group_id=None, enable_auto_commit=False)
+        reporter = client()
+        await reporter.start()
+        try:
+            reported = await reporter.end_offsets(tps)
+        finally:
+            await reporter.stop()
+        empty = TopicPartition(topic, 2)
+        return await true_end_offsets({**reported, empty: 0}, client)
+
+    ends = asyncio.run(go())
+    assert ends == {TopicPartition(topic, 0): 7, TopicPartition(topic, 1): 1,
+                    TopicPartition(topic, 2): 0}
+
+
+def test_replication_factor_above_the_broker_count_is_a_clear_error(broker, topic_settings):
+    settings = topic_settings.with_overrides(replication_factor=3)
+    with pytest.raises(BrokerError, match=r"CHATWATCH_REPLICATION_FACTOR=3 .* 1 broker"):
+        asyncio.run(ensure_topics(settings, broker.url))

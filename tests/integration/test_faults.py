@@ -6,18 +6,24 @@ a worker started behind a backlog (no false breaches), and the broker going away
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
 
 from alerts.testing import run_alertmanager
-from stream.broker import free_port
-from stream.kafka import bootstrap_servers
+from stream.backfill import run_backfill
+from stream.broker import EmbeddedBroker, free_port
+from stream.config import Settings, settings_from_mapping
+from stream.inputs import read_events
+from stream.kafka import bootstrap_servers, ensure_topics
 from stream.testing import WorkerProcess, consume, produce, run, topic_config, wait_for
 
 pytestmark = pytest.mark.slow
@@ -97,9 +103,6 @@ def test_poison_messages_go_to_the_dead_letter_topic(broker, tmp_path: Path, uni
 # --- (e) SIGTERM --------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=False, reason="known issue: after a graceful stop the next worker "
-                   "restored 4 of 5 conversation rows from the changelog (figures differ); "
-                   "exit code 0 and committed offsets hold")
 def test_sigterm_commits_offsets_and_flushes_state(broker, tmp_path: Path, unique: str):
     cfg = topic_config(unique)
     events = [_msg(i) for i in range(40)]
@@ -180,3 +183,84 @@ def test_backlog_with_replies_inside_the_window_breaches_nothing(broker, tmp_pat
     assert run(consume(broker.url, cfg["breaches_topic"], timeout=2)) == []
     day = [f for f in worker.figures() if f["shop_id"] == "shop-1"]
     assert all(f["waits_breached"] == 0 for f in day)
+
+
+# --- (a) broker restart ---------------------------------------------------------------------------
+
+
+def _conversations(shop: str, first_id: int, buyers: int) -> list[dict[str, object]]:
+    """A question per buyer and, for every other buyer, an agent's reply 20 s later."""
+    out: list[dict[str, object]] = []
+    for i in range(buyers):
+        out.append(_msg(first_id + i, shop_id=shop, buyer_id=f"{shop}-b{i}", ts=T0 + i * 100))
+        if i % 2 == 0:
+            out.append(_msg(first_id + 1000 + i, shop_id=shop, buyer_id=f"{shop}-b{i}",
+                            sender="agent", agent_id="a1", text="您好",
+                            ts=T0 + i * 100 + 20_000))
+    return out
+
+
+def _backfill(events: list[dict[str, object]], tmp_path: Path,
+              settings: Settings) -> list[dict[str, object]]:
+    path = tmp_path / "expected.jsonl"
+    path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events),
+                    encoding="utf-8")
+    rows = [r.as_dict() for r in run_backfill(read_events([str(path)]), settings).report()]
+    return list(json.loads(json.dumps(rows)))
+
+
+def _blank_broker_restart(tmp_path: Path, unique: str) -> Iterator[
+        tuple[WorkerProcess, EmbeddedBroker, dict[str, Any], list[dict[str, object]]]]:
+    """A worker that processed events, then its broker stopped for 5 s and came back blank.
+
+    The embedded broker keeps everything in memory (its binary has no persistent storage
+    engine built in: sqlite and postgres are not compiled in, s3 needs an object store), so a
+    restart is an empty broker on the same address, whose topics an operator recreates.
+    """
+    cfg = topic_config(unique)
+    before = _conversations("shop-before", 0, 6)
+    port = free_port()
+    broker = EmbeddedBroker(port=port).start()
+    worker = WorkerProcess(tmp_path, broker.url, cfg, {"CHATWATCH_SESSION_TIMEOUT_SECONDS": "6"})
+    try:
+        worker.start()
+        run(produce(broker.url, cfg["events_topic"], before))
+        wait_for(lambda: _count(worker, "processed") == len(before), timeout=30)
+        broker.stop()
+        time.sleep(5)
+        assert worker.proc is not None and worker.proc.poll() is None, worker.tail()
+        broker = EmbeddedBroker(port=port).start()
+        run(ensure_topics(settings_from_mapping(cfg, {}), broker.url))
+        yield worker, broker, cfg, before
+    finally:
+        worker.stop()
+        broker.stop()
+
+
+def test_worker_survives_the_broker_going_away_and_coming_back(tmp_path: Path, unique: str):
+    with contextlib.contextmanager(_blank_broker_restart)(tmp_path, unique) as (worker, *_):
+        # it reconnects and rejoins its group on its own, and keeps serving
+        time.sleep(15)
+        assert worker.proc is not None and worker.proc.poll() is None, worker.tail()
+        assert worker.get_json("/health") is not None
+        assert worker.sample("chatwatch_events_total", outcome="processed") is not None
+    assert "Traceback" not in worker.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+@pytest.mark.xfail(strict=True, reason="after a blank restart of the embedded broker the worker "
+                   "rejoins but processes no new event: either it waits in changelog recovery "
+                   "for records the recreated changelog reports but never returns, or it keeps "
+                   "the read offsets of the vanished log and skips the new topic's records "
+                   "as already read")
+def test_worker_resumes_processing_after_a_blank_broker_restart(tmp_path: Path, unique: str):
+    with contextlib.contextmanager(_blank_broker_restart)(tmp_path, unique) as (
+            worker, broker, cfg, before):
+        after = _conversations("shop-after", 100, 8)
+        run(produce(broker.url, cfg["events_topic"], after))
+        wait_for(lambda: _count(worker, "processed") >= len(before) + len(after), timeout=60)
+        assert _count(worker, "processed") == len(before) + len(after)
+        expected = _backfill(after, tmp_path, settings_from_mapping(cfg, {}))
+        assert expected
+        wait_for(lambda: [f for f in worker.figures() if f["shop_id"] == "shop-after"]
+                 == expected, timeout=30)
+        assert worker.proc is not None and worker.proc.poll() is None, worker.tail()

@@ -23,6 +23,7 @@ BAD_ENV = [
     ("CHATWATCH_WEB_PORT", "http"),
     ("CHATWATCH_CLOCK_SKEW_SECONDS", "half"),
     ("CHATWATCH_SESSION_TIMEOUT_SECONDS", "10s"),
+    ("CHATWATCH_REPLICATION_FACTOR", "three"),
 ]
 
 
@@ -36,6 +37,8 @@ def test_unparsable_environment_values_name_the_variable(var: str, value: str) -
 
 BAD_ENV_RANGES = [
     ("CHATWATCH_PARTITIONS", "0"),
+    ("CHATWATCH_REPLICATION_FACTOR", "0"),
+    ("CHATWATCH_REPLICATION_FACTOR", "-3"),
     ("CHATWATCH_WEB_PORT", "70000"),
     ("CHATWATCH_CLOCK_SKEW_SECONDS", "-1"),
     ("CHATWATCH_CLOCK_SKEW_SECONDS", "61"),
@@ -71,6 +74,10 @@ BAD_FILE = [
     ({"partitions": True}, "partitions"),
     ({"partitions": 2.5}, "partitions"),
     ({"web_port": -1}, "web_port"),
+    ({"replication_factor": 0}, "replication_factor"),
+    ({"replication_factor": "3"}, "replication_factor"),
+    ({"replication_factor": 2.5}, "replication_factor"),
+    ({"replication_factor": True}, "replication_factor"),
     ({"events_topic": ""}, "events_topic"),
     ({"events_topic": 5}, "events_topic"),
     ({"dlq_topic": "dead letters!"}, "dlq_topic"),
@@ -153,6 +160,29 @@ def test_integer_seconds_in_the_file_become_floats() -> None:
     settings = settings_from_mapping({"session_timeout_seconds": 4}, {})
     assert settings.session_timeout_seconds == 4.0
     assert isinstance(settings.session_timeout_seconds, float)
+
+
+def test_replication_factor_default_file_and_environment(tmp_path: Path) -> None:
+    assert settings_from_mapping({}, {}).replication_factor == 1
+    assert settings_from_mapping({"replication_factor": 3}, {}).replication_factor == 3
+    path = tmp_path / "chatwatch.yml"
+    path.write_text("replication_factor: 2\n", encoding="utf-8")
+    assert load_settings(path, environ={}).replication_factor == 2
+    settings = load_settings(path, environ={"CHATWATCH_REPLICATION_FACTOR": "3"})
+    assert settings.replication_factor == 3  # the environment wins over the file
+    err = _error(env={"CHATWATCH_REPLICATION_FACTOR": "0"})
+    assert "number of brokers" in err.fix
+
+
+def test_replication_factor_reaches_faust_internal_topics() -> None:
+    from stream.app import create_app
+
+    settings = settings_from_mapping({"replication_factor": 3}, {})
+    app = create_app(settings, "kafka://localhost:9092").app
+    assert app.conf.topic_replication_factor == 3
+    # faust creates the changelog with the topic's own replicas, else the app's setting
+    changelog = app.tables["conversations"].changelog_topic
+    assert (changelog.replicas or app.conf.topic_replication_factor) == 3
 
 
 def test_empty_environment_values_mean_unset() -> None:
