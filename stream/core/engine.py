@@ -7,17 +7,18 @@ and calls :meth:`Engine.finish` at the end of input. Same inputs, same figures.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import msgspec
 
+from stream.core.deadlines import Deadlines
 from stream.core.events import ChatEvent
 from stream.core.figures import DailyFigures, DayBook
 from stream.core.policy import PolicyBook
 from stream.core.reply_window import (
     DAY_RECORD,
+    NO_WAIT,
     Conversation,
     Outcome,
     WaitBreached,
@@ -53,7 +54,7 @@ DUPLICATE = Applied(duplicate=True, out_of_order=False, outcomes=())
 class PartitionState:
     """Per-partition deadlines, watermark and figures."""
 
-    deadlines: list[tuple[int, str, int]] = field(default_factory=list)  # (deadline, conv, seq)
+    deadlines: Deadlines = field(default_factory=Deadlines)
     max_event_ms: int = 0  # the latest effective event time applied in this partition
     watermark_ms: int = 0  # no further event is expected before this event time
     book: DayBook = field(default_factory=DayBook)
@@ -87,8 +88,7 @@ class Engine:
         self.conversations[conversation_id] = conv
         if conv.has_open_wait and not conv.wait_breached:
             policy = self.policies.policy(conv.platform, conv.shop_id)
-            heapq.heappush(part.deadlines,
-                           (conv.wait_start + policy.window_ms, conversation_id, conv.seq))
+            part.deadlines.add(conv.wait_start + policy.window_ms, conversation_id)
 
     def drop_partition(self, number: int) -> None:
         """Forget a partition's conversations and figures (it moved to another worker)."""
@@ -126,7 +126,7 @@ class Engine:
         if outcomes:
             for outcome in outcomes:
                 if isinstance(outcome, WaitOpened):
-                    heapq.heappush(part.deadlines, (outcome.deadline_ms, cid, conv.seq))
+                    part.deadlines.add(outcome.deadline_ms, cid)
             if conv.days is not before:
                 self._book_change(part.book, conv, before, conv.days)
         return Applied(False, out_of_order, tuple(outcomes), first_reply)
@@ -145,22 +145,51 @@ class Engine:
             breaches.extend(self._expire(part, None))
         return breaches
 
+    def _deadline(self, cid: str, second: int) -> tuple[int, Conversation] | None:
+        """The deadline of ``cid``'s open wait if it is filed under ``second``, else None."""
+        conv = self.conversations.get(cid)
+        if conv is None or conv.wait_start == NO_WAIT or conv.wait_breached:
+            return None  # closed, already breached, or moved away
+        deadline = conv.wait_start + self.policies.policy(conv.platform, conv.shop_id).window_ms
+        return (deadline, conv) if deadline // 1000 == second else None
+
     def _expire(self, part: PartitionState, watermark_ms: int | None) -> list[WaitBreached]:
-        heap = part.deadlines
+        """Breach the waits whose deadline is before ``watermark_ms`` (None: every one).
+
+        In deadline order (then conversation id), whichever second they were filed under.
+        """
+        deadlines = part.deadlines
         breaches: list[WaitBreached] = []
-        while heap and (watermark_ms is None or heap[0][0] < watermark_ms):
-            deadline, cid, seq = heapq.heappop(heap)
-            conv = self.conversations.get(cid)
-            if conv is None or conv.seq != seq:
-                continue  # closed and superseded, or moved away
-            policy = self.policies.policy(conv.platform, conv.shop_id)
-            before = conv.days
-            breach = expire_wait(conv, cid, deadline + 1 if watermark_ms is None else watermark_ms,
-                                 policy)
-            if breach is not None:
-                if conv.days is not before:
-                    self._book_change(part.book, conv, before, conv.days)
-                breaches.append(breach)
+        while (second := deadlines.first_second()) is not None:
+            if watermark_ms is not None and second * 1000 >= watermark_ms:
+                break  # every deadline from here on is >= the watermark
+            second, ids = deadlines.pop()
+            due: list[tuple[int, str]] = []
+            later: list[str] = []
+            for cid in ids:
+                found = self._deadline(cid, second)
+                if found is None:
+                    continue
+                if watermark_ms is None or found[0] < watermark_ms:
+                    due.append((found[0], cid))
+                else:
+                    later.append(cid)
+            due.sort()
+            for deadline, cid in due:
+                conv = self.conversations[cid]
+                policy = self.policies.policy(conv.platform, conv.shop_id)
+                before = conv.days
+                breach = expire_wait(conv, cid,
+                                     deadline + 1 if watermark_ms is None else watermark_ms,
+                                     policy)
+                if breach is not None:  # None: a second entry of the same wait
+                    if conv.days is not before:
+                        self._book_change(part.book, conv, before, conv.days)
+                    breaches.append(breach)
+            if later:
+                # the watermark lies within this second: nothing after it is due either
+                deadlines.put_back(second, later)
+                break
         return breaches
 
     @staticmethod
@@ -207,9 +236,16 @@ class Engine:
     # -- read-outs --------------------------------------------------------------------------
 
     def next_deadline(self, partition: int) -> int | None:
-        """The earliest pending deadline of a partition (may be stale), for scheduling."""
-        heap = self.partitions[partition].deadlines if partition in self.partitions else []
-        return heap[0][0] if heap else None
+        """The earliest pending deadline of a partition, for scheduling.
+
+        May be stale (the start of a second whose entries have all closed since), never late.
+        """
+        part = self.partitions.get(partition)
+        if part is None or (second := part.deadlines.first_second()) is None:
+            return None
+        found = [d[0] for cid in part.deadlines.peek()
+                 if (d := self._deadline(cid, second)) is not None]
+        return min(found, default=second * 1000)
 
     def book(self, partitions: Iterable[int] | None = None) -> DayBook:
         """The figures of the given partitions (default: all) merged into one book."""

@@ -40,8 +40,11 @@ def test_rocksdb_worker_restores_its_figures_after_a_restart(broker, tmp_path: P
     try:
         run(produce(broker.url, cfg["events_topic"], events))
         wait_for(lambda: _processed(first) == len(events), timeout=30)
-        figures = first.figures()
-        assert figures and figures[0]["consultations"] == 6
+        # settled once the sweeper has breached the two waits never answered (their deadlines
+        # are long past): three breached with the late reply
+        figures = wait_for(lambda: [f for f in first.figures() if f["waits_breached"] == 3],
+                           timeout=10)
+        assert figures[0]["consultations"] == 6
         assert first.stop(signal.SIGTERM, timeout=30) == 0, first.tail()
     finally:
         first.stop()
