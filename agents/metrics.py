@@ -135,16 +135,13 @@ class EngineCollector(Collector):
                                     labels=["shop"])
         counts: dict[str, int] = {}
         starts: dict[str, int] = {}
-        shops_platform: dict[str, str] = {}
         for _, conv in engine.open_waits():
             shop = conv.shop_id
             counts[shop] = counts.get(shop, 0) + 1
             if conv.wait_start < starts.get(shop, conv.wait_start + 1):
                 starts[shop] = conv.wait_start
-        for conv in engine.conversations.values():
-            shops_platform.setdefault(conv.shop_id, conv.platform)
-        book = engine.book(self.partitions())
-        for shop, platform in sorted(shops_platform.items()):
+        partitions = list(self.partitions())
+        for shop, platform in sorted(engine.shops(partitions).items()):
             policy, tz = engine.policies.resolve(platform, shop)
             open_waits.add_metric([shop], counts.get(shop, 0))
             age = (now - starts[shop]) / 1000 if shop in starts else 0.0
@@ -152,7 +149,7 @@ class EngineCollector(Collector):
             target.add_metric([shop], policy.reply_rate_target)
             at_risk.add_metric([shop], policy.at_risk_seconds)
             today = datetime.fromtimestamp(now / 1000, tz).date().toordinal() if now else 0
-            figures = book.figures(shop, today)
+            figures = engine.figures(shop, today, partitions)
             if figures is None:
                 rate.add_metric([shop], math.nan)
                 consult.add_metric([shop], 0)

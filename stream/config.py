@@ -69,7 +69,7 @@ class Settings:
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     clock_skew_seconds: float = 0.5
-    sweep_interval_seconds: float = 0.2
+    sweep_interval_seconds: float = 0.1
     # Consumer-group timings. A short rebalance timeout keeps joins fast (the embedded broker
     # waits half of it for members to join); the session timeout is how long a killed
     # worker's partitions stay orphaned before they move.
@@ -265,7 +265,7 @@ _HINTS = {
                           "production cluster; default 1)",
     "web_port": "a TCP port 0-65535 (0 picks a free one)",
     "clock_skew_seconds": "seconds of producer clock skew to tolerate, 0-60 (default 0.5)",
-    "sweep_interval_seconds": "how often breaches are swept, 0.01-1 s (default 0.2)",
+    "sweep_interval_seconds": "how often breaches are swept, 0.01-1 s (default 0.1)",
     "session_timeout_seconds": "Kafka consumer session timeout, 3-300 s (default 10)",
     "state_retention_hours": "hours of event time idle conversations are kept, 1-2160 "
                              "(default 48)",

@@ -52,9 +52,10 @@ DUPLICATE = Applied(duplicate=True, out_of_order=False, outcomes=())
 
 @dataclass(slots=True)
 class PartitionState:
-    """Per-partition deadlines, watermark and figures."""
+    """Per-partition deadlines, watermark, figures and shops."""
 
     deadlines: Deadlines = field(default_factory=Deadlines)
+    shops: dict[str, str] = field(default_factory=dict)  # shop -> platform, as first seen
     max_event_ms: int = 0  # the latest effective event time applied in this partition
     watermark_ms: int = 0  # no further event is expected before this event time
     book: DayBook = field(default_factory=DayBook)
@@ -84,6 +85,7 @@ class Engine:
         """Adopt a conversation restored from durable state (after recovery)."""
         old = self.conversations.get(conversation_id)
         part = self.partition(conv.partition)
+        part.shops.setdefault(conv.shop_id, conv.platform)
         self._book_change(part.book, conv, old.days if old else (), conv.days)
         self.conversations[conversation_id] = conv
         if conv.has_open_wait and not conv.wait_breached:
@@ -105,6 +107,7 @@ class Engine:
         conv = self.conversations.get(cid)
         if conv is None:
             conv = self.conversations[cid] = new_conversation(event, partition)
+            self.partition(partition).shops.setdefault(conv.shop_id, conv.platform)
         elif is_duplicate(conv, event.event_id, event_hash):
             self.duplicates += 1
             return DUPLICATE
@@ -263,7 +266,42 @@ class Engine:
         return self.book().report()
 
     def open_waits(self) -> Iterator[tuple[str, Conversation]]:
-        """Conversations whose wait is open and not yet breached."""
-        for cid, conv in self.conversations.items():
-            if conv.wait_start != -1 and not conv.wait_breached:
-                yield cid, conv
+        """Conversations whose wait is open and not yet breached, each once.
+
+        Read from the deadline entries (every such wait has one), not from all conversations:
+        a scrape then costs in proportion to the open waits, not to everyone who ever wrote.
+        """
+        seen: set[str] = set()
+        conversations = self.conversations
+        for part in self.partitions.values():
+            for ids in part.deadlines.by_second.values():
+                for cid in ids:
+                    if cid in seen:
+                        continue
+                    conv = conversations.get(cid)
+                    if conv is not None and conv.wait_start != NO_WAIT and not conv.wait_breached:
+                        seen.add(cid)
+                        yield cid, conv
+
+    def shops(self, partitions: Iterable[int] | None = None) -> dict[str, str]:
+        """Shops (with the platform of their first conversation) seen in the partitions."""
+        numbers = self.partitions.keys() if partitions is None else partitions
+        out: dict[str, str] = {}
+        for n in numbers:
+            part = self.partitions.get(n)
+            if part is not None:
+                for shop, platform in part.shops.items():
+                    out.setdefault(shop, platform)
+        return out
+
+    def figures(self, shop_id: str, day: int,
+                partitions: Iterable[int] | None = None) -> DailyFigures | None:
+        """One shop-day's figures over the partitions (default: all), merging only that day."""
+        numbers = self.partitions.keys() if partitions is None else partitions
+        states = [self.partitions[n] for n in numbers if n in self.partitions]
+        if len(states) == 1:
+            return states[0].book.figures(shop_id, day)
+        merged = DayBook()
+        for state in states:
+            merged.merge(state.book, only=(shop_id, day))
+        return merged.figures(shop_id, day)

@@ -118,9 +118,11 @@ class DayBook:
         for key in [k for k in self.totals if k[1] < day]:
             del self.totals[key]
 
-    def merge(self, other: DayBook) -> None:
-        """Add another book's totals (figures of several partitions)."""
-        for key, theirs in other.totals.items():
+    def merge(self, other: DayBook, only: tuple[str, int] | None = None) -> None:
+        """Add another book's totals (figures of several partitions); ``only`` one shop-day."""
+        items = other.totals.items() if only is None else (
+            [(only, other.totals[only])] if only in other.totals else [])
+        for key, theirs in items:
             mine = self.totals.get(key)
             if mine is None:
                 mine = self.totals[key] = DayTotals()

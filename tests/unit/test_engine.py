@@ -184,3 +184,24 @@ def test_dropped_partition_forgets_its_conversations_and_figures() -> None:
     engine.drop_partition(0)
     assert list(engine.conversations) == ["s1:y"]
     assert [r["consultations"] for r in report(engine)] == [1]
+
+
+@given(log=event_logs(), n=st.integers(1, 3), data=st.data())
+def test_read_outs_equal_a_scan_of_every_conversation(log: list[dict[str, Any]], n: int,
+                                                      data: Any) -> None:
+    # open_waits() walks the deadline entries, shops() and figures() the partition states;
+    # whatever the watermarks did, they must say what a scan of every conversation says.
+    engine = Engine(SETTINGS.policies)
+    for chat in decoded(log):
+        engine.apply(chat, zlib.crc32(chat.conversation_id.encode()) % n)
+        if data.draw(st.booleans()):
+            engine.advance(data.draw(st.integers(0, n - 1)),
+                           chat.ts_ms + data.draw(st.integers(-600_000, 900_000)))
+        waiting = {cid for cid, conv in engine.conversations.items()
+                   if conv.has_open_wait and not conv.wait_breached}
+        listed = [cid for cid, _ in engine.open_waits()]
+        assert sorted(listed) == sorted(waiting)
+    assert set(engine.shops()) == {conv.shop_id for conv in engine.conversations.values()}
+    full = engine.book()
+    for shop, day in full.totals:
+        assert engine.figures(shop, day) == full.figures(shop, day)
