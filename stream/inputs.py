@@ -53,8 +53,7 @@ class Record(NamedTuple):
     event: ChatEvent | Invalid
 
 
-@dataclass(frozen=True)
-class Position:
+class Position(NamedTuple):
     """Where to resume reading a file: after ``line_no`` lines, ``offset`` bytes in.
 
     ``offset`` counts bytes of the (decompressed) content, so it is the same for a file and its
@@ -98,9 +97,15 @@ class LogReader:
         self.csv_columns = dict(csv_columns or {})
         self.default_platform = default_platform
         self.start = start or Position()
-        self.position = self.start
+        # the resume point, kept as two ints (set for every line; a Position only when asked)
+        self._line_no, self._offset = self.start
         self.size: int | None = None
         self._raw: IO[bytes] | None = None
+
+    @property
+    def position(self) -> Position:
+        """The resume point just after the last record yielded."""
+        return Position(self._line_no, self._offset)
 
     @property
     def bytes_read(self) -> int:
@@ -177,12 +182,12 @@ class LogReader:
                     line = line[:-1]
                 if not line or line.isspace():
                     continue
-                self.position = Position(line_no, offset)
+                self._line_no, self._offset = line_no, offset
                 yield Record(source, line_no, line, decode(line, platform))
         if rest.strip():
             line_no += 1
             offset += len(rest)
-            self.position = Position(line_no, offset)
+            self._line_no, self._offset = line_no, offset
             line = rest.rstrip(b"\r")
             yield Record(source, line_no, line, decode(line, platform))
 
@@ -203,7 +208,7 @@ class LogReader:
             first_line, previous_line = previous_line + 1, line_no
             if line_no <= skip_until:
                 continue
-            self.position = Position(line_no, 0)
+            self._line_no, self._offset = line_no, 0
             if not any(row):
                 continue
             body, problem = _row_to_wire(row, columns)
