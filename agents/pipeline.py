@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
@@ -93,17 +92,6 @@ def log_ref(conversation_id: str) -> str:
     still lets an operator match log lines to each other and to ``log_ref`` of a known id.
     """
     return "c-" + hashlib.blake2b(conversation_id.encode(), digest_size=6).hexdigest()
-
-
-def _share_ids(conv: Conversation) -> None:
-    """Let every row of a shop share one copy of its shop and platform ids.
-
-    Decoding gives each event its own string objects; a row keeps them for as long as it
-    lives, so without this every open conversation pays ~100 bytes for two strings that a
-    handful of shops have in common (docs/performance.md).
-    """
-    conv.shop_id = sys.intern(conv.shop_id)
-    conv.platform = sys.intern(conv.platform)
 
 
 def iso(ts_ms: int, tz: Any) -> str:
@@ -190,10 +178,7 @@ class Pipeline:
                 self.store.put(partition, key, value)
 
     def _apply(self, event: ChatEvent, partition: int) -> None:
-        new = event.conversation_id not in self.engine.conversations
         applied = self.engine.apply(event, partition)
-        if new:
-            _share_ids(self.engine.conversations[event.conversation_id])
         if applied.duplicate:
             self._duplicate.inc()
             return
@@ -345,7 +330,6 @@ class Pipeline:
             conv = row_of(raw)
             if conv.partition != partition:
                 continue
-            _share_ids(conv)
             self.engine.load(key, conv)
             if conv.latest_ts > part.max_event_ms:
                 part.max_event_ms = conv.latest_ts

@@ -170,20 +170,39 @@ class TableStore:
 
 
 class TopicSink:
-    """:class:`agents.pipeline.RecordSink` on faust topics (buffered, never blocks)."""
+    """:class:`agents.pipeline.RecordSink`: output records, queued, then handed to the client.
+
+    Like the changelog rows (:class:`ChangelogWriter`), records are queued synchronously and
+    :meth:`flush` passes them to the Kafka client (its default partitioner: by key), without
+    faust's per-message producer path, and before the offsets that produced them are
+    acknowledged.
+    """
 
     def __init__(self, app: faust.App) -> None:
         self.app = app
-        self._topics: dict[str, Any] = {}
+        self.pending: list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]] | None]] = []
+        self._lock = asyncio.Lock()
 
     def send(self, topic: str, key: bytes | None, value: bytes,
              headers: list[tuple[str, bytes]] | None = None) -> None:
-        """Queue one record on the producer buffer."""
-        t = self._topics.get(topic)
-        if t is None:
-            t = self._topics[topic] = self.app.topic(topic, key_serializer="raw",
-                                                     value_serializer="raw")
-        t.send_soon(key=key, value=value, headers=headers)
+        """Queue one record."""
+        self.pending.append((topic, key, value, headers))
+
+    async def flush(self) -> None:
+        """Hand every queued record to the Kafka client (delivery is awaited by commits)."""
+        if not self.pending:
+            return
+        async with self._lock:
+            pending, self.pending = self.pending, []
+            client = self.app.producer._ensure_producer()  # the aiokafka producer
+            for topic, key, value, headers in pending:
+                delivered = await client.send(topic, value, key=key, headers=headers)
+                delivered.add_done_callback(_log_undelivered)
+
+
+def _log_undelivered(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.error("output record not delivered: %r", fut.exception())
 
 
 def _credentials(settings: Settings) -> Any:
@@ -280,12 +299,8 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
             if fast_path:
                 from stream import drain
 
-                drain.install(consumer, *fast_path, after_batch=changelog.flush,
-                              wait_for_producer=_producer_ebb)
+                drain.install(consumer, *fast_path, after_batch=flush_outputs)
             return consumer
-
-    def _producer_ebb() -> Any:
-        return app.producer.buffer.wait_until_ebb()
 
     def _probe_client() -> Any:
         from aiokafka import AIOKafkaConsumer
@@ -333,10 +348,16 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
         alerts = pusher
     engine = Engine(settings.policies)
     changelog = ChangelogWriter(app, table)
+    sink = TopicSink(app)
+
+    async def flush_outputs() -> None:
+        await changelog.flush()
+        await sink.flush()
+
     store = TableStore(table, settings.events_topic, changelog,
                        keep_objects=settings.store.startswith("memory:"))
     pipeline = Pipeline(settings, engine, Detector.from_settings(settings.content), metrics,
-                        store, TopicSink(app), alerts)
+                        store, sink, alerts)
     loaded: set[int] = set()
     pending: set[int] = set()
     backlog: set[bool] = set()  # non-empty while some partition has not caught up
@@ -372,7 +393,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
 
     @app.on_partitions_revoked.connect
     async def _revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
-        await changelog.flush()  # rows of partitions about to move go out first
+        await flush_outputs()  # rows and records of partitions about to move go out first
         for tp in revoked:
             if tp.topic == settings.events_topic and tp.partition in loaded:
                 pipeline.drop_partition(tp.partition)
@@ -393,7 +414,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
             if msg.partition not in loaded:
                 load(msg.partition)
             pipeline.on_message(msg.partition, msg.offset, msg.key, msg.value)
-            await changelog.flush()
+            await flush_outputs()
 
     @app.timer(settings.sweep_interval_seconds, name="sweeper")
     async def sweeper() -> None:
@@ -424,7 +445,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
                 done = consumer._committed_offset.get(tp) or 0
             caught_up[p] = high is not None and done >= high
         pipeline.sweep(wall_ms(), caught_up)
-        await changelog.flush()
+        await flush_outputs()
         if all(caught_up.values()):
             if backlog:
                 backlog.clear()

@@ -46,13 +46,13 @@ BatchHandler = Callable[[int, Sequence[Any]], None]
 
 
 def install(consumer: Any, topic: str, handler: BatchHandler, *,
-            after_batch: Callable[[], Awaitable[None]] | None = None,
-            wait_for_producer: Callable[[], Any] | None = None) -> bool:
+            after_batch: Callable[[], Awaitable[None]] | None = None) -> bool:
     """Make ``consumer`` (a faust consumer) deliver ``topic`` in batches to ``handler``.
 
     ``handler(partition, records)`` gets the records of one partition in offset order and must
     apply them all before it returns; ``after_batch()`` is awaited after each handler call and
-    before the batch's offsets are acknowledged (the state writes it caused go out first).
+    before the batch's offsets are acknowledged (the state writes and records it caused go out
+    first; the Kafka client's send path is also the back-pressure).
     Returns False (and leaves faust alone) when the consumer lacks the internals this relies
     on, e.g. after a faust upgrade.
     """
@@ -64,13 +64,12 @@ def install(consumer: Any, topic: str, handler: BatchHandler, *,
                     "events take faust's per-record path", ", ".join(missing))
         return False
     consumer._drain_messages = MethodType(
-        _make_drain(topic, handler, after_batch, wait_for_producer), consumer)
+        _make_drain(topic, handler, after_batch), consumer)
     return True
 
 
 def _make_drain(topic: str, handler: BatchHandler,
-                after_batch: Callable[[], Awaitable[None]] | None,
-                wait_for_producer: Callable[[], Any] | None) -> Callable[..., Any]:
+                after_batch: Callable[[], Awaitable[None]] | None) -> Callable[..., Any]:
     async def drain(self: Any, fetcher: Any) -> None:  # pragma: no cover - runs in the worker
         callback = self.callback
         consumer_should_stop = self._stopped.is_set
@@ -114,8 +113,6 @@ def _make_drain(topic: str, handler: BatchHandler,
                 if commit_every is not None and self._n_acked >= commit_every:
                     self._n_acked = 0
                     await self.commit()
-                if wait_for_producer is not None:
-                    await wait_for_producer()  # back-pressure: output records and changelog
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
                 return

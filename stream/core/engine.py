@@ -29,6 +29,7 @@ from stream.core.reply_window import (
     id_hash,
     is_duplicate,
     new_conversation,
+    share_ids,
 )
 
 
@@ -83,6 +84,7 @@ class Engine:
 
     def load(self, conversation_id: str, conv: Conversation) -> None:
         """Adopt a conversation restored from durable state (after recovery)."""
+        share_ids(conv)
         old = self.conversations.get(conversation_id)
         part = self.partition(conv.partition)
         part.shops.setdefault(conv.shop_id, conv.platform)

@@ -12,6 +12,7 @@ Event time only: the functions here take timestamps as arguments and never read 
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -297,8 +298,19 @@ def is_duplicate(conv: Conversation, event_id: str, event_hash: bytes | None = N
     return _seen(conv.recent, id_hash(event_id) if event_hash is None else event_hash)
 
 
+def share_ids(conv: Conversation) -> None:
+    """Let every row of a shop share one copy of its shop and platform ids.
+
+    Decoding gives each event its own string objects; a row keeps them for as long as it
+    lives, so without this every conversation pays ~100 bytes for two strings that a handful
+    of shops have in common (docs/performance.md).
+    """
+    conv.shop_id = sys.intern(conv.shop_id)
+    conv.platform = sys.intern(conv.platform)
+
+
 def new_conversation(event: ChatEvent, partition: int) -> Conversation:
     """Fresh state for the first event of a conversation."""
-    return Conversation(shop_id=event.shop_id, buyer_id=event.buyer_id, platform=event.platform,
-                        partition=partition)
+    return Conversation(shop_id=sys.intern(event.shop_id), buyer_id=event.buyer_id,
+                        platform=sys.intern(event.platform), partition=partition)
 

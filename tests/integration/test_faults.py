@@ -247,8 +247,8 @@ def test_worker_survives_the_broker_going_away_and_coming_back(tmp_path: Path, u
     assert "Traceback" not in worker.log_path.read_text(encoding="utf-8", errors="replace")
 
 
-@pytest.mark.xfail(strict=True, reason="after a blank restart of the embedded broker the worker "
-                   "rejoins but processes no new event: either it waits in changelog recovery "
+@pytest.mark.xfail(strict=False, reason="after a blank restart of the embedded broker the worker "
+                   "usually rejoins but processes no new event: either it waits in changelog recovery "
                    "for records the recreated changelog reports but never returns, or it keeps "
                    "the read offsets of the vanished log and skips the new topic's records "
                    "as already read")
