@@ -91,10 +91,14 @@ class ChangelogWriter:
         rows.append((key, value))
 
     async def flush(self) -> None:
-        """Hand every queued row to the Kafka client (delivery is awaited by commits)."""
-        if not self.pending:
-            return
+        """Hand every queued row to the Kafka client (delivery is awaited by commits).
+
+        Waits for a flush already under way even when nothing is queued: that one may hold
+        the caller's rows, and the caller is about to acknowledge their offsets.
+        """
         async with self._lock:
+            if not self.pending:
+                return
             pending, self.pending = self.pending, {}
             client = self.app.producer._ensure_producer()  # the aiokafka producer
             topic = self.table.changelog_topic.get_topic_name()
@@ -189,10 +193,13 @@ class TopicSink:
         self.pending.append((topic, key, value, headers))
 
     async def flush(self) -> None:
-        """Hand every queued record to the Kafka client (delivery is awaited by commits)."""
-        if not self.pending:
-            return
+        """Hand every queued record to the Kafka client (delivery is awaited by commits).
+
+        Like :meth:`ChangelogWriter.flush`, waits for a flush already under way.
+        """
         async with self._lock:
+            if not self.pending:
+                return
             pending, self.pending = self.pending, []
             client = self.app.producer._ensure_producer()  # the aiokafka producer
             for topic, key, value, headers in pending:

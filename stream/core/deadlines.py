@@ -23,10 +23,6 @@ class Deadlines:
         self.by_second: dict[int, list[str]] = {}
         self.seconds: list[int] = []  # heap of the keys of by_second
 
-    def __len__(self) -> int:
-        """Entries filed (stale ones included)."""
-        return sum(len(ids) for ids in self.by_second.values())
-
     def add(self, deadline_ms: int, conversation_id: str) -> None:
         """File a wait under the second of its deadline."""
         second = deadline_ms // 1000

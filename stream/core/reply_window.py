@@ -159,11 +159,6 @@ def day_record(days: tuple[int, ...], day: int) -> tuple[int, ...] | None:
     return None
 
 
-def day_records(days: tuple[int, ...]) -> dict[int, tuple[int, ...]]:
-    """A flat ``days`` tuple as {day ordinal: its five contributions}."""
-    return {days[i]: days[i + 1:i + DAY_RECORD] for i in range(0, len(days), DAY_RECORD)}
-
-
 def _contribute(conv: Conversation, day: int, *delta: int) -> None:
     """Add ``delta`` to ``day``'s record.
 
