@@ -15,7 +15,7 @@ import msgspec
 from stream.core.deadlines import Deadlines
 from stream.core.events import ChatEvent
 from stream.core.figures import DailyFigures, DayBook
-from stream.core.policy import PolicyBook
+from stream.core.policy import Policy, PolicyBook
 from stream.core.reply_window import (
     DAY_RECORD,
     NO_WAIT,
@@ -150,13 +150,14 @@ class Engine:
             breaches.extend(self._expire(part, None))
         return breaches
 
-    def _deadline(self, cid: str, second: int) -> tuple[int, Conversation] | None:
+    def _deadline(self, cid: str, second: int) -> tuple[int, Conversation, Policy] | None:
         """The deadline of ``cid``'s open wait if it is filed under ``second``, else None."""
         conv = self.conversations.get(cid)
         if conv is None or conv.wait_start == NO_WAIT or conv.wait_breached:
             return None  # closed, already breached, or moved away
-        deadline = conv.wait_start + self.policies.policy(conv.platform, conv.shop_id).window_ms
-        return (deadline, conv) if deadline // 1000 == second else None
+        policy = self.policies.policy(conv.platform, conv.shop_id)
+        deadline = conv.wait_start + policy.window_ms
+        return (deadline, conv, policy) if deadline // 1000 == second else None
 
     def _expire(self, part: PartitionState, watermark_ms: int | None) -> list[WaitBreached]:
         """Breach the waits whose deadline is before ``watermark_ms`` (None: every one).
@@ -169,20 +170,19 @@ class Engine:
             if watermark_ms is not None and second * 1000 >= watermark_ms:
                 break  # every deadline from here on is >= the watermark
             second, ids = deadlines.pop()
-            due: list[tuple[int, str]] = []
+            due: list[tuple[int, str, Conversation, Policy]] = []
             later: list[str] = []
             for cid in ids:
                 found = self._deadline(cid, second)
                 if found is None:
                     continue
-                if watermark_ms is None or found[0] < watermark_ms:
-                    due.append((found[0], cid))
+                deadline, conv, policy = found
+                if watermark_ms is None or deadline < watermark_ms:
+                    due.append((deadline, cid, conv, policy))
                 else:
                     later.append(cid)
-            due.sort()
-            for deadline, cid in due:
-                conv = self.conversations[cid]
-                policy = self.policies.policy(conv.platform, conv.shop_id)
+            due.sort(key=lambda d: (d[0], d[1]))
+            for deadline, cid, conv, policy in due:
                 before = conv.days
                 breach = expire_wait(conv, cid,
                                      deadline + 1 if watermark_ms is None else watermark_ms,
@@ -252,10 +252,14 @@ class Engine:
                  if (d := self._deadline(cid, second)) is not None]
         return min(found, default=second * 1000)
 
+    def _states(self, partitions: Iterable[int] | None) -> list[PartitionState]:
+        """The states of the given partitions that this engine has (default: all)."""
+        numbers = self.partitions.keys() if partitions is None else partitions
+        return [self.partitions[n] for n in numbers if n in self.partitions]
+
     def book(self, partitions: Iterable[int] | None = None) -> DayBook:
         """The figures of the given partitions (default: all) merged into one book."""
-        numbers = self.partitions.keys() if partitions is None else partitions
-        states = [self.partitions[n] for n in numbers if n in self.partitions]
+        states = self._states(partitions)
         if len(states) == 1:
             return states[0].book
         merged = DayBook()
@@ -287,20 +291,16 @@ class Engine:
 
     def shops(self, partitions: Iterable[int] | None = None) -> dict[str, str]:
         """Shops (with the platform of their first conversation) seen in the partitions."""
-        numbers = self.partitions.keys() if partitions is None else partitions
         out: dict[str, str] = {}
-        for n in numbers:
-            part = self.partitions.get(n)
-            if part is not None:
-                for shop, platform in part.shops.items():
-                    out.setdefault(shop, platform)
+        for state in self._states(partitions):
+            for shop, platform in state.shops.items():
+                out.setdefault(shop, platform)
         return out
 
     def figures(self, shop_id: str, day: int,
                 partitions: Iterable[int] | None = None) -> DailyFigures | None:
         """One shop-day's figures over the partitions (default: all), merging only that day."""
-        numbers = self.partitions.keys() if partitions is None else partitions
-        states = [self.partitions[n] for n in numbers if n in self.partitions]
+        states = self._states(partitions)
         if len(states) == 1:
             return states[0].book.figures(shop_id, day)
         merged = DayBook()

@@ -151,12 +151,18 @@ Outcome = WaitOpened | WaitClosed | WaitBreached | BreachRetracted
 # --- transitions ------------------------------------------------------------------------------
 
 
-def day_record(days: tuple[int, ...], day: int) -> tuple[int, ...] | None:
-    """The five contributions of ``day`` in a flat ``days`` tuple, or None."""
+def _day_index(days: tuple[int, ...], day: int) -> int:
+    """Where ``day``'s record starts in a flat ``days`` tuple, or -1."""
     for i in range(0, len(days), DAY_RECORD):
         if days[i] == day:
-            return days[i + 1:i + DAY_RECORD]
-    return None
+            return i
+    return -1
+
+
+def day_record(days: tuple[int, ...], day: int) -> tuple[int, ...] | None:
+    """The five contributions of ``day`` in a flat ``days`` tuple, or None."""
+    i = _day_index(days, day)
+    return None if i < 0 else days[i + 1:i + DAY_RECORD]
 
 
 def _contribute(conv: Conversation, day: int, *delta: int) -> None:
@@ -165,14 +171,14 @@ def _contribute(conv: Conversation, day: int, *delta: int) -> None:
     ``delta`` is (waits, breached, responses, response ms, fast); trailing zeros may be left out.
     """
     days = conv.days
-    for i in range(0, len(days), DAY_RECORD):
-        if days[i] == day:
-            new = [*days[i:i + DAY_RECORD]]
-            for k, amount in enumerate(delta, 1):
-                new[k] += amount
-            conv.days = (*days[:i], *new, *days[i + DAY_RECORD:])
-            return
-    conv.days = (*days, day, *delta, *(0,) * (DAY_RECORD - 1 - len(delta)))
+    i = _day_index(days, day)
+    if i < 0:
+        conv.days = (*days, day, *delta, *(0,) * (DAY_RECORD - 1 - len(delta)))
+        return
+    new = [*days[i:i + DAY_RECORD]]
+    for k, amount in enumerate(delta, 1):
+        new[k] += amount
+    conv.days = (*days[:i], *new, *days[i + DAY_RECORD:])
 
 
 def _seen(recent: bytes, h: bytes) -> bool:
@@ -306,6 +312,8 @@ def share_ids(conv: Conversation) -> None:
 
 def new_conversation(event: ChatEvent, partition: int) -> Conversation:
     """Fresh state for the first event of a conversation."""
-    return Conversation(shop_id=sys.intern(event.shop_id), buyer_id=event.buyer_id,
-                        platform=sys.intern(event.platform), partition=partition)
+    conv = Conversation(shop_id=event.shop_id, buyer_id=event.buyer_id,
+                        platform=event.platform, partition=partition)
+    share_ids(conv)
+    return conv
 
