@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +20,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
-from stream.core.engine import Engine
+from stream.core.engine import Applied, Engine, EngineOutcome
+from stream.core.guard import ContentFlagged
+from stream.core.reply_window import WaitBreached, WaitClosed, WaitOpened
 
 # Response and breach-latency buckets are in seconds. The response buckets put bounds at the
 # figures the platforms care about: 15 s (Taobao "slow"), 60 s, 180 s and 300 s (the window).
@@ -29,62 +30,118 @@ RESPONSE_BUCKETS = (5, 15, 30, 60, 120, 180, 300, 600)
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0)
 
 
-@dataclass(frozen=True)
 class ChatwatchMetrics:
-    """The worker's counters and histograms."""
+    """The worker's counters, histograms and process gauges, and how outcomes move them.
 
-    events: Counter
-    out_of_order: Counter
-    dead_letters: Counter
-    waits: Counter
-    waits_breached: Counter
-    agent_breaches: Counter
-    response_seconds: Histogram
-    violations: Counter
-    agent_violations: Counter
-    breach_latency: Histogram
-    rebalances: Counter
-    event_lag: Gauge
-    alerts_pushed: Counter
-    alert_queue_depth: Gauge
+    Two groups: the *figures* (events, waits, breaches, response times, violations) follow
+    from the engine's outcomes alone, and :meth:`record` is the only code that moves them —
+    the live pipeline calls it for every applied event, ``backfill --openmetrics`` for every
+    line of a log, and samples the same registry over event time, so the history and
+    ``/metrics`` cannot drift apart. The *process* metrics (lag, breach latency, rebalances,
+    alert delivery) describe one running worker and go to ``process_registry`` when given
+    (the history leaves them out).
+    """
+
+    def __init__(self, registry: CollectorRegistry,
+                 process_registry: CollectorRegistry | None = None) -> None:
+        """Register every metric (tests pass fresh registries)."""
+        process = registry if process_registry is None else process_registry
+        self.events = Counter("chatwatch_events", "Chat events by outcome: processed, "
+                              "invalid (dead-lettered), duplicate (dropped), oversized "
+                              "(text beyond the content-check budget).", ["outcome"],
+                              registry=registry)
+        self.out_of_order = Counter("chatwatch_events_out_of_order", "Events applied with "
+                                    "their time raised to the conversation's latest time.",
+                                    registry=registry)
+        self.dead_letters = Counter("chatwatch_dead_letters", "Records written to the "
+                                    "dead-letter topic.", registry=registry)
+        self.waits = Counter("chatwatch_waits", "Counted waits, at open.", ["shop"],
+                             registry=registry)
+        self.waits_breached = Counter("chatwatch_waits_breached", "Counted waits breached, at "
+                                      "breach.", ["shop"], registry=registry)
+        self.agent_breaches = Counter("chatwatch_agent_breaches", "Breached waits by "
+                                      "attributed agent.", ["shop", "agent"],
+                                      registry=registry)
+        self.response_seconds = Histogram("chatwatch_response_seconds", "Response time of "
+                                          "counted waits, in seconds.", ["shop"],
+                                          buckets=RESPONSE_BUCKETS, registry=registry)
+        self.violations = Counter("chatwatch_violations", "Flagged agent and bot messages, "
+                                  "once per category and severity found in a message.",
+                                  ["shop", "category", "severity"], registry=registry)
+        self.agent_violations = Counter("chatwatch_agent_violations", "Flagged messages by "
+                                        "agent, once per severity found in a message.",
+                                        ["shop", "agent", "severity"], registry=registry)
+        self.breach_latency = Histogram("chatwatch_breach_latency_seconds", "Wall-clock delay "
+                                        "from a wait's deadline to its breach being declared.",
+                                        buckets=LATENCY_BUCKETS, registry=process)
+        self.rebalances = Counter("chatwatch_rebalances", "Partition assignments received.",
+                                  registry=process)
+        self.event_lag = Gauge("chatwatch_event_lag_seconds", "How far event processing is "
+                               "behind the wall clock; 0 when caught up.", registry=process)
+        self.alerts_pushed = Counter("chatwatch_alerts_pushed", "Event alerts pushed to "
+                                     "Alertmanager by outcome.", ["outcome"], registry=process)
+        self.alert_queue_depth = Gauge("chatwatch_alert_queue_depth", "Event alerts waiting "
+                                       "to be delivered to Alertmanager.", registry=process)
+        for outcome in ("processed", "invalid", "duplicate"):
+            self.events.labels(outcome)
+        # Labelled children looked up once per label set: labels() costs about a
+        # microsecond, several times per event on the hot path.
+        self._processed = self.events.labels("processed")
+        self._duplicate = self.events.labels("duplicate")
+        self._invalid = self.events.labels("invalid")
+        self._waits = Children(self.waits)
+        self._response = Children(self.response_seconds)
+        self._shop_breaches = Children(self.waits_breached)
+        self._agent_breaches = Children(self.agent_breaches)
+        self._violations = Children(self.violations)
+        self._agent_violations = Children(self.agent_violations)
 
     @classmethod
-    def create(cls, registry: CollectorRegistry) -> ChatwatchMetrics:
+    def create(cls, registry: CollectorRegistry,
+               process_registry: CollectorRegistry | None = None) -> ChatwatchMetrics:
         """Register every metric in ``registry`` (tests pass a fresh one)."""
-        return cls(
-            events=Counter("chatwatch_events", "Chat events by outcome: processed, invalid "
-                           "(dead-lettered) or duplicate (dropped).", ["outcome"],
-                           registry=registry),
-            out_of_order=Counter("chatwatch_events_out_of_order", "Events applied with their "
-                                 "time raised to the conversation's latest time.",
-                                 registry=registry),
-            dead_letters=Counter("chatwatch_dead_letters", "Records written to the dead-letter "
-                                 "topic.", registry=registry),
-            waits=Counter("chatwatch_waits", "Counted waits, at open.", ["shop"],
-                          registry=registry),
-            waits_breached=Counter("chatwatch_waits_breached", "Counted waits breached, at "
-                                   "breach.", ["shop"], registry=registry),
-            agent_breaches=Counter("chatwatch_agent_breaches", "Breached waits by attributed "
-                                   "agent.", ["shop", "agent"], registry=registry),
-            response_seconds=Histogram("chatwatch_response_seconds", "Response time of counted "
-                                       "waits, in seconds.", ["shop"], buckets=RESPONSE_BUCKETS,
-                                       registry=registry),
-            violations=Counter("chatwatch_violations", "Flagged agent and bot messages.",
-                               ["shop", "category", "severity"], registry=registry),
-            agent_violations=Counter("chatwatch_agent_violations", "Flagged messages by agent.",
-                                     ["shop", "agent", "severity"], registry=registry),
-            breach_latency=Histogram("chatwatch_breach_latency_seconds", "Wall-clock delay from "
-                                     "a wait's deadline to its breach being declared.",
-                                     buckets=LATENCY_BUCKETS, registry=registry),
-            rebalances=Counter("chatwatch_rebalances", "Partition assignments received.",
-                               registry=registry),
-            event_lag=Gauge("chatwatch_event_lag_seconds", "How far event processing is behind "
-                            "the wall clock; 0 when caught up.", registry=registry),
-            alerts_pushed=Counter("chatwatch_alerts_pushed", "Event alerts pushed to "
-                                  "Alertmanager by outcome.", ["outcome"], registry=registry),
-            alert_queue_depth=Gauge("chatwatch_alert_queue_depth", "Event alerts waiting to be "
-                                    "delivered to Alertmanager.", registry=registry),
-        )
+        return cls(registry, process_registry)
+
+    # -- outcomes ---------------------------------------------------------------------------
+
+    def record(self, applied: Applied) -> None:
+        """Count one applied event and everything that followed from it."""
+        if applied.duplicate:
+            self._duplicate.inc()
+            return
+        self._processed.inc()
+        if applied.out_of_order:
+            self.out_of_order.inc()
+        if applied.outcomes:
+            self.record_outcomes(applied.outcomes)
+
+    def record_invalid(self) -> None:
+        """Count one invalid event (dead-lettered live, reported in a backfill)."""
+        self._invalid.inc()
+        self.dead_letters.inc()
+
+    def record_outcomes(self, outcomes: Iterable[EngineOutcome]) -> None:
+        """Count outcomes: of an event, or breaches a watermark declared."""
+        for outcome in outcomes:
+            if isinstance(outcome, WaitOpened):
+                if outcome.counted:
+                    self._waits[outcome.shop_id].inc()
+            elif isinstance(outcome, WaitClosed):
+                if outcome.counted:
+                    self._response[outcome.shop_id].observe(outcome.response_seconds)
+            elif isinstance(outcome, WaitBreached):
+                if outcome.counted:
+                    self._shop_breaches[outcome.shop_id].inc()
+                    self._agent_breaches[outcome.shop_id, outcome.agent].inc()
+            elif isinstance(outcome, ContentFlagged):
+                shop = outcome.shop_id
+                # Per flagged message: a message with two WeChat ids is one violation.
+                for category, severity in outcome.kinds:
+                    self._violations[shop, category, severity].inc()
+                for severity in outcome.severities:
+                    self._agent_violations[shop, outcome.agent, severity].inc()
+                if outcome.oversized:
+                    self.events.labels("oversized").inc()
 
 
 class Children(dict[Any, Any]):

@@ -16,20 +16,14 @@ from typing import Any, Protocol
 
 import msgspec
 
-from agents.metrics import ChatwatchMetrics, Children
+from agents.metrics import ChatwatchMetrics
 from alerts.alertmanager import EventAlert
-from stream.check import violation_dict
 from stream.config import Settings
-from stream.core.content import Detector
 from stream.core.engine import Engine
 from stream.core.events import ChatEvent
-from stream.core.reply_window import (
-    BreachRetracted,
-    Conversation,
-    WaitBreached,
-    WaitClosed,
-    WaitOpened,
-)
+from stream.core.guard import ContentFlagged
+from stream.core.reply_window import BreachRetracted, Conversation, WaitBreached
+from stream.records import breach_id, dead_letter, encode_breach, encode_violation
 from stream.schema import Invalid, decode
 
 log = logging.getLogger(__name__)
@@ -38,7 +32,6 @@ EVICTION_INTERVAL_MS = 60_000  # idle-state eviction scans every conversation: k
 
 _row_encoder = msgspec.msgpack.Encoder()
 _row_decoder = msgspec.msgpack.Decoder(Conversation)
-_json = msgspec.json.Encoder()
 
 
 class StateStore(Protocol):
@@ -94,20 +87,14 @@ def log_ref(conversation_id: str) -> str:
     return "c-" + hashlib.blake2b(conversation_id.encode(), digest_size=6).hexdigest()
 
 
-def iso(ts_ms: int, tz: Any) -> str:
-    """An event time as RFC 3339 in the shop's time zone."""
-    return datetime.fromtimestamp(ts_ms / 1000, tz).isoformat(timespec="milliseconds")
-
-
 class Pipeline:
     """Applies raw Kafka messages to the engine and emits what follows from them."""
 
-    def __init__(self, settings: Settings, engine: Engine, detector: Detector,
-                 metrics: ChatwatchMetrics, store: StateStore, records: RecordSink,
-                 alerts: AlertSink | None = None) -> None:
+    def __init__(self, settings: Settings, engine: Engine, metrics: ChatwatchMetrics,
+                 store: StateStore, records: RecordSink, alerts: AlertSink | None = None) -> None:
+        """Drive ``engine`` (built with its content guard) and publish what it decides."""
         self.settings = settings
         self.engine = engine
-        self.detector = detector
         self.metrics = metrics
         self.store = store
         self.records = records
@@ -119,16 +106,8 @@ class Pipeline:
         self._batch_rows: dict[str, Conversation] | None = None
         self.retention_ms = int(settings.state_retention_hours * 3_600_000)
         self._next_eviction_ms = 0
-        m = metrics
-        self._processed = m.events.labels("processed")
-        self._invalid = m.events.labels("invalid")
-        self._duplicate = m.events.labels("duplicate")
-        # Labelled children looked up once per label set: labels() costs about a microsecond,
-        # several times per event on the hot path.
-        self._waits = Children(m.waits)
-        self._response = Children(m.response_seconds)
-        self._shop_breaches = Children(m.waits_breached)
-        self._agent_breaches = Children(m.agent_breaches)
+        # Called with each violation record sent (the board's recent-violations list).
+        self.on_violation: list[Any] = []
 
     # -- events -----------------------------------------------------------------------------
 
@@ -179,17 +158,19 @@ class Pipeline:
 
     def _apply(self, event: ChatEvent, partition: int) -> None:
         applied = self.engine.apply(event, partition)
+        self.metrics.record(applied)
         if applied.duplicate:
-            self._duplicate.inc()
             return
-        self._processed.inc()
-        if applied.out_of_order:
-            self.metrics.out_of_order.inc()
         conv = self.engine.conversations[event.conversation_id]
         for outcome in applied.outcomes:
-            self._on_outcome(outcome, conv)
-        if event.is_shop_message:
-            self._guard(event, conv, applied.first_reply)
+            if isinstance(outcome, WaitBreached):
+                self._publish_breach(outcome, conv)
+            elif isinstance(outcome, ContentFlagged):
+                self._publish_violation(outcome, conv)
+            elif isinstance(outcome, BreachRetracted):
+                log.info("breach of wait %s#%d in shop %s retracted: a reply within the window "
+                         "arrived late (consider a larger CHATWATCH_CLOCK_SKEW_SECONDS)",
+                         log_ref(outcome.conversation_id), outcome.seq, outcome.shop_id)
         rows = self._batch_rows
         if rows is None:
             self.store.put(conv.partition, event.conversation_id, conv)
@@ -197,94 +178,37 @@ class Pipeline:
             rows[event.conversation_id] = conv
 
     def _dead_letter(self, partition: int, offset: int, key: bytes | None, bad: Invalid) -> None:
-        self._invalid.inc()
-        self.metrics.dead_letters.inc()
-        headers = [("reason", bad.reason.encode()),
-                   ("source", f"{self.settings.events_topic}/{partition}/{offset}".encode())]
-        self.records.send(self.settings.dlq_topic, key, bad.raw, headers)
-        log.warning("dead-lettered %s/%d/%d: %s", self.settings.events_topic, partition, offset,
-                    bad.reason)
+        self.metrics.record_invalid()
+        source = f"{self.settings.events_topic}/{partition}/{offset}"
+        value, headers = dead_letter(bad.raw, bad.reason, source)
+        self.records.send(self.settings.dlq_topic, key, value, headers)
+        log.warning("dead-lettered %s: %s", source, bad.reason[:300])
 
-    def _on_outcome(self, outcome: object, conv: Conversation) -> None:
-        if isinstance(outcome, WaitOpened):
-            if outcome.counted:
-                self._waits[outcome.shop_id].inc()
-        elif isinstance(outcome, WaitClosed):
-            if outcome.counted:
-                self._response[outcome.shop_id].observe(outcome.response_seconds)
-        elif isinstance(outcome, WaitBreached):
-            self._breached(outcome, conv)
-        elif isinstance(outcome, BreachRetracted):
-            log.info("breach of wait %s#%d in shop %s retracted: a reply within the window "
-                     "arrived late (consider a larger CHATWATCH_CLOCK_SKEW_SECONDS)",
-                     log_ref(outcome.conversation_id), outcome.seq, outcome.shop_id)
-
-    def _breached(self, breach: WaitBreached, conv: Conversation,
-                  wall_ms: int | None = None) -> None:
-        m = self.metrics
-        if breach.counted:
-            self._shop_breaches[breach.shop_id].inc()
-            self._agent_breaches[breach.shop_id, breach.agent].inc()
-        if wall_ms is not None:
-            m.breach_latency.observe(max(0, wall_ms - breach.deadline_ms) / 1000)
+    def _publish_breach(self, breach: WaitBreached, conv: Conversation) -> None:
         _, tz = self.engine.policies.resolve(conv.platform, conv.shop_id)
-        record = {
-            "id": f"{breach.conversation_id}#{breach.seq}",
-            "shop_id": breach.shop_id,
-            "conversation_id": breach.conversation_id,
-            "agent": breach.agent,
-            "wait_start": iso(breach.start_ms, tz),
-            "deadline": iso(breach.deadline_ms, tz),
-            "day": datetime.fromordinal(breach.day).date().isoformat(),
-            "counted": breach.counted,
-        }
         self.records.send(self.settings.breaches_topic, breach.conversation_id.encode(),
-                          _json.encode(record))
+                          encode_breach(breach, tz))
         if self.alerts is not None:
             self.alerts.submit_nowait(EventAlert.reply_window_breached(
                 shop=breach.shop_id, agent=breach.agent, conversation_id=breach.conversation_id,
                 at=datetime.fromtimestamp(breach.deadline_ms / 1000, tz),
                 wait_seconds=(breach.deadline_ms - breach.start_ms) / 1000,
-                ref=log_ref(f"{breach.conversation_id}#{breach.seq}")))
+                ref=log_ref(breach_id(breach))))
 
-    # -- content guard ----------------------------------------------------------------------
-
-    def _guard(self, event: ChatEvent, conv: Conversation, first_reply: bool) -> None:
-        # The conversation's platform and shop, as the engine resolves them: a later event
-        # without a ``platform`` field carries the default platform, not the conversation's.
-        policy, tz = self.engine.policies.resolve(conv.platform, conv.shop_id)
-        violations = self.detector.scan(event.text or "", mode=policy.content_mode,
-                                        first_reply=first_reply, platform=conv.platform)
-        if not violations:
-            return
-        agent = event.agent_id or "unassigned"
-        masked = self.detector.mask(event.text or "")
-        m = self.metrics
-        # Counted per flagged message: a message with two WeChat spans is one violation.
-        for category, severity in {(v.category, v.severity) for v in violations}:
-            m.violations.labels(event.shop_id, category, severity).inc()
-        for severity in {v.severity for v in violations}:
-            m.agent_violations.labels(event.shop_id, agent, severity).inc()
-        record = {
-            "event_id": event.event_id,
-            "shop_id": event.shop_id,
-            "conversation_id": event.conversation_id,
-            "platform": conv.platform,
-            "agent": agent,
-            "sender": event.sender,
-            "ts": iso(event.ts_ms, tz),
-            "text": masked,
-            "violations": [violation_dict(v) for v in violations],
-        }
-        self.records.send(self.settings.violations_topic, event.conversation_id.encode(),
-                          _json.encode(record))
-        critical = [v for v in violations if v.severity == "critical"]
-        if critical and self.alerts is not None:
+    def _publish_violation(self, flagged: ContentFlagged, conv: Conversation) -> None:
+        _, tz = self.engine.policies.resolve(conv.platform, conv.shop_id)
+        value = encode_violation(flagged, tz)
+        self.records.send(self.settings.violations_topic, flagged.conversation_id.encode(),
+                          value)
+        for listener in self.on_violation:
+            listener(flagged)
+        critical = flagged.critical
+        if critical is not None and self.alerts is not None:
             self.alerts.submit_nowait(EventAlert.forbidden_content(
-                shop=event.shop_id, agent=agent, category=critical[0].category,
-                masked_text=masked, conversation_id=event.conversation_id,
-                at=datetime.fromtimestamp(event.ts_ms / 1000, tz),
-                ref=log_ref(event.event_id)))
+                shop=flagged.shop_id, agent=flagged.agent, category=critical.category,
+                masked_text=flagged.text, conversation_id=flagged.conversation_id,
+                at=datetime.fromtimestamp(flagged.ts_ms / 1000, tz),
+                ref=log_ref(flagged.event_id)))
 
     # -- time -------------------------------------------------------------------------------
 
@@ -305,9 +229,13 @@ class Pipeline:
             elif part.max_event_ms:
                 lag = max(lag, (wall_ms - part.max_event_ms) / 1000)
             rows: list[tuple[str, Conversation]] = []
-            for breach in engine.advance(partition, watermark):
+            breaches = engine.advance(partition, watermark)
+            if breaches:
+                self.metrics.record_outcomes(breaches)
+            for breach in breaches:
                 conv = engine.conversations[breach.conversation_id]
-                self._breached(breach, conv, wall_ms)
+                self.metrics.breach_latency.observe(max(0, wall_ms - breach.deadline_ms) / 1000)
+                self._publish_breach(breach, conv)
                 rows.append((breach.conversation_id, conv))
             if rows:
                 self._put_rows(partition, rows)

@@ -6,7 +6,7 @@ import hmac
 import logging
 from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 import faust
 import msgspec
@@ -34,6 +34,7 @@ def _token_ok(settings: Settings, request: Any) -> bool:
 def register_views(app: faust.App, settings: Settings, registry: CollectorRegistry,
                    engine: Engine, pipeline: Pipeline, owned: Callable[[], list[int]]) -> None:
     """Attach the chatwatch views to ``app``'s web server."""
+    guard = engine.guard or settings.content.guard()
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
@@ -59,7 +60,7 @@ def register_views(app: faust.App, settings: Settings, registry: CollectorRegist
 
     @app.page("/check")
     class CheckView(View):
-        """Pre-send check of a reply: ``{"text": ..., "platform": ...}`` -> violations."""
+        """Pre-send check of a reply: ``{"text": ..., "platform": ..., "shop_id": ...}``."""
 
         async def get(self, request: Any) -> Any:
             return self.json({"error": "use POST with a JSON body {\"text\": ...}"}, status=405)
@@ -67,17 +68,88 @@ def register_views(app: faust.App, settings: Settings, registry: CollectorRegist
         async def post(self, request: Any) -> Any:
             if not _token_ok(settings, request):
                 return self.json({"error": "missing or wrong token"}, status=401)
-            try:
-                body = msgspec.json.decode(await request.read())
-            except msgspec.DecodeError:
-                return self.json({"error": "the body must be JSON"}, status=400)
-            if not isinstance(body, dict) or not isinstance(body.get("text"), str):
-                return self.json({"error": "the body needs a string field `text`"}, status=400)
-            platform = body.get("platform") or settings.default_platform
-            role = body.get("role") or "agent"
-            if not isinstance(platform, str) or role not in ("agent", "bot", "buyer"):
-                return self.json({"error": "platform must be a string, role agent|bot|buyer"},
-                                 status=400)
-            violations = check_text(pipeline.detector, settings.policies, body["text"],
-                                    platform, role="buyer" if role == "buyer" else "agent")
-            return self.json({"violations": violations})
+            raw = await _read_body(request, CHECK_MAX_BODY_BYTES)
+            if raw is None:
+                return self.json({"error": f"the body is larger than {CHECK_MAX_BODY_BYTES} "
+                                           f"bytes"}, status=413)
+            parsed = parse_check_request(raw)
+            if isinstance(parsed, str):
+                return self.json({"error": parsed}, status=400)
+            result = check_text(guard, settings.policies, parsed.text,
+                                parsed.platform or None,
+                                role="buyer" if parsed.role == "buyer" else "agent",
+                                shop_id=parsed.shop_id)
+            return self.json(result)
+
+
+# POST /check: the largest body read, and how deeply a body may nest (README).
+CHECK_MAX_BODY_BYTES = 1 << 20
+CHECK_MAX_DEPTH = 32
+
+
+class CheckRequest(msgspec.Struct, frozen=True):
+    """The body of ``POST /check``; unknown fields are ignored."""
+
+    text: str
+    platform: str | None = None
+    role: Literal["agent", "bot", "buyer"] = "agent"
+    shop_id: str | None = None
+
+
+_check_decoder = msgspec.json.Decoder(CheckRequest)
+
+
+def parse_check_request(raw: bytes) -> CheckRequest | str:
+    """The request, or a one-line reason why the body is not one (answered with 400)."""
+    if raw.count(b"[") + raw.count(b"{") > CHECK_MAX_DEPTH and _depth(raw) > CHECK_MAX_DEPTH:
+        return f"the body nests deeper than {CHECK_MAX_DEPTH} levels"
+    try:
+        return _check_decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        return f"the body must be a JSON object with a string field `text`: {exc}"
+    except msgspec.DecodeError as exc:
+        return f"the body must be JSON (UTF-8): {exc}"
+    except (RecursionError, ValueError, OverflowError) as exc:
+        return f"the body is not a check request: {type(exc).__name__}"
+
+
+def _depth(raw: bytes) -> int:
+    """The deepest nesting of arrays and objects in a JSON text, outside strings."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > CHECK_MAX_DEPTH:
+                    return deepest
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
+async def _read_body(request: Any, limit: int) -> bytes | None:
+    """The request body, or None when it is longer than ``limit`` bytes (read no further)."""
+    length = request.content_length
+    if length is not None and length > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(65536)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)

@@ -8,9 +8,12 @@ Options add read-outs without changing that default row (``stream/report/``):
 
 * ``--by agent`` — one row per shop, attributed agent (``unassigned`` when none) and day,
   fields ``shop_id, agent, day`` then the §3 figures;
-* ``--violations`` — the content detector runs on agent and bot messages and each row gets
-  ``violations_critical``, ``violations_warning``, ``violations_info``; shop-days (agent-days)
-  with findings but no counted waits get a row of their own with zero figures;
+* ``--violations`` — the engine's content guard checks agent and bot messages and each row
+  gets ``violations_critical``, ``violations_warning``, ``violations_info`` (flagged messages,
+  once per severity found in a message, as the live counters); shop-days (agent-days) with
+  findings but no counted waits get a row of their own with zero figures;
+* ``--breach-records OUT`` / ``--violation-records OUT`` — the records the live worker writes
+  to ``chat.breaches`` and ``chat.violations`` (``stream/records.py``), one JSON per line;
 * ``--openmetrics OUT`` — the chatwatch metrics as timestamped OpenMetrics every ``--step``
   seconds of event time, for ``promtool tsdb create-blocks-from openmetrics OUT DATA_DIR``;
 * ``--summary-html OUT.html`` — a self-contained page per shop: daily reply rate against
@@ -22,6 +25,7 @@ Options add read-outs without changing that default row (``stream/report/``):
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import sys
@@ -34,9 +38,10 @@ import msgspec
 from tqdm import tqdm
 
 from stream.config import Settings
-from stream.core.content import Detector, Violation
-from stream.core.engine import Engine
+from stream.core.engine import Applied, Engine
+from stream.core.events import ChatEvent
 from stream.core.figures import DailyFigures
+from stream.core.guard import ContentFlagged
 from stream.core.reply_window import WAITS, WaitBreached
 from stream.inputs import (
     FORMATS,
@@ -48,6 +53,7 @@ from stream.inputs import (
     read_events,
     strict_records,
 )
+from stream.records import encode_breach, encode_violation
 from stream.report.tally import Listener, Tally, report_rows
 from stream.schema import Invalid
 
@@ -57,8 +63,6 @@ if TYPE_CHECKING:  # imported lazily: only --openmetrics needs it
 # With no wait pending, a jump in event time longer than this is skipped in one step instead
 # of being filled with a sample per step (an idle week, or one absurd time stamp in a log).
 IDLE_GAP_MS = 6 * 3600 * 1000
-
-NO_VIOLATIONS: tuple[Violation, ...] = ()
 
 
 @dataclass
@@ -128,17 +132,17 @@ class Retired:
 
 def run_backfill(records: Iterable[Record], settings: Settings,
                  errors: IO[str] | None = None, *, engine: Engine | None = None,
-                 listeners: Sequence[Listener] = (), scan: bool = False,
+                 listeners: Sequence[Listener] = (),
                  metrics: MetricsHistory | None = None,
                  retention_hours: float | None = None) -> BackfillResult:
     """Apply every valid record in order, report bad lines to ``errors``, then finish.
 
     ``listeners`` (e.g. a :class:`~stream.report.tally.Tally`) are told every applied event,
-    its outcomes and every breach; ``scan`` runs the content detector on agent and bot
-    messages and passes the findings along. ``metrics`` (also a listener) steps event time:
-    at each step the watermark moves there (as the live sweeper does; the figures do not
-    depend on it) and a sample is taken. Without any of these the plain loop runs.
-    Listeners that read the engine must be built on the ``engine`` passed here.
+    its outcomes (content findings included when the ``engine`` has a content guard) and
+    every breach. ``metrics`` (also a listener) steps event time: at each step the watermark
+    moves there (as the live sweeper does; the figures do not depend on it) and a sample is
+    taken. Without any of these the plain loop runs. Listeners that read the engine must be
+    built on the ``engine`` passed here.
 
     ``retention_hours`` bounds memory on very long logs the way the live worker does: every
     ``EVICT_EVERY`` lines, conversations idle that long (no open wait) are forgotten and the
@@ -150,9 +154,8 @@ def run_backfill(records: Iterable[Record], settings: Settings,
     summary = Summary()
     retired = Retired(int(retention_hours * 3_600_000)) if retention_hours else None
     chunks = _chunks(records, retired)
-    plain = not listeners and not scan and metrics is None
-    observed = None if plain else _Observed(engine, summary, errors, settings, list(listeners),
-                                            scan, metrics)
+    plain = not listeners and metrics is None
+    observed = None if plain else _Observed(engine, summary, errors, list(listeners), metrics)
     for chunk in chunks:
         if observed is None:
             _plain(engine, chunk, summary, errors)
@@ -207,17 +210,15 @@ def _plain(engine: Engine, records: Iterable[Record], summary: Summary,
 
 
 class _Observed:
-    """The loop with listeners, content scanning and event-time steps for OpenMetrics."""
+    """The loop with listeners and event-time steps for OpenMetrics."""
 
     def __init__(self, engine: Engine, summary: Summary, errors: IO[str] | None,
-                 settings: Settings, listeners: list[Listener], scan: bool,
-                 metrics: MetricsHistory | None) -> None:
+                 listeners: list[Listener], metrics: MetricsHistory | None) -> None:
         self.engine = engine
         self.summary = summary
         self.errors = errors
         self.metrics = metrics
         self.everyone: list[Listener] = listeners + ([metrics] if metrics is not None else [])
-        self.detector = Detector.from_settings(settings.content) if scan else None
 
     def tell(self, breaches: list[WaitBreached]) -> None:
         """Pass breaches declared by the watermark on to every listener."""
@@ -245,7 +246,7 @@ class _Observed:
     def feed(self, records: Iterable[Record]) -> None:
         """Apply records, telling the listeners what happened."""
         engine, summary, errors, metrics = self.engine, self.summary, self.errors, self.metrics
-        everyone, detector, policies = self.everyone, self.detector, engine.policies
+        everyone = self.everyone
         apply = engine.apply
         for record in records:
             event = record.event
@@ -266,13 +267,8 @@ class _Observed:
                 for listener in everyone:
                     listener.on_skipped("duplicate")
                 continue
-            found: Sequence[Violation] = NO_VIOLATIONS
-            if detector is not None and event.is_shop_message:
-                policy = policies.policy(event.platform, event.shop_id)
-                found = detector.scan(event.text or "", mode=policy.content_mode,
-                                      first_reply=applied.first_reply, platform=event.platform)
             for listener in everyone:
-                listener.on_event(event, applied, found)
+                listener.on_event(event, applied)
 
     def finish(self) -> None:
         """End of input: run event time past every deadline (OpenMetrics), then finish."""
@@ -284,6 +280,43 @@ class _Observed:
                 self._step_to(metrics.next_ms)
             self._step_to(metrics.next_ms)
         self._breaches_at(None)
+
+
+class RecordWriter:
+    """A listener writing the live worker's output records (``stream/records.py``) to files.
+
+    ``breaches`` gets one ``chat.breaches`` record per breached wait, ``violations`` one
+    ``chat.violations`` record per flagged message, in the order the engine declared them.
+    """
+
+    def __init__(self, engine: Engine, breaches: IO[bytes] | None,
+                 violations: IO[bytes] | None) -> None:
+        self.engine = engine
+        self.breaches = breaches
+        self.violations = violations
+
+    def _tz(self, conversation_id: str) -> Any:
+        conv = self.engine.conversations[conversation_id]
+        return self.engine.policies.resolve(conv.platform, conv.shop_id)[1]
+
+    def on_event(self, event: ChatEvent, applied: Applied) -> None:
+        """Write the records that follow from one event."""
+        for outcome in applied.outcomes:
+            if isinstance(outcome, WaitBreached):
+                self.on_breaches((outcome,))
+            elif isinstance(outcome, ContentFlagged) and self.violations is not None:
+                self.violations.write(
+                    encode_violation(outcome, self._tz(outcome.conversation_id)) + b"\n")
+
+    def on_breaches(self, breaches: Iterable[WaitBreached]) -> None:
+        """Write one record per breached wait."""
+        if self.breaches is None:
+            return
+        for breach in breaches:
+            self.breaches.write(encode_breach(breach, self._tz(breach.conversation_id)) + b"\n")
+
+    def on_skipped(self, outcome: str) -> None:
+        """Nothing to write for a skipped line."""
 
 
 def write_report(rows: Iterable[DailyFigures | dict[str, Any]], out: IO[bytes]) -> int:
@@ -348,6 +381,10 @@ def _with_progress(readers: Sequence[LogReader], strict: bool, bar: Any) -> Iter
               help="Seconds of event time between OpenMetrics samples.")
 @click.option("--metrics-label", "metric_labels", multiple=True, metavar="NAME=VALUE",
               help="Extra label on every OpenMetrics series, e.g. job=chatwatch. Repeatable.")
+@click.option("--breach-records", "breaches_path", metavar="OUT.jsonl",
+              help="Write the chat.breaches records (one per breached wait) to OUT.")
+@click.option("--violation-records", "violations_path", metavar="OUT.jsonl",
+              help="Write the chat.violations records (one per flagged message) to OUT.")
 @click.option("--summary-html", "html_path", metavar="OUT.html",
               help="Write a self-contained HTML summary per shop.")
 @click.option("--retention-hours", type=click.FloatRange(min=1), default=None,
@@ -359,6 +396,7 @@ def _with_progress(readers: Sequence[LogReader], strict: bool, bar: Any) -> Iter
 def backfill_command(ctx: object, inputs: tuple[str, ...], report_path: str, fmt: str,
                      columns: tuple[str, ...], strict: bool, by: str, violations: bool,
                      openmetrics_path: str | None, step: float, metric_labels: tuple[str, ...],
+                     breaches_path: str | None, violations_path: str | None,
                      html_path: str | None, retention_hours: float | None,
                      progress: bool | None) -> None:
     """Recompute daily figures from historical logs (same core as the live worker)."""
@@ -383,22 +421,29 @@ def backfill_command(ctx: object, inputs: tuple[str, ...], report_path: str, fmt
                               default_platform=settings.default_platform, strict=strict)
 
     by_agent = by == "agent"
-    engine = Engine(settings.policies)
+    # The content guard costs time; it runs when something reads its findings.
+    content = bool(violations or openmetrics_path or violations_path)
+    engine = Engine(settings.policies, settings.content.guard() if content else None)
     tally = (Tally(engine, by_agent=by_agent, violations=violations, hours=html_path is not None)
              if by_agent or violations or html_path else None)
+    listeners: list[Listener] = [tally] if tally else []
     history = None
     if openmetrics_path:
         from stream.report.openmetrics import MetricsHistory
 
         history = MetricsHistory(engine, step, labels)
-    try:
-        result = run_backfill(records, settings, errors=errors, engine=engine,
-                              listeners=[tally] if tally else [],
-                              scan=violations or history is not None, metrics=history,
-                              retention_hours=retention_hours)
-    finally:
-        if bar is not None:
-            bar.close()
+    with contextlib.ExitStack() as files:
+        if breaches_path or violations_path:
+            listeners.append(RecordWriter(
+                engine, files.enter_context(open(breaches_path, "wb")) if breaches_path else None,
+                files.enter_context(open(violations_path, "wb")) if violations_path else None))
+        try:
+            result = run_backfill(records, settings, errors=errors, engine=engine,
+                                  listeners=listeners, metrics=history,
+                                  retention_hours=retention_hours)
+        finally:
+            if bar is not None:
+                bar.close()
     shop_rows = result.report()
     rows: Iterable[DailyFigures | dict[str, Any]] = (
         report_rows(shop_rows, tally, by_agent=by_agent, violations=violations)

@@ -1,8 +1,9 @@
 """``chatwatch check``: bulk forbidden-content check of messages read one per line on stdin.
 
-One detector is built once and every line is checked in the same process, with buffered
-output, so the command suits large exports. :func:`check_text` is the same check for one text,
-used by the worker's ``POST /check`` endpoint.
+One content guard (the core's, with its bounds) is built once and every line is checked in
+the same process, with buffered output, so the command suits large exports. :func:`check_text`
+is the same check for one text, used by the worker's ``POST /check`` endpoint. Both resolve
+the policy as the engine does: the shop's overrides apply when ``--shop`` is given.
 """
 
 from __future__ import annotations
@@ -12,40 +13,51 @@ from typing import IO, Any
 import click
 import orjson
 
-from stream.core.content import Detector, Violation
+from stream.core.guard import ContentGuard
 from stream.core.policy import PolicyBook
+from stream.records import violation_dict
 
 ROLES = ("agent", "buyer")
 
-
-def violation_dict(v: Violation) -> dict[str, Any]:
-    """Return the JSON shape of one violation (chatwatch check, POST /check, chat.violations)."""
-    return {"category": v.category, "severity": v.severity, "start": v.start, "end": v.end,
-            "match": v.match}
+__all__ = ["ROLES", "check", "check_stream", "check_text", "violation_dict"]
 
 
-def check_text(detector: Detector, policies: PolicyBook, text: str, platform: str | None,
-               role: str = "agent") -> list[dict[str, Any]]:
-    """Violations of one message as JSON-ready dicts; buyer messages never violate.
+def _resolve(policies: PolicyBook, platform: str | None, shop_id: str | None) -> tuple[Any, str]:
+    """The policy and platform a message is judged under, as the engine resolves them.
 
-    ``platform`` picks the content mode (``policies.platform_policy(platform).content_mode``);
-    None means the configured default platform.
+    A shop's configured platform wins over the one given, as for its conversations.
+    """
+    shop = shop_id or ""
+    profile = policies.shops.get(shop)
+    platform = (profile.platform if profile is not None and profile.platform else None) \
+        or platform or policies.default_platform
+    return policies.resolve(platform, shop)[0], platform
+
+
+def check_text(guard: ContentGuard, policies: PolicyBook, text: str, platform: str | None,
+               role: str = "agent", shop_id: str | None = None) -> dict[str, Any]:
+    """The check of one message: ``violations`` (JSON-ready), ``total``, ``capped``.
+
+    Buyer messages never violate. ``platform`` (default: the configured default platform) and
+    ``shop_id`` pick the policy, the shop's overrides included, exactly as the engine does.
     """
     if role not in ROLES:
         raise ValueError(f"role {role!r}: use agent or buyer")
     if role == "buyer":
-        return []
-    platform = platform or policies.default_platform
-    mode = policies.platform_policy(platform).content_mode
-    return [violation_dict(v) for v in detector.scan(text, mode=mode, platform=platform)]
+        return {"violations": [], "total": 0, "capped": False}
+    policy, platform = _resolve(policies, platform, shop_id)
+    checked = guard.check(text, policy, platform)
+    if checked is None:
+        return {"violations": [], "total": 0, "capped": False}
+    return {"violations": [violation_dict(v) for v in checked.findings],
+            "total": checked.total, "capped": checked.capped}
 
 
-def check_stream(detector: Detector, policies: PolicyBook, lines: IO[str], out: IO[bytes],
-                 platform: str | None, role: str) -> int:
+def check_stream(guard: ContentGuard, policies: PolicyBook, lines: IO[str], out: IO[bytes],
+                 platform: str | None, role: str, shop_id: str | None = None) -> int:
     """Check every line of ``lines``, writing one JSON object per line; returns the count."""
-    platform = platform or policies.default_platform
-    mode = policies.platform_policy(platform).content_mode
-    scan = detector.scan
+    policy, platform = _resolve(policies, platform, shop_id)
+    check = guard.check
     buf = bytearray()  # written in 64 KiB chunks: one syscall per few hundred lines
     n = 0
     for n, raw in enumerate(lines, start=1):  # noqa: B007 - n is the line count afterwards
@@ -53,10 +65,14 @@ def check_stream(detector: Detector, policies: PolicyBook, lines: IO[str], out: 
         if text.endswith("\r"):
             text = text[:-1]
         if role == "buyer":
-            record: dict[str, Any] = {"line": n, "violations": [], "masked": detector.mask(text)}
+            record: dict[str, Any] = {"line": n, "violations": [], "masked": guard.mask(text)}
         else:
-            record = {"line": n, "violations": [
-                violation_dict(v) for v in scan(text, mode=mode, platform=platform)]}
+            checked = check(text, policy, platform)
+            record = {"line": n, "violations": [] if checked is None else [
+                violation_dict(v) for v in checked.findings]}
+            if checked is not None and checked.capped:
+                record["total"] = checked.total
+                record["capped"] = True
         buf += orjson.dumps(record)
         buf += b"\n"
         if len(buf) >= 1 << 16:
@@ -72,12 +88,14 @@ def check_stream(detector: Detector, policies: PolicyBook, lines: IO[str], out: 
                    "Default: the configured default platform.")
 @click.option("--role", type=click.Choice(ROLES), default="agent", show_default=True,
               help="Who wrote the messages; buyer lines never violate and are printed masked.")
+@click.option("--shop", "shop_id", default=None,
+              help="Shop whose configured overrides (platform, content mode) apply.")
 @click.pass_obj
-def check(obj: Any, platform: str | None, role: str) -> None:
+def check(obj: Any, platform: str | None, role: str, shop_id: str | None) -> None:
     """Check messages read one per line on stdin; print one JSON object per line."""
     settings = obj.settings
-    detector = Detector.from_settings(settings.content)
+    guard = settings.content.guard()
     stdin = click.get_text_stream("stdin", encoding="utf-8", errors="replace")
     out = click.get_binary_stream("stdout")  # buffered; flushed once at the end
-    check_stream(detector, settings.policies, stdin, out, platform, role)
+    check_stream(guard, settings.policies, stdin, out, platform, role, shop_id)
     out.flush()

@@ -53,7 +53,7 @@ def _register() -> None:
     from stream.backfill import backfill_command
 
     cli.add_command(backfill_command)
-    from stream.worker import broker_command, worker_command
+    from agents.worker import broker_command, worker_command
 
     cli.add_command(worker_command)
     cli.add_command(broker_command)

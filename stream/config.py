@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from stream.core.content import Detector
+from stream.core.guard import ContentGuard, GuardLimits
 from stream.core.policy import (
     BUILTIN_POLICIES,
     DEFAULT_PLATFORM,
@@ -45,11 +47,16 @@ class KafkaSecurity:
 
 @dataclass(frozen=True)
 class ContentSettings:
-    """Configured word lists and allow-lists for the content detector."""
+    """Configured word lists and allow-lists for the content detector, and its bounds."""
 
     words: dict[str, tuple[str, ...]] = field(default_factory=dict)
     allow: tuple[str, ...] = ()
     platform_domains: tuple[str, ...] = ()
+    limits: GuardLimits = field(default_factory=GuardLimits)
+
+    def guard(self) -> ContentGuard:
+        """The content guard these settings describe (build once, share)."""
+        return ContentGuard(Detector.from_settings(self), self.limits)
 
 
 @dataclass(frozen=True)
@@ -201,7 +208,7 @@ def settings_from_mapping(doc: Mapping[str, Any], env: Mapping[str, str]) -> Set
     shops = _shops(doc.get("shops") or {}, default_timezone)
     policies = PolicyBook(platforms=platforms, shops=shops, default_platform=default_platform,
                           default_timezone=default_timezone)
-    content = _content(doc.get("content") or {})
+    content = _content(doc.get("content") or {}, env)
     return Settings(security=security, policies=policies, content=content, **values)
 
 
@@ -382,7 +389,7 @@ def _shops(section: Mapping[str, Any], default_timezone: str) -> dict[str, ShopP
     return shops
 
 
-def _content(section: Mapping[str, Any]) -> ContentSettings:
+def _content(section: Mapping[str, Any], env: Mapping[str, str]) -> ContentSettings:
     words = section.get("words") or {}
     if not isinstance(words, Mapping):
         raise ConfigError("content.words", words, "a mapping of severity -> list of words")
@@ -398,4 +405,34 @@ def _content(section: Mapping[str, Any]) -> ContentSettings:
     for key, value in (("allow", allow), ("platform_domains", domains)):
         if not isinstance(value, list) or not all(isinstance(i, str) for i in value):
             raise ConfigError(f"content.{key}", value, "a list of strings")
-    return ContentSettings(words=out, allow=tuple(allow), platform_domains=tuple(domains))
+    unknown = set(section) - {"words", "allow", "platform_domains", *_LIMITS}
+    if unknown:
+        key = sorted(unknown)[0]
+        raise ConfigError(f"content.{key}", section[key], "unknown key; see README.md")
+    limits: dict[str, int] = {}
+    for key, (low, high, hint) in _LIMITS.items():
+        value = env.get(f"CHATWATCH_CONTENT_{key.upper()}") or section.get(key)
+        if value is None:
+            continue
+        where = f"CHATWATCH_CONTENT_{key.upper()}" if env.get(
+            f"CHATWATCH_CONTENT_{key.upper()}") else f"content.{key}"
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(where, value, hint) from None
+        if isinstance(value, bool) or not low <= number <= high:
+            raise ConfigError(where, value, hint)
+        limits[key] = number
+    return ContentSettings(words=out, allow=tuple(allow), platform_domains=tuple(domains),
+                           limits=GuardLimits(**limits))
+
+
+# content.<key> / CHATWATCH_CONTENT_<KEY>: (lowest, highest, hint)
+_LIMITS = {
+    "per_category": (1, 1000, "findings kept per category of one message, 1-1000 "
+                              "(default 20); the rest are counted"),
+    "budget_chars": (1000, 1_000_000, "characters of one message checked, 1000-1000000 "
+                                      "(default 50000); longer texts are flagged oversized"),
+    "text_chars": (100, 20_000, "characters of masked text a violation record carries, "
+                                "100-20000 (default 2000)"),
+}

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 import msgspec
 
 from stream.core.deadlines import Deadlines
 from stream.core.events import ChatEvent
 from stream.core.figures import DailyFigures, DayBook
+from stream.core.guard import ContentFlagged, ContentGuard
 from stream.core.policy import Policy, PolicyBook
 from stream.core.reply_window import (
     DAY_RECORD,
@@ -24,6 +26,7 @@ from stream.core.reply_window import (
     WaitBreached,
     WaitOpened,
     apply_event,
+    business_day,
     day_record,
     expire_wait,
     id_hash,
@@ -32,18 +35,27 @@ from stream.core.reply_window import (
     share_ids,
 )
 
+EngineOutcome = Outcome | ContentFlagged
+
 
 class Applied(msgspec.Struct, frozen=True, gc=False):
-    """What applying one event did.
+    """What applying one event did: every outcome that follows from it, in order.
 
-    ``first_reply`` is True for the first agent message of a conversation (the content guard's
-    quality check needs it).
+    The reply-window outcomes come first, then a :class:`ContentFlagged` when the engine has a
+    content guard and the message is a flagged agent or bot message. ``first_reply`` is True
+    for the first agent message of a conversation.
     """
 
     duplicate: bool
     out_of_order: bool
-    outcomes: tuple[Outcome, ...]
+    outcomes: tuple[EngineOutcome, ...]
     first_reply: bool = False
+
+    @property
+    def flagged(self) -> ContentFlagged | None:
+        """The content finding of this event, if any."""
+        last = self.outcomes[-1] if self.outcomes else None
+        return last if isinstance(last, ContentFlagged) else None
 
 
 _EPOCH_ORDINAL = 719_163  # date(1970, 1, 1).toordinal()
@@ -65,8 +77,10 @@ class PartitionState:
 class Engine:
     """Applies events to conversations and keeps deadlines and daily figures in step."""
 
-    def __init__(self, policies: PolicyBook) -> None:
+    def __init__(self, policies: PolicyBook, guard: ContentGuard | None = None) -> None:
+        """``guard`` checks agent and bot messages; without one, content is not looked at."""
         self.policies = policies
+        self.guard = guard
         self.conversations: dict[str, Conversation] = {}
         self.partitions: dict[int, PartitionState] = {}
         # Rule 7 counts, for drivers without metrics (backfill's summary).
@@ -134,7 +148,26 @@ class Engine:
                     part.deadlines.add(outcome.deadline_ms, cid)
             if conv.days is not before:
                 self._book_change(part.book, conv, before, conv.days)
+        if self.guard is not None and event.is_shop_message:
+            flagged = self._flag(event, conv, policy, tz, first_reply)
+            if flagged is not None:
+                return Applied(False, out_of_order, (*outcomes, flagged), first_reply)
         return Applied(False, out_of_order, tuple(outcomes), first_reply)
+
+    def _flag(self, event: ChatEvent, conv: Conversation, policy: Policy, tz: ZoneInfo,
+              first_reply: bool) -> ContentFlagged | None:
+        """The content decision for a shop message, under the conversation's policy."""
+        assert self.guard is not None
+        checked = self.guard.check(event.text or "", policy, conv.platform,
+                                   first_reply=first_reply)
+        if checked is None:
+            return None
+        ts = conv.latest_ts  # the effective time (rule 7), as for waits
+        return ContentFlagged(
+            event.conversation_id, event.event_id, conv.shop_id, conv.platform,
+            event.agent_id or "unassigned", event.sender or "agent", ts,
+            business_day(ts, tz).toordinal(), checked.masked, checked.findings, checked.total,
+            checked.capped, checked.oversized, checked.cut_chars)
 
     def advance(self, partition: int, watermark_ms: int) -> list[WaitBreached]:
         """Move a partition's watermark forward and declare the waits it breaches."""

@@ -12,8 +12,9 @@ per-agent rows follow the same definitions (DOMAIN.md §3, "Daily figures") for 
 So summing ``waits`` (or ``waits_breached``, ``responses``...) over a shop's agents gives the
 shop row; distinct-buyer counts need not add up (a buyer served by two agents counts for each).
 
-Violations are counted per shop and business day of the message (effective event time, in the
-shop's time zone), and per agent (the message's ``agent_id``).
+Violations are the engine's :class:`~stream.core.guard.ContentFlagged` outcomes, counted as the
+live counters count them: once per flagged message and severity, per shop and business day of
+the message (effective event time, in the shop's time zone), and per agent.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from stream.core.content import Violation
 from stream.core.engine import Applied, Engine
 from stream.core.events import ChatEvent
 from stream.core.figures import DailyFigures, DayTotals
+from stream.core.guard import ContentFlagged
 from stream.core.reply_window import (
     BREACHED,
     FAST,
@@ -47,9 +48,8 @@ UNASSIGNED = "unassigned"
 class Listener(Protocol):
     """What the backfill driver tells its read-outs."""
 
-    def on_event(self, event: ChatEvent, applied: Applied,
-                 violations: Sequence[Violation]) -> None:
-        """One event was applied (not a duplicate); ``violations`` if it was scanned."""
+    def on_event(self, event: ChatEvent, applied: Applied) -> None:
+        """One event was applied (not a duplicate), with everything that followed from it."""
 
     def on_breaches(self, breaches: Iterable[WaitBreached]) -> None:
         """The watermark or the end of input declared these waits breached."""
@@ -115,14 +115,14 @@ class Tally:
 
     # -- listener -----------------------------------------------------------------------------
 
-    def on_event(self, event: ChatEvent, applied: Applied,
-                 violations: Sequence[Violation]) -> None:
+    def on_event(self, event: ChatEvent, applied: Applied) -> None:
         """Fold one applied event's outcomes and findings in."""
         if applied.outcomes and (self.by_agent or self.hours):
             buyer = self.engine.conversations[event.conversation_id].buyer_id
             self._outcomes(applied.outcomes, buyer)
-        if violations and self.violations:
-            self._violations(event, violations)
+        flagged = applied.flagged
+        if flagged is not None and self.violations:
+            self._violations(flagged)
 
     def on_breaches(self, breaches: Iterable[WaitBreached]) -> None:
         """Fold in breaches declared by the watermark or at end of input."""
@@ -149,7 +149,7 @@ class Tally:
         for o in outcomes:
             if isinstance(o, BreachRetracted):
                 retracted = True  # the WaitClosed that follows says which wait it was
-            elif not o.counted:
+            elif isinstance(o, ContentFlagged) or not o.counted:
                 continue
             elif isinstance(o, WaitOpened):
                 if self.by_agent:
@@ -195,24 +195,21 @@ class Tally:
             counts = self.breach_hours[shop] = [0] * 24
         counts[hour] += amount
 
-    def _violations(self, event: ChatEvent, violations: Sequence[Violation]) -> None:
-        conv = self.engine.conversations[event.conversation_id]
-        _, tz = self.engine.policies.resolve(event.platform, event.shop_id)
-        # The effective time (rule 7 raises a late ts), as for waits.
-        day = datetime.fromtimestamp(conv.latest_ts / 1000, tz).date().toordinal()
-        shop_counts = self.shop_violations.get((event.shop_id, day))
+    def _violations(self, flagged: ContentFlagged) -> None:
+        shop_counts = self.shop_violations.get((flagged.shop_id, flagged.day))
         if shop_counts is None:
-            shop_counts = self.shop_violations[(event.shop_id, day)] = ViolationCounts()
+            shop_counts = self.shop_violations[(flagged.shop_id, flagged.day)] = \
+                ViolationCounts()
         agent_counts = None
         if self.by_agent:
-            key = (event.shop_id, event.agent_id or UNASSIGNED, day)
+            key = (flagged.shop_id, flagged.agent, flagged.day)
             agent_counts = self.agent_violations.get(key)
             if agent_counts is None:
                 agent_counts = self.agent_violations[key] = ViolationCounts()
-        for v in violations:
-            shop_counts.add(v.severity)
+        for severity in flagged.severities:
+            shop_counts.add(severity)
             if agent_counts is not None:
-                agent_counts.add(v.severity)
+                agent_counts.add(severity)
 
     # -- read-outs ----------------------------------------------------------------------------
 

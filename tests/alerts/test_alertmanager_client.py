@@ -201,8 +201,8 @@ def test_replayed_history_through_the_pipeline_does_not_page(tmp_path: Path) -> 
     pusher = AlertPusher(f"http://127.0.0.1:{free_port()}", tmp_path / "spool",
                          metrics=PrometheusPusherMetrics.create(registry), clock=lambda: now)
     sink = _Records()
-    pipeline = Pipeline(settings, Engine(settings.policies), Detector.from_settings(settings.content),
-                        ChatwatchMetrics.create(CollectorRegistry()), _Store(), sink, pusher)
+    pipeline = Pipeline(settings, Engine(settings.policies, settings.content.guard()),
+                        ChatwatchMetrics(CollectorRegistry()), _Store(), sink, pusher)
 
     def event(eid: str, ts: int, sender: str, text: str, buyer: str) -> bytes:
         return json.dumps({"event_id": eid, "ts": ts, "shop_id": "s1", "buyer_id": buyer,

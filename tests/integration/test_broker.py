@@ -95,7 +95,7 @@ def test_end_offsets_are_corrected_to_the_last_record(broker, unique):
     recovery relies on the corrected value to restore every changelog row."""
     from aiokafka import TopicPartition
 
-    from stream.durability import true_end_offsets
+    from agents.internals import true_end_offsets
 
     topic = f"ends.{unique}"
 

@@ -175,7 +175,7 @@ def test_replication_factor_default_file_and_environment(tmp_path: Path) -> None
 
 
 def test_replication_factor_reaches_faust_internal_topics() -> None:
-    from stream.app import create_app
+    from agents.app import create_app
 
     settings = settings_from_mapping({"replication_factor": 3}, {})
     app = create_app(settings, "kafka://localhost:9092").app

@@ -9,7 +9,6 @@ from prometheus_client import CollectorRegistry
 from agents.metrics import ChatwatchMetrics
 from agents.pipeline import Pipeline, decode_row, encode_row
 from stream.config import load_settings
-from stream.core.content import Detector
 from stream.core.engine import Engine
 
 T0 = 1794362400000  # 2026-11-11T10:00:00+08:00
@@ -53,9 +52,8 @@ def make(**env):
     settings = load_settings(environ=env)
     registry = CollectorRegistry()
     store, sink, alerts = FakeStore(), FakeSink(), FakeAlerts()
-    pipeline = Pipeline(settings, Engine(settings.policies),
-                        Detector.from_settings(settings.content),
-                        ChatwatchMetrics.create(registry), store, sink, alerts)
+    pipeline = Pipeline(settings, Engine(settings.policies, settings.content.guard()),
+                        ChatwatchMetrics(registry), store, sink, alerts)
     return pipeline, registry, store, sink, alerts
 
 

@@ -82,6 +82,7 @@ class Violation:
     start: int
     end: int
     match: str
+    how: str = ""   # the stage that found it (e.g. keyword, homophone:微信, split-digits)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,57 +12,24 @@ import ctypes
 import ctypes.util
 import logging
 import time
-import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import faust
-from faust.streams import _current_event
 from faust.types import TP
 from prometheus_client import CollectorRegistry
 
+from agents import internals
 from agents.metrics import ChatwatchMetrics, EngineCollector
 from agents.pipeline import AlertSink, Pipeline, encode_row
 from agents.web import register_views
-from stream import durability
 from stream.config import Settings
-from stream.core.content import Detector
 from stream.core.engine import Engine
 from stream.core.reply_window import Conversation
 
 log = logging.getLogger(__name__)
-
-
-# --- faust seams --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Message:
-    topic: str
-    partition: int
-
-
-@dataclass(frozen=True, slots=True, weakref_slot=True)
-class _PartitionEvent:
-    message: _Message
-
-
-@contextlib.contextmanager
-def as_partition(topic: str, partition: int) -> Iterator[None]:
-    """Let Table writes outside an agent land in ``partition`` of the changelog.
-
-    faust routes a Table write to the changelog (and the RocksDB column) of the partition of
-    the *current event*, and refuses writes when there is none — as in a timer. The sweeper
-    knows exactly which partition each conversation belongs to, so it names it here.
-    """
-    stand_in = _PartitionEvent(_Message(topic, partition))
-    token = _current_event.set(weakref.ref(stand_in))  # type: ignore[arg-type]
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
 
 
 class ChangelogWriter:
@@ -100,7 +67,7 @@ class ChangelogWriter:
             if not self.pending:
                 return
             pending, self.pending = self.pending, {}
-            client = self.app.producer._ensure_producer()  # the aiokafka producer
+            client = internals.producer_client(self.app)
             topic = self.table.changelog_topic.get_topic_name()
             for partition, rows in pending.items():
                 batch, n = client.create_batch(), 0
@@ -159,7 +126,7 @@ class TableStore:
         add = self.changelog.add
         keep_objects = self.keep_objects
         # the RocksDB store picks the partition's database from the current event
-        with as_partition(self.source_topic, partition):
+        with internals.as_partition(self.source_topic, partition):
             for key, row in rows:
                 raw_key, raw = key.encode(), encode_row(row)
                 store[raw_key] = row if keep_objects else raw
@@ -168,7 +135,7 @@ class TableStore:
     def delete(self, partition: int, key: str) -> None:
         """Remove one row; the changelog gets a tombstone."""
         raw_key = key.encode()
-        with as_partition(self.source_topic, partition), contextlib.suppress(KeyError):
+        with internals.as_partition(self.source_topic, partition), contextlib.suppress(KeyError):
             del self.table.data[raw_key]
         self.changelog.add(partition, raw_key, None)
 
@@ -178,8 +145,8 @@ class TopicSink:
 
     Like the changelog rows (:class:`ChangelogWriter`), records are queued synchronously and
     :meth:`flush` passes them to the Kafka client (its default partitioner: by key), without
-    faust's per-message producer path, and before the offsets that produced them are
-    acknowledged.
+    faust's per-message producer path. Unlike rows, their delivery is awaited (they are few:
+    breaches and violations), so the rows of their events go out only after them.
     """
 
     def __init__(self, app: faust.App) -> None:
@@ -193,7 +160,7 @@ class TopicSink:
         self.pending.append((topic, key, value, headers))
 
     async def flush(self) -> None:
-        """Hand every queued record to the Kafka client (delivery is awaited by commits).
+        """Send every queued record and wait until the broker has them.
 
         Like :meth:`ChangelogWriter.flush`, waits for a flush already under way.
         """
@@ -201,15 +168,16 @@ class TopicSink:
             if not self.pending:
                 return
             pending, self.pending = self.pending, []
-            client = self.app.producer._ensure_producer()  # the aiokafka producer
-            for topic, key, value, headers in pending:
-                delivered = await client.send(topic, value, key=key, headers=headers)
-                delivered.add_done_callback(_log_undelivered)
-
-
-def _log_undelivered(fut: asyncio.Future[Any]) -> None:
-    if not fut.cancelled() and fut.exception() is not None:
-        log.error("output record not delivered: %r", fut.exception())
+            client = internals.producer_client(self.app)
+            futures = [await client.send(topic, value, key=key, headers=headers)
+                       for topic, key, value, headers in pending]
+            try:
+                await asyncio.gather(*futures)
+            except Exception as exc:
+                log.critical("%d output records not delivered (%r): stopping before their "
+                             "events are acknowledged; a restart produces them again",
+                             len(futures), exc)
+                raise
 
 
 def _credentials(settings: Settings) -> Any:
@@ -302,11 +270,9 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
     class _App(faust.App):
         def _new_consumer(self) -> Any:
             consumer = super()._new_consumer()
-            durability.install(consumer, self, _probe_client)
+            internals.install_durability(consumer, self, _probe_client)
             if fast_path:
-                from stream import drain
-
-                drain.install(consumer, *fast_path, after_batch=flush_outputs)
+                internals.install_drain(consumer, *fast_path, after_batch=flush_outputs)
             return consumer
 
     def _probe_client() -> Any:
@@ -342,7 +308,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
                        partitions=settings.partitions)
     table = app.Table("conversations", key_type=bytes, value_type=bytes,
                       partitions=settings.partitions)
-    metrics = ChatwatchMetrics.create(registry)
+    metrics = ChatwatchMetrics(registry)
     for outcome in ("sent", "retried", "dropped", "stale"):
         metrics.alerts_pushed.labels(outcome)
     pusher = None
@@ -353,18 +319,22 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
                              hold_seconds=settings.alert_hold_seconds,
                              metrics=_PusherMetrics(metrics))
         alerts = pusher
-    engine = Engine(settings.policies)
+    engine = Engine(settings.policies, settings.content.guard())
     changelog = ChangelogWriter(app, table)
     sink = TopicSink(app)
 
     async def flush_outputs() -> None:
-        await changelog.flush()
+        # Output records are delivered before the rows that remember their events: a worker
+        # that dies in between has not stored the events as applied, so its successor applies
+        # them again and produces the records (a duplicate at worst, with the same ``id``),
+        # instead of skipping them as already seen. A record that cannot be delivered raises
+        # here, before any offset of its batch is acknowledged.
         await sink.flush()
+        await changelog.flush()
 
     store = TableStore(table, settings.events_topic, changelog,
                        keep_objects=settings.store.startswith("memory:"))
-    pipeline = Pipeline(settings, engine, Detector.from_settings(settings.content), metrics,
-                        store, sink, alerts)
+    pipeline = Pipeline(settings, engine, metrics, store, sink, alerts)
     loaded: set[int] = set()
     pending: set[int] = set()
     backlog: set[bool] = set()  # non-empty while some partition has not caught up
@@ -415,7 +385,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
 
     @app.agent(events, name="conversations")
     async def conversations(stream: Any) -> None:
-        # Only runs when the batched path (stream.drain) could not be installed.
+        # Only runs when the batched path (agents.internals.install_drain) could not be installed.
         async for event in stream.events():
             msg = event.message
             if msg.partition not in loaded:
@@ -449,7 +419,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
                 # Nothing read since assignment (a restart on a quiet partition): everything
                 # before the group's committed offset was processed by whoever owned it.
                 # faust keeps the committed offsets it sought to after the assignment.
-                done = consumer._committed_offset.get(tp) or 0
+                done = internals.committed_offset(consumer, tp) or 0
             caught_up[p] = high is not None and done >= high
         pipeline.sweep(wall_ms(), caught_up)
         await flush_outputs()

@@ -20,7 +20,7 @@ def run_worker(settings: Settings) -> None:
     """Run one faust worker until SIGINT/SIGTERM (embedded broker when none is configured)."""
     from faust.worker import Worker as FaustWorker
 
-    from stream.app import create_app
+    from agents.app import create_app
 
     with broker_for(settings.broker) as url:
         asyncio.run(ensure_topics(settings, url))

@@ -1,0 +1,358 @@
+"""Every place chatwatch relies on faust's or aiokafka's internals, in one module.
+
+faust and aiokafka are pinned (pyproject.toml), but an upgrade may rename what is reached
+here. :data:`PRIVATE_NAMES` lists each private name used, on which class; :func:`missing`
+checks them all and ``tests/unit/test_internals.py`` fails naming the one that is gone, so an
+upgrade breaks a unit test, not a worker on Double 11. At run time each install function
+also checks its names and falls back to faust's own path when one is missing.
+
+Three seams live here:
+
+1. **A batched drain of the events topic** (:func:`install_drain`).
+   A batched fast path from faust's Kafka consumer to the pipeline, for one topic.
+
+   Why it exists: faust hands every record to its agents one at a time. Per record the consumer
+   awaits ``wait_first(callback, suspend_flow.wait())`` (two tasks and a future), the conductor
+   takes flow control and the producer's back-pressure gate, decodes into an ``Event``, queues
+   it, and the stream takes it out again, sets the current event and acks the previous one. On
+   two cores that machinery costs about 85 µs per record: a worker whose agent does *nothing*
+   drains about 12,000 records/s while a plain aiokafka consumer reads about 580,000/s from the
+   same broker (``docs/performance.md``). The chatwatch work itself costs about 20 µs.
+
+   So for the events topic this module replaces the consumer's drain loop: it fetches batches
+   exactly as faust does (same flow control, active-partition and generation checks, same
+   ``max_poll_records``), hands each partition's records to a synchronous batch handler, then
+   marks their offsets acknowledged the way the stream would, so faust's offset commits, gap
+   handling and rebalance logic keep working unchanged. Records of any other topic (changelog
+   recovery, other agents) still take faust's ordinary per-record path. The faust agent on the
+   events topic stays subscribed — that is what puts the topic and its co-partitioned Table
+   into the assignment — and remains the fallback when the fast path cannot be installed.
+
+   The handler runs synchronously, so a batch is applied completely before the sweeper or a
+   rebalance callback runs, exactly like one event was before.
+
+2. **Durability guards** (:func:`install_durability`).
+   Two guards on faust's consumer so that state survives a stop and a restart intact.
+
+   1. **Offsets never run ahead of the changelog.** Table writes and output records are queued
+      with ``send_soon`` on faust's producer buffer. Before it commits offsets, faust flushes that
+      buffer, but the flush gives up as soon as one record takes longer than 0.1 s to be handed
+      to the Kafka client (a metadata refresh, a full batch) and the commit then goes ahead with
+      records still queued. Stopped right then, the worker has committed events whose table rows
+      were never written. :func:`install` makes every commit - the periodic one and the final one
+      of a graceful stop - wait until the buffer is empty and the client has delivered it.
+
+   2. **Recovery reads the changelog to its last record.** faust restores a Table until it has
+      read up to the end offset the broker reports for each changelog partition. The embedded
+      broker (Tansu 0.6, memory engine) reports the base offset of the partition's last record
+      batch plus one, not the last record's offset plus one: when the last batch held several
+      rows, recovery stopped early and the rows after the first one of that batch were lost on
+      restart (a SIGTERM test saw 4 of 5 conversations come back). :func:`true_end_offsets`
+      reads the last batch to find the real end; on Apache Kafka it returns what was reported.
+
+3. **Small accessors**: :func:`as_partition` (Table writes outside an agent),
+   :func:`producer_client` (the aiokafka producer under faust's), :func:`committed_offset`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from types import MethodType
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from faust.types import TP
+
+log = logging.getLogger(__name__)
+
+# (module, class, attribute): every private name of faust and aiokafka used below.
+PRIVATE_NAMES: tuple[tuple[str, str, str], ...] = (
+    ("faust.streams", "", "_current_event"),
+    ("faust.transport.consumer", "Consumer", "_wait_next_records"),
+    ("faust.transport.consumer", "Consumer", "_to_message"),
+    ("faust.transport.consumer", "Consumer", "_drain_messages"),
+    ("faust.transport.consumer", "Consumer", "_commit_offsets"),
+    ("faust.transport.consumer", "Consumer", "_acked"),
+    ("faust.transport.consumer", "Consumer", "_acked_index"),
+    ("faust.transport.consumer", "Consumer", "_read_offset"),
+    ("faust.transport.consumer", "Consumer", "_committed_offset"),
+    ("faust.transport.consumer", "Consumer", "_n_acked"),
+    ("faust.transport.consumer", "Consumer", "_commit_every"),
+    ("faust.transport.consumer", "Consumer", "_buffered_partitions"),
+    ("faust.transport.consumer", "Consumer", "_stopped"),
+    ("faust.transport.drivers.aiokafka", "Producer", "_ensure_producer"),
+)
+
+
+def missing() -> list[str]:
+    """The names of :data:`PRIVATE_NAMES` that the installed faust/aiokafka lack."""
+    import importlib
+
+    gone: list[str] = []
+    for module_name, cls_name, attr in PRIVATE_NAMES:
+        where = f"{module_name}.{cls_name + '.' if cls_name else ''}{attr}"
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            gone.append(where)
+            continue
+        owner: Any = getattr(module, cls_name, None) if cls_name else module
+        if owner is None or not _has(owner, attr):
+            gone.append(where)
+    return gone
+
+
+def _has(owner: Any, attr: str) -> bool:
+    """Whether a class (or module) defines ``attr``, as a class attribute or in ``__init__``."""
+    if hasattr(owner, attr):
+        return True
+    import inspect
+
+    for klass in getattr(owner, "__mro__", ()):
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        try:
+            source = inspect.getsource(init)
+        except (OSError, TypeError):
+            continue
+        if f"self.{attr}" in source:
+            return True
+    return False
+
+
+# --- 1. batched drain ---------------------------------------------------------------------------
+
+log = logging.getLogger(__name__)
+
+
+BatchHandler = Callable[[int, Sequence[Any]], None]
+
+
+def install_drain(consumer: Any, topic: str, handler: BatchHandler, *,
+            after_batch: Callable[[], Awaitable[None]] | None = None) -> bool:
+    """Make ``consumer`` (a faust consumer) deliver ``topic`` in batches to ``handler``.
+
+    ``handler(partition, records)`` gets the records of one partition in offset order and must
+    apply them all before it returns; ``after_batch()`` is awaited after each handler call and
+    before the batch's offsets are acknowledged (the state writes and records it caused go out
+    first; the Kafka client's send path is also the back-pressure).
+    Returns False (and leaves faust alone) when the consumer lacks the internals this relies
+    on, e.g. after a faust upgrade.
+    """
+    needed = ("_wait_next_records", "_to_message", "_acked", "_acked_index", "_read_offset",
+              "_committed_offset", "callback", "highwater", "flow_active")
+    missing = [name for name in needed if not hasattr(consumer, name)]
+    if missing:
+        log.warning("batched consumption not installed (faust consumer lacks %s); "
+                    "events take faust's per-record path", ", ".join(missing))
+        return False
+    consumer._drain_messages = MethodType(
+        _make_drain(topic, handler, after_batch), consumer)
+    return True
+
+
+def _make_drain(topic: str, handler: BatchHandler,
+                after_batch: Callable[[], Awaitable[None]] | None) -> Callable[..., Any]:
+    async def drain(self: Any, fetcher: Any) -> None:  # pragma: no cover - runs in the worker
+        callback = self.callback
+        consumer_should_stop = self._stopped.is_set
+        fetcher_should_stop = fetcher._stopped.is_set
+        read_offset = self._read_offset
+        commit_every = self._commit_every
+        app = self.app
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                records, active = await self._wait_next_records(1.0)
+                await asyncio.sleep(0)  # let the web server and timers in between fetches
+                if not records or self.should_stop:
+                    continue
+                generation = app.consumer_generation_id
+                for tp, batch in records.items():
+                    # faust's checks, once per partition batch instead of once per record
+                    if not self.flow_active or app.consumer_generation_id != generation:
+                        break
+                    if active is not None and tp not in active \
+                            and tp not in self._buffered_partitions:
+                        continue
+                    app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+                    last = read_offset[tp]
+                    if last is not None:
+                        batch = [r for r in batch if r.offset >= last]
+                    if not batch:
+                        continue
+                    if tp.topic == topic:
+                        handler(tp.partition, batch)
+                        if after_batch is not None:
+                            await after_batch()
+                        first = batch[0].offset
+                        _ack_range(self, tp, first if last is None else min(first, last + 1),
+                                   batch[-1].offset)
+                        read_offset[tp] = batch[-1].offset
+                    else:
+                        for record in batch:  # faust's own path, one record at a time
+                            await self.wait_first(callback(self._to_message(tp, record)),
+                                                  self.suspend_flow.wait())
+                            read_offset[tp] = record.offset
+                if commit_every is not None and self._n_acked >= commit_every:
+                    self._n_acked = 0
+                    await self.commit()
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                return
+            raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)
+            raise
+
+    return drain
+
+
+def _ack_range(consumer: Any, tp: TP, first: int, last: int) -> None:
+    """Acknowledge offsets ``first..last`` as the stream would, one by one.
+
+    Offsets the broker skipped (transaction markers, compaction) are acknowledged too, as
+    faust's gap tracking would; otherwise the commit could never move past them.
+    """
+    committed = consumer._committed_offset[tp]
+    if committed is not None and first < committed:
+        first = committed
+    if first > last:
+        return
+    offsets = range(first, last + 1)
+    index = consumer._acked_index[tp]
+    index.update(offsets)
+    consumer._acked[tp].extend(offsets)
+    consumer._n_acked += len(offsets)
+
+
+# --- 2. durability guards -----------------------------------------------------------------------
+
+log = logging.getLogger(__name__)
+
+ClientFactory = Callable[[], AIOKafkaConsumer]
+
+
+async def flush_producer(app: Any) -> None:
+    """Wait until faust's producer buffer is empty and the Kafka client has sent it all."""
+    producer = app.producer
+    buffer = producer.buffer
+    # ProducerBuffer.flush returns early when one record takes > 0.1 s; go on until empty.
+    while buffer.size and not buffer.should_stop:
+        await buffer.flush()
+    await producer.flush()
+
+
+async def true_end_offsets(ends: Mapping[Any, int | None], client: ClientFactory,
+                           timeout: float = 5.0) -> dict[Any, int | None]:
+    """The end offsets ``ends`` (as a broker reported them) corrected to last record + 1.
+
+    Each non-empty partition is read from ``end - 1``: a fetch returns the whole batch that
+    holds that offset, so the last record read gives the real end. Partitions that return
+    nothing within ``timeout`` keep the reported end.
+    """
+    out = dict(ends)
+    probe = {TopicPartition(tp.topic, tp.partition): (tp, end)
+             for tp, end in ends.items() if end}
+    if not probe:
+        return out
+    consumer = client()
+    await consumer.start()
+    try:
+        consumer.assign(list(probe))
+        for ktp, (_, end) in probe.items():
+            consumer.seek(ktp, end - 1)
+        waiting = set(probe)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while waiting and loop.time() < deadline:
+            batch = await consumer.getmany(*waiting, timeout_ms=200)
+            for ktp, records in batch.items():
+                if records:
+                    tp, end = probe[ktp]
+                    out[tp] = max(end, records[-1].offset + 1)
+                    waiting.discard(ktp)
+        if waiting:
+            log.warning("end offsets of %d changelog partitions not confirmed within %.0f s; "
+                        "using the broker's", len(waiting), timeout)
+    finally:
+        await consumer.stop()
+    corrected = {tp: (end, out[tp]) for tp, end in ends.items() if out[tp] != end}
+    if corrected:
+        log.info("broker under-reported %d end offsets; corrected: %s", len(corrected),
+                 ", ".join(f"{tp.topic}/{tp.partition} {a}->{b}"
+                           for tp, (a, b) in sorted(corrected.items())))
+    return out
+
+
+def install_durability(consumer: Any, app: Any, client: ClientFactory) -> bool:
+    """Apply both guards to a faust consumer; False (faust left alone) if it lacks the hooks."""
+    missing = [name for name in ("_commit_offsets", "highwaters") if not hasattr(consumer, name)]
+    if missing:
+        log.warning("durability guards not installed (faust consumer lacks %s)",
+                    ", ".join(missing))
+        return False
+    commit_offsets: Callable[..., Awaitable[bool]] = consumer._commit_offsets
+    highwaters: Callable[..., Awaitable[Mapping[Any, int]]] = consumer.highwaters
+
+    async def _commit_offsets(offsets: Mapping[Any, int], *args: Any, **kwargs: Any) -> bool:
+        await flush_producer(app)
+        return await commit_offsets(offsets, *args, **kwargs)
+
+    async def _highwaters(*tps: Any) -> Mapping[Any, int | None]:
+        return await true_end_offsets(await highwaters(*tps), client)
+
+    consumer._commit_offsets = _commit_offsets
+    consumer.highwaters = _highwaters
+    return True
+
+
+# --- 3. accessors --------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class _Message:
+    topic: str
+    partition: int
+
+
+@dataclass(frozen=True, slots=True, weakref_slot=True)
+class _PartitionEvent:
+    message: _Message
+
+
+@contextlib.contextmanager
+def as_partition(topic: str, partition: int) -> Iterator[None]:
+    """Let Table writes outside an agent land in ``partition`` of the changelog.
+
+    faust routes a Table write to the changelog (and the RocksDB column) of the partition of
+    the *current event*, and refuses writes when there is none — as in a timer. The sweeper
+    knows exactly which partition each conversation belongs to, so it names it here.
+    """
+    from faust.streams import _current_event
+
+    stand_in = _PartitionEvent(_Message(topic, partition))
+    token = _current_event.set(weakref.ref(stand_in))  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+def producer_client(app: Any) -> Any:
+    """The aiokafka producer under faust's (record batches go straight to it)."""
+    return app.producer._ensure_producer()
+
+
+def committed_offset(consumer: Any, tp: TP) -> int | None:
+    """The committed offset faust sought to for ``tp`` after the assignment, if any."""
+    offset: int | None = consumer._committed_offset.get(tp)
+    return offset
