@@ -423,6 +423,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
             caught_up[p] = high is not None and done >= high
         pipeline.sweep(wall_ms(), caught_up)
         await flush_outputs()
+        swept[0] = time.time()
         if all(caught_up.values()):
             if backlog:
                 backlog.clear()
@@ -435,5 +436,27 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
         async def push_alerts() -> None:
             await pusher.run()
 
-    register_views(app, settings, registry, engine, pipeline, owned)
+    swept: list[float] = [0.0]  # wall time of the last completed sweep
+
+    def health() -> tuple[bool, dict[str, Any]]:
+        """Ready only when assigned, restored and caught up within the lag limit."""
+        body: dict[str, Any] = {"partitions": owned(), "lag_seconds": pipeline.lag_seconds}
+        if not app.tables.recovery.completed.is_set() or app.rebalancing or pending:
+            return False, {**body, "status": "recovering",
+                           "reason": "restoring state or rebalancing partitions"}
+        if not loaded:
+            return False, {**body, "status": "no partitions",
+                           "reason": "this worker owns no partition of "
+                                     f"{settings.events_topic} (more workers than partitions?)"}
+        stalled = time.time() - swept[0]
+        if stalled > max(5.0, 20 * settings.sweep_interval_seconds):
+            return False, {**body, "status": "stalled",
+                           "reason": f"no sweep for {stalled:.0f} s"}
+        if pipeline.lag_seconds > settings.health_max_lag_seconds:
+            return False, {**body, "status": "lagging",
+                           "reason": f"lagging {pipeline.lag_seconds:.0f} s behind the "
+                                     f"events (limit {settings.health_max_lag_seconds:g} s)"}
+        return True, {**body, "status": "ok"}
+
+    register_views(app, settings, registry, engine, pipeline, owned, health)
     return Worker(app=app, pipeline=pipeline, registry=registry, metrics=metrics)

@@ -101,6 +101,7 @@ class Pipeline:
         self.alerts = alerts
         self.skew_ms = int(settings.clock_skew_seconds * 1000)
         self.last_offsets: dict[int, int] = {}
+        self.lag_seconds = 0.0  # as of the last sweep
         # Rows changed by the batch being applied (conversation id -> row), written once at its
         # end; None outside a batch, when every change is written at once.
         self._batch_rows: dict[str, Conversation] | None = None
@@ -212,7 +213,7 @@ class Pipeline:
 
     # -- time -------------------------------------------------------------------------------
 
-    def sweep(self, wall_ms: int, caught_up: dict[int, bool]) -> None:
+    def sweep(self, wall_ms: int, caught_up: dict[int, bool]) -> float:
         """Advance every owned partition's watermark and declare the breaches it passes.
 
         A partition's watermark is its latest applied event time minus the skew tolerance;
@@ -240,11 +241,13 @@ class Pipeline:
             if rows:
                 self._put_rows(partition, rows)
         self.metrics.event_lag.set(lag)
+        self.lag_seconds = lag
         if wall_ms >= self._next_eviction_ms:
             self._next_eviction_ms = wall_ms + EVICTION_INTERVAL_MS
             for partition in caught_up:
                 for cid in engine.evict(partition, self.retention_ms):
                     self.store.delete(partition, cid)
+        return lag
 
     # -- rebalance --------------------------------------------------------------------------
 

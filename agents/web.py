@@ -32,7 +32,8 @@ def _token_ok(settings: Settings, request: Any) -> bool:
 
 
 def register_views(app: faust.App, settings: Settings, registry: CollectorRegistry,
-                   engine: Engine, pipeline: Pipeline, owned: Callable[[], list[int]]) -> None:
+                   engine: Engine, pipeline: Pipeline, owned: Callable[[], list[int]],
+                   health: Callable[[], tuple[bool, dict[str, Any]]]) -> None:
     """Attach the chatwatch views to ``app``'s web server."""
     guard = engine.guard or settings.content.guard()
 
@@ -42,8 +43,10 @@ def register_views(app: faust.App, settings: Settings, registry: CollectorRegist
         return web.bytes(generate_latest(registry), content_type="text/plain; version=0.0.4")
 
     @app.page("/health")
-    async def health(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok", "partitions": owned()})
+    async def health_view(web: Any, request: Any) -> Any:
+        """200 when ready (assigned, restored, caught up), else 503 with the reason."""
+        ok, body = health()
+        return web.json(body, status=200 if ok else 503)
 
     @app.page("/figures")
     async def figures(web: Any, request: Any) -> Any:
@@ -109,6 +112,8 @@ def parse_check_request(raw: bytes) -> CheckRequest | str:
         return f"the body must be a JSON object with a string field `text`: {exc}"
     except msgspec.DecodeError as exc:
         return f"the body must be JSON (UTF-8): {exc}"
+    except UnicodeDecodeError:
+        return "the body must be JSON (UTF-8): it is not valid UTF-8"
     except (RecursionError, ValueError, OverflowError) as exc:
         return f"the body is not a check request: {type(exc).__name__}"
 

@@ -85,6 +85,8 @@ class Settings:
     # Conversations idle (no open wait) this long in event time are dropped from state, and
     # business days this old from the live figures; older history is for backfill.
     state_retention_hours: float = 48.0
+    # /health answers 503 (not ready) while the worker lags more than this behind the events.
+    health_max_lag_seconds: float = 60.0
     check_token: str | None = field(default=None, repr=False)
     alertmanager_url: str | None = None
     # Event alerts are points in time: each resolves this long after it is pushed.
@@ -122,6 +124,7 @@ _ENV_SCALARS: dict[str, tuple[str, type]] = {
     "CHATWATCH_SESSION_TIMEOUT_SECONDS": ("session_timeout_seconds", float),
     "CHATWATCH_REBALANCE_TIMEOUT_SECONDS": ("rebalance_timeout_seconds", float),
     "CHATWATCH_STATE_RETENTION_HOURS": ("state_retention_hours", float),
+    "CHATWATCH_HEALTH_MAX_LAG_SECONDS": ("health_max_lag_seconds", float),
     "CHATWATCH_CHECK_TOKEN": ("check_token", str),
     "CHATWATCH_ALERTMANAGER_URL": ("alertmanager_url", str),
     "CHATWATCH_ALERT_HOLD_SECONDS": ("alert_hold_seconds", float),
@@ -234,6 +237,8 @@ def _check_scalars(values: dict[str, Any]) -> None:
          lambda v: 2 <= v <= 600),
         ("alert_hold_seconds", values.get("alert_hold_seconds"), float,
          lambda v: 1 <= v <= 86400),
+        ("health_max_lag_seconds", values.get("health_max_lag_seconds"), float,
+         lambda v: 1 <= v <= 86400),
     ]
     for name, value, kind, ok in checks:
         if value is None:
@@ -279,6 +284,8 @@ _HINTS = {
     "rebalance_timeout_seconds": "Kafka rebalance timeout, 2-600 s (default 6)",
     "alert_hold_seconds": "seconds an event alert stays firing before it resolves, 1-86400 "
                           "(default 300)",
+    "health_max_lag_seconds": "event lag in seconds beyond which /health says not ready, "
+                              "1-86400 (default 60)",
 }
 
 

@@ -88,9 +88,9 @@ def http_get(url: str, timeout: float = 2.0) -> bytes | None:
 
 
 def worker_ready(url: str) -> Callable[[], bool]:
-    """Probe: the worker at ``url`` owns partitions (its ``/health`` lists them)."""
+    """Probe: the worker at ``url`` is ready (``/health`` answers 200 and lists partitions)."""
     def ready() -> bool:
-        body = http_get(url + "/health")
+        body = http_get(url + "/health")  # None for a 503 (recovering, lagging, no partitions)
         return bool(body and json.loads(body).get("partitions"))
     return ready
 

@@ -82,10 +82,15 @@ class WorkerProcess:
         return "\n".join(text.splitlines()[-lines:])
 
     def get(self, path: str, timeout: float = 5.0) -> bytes | None:
-        """GET a path of the worker's web server; None when it does not answer."""
+        """GET a path of the worker's web server; None when it does not answer.
+
+        An error status is an answer: its body is returned (``/health`` says 503 and why).
+        """
         try:
             with urllib.request.urlopen(self.url + path, timeout=timeout) as resp:  # noqa: S310
                 return bytes(resp.read())
+        except urllib.error.HTTPError as exc:
+            return bytes(exc.read())
         except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
             return None
 

@@ -20,7 +20,6 @@ from agents.pipeline import Pipeline
 from alerts.alertmanager import AlertPusher, EventAlert, PrometheusPusherMetrics
 from alerts.testing import free_port, run_alertmanager
 from stream.config import load_settings
-from stream.core.content import Detector
 from stream.core.engine import Engine
 from tests.alerts.conftest import needs_alertmanager
 

@@ -160,10 +160,14 @@ def test_workloads_have_probes_limits_and_run_as_non_root(
         assert "/tmp" in mounts, f"{name}: a read-only root needs a writable /tmp"
 
 
-def test_worker_probes_hit_the_metrics_endpoint(objects: list[dict[str, Any]]) -> None:
+def test_worker_probes_hit_the_metrics_and_health_endpoints(
+        objects: list[dict[str, Any]]) -> None:
     (container,) = find(objects, "StatefulSet")["spec"]["template"]["spec"]["containers"]
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        assert container[probe]["httpGet"]["path"] == "/metrics"
+    # alive while the web server answers; ready only when assigned, restored and caught up
+    expected = {"startupProbe": "/metrics", "livenessProbe": "/metrics",
+                "readinessProbe": "/health"}
+    for probe, path in expected.items():
+        assert container[probe]["httpGet"]["path"] == path, probe
         assert container[probe]["httpGet"]["port"] == "http-metrics"
 
 
