@@ -153,6 +153,7 @@ class TopicSink:
         self.app = app
         self.pending: list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]] | None]] = []
         self._lock = asyncio.Lock()
+        self.failed: BaseException | None = None
 
     def send(self, topic: str, key: bytes | None, value: bytes,
              headers: list[tuple[str, bytes]] | None = None) -> None:
@@ -165,18 +166,23 @@ class TopicSink:
         Like :meth:`ChangelogWriter.flush`, waits for a flush already under way.
         """
         async with self._lock:
+            if self.failed is not None:
+                # Once a record is lost nothing may follow it out, above all not the rows
+                # that would mark its event as applied (another flush may be waiting here).
+                raise self.failed
             if not self.pending:
                 return
             pending, self.pending = self.pending, []
             client = internals.producer_client(self.app)
-            futures = [await client.send(topic, value, key=key, headers=headers)
-                       for topic, key, value, headers in pending]
             try:
+                futures = [await client.send(topic, value, key=key, headers=headers)
+                           for topic, key, value, headers in pending]
                 await asyncio.gather(*futures)
             except Exception as exc:
+                self.failed = exc
                 log.critical("%d output records not delivered (%r): stopping before their "
                              "events are acknowledged; a restart produces them again",
-                             len(futures), exc)
+                             len(pending), exc)
                 raise
 
 
