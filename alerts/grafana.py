@@ -144,10 +144,10 @@ def _shop_receiver(shop: str) -> str:
 
 def contact_points_file(settings: Settings | None = None,
                         kinds: Iterable[str] = tuple(INTEGRATIONS)) -> dict[str, Any]:
-    """Return ``chatwatch-contact-points.yaml``: page and warning contact points, and a webhook
-    contact point per shop that lists ``supervisors`` (as ``chatwatch alertmanager-config``).
+    """Return ``chatwatch-contact-points.yaml``: page, warning and per-shop contact points.
 
-    Supervisor URLs come from the chatwatch configuration, which holds no secrets.
+    A shop that lists ``supervisors`` gets a webhook contact point (as ``chatwatch
+    alertmanager-config`` gives it a receiver). Supervisor URLs come from the chatwatch configuration, which holds no secrets.
     """
     settings = settings or Settings()
     kinds = list(kinds)

@@ -51,8 +51,10 @@ class RenderError(Exception):
 
 
 def rule_files(repo: Path = REPO, alerting: str = "prometheus") -> list[Path]:
-    """List the Prometheus rule files, sorted: ``alerts/rules/*.yml`` when Prometheus alerts,
-    ``alerts/rules/recording-only/*.yml`` when Grafana does."""
+    """List the Prometheus rule files for this way of alerting, sorted.
+
+    ``alerts/rules/*.yml`` when Prometheus alerts, ``recording-only/*.yml`` when Grafana does.
+    """
     rules = repo / "alerts" / "rules"
     return sorted((rules if alerting == "prometheus" else rules / "recording-only").glob("*.yml"))
 
