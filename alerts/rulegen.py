@@ -7,6 +7,12 @@ rules with short ``for:`` durations from the same code (``build_rules(Thresholds
 
 Metric contract (exported by the worker): see ``docs/alerts.md``. Per-shop figures are summed
 over workers, so the rules hold with one worker or several sharing the partitions.
+
+The list :func:`alert_rules` is the one table of metric-evaluated alerts. Both ways of alerting
+read it: the Prometheus rule file above and the Grafana alert provisioning
+(``python -m alerts.rulegen --grafana deploy/grafana/provisioning/alerting``, built by
+:mod:`alerts.grafana`), so an alert added to the table appears in both without more code.
+``--all`` rewrites every committed output at once.
 """
 
 from __future__ import annotations
@@ -52,20 +58,49 @@ class Thresholds:
     runbook_base: str = DEFAULT_RUNBOOK_BASE
 
 
+@dataclass(frozen=True)
+class Alert:
+    """One row of the alert table: what Prometheus evaluates, and what Grafana is given.
+
+    ``counted_hours_only`` marks an alert about the reply-window KPI, which only counts waits
+    that start inside the counted hours (DOMAIN.md §3 rule 5): Grafana's notification policy
+    mutes it outside them. Alerts about the pipeline page at any hour.
+    """
+
+    name: str
+    expr: str
+    duration: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    counted_hours_only: bool = False
+
+    @property
+    def severity(self) -> str:
+        """The ``severity`` label (``page`` or ``warning``)."""
+        return self.labels["severity"]
+
+    def rule(self) -> dict[str, Any]:
+        """Return the Prometheus alerting rule."""
+        return {"alert": self.name, "expr": self.expr, "for": self.duration,
+                "labels": dict(self.labels), "annotations": dict(self.annotations)}
+
+
 def _alert(name: str, expr: str, duration: str, severity: str, summary: str,
-           description: str, t: Thresholds, extra: dict[str, str] | None = None) -> dict[str, Any]:
+           description: str, t: Thresholds, extra: dict[str, str] | None = None,
+           *, counted_hours_only: bool = False) -> Alert:
     labels = {"severity": severity, **(extra or {})}
-    return {
-        "alert": name,
-        "expr": expr,
-        "for": duration,
-        "labels": labels,
-        "annotations": {
+    return Alert(
+        name=name,
+        expr=expr,
+        duration=duration,
+        labels=labels,
+        annotations={
             "summary": summary,
             "description": description,
             "runbook_url": f"{t.runbook_base}#{name.lower()}",
         },
-    }
+        counted_hours_only=counted_hours_only,
+    )
 
 
 def recording_rules() -> list[dict[str, str]]:
@@ -110,8 +145,11 @@ def recording_rules() -> list[dict[str, str]]:
     return rules
 
 
-def alert_rules(t: Thresholds) -> list[dict[str, Any]]:
-    """Return the alerts of DOMAIN.md §5 that Prometheus evaluates (event alerts: the worker)."""
+def alert_rules(t: Thresholds) -> list[Alert]:
+    """Return the alerts of DOMAIN.md §5 evaluated on metrics (event alerts: the worker).
+
+    This is the table both outputs are built from; add an alert here with :func:`_alert`.
+    """
     def burn(window_long: str, window_short: str, factor: float) -> str:
         budget = "(1 - shop:chatwatch_reply_rate_target:max)"
         return (f"(shop:chatwatch_breach_ratio:ratio_rate{window_long} > on (shop) ({factor:g} * {budget})"
@@ -131,7 +169,7 @@ def alert_rules(t: Thresholds) -> list[dict[str, Any]]:
             "低于该店目标，咨询人数不少于 " + str(t.min_consultations) + "。"
             " Shop {{ $labels.shop }} reply rate today is {{ $value | humanizePercentage }},"
             " below its target.",
-            t),
+            t, counted_hours_only=True),
         _alert(
             "WaitAtRisk",
             # The shop's own threshold, or the default where no worker exports one (an
@@ -146,7 +184,7 @@ def alert_rules(t: Thresholds) -> list[dict[str, Any]]:
             "时限，请主管介入。 The oldest open wait of shop {{ $labels.shop }} is"
             " {{ $value | humanizeDuration }} old, past the shop's at-risk threshold;"
             " it breaches at the end of the reply window.",
-            t),
+            t, counted_hours_only=True),
         _alert(
             "ChatwatchDown",
             'up{job="chatwatch"} == 0 or absent(up{job="chatwatch"})'
@@ -174,7 +212,7 @@ def alert_rules(t: Thresholds) -> list[dict[str, Any]]:
             "店铺 {{ $labels.shop }} 最近1小时超时未回复的比例为 {{ $value | humanizePercentage }}，"
             f"是允许比例的 {t.burn_fast_factor:g} 倍以上。 Breach ratio over 1 h is"
             " {{ $value | humanizePercentage }}, burning the day's budget fast.",
-            t),
+            t, counted_hours_only=True),
         _alert(
             "ReplyBudgetBurnSlow",
             burn("6h", "30m", t.burn_slow_factor),
@@ -183,7 +221,7 @@ def alert_rules(t: Thresholds) -> list[dict[str, Any]]:
             "店铺 {{ $labels.shop }} 最近6小时超时未回复的比例为 {{ $value | humanizePercentage }}，"
             f"是允许比例的 {t.burn_slow_factor:g} 倍以上。 Breach ratio over 6 h is"
             " {{ $value | humanizePercentage }}.",
-            t),
+            t, counted_hours_only=True),
     ]
 
 
@@ -194,31 +232,117 @@ def build_rules(t: Thresholds | None = None) -> dict[str, Any]:
     # rules of the same evaluation. Across groups the order is not defined and an alert could
     # read the previous cycle's value (WaitAtRisk would lose an interval of its 60 s margin).
     return {"groups": [
-        {"name": "chatwatch", "rules": [*recording_rules(), *alert_rules(t)]},
+        {"name": "chatwatch", "rules": [*recording_rules(), *(a.rule() for a in alert_rules(t))]},
     ]}
+
+
+def build_recording_rules() -> dict[str, Any]:
+    """Return the rule file Prometheus loads when Grafana does the alerting: records only.
+
+    Grafana's alert queries and the dashboards read these recorded series.
+    """
+    return {"groups": [{"name": "chatwatch", "rules": recording_rules()}]}
 
 
 HEADER = ("# Generated by `python -m alerts.rulegen --out alerts/rules/chatwatch.yml`;"
           " edit alerts/rulegen.py, not this file.\n")
+RECORDING_HEADER = (
+    "# Generated by `python -m alerts.rulegen --recording-out"
+    " alerts/rules/recording-only/chatwatch.yml`; edit alerts/rulegen.py, not this file.\n"
+    "# The recording rules alone: what Prometheus loads when Grafana does the alerting"
+    " (CHATWATCH_ALERTING=grafana).\n")
+
+REPO = Path(__file__).resolve().parents[1]
+# The committed outputs, relative to the repository root (``--all`` writes them all).
+RULES_FILE = Path("alerts/rules/chatwatch.yml")
+RECORDING_FILE = Path("alerts/rules/recording-only/chatwatch.yml")
+GRAFANA_DIR = Path("deploy/grafana/provisioning/alerting")
+GRAFANA_OFF_DIR = Path("deploy/grafana/alerting-off")
+
+
+def _dump(doc: dict[str, Any]) -> str:
+    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=1000)
 
 
 def render(t: Thresholds | None = None) -> str:
     """Render the rule file as YAML text, with a header naming its generator."""
-    return HEADER + yaml.safe_dump(build_rules(t), sort_keys=False, allow_unicode=True, width=1000)
+    return HEADER + _dump(build_rules(t))
+
+
+def render_recording() -> str:
+    """Render the recording-only rule file (the Grafana way's Prometheus rules)."""
+    return RECORDING_HEADER + _dump(build_recording_rules())
+
+
+def outputs(t: Thresholds | None = None, settings: Any = None) -> dict[Path, str]:
+    """Return every committed output, path relative to the repository root -> text.
+
+    The drift tests compare these with the files in the repository.
+    """
+    from alerts import grafana
+
+    out = {RULES_FILE: render(t), RECORDING_FILE: render_recording()}
+    out |= {GRAFANA_DIR / n: text for n, text in grafana.provisioning(t, settings).items()}
+    out |= {GRAFANA_OFF_DIR / n: text for n, text in grafana.off_provisioning(t, settings).items()}
+    return out
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m alerts.rulegen [--out FILE] [--runbook-base URL]``."""
+    """``python -m alerts.rulegen [--out FILE] [--grafana DIR] [--all] ...``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, help="write here instead of stdout")
+    parser.add_argument("--out", type=Path, help="write the rule file here instead of stdout")
+    parser.add_argument("--recording-out", type=Path, metavar="FILE",
+                        help="write the recording rules alone here (Prometheus in the Grafana way)")
+    parser.add_argument("--grafana", type=Path, metavar="DIR",
+                        help="write Grafana alert provisioning (rules, contact points, policies,"
+                             " mute timings) into DIR")
+    parser.add_argument("--grafana-off", type=Path, metavar="DIR",
+                        help="write the Grafana file that removes that provisioning into DIR")
+    parser.add_argument("--grafana-contacts", default=",".join(("dingtalk", "wecom", "webhook")),
+                        help="integrations of the page and warning contact points"
+                             " (comma-separated: dingtalk, wecom, webhook)")
+    parser.add_argument("--config", type=Path, metavar="CHATWATCH_YML",
+                        help="chatwatch configuration: shops' supervisors become Grafana"
+                             " contact points and routes, its time zone the mute timing's")
+    parser.add_argument("--all", action="store_true",
+                        help="rewrite every committed output under the repository root")
     parser.add_argument("--runbook-base", default=DEFAULT_RUNBOOK_BASE,
                         help="URL of docs/alerts.md; alerts link to <base>#<alertname>")
     args = parser.parse_args(argv)
-    text = render(Thresholds(runbook_base=args.runbook_base))
+    t = Thresholds(runbook_base=args.runbook_base)
+    settings = None
+    if args.config:
+        from stream.config import load_settings
+
+        settings = load_settings(args.config, environ={})
+    if args.all:
+        for rel, text in outputs(t, settings).items():
+            _write(REPO / rel, text)
+        return
+    wrote = False
+    if args.recording_out:
+        _write(args.recording_out, render_recording())
+        wrote = True
+    if args.grafana or args.grafana_off:
+        from alerts import grafana
+
+        if args.grafana:
+            kinds = [k.strip() for k in args.grafana_contacts.split(",") if k.strip()]
+            for name, text in grafana.provisioning(t, settings, kinds).items():
+                _write(args.grafana / name, text)
+        if args.grafana_off:
+            for name, text in grafana.off_provisioning(t, settings).items():
+                _write(args.grafana_off / name, text)
+        wrote = True
     if args.out:
-        args.out.write_text(text, encoding="utf-8")
-    else:
-        print(text, end="")
+        _write(args.out, render(t))
+    elif not wrote:
+        print(render(t), end="")
 
 
 if __name__ == "__main__":

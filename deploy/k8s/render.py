@@ -7,6 +7,18 @@ this script instead of a ``configMapGenerator``::
     python deploy/k8s/render.py rules          | kubectl apply -f -   # ConfigMap for Prometheus
     python deploy/k8s/render.py dashboards     | kubectl apply -f -   # ConfigMaps for Grafana
     python deploy/k8s/render.py prometheusrule | kubectl apply -f -   # Prometheus Operator
+    python deploy/k8s/render.py grafana-alerting | kubectl apply -f - # Grafana sidecar
+
+Who evaluates the alerts is ONE setting, ``--alerting prometheus|grafana`` or the environment
+variable ``CHATWATCH_ALERTING`` (default ``prometheus``), the same as in docker compose:
+
+* ``prometheus``: the rules carry the alerts; ``grafana-alerting`` renders the file that
+  removes chatwatch's Grafana alerting (rules, contact points, policies, mute timing);
+* ``grafana``: the rules carry the recording rules alone (``alerts/rules/recording-only/``)
+  and ``grafana-alerting`` renders ``deploy/grafana/provisioning/alerting/`` for Grafana's
+  alert sidecar (label ``grafana_alert: "1"``, as kube-prometheus-stack's Grafana watches).
+
+Render every kind with the same setting, so nobody is paged twice.
 
 Output is multi-document YAML on stdout. Needs only PyYAML. The objects are plain data built
 by the functions below, which the deployment tests call directly.
@@ -16,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from collections.abc import Iterable, Sequence
@@ -29,15 +42,29 @@ NAMESPACE = "chatwatch"
 # The API server rejects objects above 1 MiB; leave room for metadata.
 MAX_CONFIGMAP_BYTES = 1_000_000
 LABELS = {"app.kubernetes.io/name": "chatwatch", "app.kubernetes.io/part-of": "chatwatch"}
+ALERTING_WAYS = ("prometheus", "grafana")
+KINDS = ("rules", "dashboards", "prometheusrule", "grafana-alerting")
 
 
 class RenderError(Exception):
     """A source file cannot be turned into a Kubernetes object; the message says which."""
 
 
-def rule_files(repo: Path = REPO) -> list[Path]:
-    """List the Prometheus rule files, sorted (``alerts/rules/*.yml``)."""
-    return sorted((repo / "alerts" / "rules").glob("*.yml"))
+def rule_files(repo: Path = REPO, alerting: str = "prometheus") -> list[Path]:
+    """List the Prometheus rule files for this way of alerting, sorted.
+
+    ``alerts/rules/*.yml`` when Prometheus alerts, ``recording-only/*.yml`` when Grafana does.
+    """
+    rules = repo / "alerts" / "rules"
+    return sorted((rules if alerting == "prometheus" else rules / "recording-only").glob("*.yml"))
+
+
+def grafana_alerting_files(repo: Path = REPO, alerting: str = "prometheus") -> list[Path]:
+    """List the Grafana alerting provisioning files for this way of alerting, sorted."""
+    grafana = repo / "deploy" / "grafana"
+    folder = grafana / "provisioning" / "alerting" if alerting == "grafana" \
+        else grafana / "alerting-off"
+    return sorted(folder.glob("*.yaml"))
 
 
 def dashboard_files(repo: Path = REPO) -> list[Path]:
@@ -114,6 +141,25 @@ def prometheus_rule(files: Sequence[Path]) -> dict[str, Any]:
             "metadata": metadata, "spec": {"groups": groups}}
 
 
+def grafana_alerting_configmap(files: Sequence[Path]) -> dict[str, Any]:
+    """Build the ConfigMap ``chatwatch-grafana-alerting`` for Grafana's alert sidecar.
+
+    The sidecar copies every key into Grafana's ``provisioning/alerting`` and reloads it. The
+    contact points read ``${CHATWATCH_PAGER_*_URL}`` from Grafana's environment: give Grafana
+    the ``chatwatch-grafana-robots`` Secret (secret.example.yaml) as ``envFromSecret``.
+    """
+    data = {}
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        if not isinstance(yaml.safe_load(text), dict):
+            raise RenderError(f"{path.name} is not a Grafana provisioning document")
+        data[path.name] = text
+    _check_size("chatwatch-grafana-alerting", data)
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": _metadata("chatwatch-grafana-alerting", "monitoring", grafana_alert="1"),
+            "data": data}
+
+
 class _Dumper(yaml.SafeDumper):
     """Writes multi-line strings as literal blocks so rendered files stay readable."""
 
@@ -132,34 +178,42 @@ def dump(objects: Iterable[dict[str, Any]]) -> str:
                          explicit_start=True)
 
 
-def render(what: str, repo: Path = REPO) -> list[dict[str, Any]]:
-    """Build the objects for one of ``rules``, ``dashboards``, ``prometheusrule``."""
-    if what == "rules":
-        files = rule_files(repo)
+def render(what: str, repo: Path = REPO, alerting: str = "prometheus") -> list[dict[str, Any]]:
+    """Build the objects for one of :data:`KINDS`, for one of :data:`ALERTING_WAYS`."""
+    if alerting not in ALERTING_WAYS:
+        raise RenderError(f"alerting way {alerting!r} unknown; use prometheus or grafana "
+                          "(CHATWATCH_ALERTING)")
+    if what in ("rules", "prometheusrule"):
+        files = rule_files(repo, alerting)
         if not files:
-            raise RenderError(f"no rule files in {repo / 'alerts' / 'rules'}")
-        return [rules_configmap(files)]
+            raise RenderError(f"no rule files for CHATWATCH_ALERTING={alerting} in "
+                              f"{repo / 'alerts' / 'rules'}")
+        return [rules_configmap(files) if what == "rules" else prometheus_rule(files)]
     if what == "dashboards":
         files = dashboard_files(repo)
         if not files:
             raise RenderError(f"no dashboards in {repo / 'deploy' / 'grafana' / 'dashboards'}")
         return dashboard_configmaps(files)
-    if what == "prometheusrule":
-        files = rule_files(repo)
+    if what == "grafana-alerting":
+        files = grafana_alerting_files(repo, alerting)
         if not files:
-            raise RenderError(f"no rule files in {repo / 'alerts' / 'rules'}")
-        return [prometheus_rule(files)]
-    raise RenderError(f"unknown kind {what!r}; use rules, dashboards or prometheusrule")
+            raise RenderError(f"no Grafana alerting files for CHATWATCH_ALERTING={alerting}; "
+                              "run python -m alerts.rulegen --all")
+        return [grafana_alerting_configmap(files)]
+    raise RenderError(f"unknown kind {what!r}; use {', '.join(KINDS)}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; errors go to stderr with exit code 2."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=["rules", "dashboards", "prometheusrule"])
+    parser.add_argument("what", choices=KINDS)
     parser.add_argument("--repo", type=Path, default=REPO, help="repository root")
+    parser.add_argument("--alerting", choices=ALERTING_WAYS,
+                        default=os.environ.get("CHATWATCH_ALERTING") or "prometheus",
+                        help="who evaluates the alerts (default: $CHATWATCH_ALERTING or prometheus)")
     args = parser.parse_args(argv)
     try:
-        sys.stdout.write(dump(render(args.what, args.repo)))
+        sys.stdout.write(dump(render(args.what, args.repo, args.alerting)))
     except (RenderError, OSError) as exc:
         print(f"render.py: {exc}", file=sys.stderr)
         return 2

@@ -313,3 +313,32 @@ def test_alertmanager_reaches_the_pager_with_its_token(compose: dict[str, Any]) 
         assert hook["url"].startswith(f"http://pager:{pager_port}/"), hook["url"]
         token_file = hook["http_config"]["authorization"]["credentials_file"]
         assert f"> {token_file}" in script, f"compose does not write {token_file}"
+
+
+def test_one_setting_chooses_who_alerts(compose: dict[str, Any]) -> None:
+    prometheus, grafana = compose["services"]["prometheus"], compose["services"]["grafana"]
+    for svc in (prometheus, grafana):
+        assert environment_of(svc)["CHATWATCH_ALERTING"] == "${CHATWATCH_ALERTING:-prometheus}"
+        script = svc["command"][0]
+        assert "prometheus)" in script and "grafana)" in script and "exit 1" in script
+    # Prometheus in the Grafana way loads the recording rules alone, which exist in the mount
+    mounts = dict(reversed(v.split(":")[:2]) for v in prometheus["volumes"])
+    assert "/etc/prometheus/rules/recording-only/*.yml" in prometheus["command"][0]
+    assert (DEPLOY / mounts["/etc/prometheus/rules"] / "recording-only" / "chatwatch.yml").is_file()
+    # Grafana: provisioning/ in the Grafana way, alerting-off/ in its place otherwise
+    gmounts = dict(reversed(v.split(":")[:2]) for v in grafana["volumes"])
+    assert (DEPLOY / gmounts["/etc/grafana/provisioning"] / "alerting"
+            / "chatwatch-rules.yaml").is_file()
+    off = DEPLOY / gmounts["/etc/chatwatch/grafana-alerting-off"]
+    assert (off / "chatwatch-alerting-off.yaml").is_file()
+    assert "/etc/chatwatch/grafana-alerting-off" in grafana["command"][0]
+    # every robot URL a contact point reads is passed to Grafana, never with a value
+    contact = (DEPLOY / gmounts["/etc/grafana/provisioning"] / "alerting"
+               / "chatwatch-contact-points.yaml").read_text(encoding="utf-8")
+    env = environment_of(grafana)
+    for name in set(re.findall(r"\$\{([A-Z0-9_]+)\}", contact)):
+        assert env.get(name) == f"${{{name}:-}}", name
+        assert f'"$${name}"' in grafana["command"][0], f"the entrypoint must check {name}"
+    # the event alerts keep going to Alertmanager in both ways
+    for worker in (s for n, s in compose["services"].items() if n.startswith("worker")):
+        assert environment_of(worker)["CHATWATCH_ALERTMANAGER_URL"] == "http://alertmanager:9093"

@@ -347,3 +347,27 @@ def test_rendered_objects_from_the_repository_are_valid() -> None:
         check_prometheus_rule(render.prometheus_rule(rules))
     for obj in render.dashboard_configmaps(dashboards):
         validate_strict(obj)
+
+
+def test_one_setting_switches_rules_and_grafana_alerting(monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    def alerts_in(objects: list[dict[str, Any]]) -> int:
+        return sum(text.count("\n  - alert: ") + text.count("\n- alert: ")
+                   for o in objects for text in o["data"].values())
+
+    prom_rules = render.render("rules", REPO, "prometheus")
+    graf_rules = render.render("rules", REPO, "grafana")
+    assert alerts_in(prom_rules) > 0 and alerts_in(graf_rules) == 0
+    assert "record: shop:chatwatch_reply_rate:today" in graf_rules[0]["data"]["chatwatch.yml"]
+    (rule,) = render.render("prometheusrule", REPO, "grafana")
+    assert all("alert" not in r for g in rule["spec"]["groups"] for r in g["rules"])
+    (on,) = render.render("grafana-alerting", REPO, "grafana")
+    (off,) = render.render("grafana-alerting", REPO, "prometheus")
+    assert on["metadata"]["labels"]["grafana_alert"] == "1"
+    assert "chatwatch-rules.yaml" in on["data"] and "chatwatch-contact-points.yaml" in on["data"]
+    assert list(off["data"]) == ["chatwatch-alerting-off.yaml"]
+    with pytest.raises(render.RenderError, match="prometheus or grafana"):
+        render.render("rules", REPO, "both")
+    monkeypatch.setenv("CHATWATCH_ALERTING", "grafana")
+    assert render.main(["rules"]) == 0
+    assert "alert:" not in capsys.readouterr().out
