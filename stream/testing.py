@@ -31,7 +31,12 @@ class WorkerProcess:
     """``chatwatch worker`` as a child process with its own config file and web port."""
 
     def __init__(self, workdir: Path, broker_url: str, config: Mapping[str, Any],
-                 env: Mapping[str, str] | None = None, name: str = "worker") -> None:
+                 env: Mapping[str, str] | None = None, name: str = "worker",
+                 command: list[str] | None = None) -> None:
+        """Prepare (not start) a worker; ``command`` replaces ``python -m stream worker``.
+
+        A test may pass a wrapper that injects a fault and then runs the worker.
+        """
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.broker_url = broker_url
@@ -41,6 +46,7 @@ class WorkerProcess:
         self.config_path.write_text(yaml.safe_dump(dict(config)), encoding="utf-8")
         self.log_path = self.workdir / f"{name}.log"
         self.extra_env = dict(env or {})
+        self.command = command or [sys.executable, "-m", "stream", "worker"]
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -60,7 +66,7 @@ class WorkerProcess:
         })
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         self.proc = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "stream", "worker"], env=env, stdout=log,
+            self.command, env=env, stdout=log,
             stderr=subprocess.STDOUT, cwd=self.workdir)
         log.close()
         deadline = time.monotonic() + timeout
