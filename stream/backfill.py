@@ -155,7 +155,8 @@ def run_backfill(records: Iterable[Record], settings: Settings,
     retired = Retired(int(retention_hours * 3_600_000)) if retention_hours else None
     chunks = _chunks(records, retired)
     plain = not listeners and metrics is None
-    observed = None if plain else _Observed(engine, summary, errors, list(listeners), metrics)
+    observed = None if plain else _Observed(engine, summary, errors, list(listeners), metrics,
+                                            int(settings.clock_skew_seconds * 1000))
     for chunk in chunks:
         if observed is None:
             _plain(engine, chunk, summary, errors)
@@ -213,8 +214,12 @@ class _Observed:
     """The loop with listeners and event-time steps for OpenMetrics."""
 
     def __init__(self, engine: Engine, summary: Summary, errors: IO[str] | None,
-                 listeners: list[Listener], metrics: MetricsHistory | None) -> None:
+                 listeners: list[Listener], metrics: MetricsHistory | None,
+                 skew_ms: int = 0) -> None:
         self.engine = engine
+        # The live sweeper's watermark at wall time t is t - skew; so is the history's at a
+        # step, so that the history declares a breach no earlier than the worker would.
+        self.skew_ms = skew_ms
         self.summary = summary
         self.errors = errors
         self.metrics = metrics
@@ -239,7 +244,7 @@ class _Observed:
         while ts_ms >= metrics.next_ms:
             if ts_ms - metrics.next_ms > IDLE_GAP_MS and self.engine.next_deadline(0) is None:
                 metrics.next_ms = (ts_ms // metrics.step_ms) * metrics.step_ms
-            self._breaches_at(metrics.next_ms)
+            self._breaches_at(metrics.next_ms - self.skew_ms)
             metrics.sample(metrics.next_ms)
             metrics.next_ms += metrics.step_ms
 
