@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from agents.board.feed import BoardFeed
 from agents.metrics import ChatwatchMetrics, Children
 from alerts.alertmanager import EventAlert
 from stream.check import violation_dict
@@ -112,6 +113,7 @@ class Pipeline:
         self.store = store
         self.records = records
         self.alerts = alerts
+        self.board = BoardFeed()  # what the supervisor's board shows that the engine does not keep
         self.skew_ms = int(settings.clock_skew_seconds * 1000)
         self.last_offsets: dict[int, int] = {}
         # Rows changed by the batch being applied (conversation id -> row), written once at its
@@ -240,6 +242,7 @@ class Pipeline:
         }
         self.records.send(self.settings.breaches_topic, breach.conversation_id.encode(),
                           _json.encode(record))
+        self.board.breach(record)
         if self.alerts is not None:
             self.alerts.submit_nowait(EventAlert.reply_window_breached(
                 shop=breach.shop_id, agent=breach.agent, conversation_id=breach.conversation_id,
@@ -278,6 +281,7 @@ class Pipeline:
         }
         self.records.send(self.settings.violations_topic, event.conversation_id.encode(),
                           _json.encode(record))
+        self.board.violation(record)
         critical = [v for v in violations if v.severity == "critical"]
         if critical and self.alerts is not None:
             self.alerts.submit_nowait(EventAlert.forbidden_content(
