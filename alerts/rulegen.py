@@ -50,6 +50,9 @@ class Thresholds:
     for_burn_fast: str = "2m"
     for_burn_slow: str = "15m"
     runbook_base: str = DEFAULT_RUNBOOK_BASE
+    # The board's public base URL (``board_url``): each alert then links to it, filtered to
+    # the alert's shop. Empty: no link (the pager bridge still adds its own).
+    board_url: str = ""
 
 
 def _alert(name: str, expr: str, duration: str, severity: str, summary: str,
@@ -64,6 +67,8 @@ def _alert(name: str, expr: str, duration: str, severity: str, summary: str,
             "summary": summary,
             "description": description,
             "runbook_url": f"{t.runbook_base}#{name.lower()}",
+            **({"board_url": t.board_url.rstrip("/") + "/?shop={{ $labels.shop | urlquery }}"}
+               if t.board_url else {}),
         },
     }
 
@@ -208,13 +213,15 @@ def render(t: Thresholds | None = None) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m alerts.rulegen [--out FILE] [--runbook-base URL]``."""
+    """``python -m alerts.rulegen [--out FILE] [--runbook-base URL] [--board-url URL]``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, help="write here instead of stdout")
     parser.add_argument("--runbook-base", default=DEFAULT_RUNBOOK_BASE,
                         help="URL of docs/alerts.md; alerts link to <base>#<alertname>")
+    parser.add_argument("--board-url", default="",
+                        help="the board's public base URL; alerts link to <url>/?shop=<shop>")
     args = parser.parse_args(argv)
-    text = render(Thresholds(runbook_base=args.runbook_base))
+    text = render(Thresholds(runbook_base=args.runbook_base, board_url=args.board_url))
     if args.out:
         args.out.write_text(text, encoding="utf-8")
     else:

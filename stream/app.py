@@ -23,6 +23,7 @@ from faust.streams import _current_event
 from faust.types import TP
 from prometheus_client import CollectorRegistry
 
+from agents.board.links import with_board_links
 from agents.metrics import ChatwatchMetrics, EngineCollector
 from agents.pipeline import AlertSink, Pipeline, encode_row
 from agents.web import register_views
@@ -353,6 +354,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
                              hold_seconds=settings.alert_hold_seconds,
                              metrics=_PusherMetrics(metrics))
         alerts = pusher
+    alerts = with_board_links(alerts, settings.board_url)
     engine = Engine(settings.policies)
     changelog = ChangelogWriter(app, table)
     sink = TopicSink(app)
