@@ -95,7 +95,7 @@ class EventAlert:
                    conversation_id=conversation_id, link=link, ref=ref)
 
     def with_board(self, base: str, ref: str) -> EventAlert:
-        """This alert linked to the board at ``base``, filtered to its shop and conversation.
+        """A copy linked to the board at ``base``, filtered to its shop and conversation.
 
         The link is the alert's ``generatorURL`` (the notice's 查看详情) and its ``board_url``
         annotation.

@@ -1,5 +1,4 @@
-"""What the board needs that the engine does not keep: the latest violations, and today's
-breaches and violations per agent.
+"""What the board needs that the engine does not keep: latest violations, per-agent counts.
 
 The pipeline hands each violation record and each breach record (the dicts it sends to
 ``chat.violations`` and ``chat.breaches``) to :class:`BoardFeed`; memory is bounded: a fixed

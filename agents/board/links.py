@@ -6,8 +6,8 @@
 
 from __future__ import annotations
 
-from alerts.alertmanager import EventAlert
 from agents.pipeline import AlertSink, log_ref
+from alerts.alertmanager import EventAlert
 
 
 class BoardLinks:
