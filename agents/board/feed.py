@@ -37,8 +37,19 @@ def masked_violation(record: Mapping[str, Any], seq: int) -> dict[str, Any]:
         "text": record.get("text", ""),
         "categories": sorted({v.get("category", "") for v in found}),
         "severity": _worst([v.get("severity", "") for v in found]),
-        "how": sorted({str(v["how"]) for v in found if v.get("how")}),
+        "how": _how(record, found),
     }
+
+
+def _how(record: Mapping[str, Any], found: list[dict[str, Any]]) -> list[str]:
+    """How the detector found it: a ``how`` field of the record or of its violations."""
+    hows = {str(v["how"]) for v in found if v.get("how")}
+    top = record.get("how")
+    if isinstance(top, str) and top:
+        hows.add(top)
+    elif isinstance(top, list):
+        hows.update(str(h) for h in top if h)
+    return sorted(hows)
 
 
 _SEVERITY_ORDER = ("critical", "warning", "info")

@@ -30,7 +30,7 @@ def discover(service: str, default_port: int = 6066) -> list[str]:
     host, _, port = service.rpartition(":") if ":" in service else (service, "", "")
     port_no = int(port) if port else default_port
     infos = socket.getaddrinfo(host, port_no, type=socket.SOCK_STREAM)
-    addrs = sorted({info[4][0] for info in infos})
+    addrs = sorted({str(info[4][0]) for info in infos})
     return [f"http://[{a}]:{port_no}" if ":" in a else f"http://{a}:{port_no}" for a in addrs]
 
 

@@ -276,3 +276,34 @@ def test_merging_two_workers_sums_counts_and_recomputes_rates():
     assert mine["figures"]["reply_rate"] == pytest.approx(30 / 40)
     assert mine["figures"]["mean_response_seconds"] == pytest.approx((40 + 360) / 16)
     assert (mine["open_waits"], mine["oldest_wait_seconds"]) == (2, 30.0)
+
+
+def test_how_it_was_found_is_shown_from_the_record():
+    feed = BoardFeed()
+    feed.violation({"event_id": "e1", "shop_id": "s", "conversation_id": "s:b", "agent": "a",
+                    "ts": "2026-11-11T10:00:00+08:00", "text": "x", "how": "pinyin",
+                    "violations": [{"category": "wechat", "severity": "critical",
+                                    "how": "homophone"}]})
+    assert feed.recent("s")[0]["how"] == ["homophone", "pinyin"]
+
+
+def test_discover_lists_one_worker_per_address():
+    from agents.board.merge import discover
+
+    assert discover("localhost:6071") in (["http://127.0.0.1:6071"],
+                                          ["http://127.0.0.1:6071", "http://[::1]:6071"])
+
+
+def test_rules_link_to_the_board_when_rendered_with_its_url():
+    import yaml
+
+    from alerts.rulegen import Thresholds, render
+
+    def annotations(text):
+        return [r["annotations"] for g in yaml.safe_load(text)["groups"] for r in g["rules"]
+                if "alert" in r]
+
+    assert all("board_url" not in a for a in annotations(render()))
+    linked = annotations(render(Thresholds(board_url="https://board.example/")))
+    assert linked and all(a["board_url"] == "https://board.example/?shop={{ $labels.shop | "
+                          "urlquery }}" for a in linked)
