@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEBIAN_TOOLS := prometheus promtool prometheus-alertmanager amtool
+# chromium: the board's browser test; fonts-noto-cjk: Chinese text in its screenshots
+DEBIAN_PACKAGES := prometheus prometheus-alertmanager chromium fonts-noto-cjk
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
@@ -34,13 +36,15 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## Create .venv and install chatwatch with its test tools
 
 .PHONY: tools
-tools: ## Install Prometheus, Alertmanager, promtool and amtool from Debian when missing
+tools: ## Install Prometheus, Alertmanager, promtool, amtool, Chromium and a CJK font from Debian when missing
 	@missing=""; for t in $(DEBIAN_TOOLS); do command -v $$t >/dev/null || missing=1; done; \
+	test -x /usr/bin/chromium || missing=1; \
+	test -d /usr/share/fonts/opentype/noto || missing=1; \
 	if [ -n "$$missing" ]; then \
-	  echo "installing Debian packages prometheus prometheus-alertmanager"; \
+	  echo "installing Debian packages $(DEBIAN_PACKAGES)"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES) >/dev/null; \
 	fi
 
 .PHONY: run

@@ -22,6 +22,7 @@ from faust.types import TP
 from prometheus_client import CollectorRegistry
 
 from agents import internals
+from agents.board.links import with_board_links
 from agents.metrics import ChatwatchMetrics, EngineCollector
 from agents.pipeline import AlertSink, Pipeline, encode_row
 from agents.web import register_views
@@ -325,6 +326,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
                              hold_seconds=settings.alert_hold_seconds,
                              metrics=_PusherMetrics(metrics))
         alerts = pusher
+    alerts = with_board_links(alerts, settings.board_url)
     engine = Engine(settings.policies, settings.content.guard())
     changelog = ChangelogWriter(app, table)
     sink = TopicSink(app)

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from agents.board.feed import BoardFeed
 from agents.metrics import ChatwatchMetrics
 from alerts.alertmanager import EventAlert
 from stream.config import Settings
@@ -23,7 +24,7 @@ from stream.core.engine import Engine
 from stream.core.events import ChatEvent
 from stream.core.guard import ContentFlagged
 from stream.core.reply_window import BreachRetracted, Conversation, WaitBreached
-from stream.records import breach_id, dead_letter, encode_breach, encode_violation
+from stream.records import breach_id, breach_record, dead_letter, fit_violation, violation_record
 from stream.schema import Invalid, decode
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ EVICTION_INTERVAL_MS = 60_000  # idle-state eviction scans every conversation: k
 
 _row_encoder = msgspec.msgpack.Encoder()
 _row_decoder = msgspec.msgpack.Decoder(Conversation)
+_json = msgspec.json.Encoder()
 
 
 class StateStore(Protocol):
@@ -99,6 +101,7 @@ class Pipeline:
         self.store = store
         self.records = records
         self.alerts = alerts
+        self.board = BoardFeed()  # what the supervisor's board shows that the engine does not keep
         self.skew_ms = int(settings.clock_skew_seconds * 1000)
         self.last_offsets: dict[int, int] = {}
         self.lag_seconds = 0.0  # as of the last sweep
@@ -107,8 +110,6 @@ class Pipeline:
         self._batch_rows: dict[str, Conversation] | None = None
         self.retention_ms = int(settings.state_retention_hours * 3_600_000)
         self._next_eviction_ms = 0
-        # Called with each violation record sent (the board's recent-violations list).
-        self.on_violation: list[Any] = []
 
     # -- events -----------------------------------------------------------------------------
 
@@ -187,8 +188,10 @@ class Pipeline:
 
     def _publish_breach(self, breach: WaitBreached, conv: Conversation) -> None:
         _, tz = self.engine.policies.resolve(conv.platform, conv.shop_id)
+        record = breach_record(breach, tz)
         self.records.send(self.settings.breaches_topic, breach.conversation_id.encode(),
-                          encode_breach(breach, tz))
+                          _json.encode(record))
+        self.board.breach(record)
         if self.alerts is not None:
             self.alerts.submit_nowait(EventAlert.reply_window_breached(
                 shop=breach.shop_id, agent=breach.agent, conversation_id=breach.conversation_id,
@@ -198,11 +201,10 @@ class Pipeline:
 
     def _publish_violation(self, flagged: ContentFlagged, conv: Conversation) -> None:
         _, tz = self.engine.policies.resolve(conv.platform, conv.shop_id)
-        value = encode_violation(flagged, tz)
+        record = violation_record(flagged, tz)
         self.records.send(self.settings.violations_topic, flagged.conversation_id.encode(),
-                          value)
-        for listener in self.on_violation:
-            listener(flagged)
+                          fit_violation(record))
+        self.board.violation(record)
         critical = flagged.critical
         if critical is not None and self.alerts is not None:
             self.alerts.submit_nowait(EventAlert.forbidden_content(

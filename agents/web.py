@@ -13,6 +13,8 @@ import msgspec
 from faust.web import View
 from prometheus_client import CollectorRegistry, generate_latest
 
+from agents.board.data import counting_notes
+from agents.board.http import serve_on_worker
 from agents.pipeline import Pipeline
 from stream.check import check_text
 from stream.config import Settings
@@ -34,8 +36,9 @@ def _token_ok(settings: Settings, request: Any) -> bool:
 def register_views(app: faust.App, settings: Settings, registry: CollectorRegistry,
                    engine: Engine, pipeline: Pipeline, owned: Callable[[], list[int]],
                    health: Callable[[], tuple[bool, dict[str, Any]]]) -> None:
-    """Attach the chatwatch views to ``app``'s web server."""
+    """Attach the chatwatch views to ``app``'s web server (and the board, ``agents.board``)."""
     guard = engine.guard or settings.content.guard()
+    serve_on_worker(app, settings, engine, pipeline.board, owned)
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
@@ -59,7 +62,8 @@ def register_views(app: faust.App, settings: Settings, registry: CollectorRegist
             except ValueError:
                 return web.json({"error": f"day={day!r}: use YYYY-MM-DD"}, status=400)
             rows = [r for r in rows if r.day == day]
-        return web.json({"partitions": owned(), "figures": [r.as_dict() for r in rows]})
+        return web.json({"partitions": owned(), "figures": [r.as_dict() for r in rows],
+                         "not_counting": counting_notes(engine, owned())})
 
     @app.page("/check")
     class CheckView(View):

@@ -36,10 +36,11 @@ import logging
 import random
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 import aiohttp
 
@@ -93,6 +94,16 @@ class EventAlert:
                    summary=f"店铺 {shop} 有买家等待超过 {wait_seconds:.0f} 秒未回复",
                    conversation_id=conversation_id, link=link, ref=ref)
 
+    def with_board(self, base: str, ref: str) -> EventAlert:
+        """A copy linked to the board at ``base``, filtered to its shop and conversation.
+
+        The link is the alert's ``generatorURL`` (the notice's 查看详情) and its ``board_url``
+        annotation.
+        """
+        link = board_link(base, self.shop, ref)
+        return replace(self, link=link,
+                       extra_annotations={**self.extra_annotations, "board_url": link})
+
     def to_api(self, ends_at: datetime) -> dict[str, Any]:
         """Return the v2 ``postableAlert`` body."""
         annotations = {"summary": self.summary, "text": self.text,
@@ -125,6 +136,15 @@ class EventAlert:
         doc = json.loads(raw)
         doc["starts_at"] = datetime.fromisoformat(doc["starts_at"].replace("Z", "+00:00"))
         return cls(**doc)
+
+
+def board_link(base: str, shop: str = "", ref: str = "") -> str:
+    """The supervisor's board at ``base``, filtered to ``shop`` (and a conversation ``ref``).
+
+    ``ref`` is a masked conversation reference (``agents.pipeline.log_ref``), never an id.
+    """
+    query = {k: v for k, v in (("shop", shop), ("ref", ref)) if v}
+    return base.rstrip("/") + "/" + (f"?{urlencode(query)}" if query else "")
 
 
 def _utc_now() -> datetime:

@@ -56,6 +56,9 @@ class Thresholds:
     for_burn_fast: str = "2m"
     for_burn_slow: str = "15m"
     runbook_base: str = DEFAULT_RUNBOOK_BASE
+    # The board's public base URL (``board_url``): each alert then links to it, filtered to
+    # the alert's shop. Empty: no link (the pager bridge still adds its own).
+    board_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,8 @@ def _alert(name: str, expr: str, duration: str, severity: str, summary: str,
             "summary": summary,
             "description": description,
             "runbook_url": f"{t.runbook_base}#{name.lower()}",
+            **({"board_url": t.board_url.rstrip("/") + "/?shop={{ $labels.shop | urlquery }}"}
+               if t.board_url else {}),
         },
         counted_hours_only=counted_hours_only,
     )
@@ -293,7 +298,7 @@ def _write(path: Path, text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m alerts.rulegen [--out FILE] [--grafana DIR] [--all] ...``."""
+    """``python -m alerts.rulegen [--out FILE] [--grafana DIR] [--all] [--board-url URL] ...``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, help="write the rule file here instead of stdout")
     parser.add_argument("--recording-out", type=Path, metavar="FILE",
@@ -313,8 +318,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="rewrite every committed output under the repository root")
     parser.add_argument("--runbook-base", default=DEFAULT_RUNBOOK_BASE,
                         help="URL of docs/alerts.md; alerts link to <base>#<alertname>")
+    parser.add_argument("--board-url", default="",
+                        help="the board's public base URL; alerts link to <url>/?shop=<shop>")
     args = parser.parse_args(argv)
-    t = Thresholds(runbook_base=args.runbook_base)
+    t = Thresholds(runbook_base=args.runbook_base, board_url=args.board_url)
     settings = None
     if args.config:
         from stream.config import load_settings

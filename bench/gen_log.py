@@ -10,12 +10,9 @@ hand-overs, duplicates, out-of-order and invalid lines. Same seed, same file.
 from __future__ import annotations
 
 import argparse
-import gzip
-import itertools
 import time
-from typing import IO, cast
 
-from stream.simulate import TrafficModel
+from stream import simulate
 
 # 2026-11-11 00:00 +08:00: a log starts at midnight, so its first hours are quiet.
 DEFAULT_START_MS = 1_794_326_400_000
@@ -25,24 +22,11 @@ def write_log(path: str, n_events: int, seed: int = 1, *, rate: float = 20.0,
               shops: int = 20, buyers: int = 20_000, start_ms: int = DEFAULT_START_MS) -> int:
     """Write ``n_events`` lines of JSONL to ``path`` (gzip when it ends in .gz); return bytes.
 
-    ``rate`` is events per second of event time, averaged over a day: at the default 20 a
-    log holds about 1.7 million events a day.
+    ``stream.simulate.write_log`` with 4 agents per shop, from midnight of 2026-11-11: at the
+    default rate of 20 a log holds about 1.7 million events a day.
     """
-    model = TrafficModel(seed=seed, shops=shops, agents_per_shop=4, buyers=buyers,
-                         start_ms=start_ms, rate=rate, diurnal=True)
-    out = cast(IO[bytes], gzip.open(path, "wb", compresslevel=1) if path.endswith(".gz")
-               else open(path, "wb"))
-    written = 0
-    with out:
-        batch: list[bytes] = []
-        for item in itertools.islice(model.events(), n_events):
-            batch.append(item.value)
-            if len(batch) == 10_000:
-                written += out.write(b"\n".join(batch) + b"\n")
-                batch.clear()
-        if batch:
-            written += out.write(b"\n".join(batch) + b"\n")
-    return written
+    return simulate.write_log(path, n_events, seed, rate=rate, shops=shops, agents=4,
+                              buyers=buyers, start_ms=start_ms)
 
 
 def main() -> None:

@@ -70,6 +70,8 @@ def _register() -> None:
     cli.add_command(replay_command)
     from stream.run import run_command
     cli.add_command(run_command)
+    from stream.board import board_command
+    cli.add_command(board_command)
 
 
 _register()

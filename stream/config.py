@@ -88,6 +88,11 @@ class Settings:
     # /health answers 503 (not ready) while the worker lags more than this behind the events.
     health_max_lag_seconds: float = 60.0
     check_token: str | None = field(default=None, repr=False)
+    # The supervisor's board (agents.board): its public address, put in alerts and notices,
+    # and its credentials (board_token falls back to check_token; basic auth is user:password).
+    board_url: str | None = None
+    board_token: str | None = field(default=None, repr=False)
+    board_basic_auth: str | None = field(default=None, repr=False)
     alertmanager_url: str | None = None
     # Event alerts are points in time: each resolves this long after it is pushed.
     alert_hold_seconds: float = 300.0
@@ -126,6 +131,9 @@ _ENV_SCALARS: dict[str, tuple[str, type]] = {
     "CHATWATCH_STATE_RETENTION_HOURS": ("state_retention_hours", float),
     "CHATWATCH_HEALTH_MAX_LAG_SECONDS": ("health_max_lag_seconds", float),
     "CHATWATCH_CHECK_TOKEN": ("check_token", str),
+    "CHATWATCH_BOARD_URL": ("board_url", str),
+    "CHATWATCH_BOARD_TOKEN": ("board_token", str),
+    "CHATWATCH_BOARD_BASIC_AUTH": ("board_basic_auth", str),
     "CHATWATCH_ALERTMANAGER_URL": ("alertmanager_url", str),
     "CHATWATCH_ALERT_HOLD_SECONDS": ("alert_hold_seconds", float),
     "CHATWATCH_LOG_LEVEL": ("log_level", str),
@@ -248,7 +256,8 @@ def _check_scalars(values: dict[str, Any]) -> None:
         if not isinstance(value, kind) or isinstance(value, bool) or not ok(value):
             raise ConfigError(name, value, _HINTS[name])
     for name in ("app_id", "events_topic", "dlq_topic", "breaches_topic", "violations_topic",
-                 "data_dir", "web_host", "check_token", "alertmanager_url", "store", "log_level"):
+                 "data_dir", "web_host", "check_token", "alertmanager_url", "store", "log_level",
+                 "board_url", "board_token", "board_basic_auth"):
         value = values.get(name)
         if value is not None and (not isinstance(value, str) or not value.strip()):
             raise ConfigError(name, value, "a non-empty string")
@@ -260,6 +269,13 @@ def _check_scalars(values: dict[str, Any]) -> None:
     if url is not None and not url.startswith(("http://", "https://")):
         raise ConfigError("alertmanager_url", url,
                           "the Alertmanager base URL, e.g. http://alertmanager:9093")
+    board = values.get("board_url")
+    if board is not None and not board.startswith(("http://", "https://")):
+        raise ConfigError("board_url", board,
+                          "the board's public base URL, e.g. https://chatwatch.example.com")
+    basic = values.get("board_basic_auth")
+    if basic is not None and ":" not in basic:
+        raise ConfigError("board_basic_auth", "***", "user:password")
     store = values.get("store")
     if store is not None and store not in ("memory://", "rocksdb://"):
         raise ConfigError("store", store, "use memory:// (tests) or rocksdb:// (production)")

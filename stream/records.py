@@ -103,7 +103,11 @@ def encode_violation(flagged: ContentFlagged, tz: ZoneInfo) -> bytes:
     The guard's bounds keep it far below; should configured bounds be set too high, the
     findings are halved (keeping the first of each severity order) until it fits.
     """
-    record = violation_record(flagged, tz)
+    return fit_violation(violation_record(flagged, tz))
+
+
+def fit_violation(record: dict[str, Any]) -> bytes:
+    """A :func:`violation_record` as bytes, findings (then text) halved until it fits."""
     raw = _json.encode(record)
     while len(raw) > MAX_VIOLATION_BYTES:
         found = record["violations"]

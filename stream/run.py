@@ -27,8 +27,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 import yaml
@@ -60,6 +62,26 @@ class RunOptions:
     status_every: float = 10.0
 
 
+def daytime_zone(now: datetime | None = None) -> str:
+    """An IANA zone where the local time is between 09:00 and 21:00 (counted hours are 08-23).
+
+    Asia/Shanghai when it qualifies; otherwise the fixed-offset ``Etc/GMT±N`` zone whose local
+    time is about 13:00. ``make run``'s demo shops live there, so their waits are counted at
+    any hour of the operator's day without touching event time (which would break live
+    breach timing).
+    """
+    now = now or datetime.now(UTC)
+    if 9 <= now.astimezone(ZoneInfo("Asia/Shanghai")).hour < 21:
+        return "Asia/Shanghai"
+    offset = 13 - now.hour
+    if offset > 14:
+        offset -= 24
+    if offset < -11:
+        offset += 24
+    # Etc/GMT names invert the sign: Etc/GMT-8 is UTC+8.
+    return "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"
+
+
 class Stack:
     """The processes of one ``chatwatch run``; build with :meth:`plan`, then :meth:`start`."""
 
@@ -74,6 +96,7 @@ class Stack:
         self.with_alerts = False
         self.pids_path = self.run_dir / "pids.json"
         self.notices_path = self.run_dir / "pager-notices.log"
+        self.demo_zone: str | None = None  # the demo shops' time zone (no --config given)
 
     # -- urls -------------------------------------------------------------------------------
     @property
@@ -122,10 +145,21 @@ class Stack:
         return [sys.executable, "-m", "stream", *args]
 
     def _base_env(self) -> dict[str, str]:
-        env = {"KAFKA_BROKER": self.broker_url, "PYTHONUNBUFFERED": "1"}
-        if self.config_path:
-            env["CHATWATCH_CONFIG"] = self.config_path
+        env = {"KAFKA_BROKER": self.broker_url, "PYTHONUNBUFFERED": "1",
+               "CHATWATCH_BOARD_URL": self.worker_url}
+        if not self.config_path:
+            self.config_path = str(self._demo_config())
+        env["CHATWATCH_CONFIG"] = self.config_path
         return env
+
+    def _demo_config(self) -> Path:
+        """Without ``--config``: the simulator's shops in a zone where it is daytime now."""
+        self.demo_zone = daytime_zone()
+        path = self.run_dir / "demo-shops.yml"
+        shops = {f"shop-{i:02d}": {"timezone": self.demo_zone}
+                 for i in range(1, self.opts.shops + 1)}
+        path.write_text(yaml.safe_dump({"shops": shops}), encoding="utf-8")
+        return path
 
     def plan(self) -> None:
         """Write the configuration files and list the child processes (nothing starts)."""
@@ -270,6 +304,7 @@ class Stack:
         """Where to look, printed once everything is up."""
         rel = _relative(self.run_dir)
         lines = ["", "chatwatch is running. Ctrl-C stops everything.", "",
+                 f"  board         {self.worker_url}/   (open waits, agents, violations, live)",
                  f"  metrics       {self.worker_url}/metrics",
                  f"  figures       {self.worker_url}/figures   (today's per-shop report)"]
         if self.with_alerts:
@@ -284,6 +319,12 @@ class Stack:
             lines.append("  alerts        off (--no-alerts)")
         lines += [f"  broker        KAFKA_BROKER={self.broker_url}",
                   f"  logs          {rel}/*.log", ""]
+        if self.demo_zone:
+            local = datetime.now(ZoneInfo(self.demo_zone))
+            lines += [f"  The demo shops are configured in time zone {self.demo_zone} (local "
+                      f"time {local:%H:%M}, see {rel}/demo-shops.yml), so their waits fall "
+                      f"in counted hours (08:00-23:00) and the figures move now; waits "
+                      f"outside counted hours are tracked but never counted.", ""]
         return "\n".join(lines)
 
 
@@ -302,6 +343,7 @@ class StatusReporter:
         self.echo = echo
         self.last: tuple[float, float] | None = None
         self.notices_offset = 0
+        self.last_notes: tuple[str, ...] = ()
 
     def counters(self) -> dict[str, float]:
         """Sums of the worker's counters by name (and events by outcome)."""
@@ -328,6 +370,20 @@ class StatusReporter:
                   f"invalid, {c.get('duplicate', 0):,.0f} duplicate | breaches "
                   f"{c.get('chatwatch_waits_breached_total', 0):,.0f} | violations "
                   f"{c.get('chatwatch_violations_total', 0):,.0f}")
+        self.counting()
+
+    def counting(self) -> None:
+        """Say (once per change) which shops are outside counted hours, and until when."""
+        body = http_get(self.stack.worker_url + "/figures")
+        try:
+            notes = json.loads(body or b"{}").get("not_counting") or []
+        except ValueError:
+            return
+        lines = tuple(f"not counted now: {n['shop_id']}: {n['message']}" for n in notes)
+        if lines != self.last_notes:
+            self.last_notes = lines
+            for line in lines:
+                self.echo(line)
 
     def notices(self) -> None:
         """Echo the title line of each notice the pager wrote since the last call."""

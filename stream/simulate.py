@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import heapq
 import itertools
 import random
@@ -23,7 +24,8 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, TextIO
+from datetime import time as dt_time
+from typing import IO, Any, TextIO, cast
 
 import click
 import msgspec
@@ -370,6 +372,38 @@ def _corrupt(rng: random.Random, body: dict[str, Any], event_id: str) -> bytes:
     return _encode(body)
 
 
+# --- logs for backfill and plan ------------------------------------------------------------
+def write_log(path: str, n_events: int, seed: int = 1, *, rate: float = 20.0, shops: int = 20,
+              agents: int = 4, buyers: int = 20_000, start_ms: int) -> int:
+    """Write ``n_events`` of the model's lines as JSONL to ``path`` (gzip for ``.gz``).
+
+    With a day-night rhythm, in send order (the order a log export has); returns the bytes
+    written. ``rate`` is events per second of event time, averaged over a day.
+    """
+    model = TrafficModel(seed=seed, shops=shops, agents_per_shop=agents, buyers=buyers,
+                         start_ms=start_ms, rate=rate, diurnal=True)
+    out = cast(IO[bytes], gzip.open(path, "wb", compresslevel=1) if path.endswith(".gz")
+               else open(path, "wb"))  # noqa: SIM115 - closed by the with below
+    written = 0
+    with out:
+        batch: list[bytes] = []
+        for item in itertools.islice(model.events(), n_events):
+            batch.append(item.value)
+            if len(batch) == 10_000:
+                written += out.write(b"\n".join(batch) + b"\n")
+                batch.clear()
+        if batch:
+            written += out.write(b"\n".join(batch) + b"\n")
+    return written
+
+
+def yesterday_morning_ms(now_ms: int) -> int:
+    """08:00 yesterday in Asia/Shanghai: a log from then on starts in counted hours."""
+    local = datetime.fromtimestamp(now_ms / 1000, _CST)
+    start = datetime.combine(local.date() - timedelta(days=1), dt_time(8, 0), _CST)
+    return int(start.timestamp() * 1000)
+
+
 # --- the `chatwatch simulate` driver ----------------------------------------------------------
 def require_broker(flag: str | None, settings: Settings, command: str) -> str:
     """Return the broker to produce to: ``--broker``, else KAFKA_BROKER, else a helpful error.
@@ -472,12 +506,29 @@ def _parse_mix(value: str | None) -> dict[str, float] | None:
 @click.option("--seed", type=int, help="Seed for repeatable traffic (default: random, printed).")
 @click.option("--platforms", "mix", help="Platform mix, e.g. pdd=0.6,taobao=0.3,jd=0.1.")
 @click.option("--broker", "broker_flag", help="kafka://HOST:PORT (default: KAFKA_BROKER).")
+@click.option("--out", "out_path", metavar="LOG.jsonl[.gz]",
+              help="Write a log file instead of producing (from 08:00 yesterday, Shanghai "
+                   "time, with a day-night rhythm) to try `chatwatch backfill` on.")
+@click.option("--events", type=click.IntRange(min=1), default=100_000, show_default=True,
+              help="With --out: how many lines to write.")
 @click.pass_obj
 def simulate_command(ctx: Any, shops: int, agents: int, buyers: int, rate: float,
                      duration: float | None, count: int | None, seed: int | None,
-                     mix: str | None, broker_flag: str | None) -> None:
-    """Produce realistic Chinese customer-service chat traffic to chat.events, in real time."""
+                     mix: str | None, broker_flag: str | None, out_path: str | None,
+                     events: int) -> None:
+    """Produce realistic Chinese customer-service chat traffic to chat.events, in real time.
+
+    With --out, write that traffic to a log file at once instead (no broker needed).
+    """
     settings: Settings = ctx.settings
+    if out_path:
+        size = write_log(out_path, events, 1 if seed is None else seed, rate=rate, shops=shops,
+                         agents=agents, buyers=buyers,
+                         start_ms=yesterday_morning_ms(int(time.time() * 1000)))
+        click.echo(f"simulate: {events:,} events ({size / 2**20:,.1f} MiB) written to "
+                   f"{out_path}; next: chatwatch backfill --input {out_path} --report "
+                   f"daily.jsonl --summary-html summary.html", err=True)
+        return
     broker_url = require_broker(broker_flag, settings, "simulate")
     if seed is None:
         seed = random.SystemRandom().randrange(2**31)

@@ -3,6 +3,7 @@
 YAML (``--pager-config`` or ``CHATWATCH_PAGER_CONFIG``)::
 
     token: change-me                # or CHATWATCH_PAGER_TOKEN / --token
+    board_url: https://chatwatch.example.com   # notices link to the board (CHATWATCH_BOARD_URL)
     targets:
       - name: ops                   # ?target=ops on the webhook URL selects only this target
         kind: dingtalk              # dingtalk | wecom | feishu | slack | webhook | console
@@ -61,6 +62,7 @@ class PagerConfig:
     targets: tuple[Target, ...] = ()
     dedup_seconds: float = 1800.0   # Alertmanager retries and HA peers within this are dropped
     timezone: str = "Asia/Shanghai"
+    board_url: str | None = None  # notices link to the board here (CHATWATCH_BOARD_URL)
 
     def target(self, name: str) -> Target | None:
         """Return the target called ``name``, if any."""
@@ -134,5 +136,10 @@ def load_pager_config(path: str | Path | None = None, token: str | None = None,
     dedup = doc.get("dedup_seconds", 1800.0)
     if isinstance(dedup, bool) or not isinstance(dedup, int | float) or dedup < 0:
         raise PagerConfigError(f"bad pager configuration dedup_seconds={dedup!r}: seconds >= 0")
+    board = env.get("CHATWATCH_BOARD_URL") or doc.get("board_url") or None
+    if board is not None and not str(board).startswith(("http://", "https://")):
+        raise PagerConfigError(f"bad pager configuration board_url={board!r}: the board's "
+                               "public base URL, e.g. https://chatwatch.example.com")
     return PagerConfig(token=str(final_token), targets=tuple(targets), dedup_seconds=float(dedup),
-                       timezone=str(doc.get("timezone") or "Asia/Shanghai"))
+                       timezone=str(doc.get("timezone") or "Asia/Shanghai"),
+                       board_url=str(board) if board else None)

@@ -11,6 +11,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from alerts.alertmanager import board_link
+
 MAX_LISTED = 10   # a robot message stays readable; the rest is counted
 
 WHAT = {
@@ -40,12 +42,15 @@ class Notice:
     lines: tuple[str, ...]
     link: str
     alerts: tuple[dict[str, Any], ...]
+    board: str = ""        # the supervisor's board, filtered to the shop (and conversation)
 
     def markdown(self, newline: str = "\n") -> str:
         r"""Markdown body (DingTalk needs ``newline="\n\n"`` for line breaks)."""
         out = [f"### {self.title}", *self.lines]
         if self.link:
             out.append(f"[查看详情]({self.link})")
+        if self.board and self.board != self.link:
+            out.append(f"[看板]({self.board})")
         return newline.join(out)
 
     def plain(self) -> str:
@@ -53,6 +58,8 @@ class Notice:
         out = [self.title, *self.lines]
         if self.link:
             out.append(f"详情：{self.link}")
+        if self.board and self.board != self.link:
+            out.append(f"看板：{self.board}")
         return "\n".join(out)
 
 
@@ -93,8 +100,13 @@ def _describe(alert: dict[str, Any], tz: ZoneInfo) -> list[str]:
     return [line]
 
 
-def notices(payload: dict[str, Any], timezone: str = "Asia/Shanghai") -> list[Notice]:
-    """Turn one webhook payload into one notice per status (firing first, then resolved)."""
+def notices(payload: dict[str, Any], timezone: str = "Asia/Shanghai",
+            board_url: str | None = None) -> list[Notice]:
+    """Turn one webhook payload into one notice per status (firing first, then resolved).
+
+    Each notice links to the board: the first alert's ``board_url`` annotation (event alerts
+    carry one filtered to their conversation), else ``board_url`` filtered to the shop.
+    """
     tz = ZoneInfo(timezone)
     common: dict[str, str] = payload.get("commonLabels") or {}
     group: dict[str, str] = payload.get("groupLabels") or {}
@@ -124,6 +136,8 @@ def notices(payload: dict[str, Any], timezone: str = "Asia/Shanghai") -> list[No
         if ann.get("runbook_url"):
             lines.append(f"处理手册：{ann['runbook_url']}")
         link = alerts[0].get("generatorURL") or payload.get("externalURL") or ""
+        board = ann.get("board_url") or (
+            board_link(board_url, shop or first.get("shop", "")) if board_url else "")
         out.append(Notice(status, severity, name, shop, agents, title, tuple(lines), link,
-                          tuple(alerts)))
+                          tuple(alerts), board))
     return out

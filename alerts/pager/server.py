@@ -134,7 +134,8 @@ class Bridge:
         if not isinstance(payload, dict) or not isinstance(payload.get("alerts"), list):
             return web.json_response({"error": "not an Alertmanager webhook (no alerts list)"},
                                      status=400)
-        jobs = [(n, t) for n in notices(payload, self.config.timezone)
+        jobs = [(n, t) for n in notices(payload, self.config.timezone,
+                                       self.config.board_url)
                 for t in self.targets_for(request, n)]
         results = await asyncio.gather(*(self.deliver(n, t) for n, t in jobs))
         failed = [t.name for (_, t), ok in zip(jobs, results, strict=True) if not ok]

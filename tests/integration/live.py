@@ -8,11 +8,12 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
+
+from stream.run import daytime_zone
 
 _ids = itertools.count(1)
 
@@ -25,20 +26,10 @@ def now_ms() -> int:
 def midday_zone(now: datetime | None = None) -> str:
     """An IANA zone where the local time is between 09:00 and 21:00 (counted hours are 08-23).
 
-    Asia/Shanghai when it qualifies; otherwise the fixed-offset ``Etc/GMT±N`` zone whose local
-    time is about 13:00. A test that opens waits "20 minutes ago" then knows they are counted
-    and belong to today's business day.
+    ``stream.run.daytime_zone``, the one ``make run``'s demo shops use. A test that opens
+    waits "20 minutes ago" then knows they are counted and belong to today's business day.
     """
-    now = now or datetime.now(UTC)
-    if 9 <= now.astimezone(ZoneInfo("Asia/Shanghai")).hour < 21:
-        return "Asia/Shanghai"
-    offset = 13 - now.hour
-    if offset > 14:
-        offset -= 24
-    if offset < -11:
-        offset += 24
-    # Etc/GMT names invert the sign: Etc/GMT-8 is UTC+8.
-    return "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"
+    return daytime_zone(now)
 
 
 def message(ts: int, shop: str, buyer: str, sender: str, text: str, agent: str | None = None,

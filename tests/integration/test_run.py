@@ -32,6 +32,14 @@ def _processed(port: int) -> float:
     return 0.0
 
 
+def _board_summary(port: int) -> list[dict[str, object]]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/summary", timeout=3) as resp:
+            return list(json.loads(resp.read())["shops"])
+    except OSError:
+        return []
+
+
 def _alive(pid: int) -> bool:
     """Whether ``pid`` is a live process (a zombie awaiting its reaper counts as gone)."""
     try:
@@ -88,6 +96,10 @@ def test_run_shows_events_flowing_and_ctrl_c_stops_everything(tmp_path: Path) ->
         wait_for(lambda: _processed(run.web_port) > first, timeout=30, interval=0.5)
         children = {name: pid for name, pid in pids.items() if name != "run"}
         assert all(_alive(pid) for pid in children.values()), children
+        # Counted figures at any hour: the demo shops live where it is daytime now.
+        counted = wait_for(lambda: [s for s in _board_summary(run.web_port)
+                                    if s["kpis"][0]["units"] > 0], timeout=30, interval=0.5)
+        assert all(s["counting"]["counting"] for s in counted)
 
         run.proc.send_signal(signal.SIGINT)
         assert run.proc.wait(60) == 0, run.output()
@@ -96,6 +108,8 @@ def test_run_shows_events_flowing_and_ctrl_c_stops_everything(tmp_path: Path) ->
     assert [name for name, pid in children.items() if _alive(pid)] == []
     out = run.output()
     assert f"http://127.0.0.1:{run.web_port}/metrics" in out
+    assert f"board         http://127.0.0.1:{run.web_port}/" in out
+    assert "demo shops are configured in time zone" in out
     assert "Ctrl-C stops everything" in out and "stopped." in out
     assert not (run.run_dir / "pids.json").exists()
 

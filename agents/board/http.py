@@ -1,0 +1,144 @@
+"""The board's endpoints, served by the worker (faust) and by ``chatwatch board`` (aiohttp).
+
+=============================  =============================================================
+``/``                          the page (``static/index.html``, ``board.js``, ``board.css``)
+``/api/summary?shop=``         per shop: today's KPIs vs target, open and at-risk waits
+``/api/waits?shop=&limit=``    open waits, oldest first (masked refs), at most ``limit``
+``/api/agents?shop=``          agents ranked by breaches, slow replies, violations today
+``/api/violations?shop=&since=&limit=``  latest violations (masked), newest first
+=============================  =============================================================
+
+One :func:`answer` serves both web servers from a *source*: :class:`~agents.board.data.LocalSource`
+on a worker, :class:`~agents.board.merge.MergedSource` on the stand-alone board.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from importlib.resources import files
+from typing import Any
+
+import msgspec
+
+from agents.board.access import COOKIE, Access
+from agents.board.data import DEFAULT_LIMIT, MAX_LIMIT
+
+STATIC = {
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/board.js": ("board.js", "text/javascript; charset=utf-8"),
+    "/board.css": ("board.css", "text/css; charset=utf-8"),
+}
+API = ("/api/summary", "/api/waits", "/api/agents", "/api/violations")
+_json = msgspec.json.Encoder()
+
+
+class BadRequest(ValueError):
+    """A query parameter the board cannot use; the message says which and how to fix it."""
+
+
+def static_files() -> dict[str, tuple[bytes, str]]:
+    """Path -> (body, content type) of the page's files, read from the package once."""
+    root = files("agents.board") / "static"
+    return {path: ((root / name).read_bytes(), ctype) for path, (name, ctype) in STATIC.items()}
+
+
+def _int(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = query.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name}={raw!r}: a whole number from {low} to {high}") from None
+    if not low <= value <= high:
+        raise BadRequest(f"{name}={raw!r}: a whole number from {low} to {high}")
+    return value
+
+
+async def api(source: Any, path: str, query: Mapping[str, str]) -> Any:
+    """The JSON of one API path (raises :class:`BadRequest`)."""
+    shop = query.get("shop") or None
+    if path == "/api/summary":
+        result = source.summary(shop)
+    elif path == "/api/waits":
+        result = source.waits(shop, _int(query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT))
+    elif path == "/api/agents":
+        result = source.agents(shop)
+    elif path == "/api/violations":
+        result = source.violations(shop, _int(query, "since", 0, 0, 2**62),
+                                   _int(query, "limit", 50, 1, 500))
+    else:
+        raise BadRequest(f"no such endpoint {path}; use one of {', '.join(API)}")
+    return await result if inspect.isawaitable(result) else result
+
+
+async def answer(source: Any, access: Access, static: Mapping[str, tuple[bytes, str]], path: str,
+                 headers: Mapping[str, str], query: Mapping[str, str],
+                 cookies: Mapping[str, str]) -> tuple[int, bytes, str, dict[str, str]]:
+    """(status, body, content type, headers) of one board request, access checked."""
+    out_headers = {"Cache-Control": "no-store"}
+    if not access.allows(headers, query, cookies):
+        body = _json.encode({"error": "the board needs credentials: a token "
+                             "(Authorization: Bearer ..., or ?token=...) or basic auth"})
+        return 401, body, "application/json", {**out_headers, **access.challenge()}
+    if path in static:
+        body, ctype = static[path]
+        if access.token and query.get("token"):
+            # A link with ?token= logs the browser in; the page's API calls then carry the
+            # cookie, and the token does not stay in addresses the page builds.
+            out_headers["Set-Cookie"] = (f"{COOKIE}={query['token']}; HttpOnly; "
+                                         "SameSite=Strict; Path=/")
+        return 200, body, ctype, out_headers
+    try:
+        result = await api(source, path, query)
+    except BadRequest as exc:
+        return 400, _json.encode({"error": str(exc)}), "application/json", out_headers
+    return 200, _json.encode(result), "application/json", out_headers
+
+
+def register_board(app: Any, source: Any, access: Access) -> None:
+    """Serve the board on a faust app's web server (the worker)."""
+    static = static_files()
+
+    def page(path: str) -> None:
+        async def view(web: Any, request: Any) -> Any:
+            status, body, ctype, headers = await answer(
+                source, access, static, path, request.headers, request.query, request.cookies)
+            return web.bytes(body, content_type=ctype.split(";")[0], status=status,
+                             headers=headers)
+
+        view.__name__ = view.__qualname__ = "board" + path.replace("/", "_").replace(".", "_")
+        app.page(path, name=view.__name__)(view)
+
+    for path in (*STATIC, *API):
+        page(path)
+
+
+def aiohttp_app(source: Any, access: Access) -> Any:
+    """The board as a plain aiohttp application (``chatwatch board``, the benchmark)."""
+    from aiohttp import web
+
+    static = static_files()
+
+    async def handler(request: web.Request) -> web.Response:
+        status, body, ctype, headers = await answer(
+            source, access, static, request.path, request.headers, request.query,
+            request.cookies)
+        ctype, _, charset = ctype.partition("; charset=")
+        return web.Response(body=body, status=status, content_type=ctype,
+                            charset=charset or None, headers=headers)
+
+    app = web.Application()
+    for path in (*STATIC, *API):
+        app.router.add_get(path, handler)
+    return app
+
+
+def serve_on_worker(app: Any, settings: Any, engine: Any, feed: Any, owned: Any) -> None:
+    """The worker's board: its own engine and feed (raises ConfigError when open off loopback)."""
+    from agents.board.data import LocalSource, watermark_now
+
+    access = Access.from_settings(settings)
+    register_board(app, LocalSource(engine, feed, owned, lambda: watermark_now(engine, owned())),
+                   access)

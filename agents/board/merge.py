@@ -1,0 +1,179 @@
+"""One board over many workers: the workers' JSON APIs fetched and merged.
+
+Each worker answers for the partitions it owns, so a shop's waits and figures are spread over
+all of them; the counts add up (a buyer's conversation with a shop lives in one partition, as
+the ``sum by (shop)`` recording rules assume too) and the rates follow from the sums. A worker
+that does not answer is listed in ``workers`` with ``ok: false`` and the error; the page shows
+it as down rather than silently showing less.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+
+from agents.board.data import rank
+
+_SUMMED = ("consultations", "unreplied", "waits", "waits_breached", "responses",
+           "fast_responses")
+
+
+def discover(service: str, default_port: int = 6066) -> list[str]:
+    """Worker URLs behind a Kubernetes headless service (``NAME[:PORT]``): one per address."""
+    host, _, port = service.rpartition(":") if ":" in service else (service, "", "")
+    port_no = int(port) if port else default_port
+    infos = socket.getaddrinfo(host, port_no, type=socket.SOCK_STREAM)
+    addrs = sorted({str(info[4][0]) for info in infos})
+    return [f"http://[{a}]:{port_no}" if ":" in a else f"http://{a}:{port_no}" for a in addrs]
+
+
+class MergedSource:
+    """The board's source on ``chatwatch board``: every worker's API, merged per request."""
+
+    def __init__(self, workers: Callable[[], Sequence[str]], token: str | None = None,
+                 timeout: float = 2.0) -> None:
+        self.workers = workers
+        self.token = token
+        self.timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    async def _fetch(self, url: str, path: str, query: dict[str, Any]) -> dict[str, Any]:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.timeout))
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        q = {k: v for k, v in query.items() if v not in (None, "")}
+        full = url.rstrip("/") + path + (f"?{urlencode(q)}" if q else "")
+        async with self._session.get(full, headers=headers) as resp:
+            if resp.status != 200:
+                raise RuntimeError(f"HTTP {resp.status}")
+            body: dict[str, Any] = await resp.json()
+            return body
+
+    async def _all(self, path: str, query: dict[str, Any]
+                   ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        urls = list(self.workers())
+        results = await asyncio.gather(*(self._fetch(u, path, query) for u in urls),
+                                       return_exceptions=True)
+        bodies, status = [], []
+        for url, result in zip(urls, results, strict=True):
+            if isinstance(result, BaseException):
+                status.append({"url": url, "ok": False,
+                               "error": str(result) or type(result).__name__})
+            else:
+                bodies.append(result)
+                status.append({"url": url, "ok": True, "error": ""})
+        return bodies, status
+
+    async def close(self) -> None:
+        """Close the HTTP client."""
+        if self._session is not None:
+            await self._session.close()
+
+    # -- the four read-outs, merged ---------------------------------------------------------
+
+    async def summary(self, shop: str | None = None) -> dict[str, Any]:
+        """Per shop, summed over workers; the rates recomputed from the sums."""
+        bodies, status = await self._all("/api/summary", {"shop": shop})
+        shops: dict[str, dict[str, Any]] = {}
+        for body in bodies:
+            for row in body["shops"]:
+                mine = shops.get(row["shop_id"])
+                if mine is None or row["day"] > mine["day"]:
+                    shops[row["shop_id"]] = _copy(row)
+                elif row["day"] == mine["day"]:
+                    _add_shop(mine, row)
+        return {"now_ms": max((b["now_ms"] for b in bodies), default=int(time.time() * 1000)),
+                "partitions": sorted({p for b in bodies for p in b["partitions"]}),
+                "shops": [shops[s] for s in sorted(shops)], "workers": status}
+
+    async def waits(self, shop: str | None = None, limit: int = 200) -> dict[str, Any]:
+        """The oldest ``limit`` open waits over all workers."""
+        bodies, status = await self._all("/api/waits", {"shop": shop, "limit": limit})
+        waits = sorted((w for b in bodies for w in b["waits"]),
+                       key=lambda w: (w["start_ms"], w["ref"]))[:limit]
+        return {"now_ms": max((b["now_ms"] for b in bodies), default=int(time.time() * 1000)),
+                "total": sum(b["total"] for b in bodies), "limit": limit, "waits": waits,
+                "workers": status}
+
+    async def agents(self, shop: str | None = None) -> dict[str, Any]:
+        """Agents summed over workers (a shop's agent holds waits in many partitions)."""
+        bodies, status = await self._all("/api/agents", {"shop": shop})
+        rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for body in bodies:
+            for row in body["agents"]:
+                key = (row["shop_id"], row["day"], row["agent"])
+                mine = rows.get(key)
+                if mine is None:
+                    rows[key] = dict(row)
+                    continue
+                for name in ("breaches", "violations", "holding", "at_risk"):
+                    mine[name] += row[name]
+                if row["slow_replies"] is not None:
+                    mine["slow_replies"] = (mine["slow_replies"] or 0) + row["slow_replies"]
+        return {"now_ms": max((b["now_ms"] for b in bodies), default=int(time.time() * 1000)),
+                "agents": sorted(rows.values(), key=rank), "workers": status}
+
+    async def violations(self, shop: str | None = None, since: int = 0,
+                         limit: int = 50) -> dict[str, Any]:
+        """The latest violations over all workers, newest first (by event time).
+
+        ``since`` is a worker's own sequence number, meaningless across workers: the merged
+        board always returns the latest ``limit``.
+        """
+        del since
+        bodies, status = await self._all("/api/violations", {"shop": shop, "limit": limit})
+        items = [v for b in bodies for v in b["violations"]]
+        items.sort(key=lambda v: _when(v.get("ts")), reverse=True)
+        return {"now_ms": max((b["now_ms"] for b in bodies), default=int(time.time() * 1000)),
+                "violations": items[:limit], "workers": status}
+
+
+def _when(ts: str | None) -> float:
+    try:
+        return datetime.fromisoformat(ts or "").timestamp()
+    except ValueError:
+        return 0.0
+
+
+def _copy(row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    out["kpis"] = [dict(k) for k in row["kpis"]]
+    out["figures"] = dict(row["figures"]) if row.get("figures") else None
+    return out
+
+
+def _add_shop(mine: dict[str, Any], row: dict[str, Any]) -> None:
+    for name in ("open_waits", "uncounted_open_waits", "at_risk_waits"):
+        mine[name] += row[name]
+    mine["oldest_wait_seconds"] = max(mine["oldest_wait_seconds"], row["oldest_wait_seconds"])
+    theirs = {k["name"]: k for k in row["kpis"]}
+    for kpi in mine["kpis"]:
+        other = theirs.get(kpi["name"])
+        if other is not None:
+            kpi["units"] += other["units"]
+            kpi["breached"] += other["breached"]
+            kpi["value"] = ((kpi["units"] - kpi["breached"]) / kpi["units"]
+                            if kpi["units"] else None)
+    mine["figures"] = _add_figures(mine["figures"], row.get("figures"))
+
+
+def _add_figures(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any] | None:
+    if a is None or b is None:
+        return a or b
+    out = dict(a)
+    for name in _SUMMED:
+        out[name] = a[name] + b[name]
+    c, u, r = out["consultations"], out["unreplied"], out["responses"]
+    out["reply_rate"] = (c - u) / c if c else None
+    total = ((a["mean_response_seconds"] or 0) * a["responses"]
+             + (b["mean_response_seconds"] or 0) * b["responses"])
+    out["mean_response_seconds"] = total / r if r else None
+    return out
