@@ -26,9 +26,6 @@ class Context:
         return self._settings
 
 
-pass_context = click.make_pass_decorator(Context)
-
-
 @click.group()
 @click.option("--config", "config_path", envvar="CHATWATCH_CONFIG", type=click.Path(),
               help="YAML configuration file (also CHATWATCH_CONFIG).")

@@ -122,7 +122,7 @@ class Stack:
     # -- set-up -----------------------------------------------------------------------------
     def prepare(self) -> None:
         """Check tools and ports, and give this run a clean directory for its state."""
-        from alerts.testing import have_tool
+        from alerts.local import have_tool
 
         self.with_alerts = self.opts.alerts and have_tool("prometheus") and have_tool("alertmanager")
         ports = {"the worker's web server": (self.opts.web_port, "--web-port")}
@@ -181,7 +181,7 @@ class Stack:
 
     def _alerting_children(self, env: dict[str, str]) -> list[Child]:
         from alerts.amconfig import RoutingOptions, render
-        from alerts.testing import (
+        from alerts.local import (
             fast_alertmanager_config,
             find_tool,
             prometheus_config,

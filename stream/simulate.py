@@ -142,7 +142,6 @@ class Rates:
 _DELAYS: tuple[tuple[float, float, float] | None, ...] = (
     (0.08, 3, 15), (0.60, 15, 60), (0.18, 60, 240), (0.07, 300, 900), None,
 )
-_NEVER = 0.07
 
 
 class TrafficModel:

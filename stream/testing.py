@@ -208,7 +208,8 @@ async def consume(broker_url: str, topic: str, *, expect: int | None = None,
     return out
 
 
-def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.1) -> Any:
+def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.1,
+             what: str = "condition") -> Any:
     """Poll ``predicate`` until it returns a truthy value; return it (or raise TimeoutError)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -216,7 +217,7 @@ def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.1) -> An
         if value:
             return value
         if time.monotonic() > deadline:
-            raise TimeoutError(f"condition not met within {timeout} s")
+            raise TimeoutError(f"{what} not met within {timeout} s")
         time.sleep(interval)
 
 

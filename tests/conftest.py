@@ -12,6 +12,23 @@ from stream.broker import EmbeddedBroker
 from stream.config import Settings, load_settings
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "requires_tools(*names): the test needs these Debian "
+                            "tools; it fails (never skips) when one is missing")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked ``requires_tools`` fails with the fix when a tool is missing."""
+    from alerts.local import ToolMissing, find_tool
+
+    for mark in item.iter_markers("requires_tools"):
+        for name in mark.args:
+            try:
+                find_tool(name)
+            except ToolMissing as exc:
+                pytest.fail(str(exc), pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def broker() -> Iterator[EmbeddedBroker]:
     """One embedded Tansu broker for the whole session (memory-only, on a free port)."""

@@ -1,4 +1,4 @@
-"""Fixtures for the alerting tests; the process helpers themselves live in ``alerts.testing``."""
+"""Fixtures for the alerting tests; the process helpers themselves live in ``alerts.local``."""
 
 from __future__ import annotations
 
@@ -7,12 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from alerts.testing import Running, have_tool, run_prometheus
+from alerts.local import Running, run_prometheus
 
-needs_prometheus = pytest.mark.skipif(not have_tool("prometheus"),
-                                      reason="prometheus not installed (make tools)")
-needs_alertmanager = pytest.mark.skipif(not have_tool("alertmanager"),
-                                        reason="alertmanager not installed (make tools)")
+needs_prometheus = pytest.mark.requires_tools("prometheus")
+needs_alertmanager = pytest.mark.requires_tools("alertmanager")
 
 
 @pytest.fixture(scope="module")

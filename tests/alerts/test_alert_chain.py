@@ -13,8 +13,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from alerts.alertmanager import AlertPusher, EventAlert
+from alerts.local import fast_alertmanager_config, run_alertmanager
 from alerts.pager import PagerConfig, Target, create_app
-from alerts.testing import fast_alertmanager_config, run_alertmanager
 from tests.alerts.conftest import needs_alertmanager
 
 
@@ -84,9 +84,8 @@ chatwatch_event_lag_seconds 0
 @needs_alertmanager
 async def test_prometheus_rules_page_through_alertmanager(tmp_path: Path) -> None:
     """Real Prometheus scraping a fake exporter with the fast rules: shop-a (60 %) pages."""
-    from alerts.testing import needs_path_or_skip, run_prometheus, write_fast_rules
+    from alerts.local import run_prometheus, write_fast_rules
 
-    needs_path_or_skip("prometheus")
 
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(text=METRICS, content_type="text/plain")

@@ -18,7 +18,8 @@ from prometheus_client import CollectorRegistry
 from agents.metrics import ChatwatchMetrics
 from agents.pipeline import Pipeline
 from alerts.alertmanager import AlertPusher, EventAlert, PrometheusPusherMetrics
-from alerts.testing import free_port, run_alertmanager
+from alerts.local import run_alertmanager
+from stream.broker import free_port
 from stream.config import load_settings
 from stream.core.engine import Engine
 from tests.alerts.conftest import needs_alertmanager

@@ -13,15 +13,16 @@ import pytest
 from click.testing import CliRunner
 
 from alerts.amconfig import RoutingOptions, build_config, render
-from alerts.testing import have_tool, run_alertmanager, wait_until
+from alerts.local import run_alertmanager
 from stream.cli import cli
 from stream.config import load_settings
+from stream.testing import wait_for
 from tests.alerts.conftest import needs_alertmanager
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "alertmanager"
 EXAMPLE = DEPLOY / "example-chatwatch.yml"
 COMMITTED = DEPLOY / "alertmanager.yml"
-needs_amtool = pytest.mark.skipif(not have_tool("amtool"), reason="amtool not installed")
+needs_amtool = pytest.mark.requires_tools("amtool")
 
 
 def test_committed_config_is_generated_from_the_example() -> None:
@@ -114,7 +115,7 @@ def test_one_worker_down_inhibits_partial_sums_not_healthy_workers_alerts(
             got = {a["labels"]["alertname"]: a["status"]["state"]
                    for a in am.get_json("/api/v2/alerts")}
             return got if got.get("ReplyRateBelowTarget") == "suppressed" else None
-        got = wait_until(states, what="ReplyRateBelowTarget inhibited")
+        got = wait_for(states, timeout=20, what="ReplyRateBelowTarget inhibited")
     assert got == {"ChatwatchDown": "active", "ReplyRateBelowTarget": "suppressed",
                    "WaitAtRisk": "active", "EventLagHigh": "active",
                    "ForbiddenContent": "active"}

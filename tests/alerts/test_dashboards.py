@@ -15,7 +15,7 @@ import yaml
 
 from alerts import rulegen
 from alerts.dashboards import DASHBOARDS_DIR, panel_queries, substitute
-from alerts.testing import Running
+from alerts.local import Running
 from tests.alerts.conftest import needs_prometheus
 
 GRAFANA = DASHBOARDS_DIR.parent

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from alerts import grafana, rulegen
-from alerts.testing import find_tool
+from alerts.local import find_tool
 
 REPO = Path(__file__).resolve().parents[2]
 DURATION = r"^([0-9]+(ms|s|m|h|d|w|y))+$"

@@ -7,9 +7,9 @@ import subprocess
 import pytest
 
 from alerts import rulegen
-from alerts.testing import RULES_DIR, have_tool, rule_paths
+from alerts.local import RULES_DIR, rule_paths
 
-pytestmark = pytest.mark.skipif(not have_tool("promtool"), reason="promtool not installed")
+pytestmark = pytest.mark.requires_tools("promtool")
 
 
 def _promtool(*args: str) -> subprocess.CompletedProcess[str]:

@@ -26,8 +26,6 @@ WORKER_ENV = frozenset({
 TOPICS = ("chat.events", "chat.events.dlq", "chat.breaches", "chat.violations")
 # Names of settings that hold secrets (paths to key files are not secrets).
 SECRET_NAME = re.compile(r"(TOKEN|PASSWORD|SECRET|CREDENTIAL)", re.IGNORECASE)
-# Files another part of the project provides; their absence skips a check, not fails it.
-MONITORING_FILES = ("prometheus/prometheus.yml", "alertmanager", "grafana", "../alerts/rules")
 
 # Compose interpolation: $$ escapes, ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error},
 # ${VAR?error}, $VAR.

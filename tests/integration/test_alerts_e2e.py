@@ -26,9 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from alerts.testing import (
+from alerts.local import (
     fast_alertmanager_config,
-    have_tool,
     run_alertmanager,
     run_prometheus,
     write_fast_rules,
@@ -40,8 +39,7 @@ from tests.integration.live import FakeRobot, answered, message, midday_zone, no
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (have_tool("prometheus") and have_tool("alertmanager")),
-                       reason="prometheus/alertmanager not installed (make tools)"),
+    pytest.mark.requires_tools("prometheus", "alertmanager"),
 ]
 
 TOKEN = "e2e-pager-token"

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from alerts.testing import find_tool, have_tool, run_prometheus
+from alerts.local import find_tool, run_prometheus
 from stream.backfill import run_backfill
 from stream.config import Settings
 from stream.core.engine import Engine
@@ -23,8 +23,7 @@ from stream.simulate import TrafficModel
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (have_tool("promtool") and have_tool("prometheus")),
-                       reason="promtool/prometheus not installed"),
+    pytest.mark.requires_tools("promtool", "prometheus"),
 ]
 
 

@@ -24,15 +24,14 @@ from typing import Any
 import pytest
 
 from alerts.dashboards import panel_queries
-from alerts.testing import have_tool, run_alertmanager, run_prometheus
+from alerts.local import run_alertmanager, run_prometheus
 from stream.broker import _die_with_parent
 from stream.testing import WorkerProcess, produce, run, topic_config, wait_for
 from tests.integration.live import answered, message, midday_zone, now_ms, unanswered
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (have_tool("prometheus") and have_tool("alertmanager")),
-                       reason="prometheus/alertmanager not installed (make tools)"),
+    pytest.mark.requires_tools("prometheus", "alertmanager"),
 ]
 
 

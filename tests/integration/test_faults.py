@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from alerts.testing import run_alertmanager
+from alerts.local import run_alertmanager
 from stream.backfill import run_backfill
 from stream.broker import EmbeddedBroker, free_port
 from stream.config import Settings, settings_from_mapping

@@ -34,7 +34,8 @@ import pytest
 import yaml
 
 from alerts import rulegen
-from alerts.testing import Running, find_tool, run_prometheus, wait_until
+from alerts.local import Running, find_tool, run_prometheus
+from stream.testing import wait_for
 from tests.integration.live import answered, unanswered
 from tests.integration.test_backfill_history import history_start_ms
 from tests.integration.test_dashboards_live import query
@@ -130,7 +131,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
     with run_prometheus(prom_dir) as prom:
         last = times[-1]
         # Prometheus may still be loading the blocks just after it reports ready.
-        wait_until(lambda: query(prom.url, f"up @ {last}")["data"]["result"], timeout=30,
+        wait_for(lambda: query(prom.url, f"up @ {last}")["data"]["result"], timeout=30,
                    what="backfilled blocks loaded")
         yield History(prom, [float(t) for t in times], doc["groups"][0]["rules"], records,
                       workdir)

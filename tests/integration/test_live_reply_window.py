@@ -135,6 +135,7 @@ def test_killed_worker_restarts_without_loss_or_double_counting(broker: Any, tmp
     with WorkerProcess(tmp_path, broker.url, cfg, name="second") as second:
         run(produce(broker.url, cfg["events_topic"], log[half:]))
         wait_for_figures(second, expected, timeout=30)
+        assert second.figures() == expected  # nothing lost, nothing counted twice
 
 
 async def _first_breach(broker_url: str, topic: str, produce_now: Any,

@@ -123,8 +123,10 @@ def test_children_die_with_a_killed_run(tmp_path: Path) -> None:
     finally:
         run.close()
     children = {name: pid for name, pid in pids.items() if name != "run"}
+    assert {"worker", "simulate"} <= set(children), pids
     # PR_SET_PDEATHSIG sends each child SIGTERM; the worker needs a moment to shut down.
     wait_for(lambda: not any(_alive(pid) for pid in children.values()), timeout=30, interval=0.2)
+    assert [name for name, pid in children.items() if _alive(pid)] == []
 
 
 def test_port_in_use_names_the_port_and_the_flag(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from alerts.testing import find_tool, have_tool
+from alerts.local import find_tool
 from stream.backfill import run_backfill
 from stream.cli import cli
 from stream.config import Settings
@@ -220,7 +220,7 @@ def without_histograms(text: str) -> str:
     return "".join(out)
 
 
-@pytest.mark.skipif(not have_tool("promtool"), reason="promtool not installed")
+@pytest.mark.requires_tools("promtool")
 def test_promtool_loads_the_history_into_tsdb_blocks(tmp_path: Path, settings: Settings) -> None:
     log = [ev("buyer", 60 * i, buyer=f"b{i}") for i in range(0, 200, 3)]
     log += [ev("agent", 60 * i + 20, buyer=f"b{i}") for i in range(0, 200, 6)]

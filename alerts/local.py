@@ -1,4 +1,4 @@
-"""Test helpers that ship with the code: real Prometheus and Alertmanager on free loopback ports.
+"""Real Prometheus and Alertmanager on free loopback ports, for `chatwatch run` and the tests.
 
 Each helper starts the Debian binary as a child process with short intervals, waits until its
 ``/-/ready`` endpoint answers, and stops it (SIGTERM, then SIGKILL) when the ``with`` block
@@ -10,14 +10,13 @@ ends. End-to-end tests elsewhere in the project reuse them::
         ...  # prom.url, am.url
 
 Readiness is polled (a process cannot announce it otherwise); nothing here sleeps to observe a
-timeout.
+timeout. Production code (``chatwatch run``) uses this module, so it imports no test framework.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -31,6 +30,7 @@ from typing import Any
 import yaml
 
 from alerts.errors import AlertsError
+from stream.broker import free_port
 
 RULES_DIR = Path(__file__).parent / "rules"
 
@@ -71,7 +71,7 @@ def find_tool(name: str) -> str:
 
 
 def have_tool(name: str) -> bool:
-    """Whether :func:`find_tool` would succeed (for ``pytest.mark.skipif``)."""
+    """Whether :func:`find_tool` would succeed."""
     try:
         find_tool(name)
     except ToolMissing:
@@ -82,13 +82,6 @@ def have_tool(name: str) -> bool:
 def rule_paths() -> list[Path]:
     """Return the committed Prometheus rule files (``alerts/rules/*.yml``)."""
     return sorted(RULES_DIR.glob("*.yml"))
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that was free a moment ago (bind port 0, read it, close)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -233,19 +226,6 @@ def run_alertmanager(
         yield server
 
 
-def wait_until(predicate: Any, timeout: float = 20.0, interval: float = 0.1,
-               what: str = "condition") -> Any:
-    """Poll ``predicate()`` until it returns a truthy value and return it; raise on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"{what} not met within {timeout} s")
-        time.sleep(interval)
-
-
 def write_fast_rules(workdir: Path, **overrides: Any) -> Path:
     """Write the chatwatch rules with every ``for:`` at 0s (or as given) for end-to-end tests.
 
@@ -272,11 +252,3 @@ def fast_alertmanager_config(pager_url: str, token_file: Path | None = None,
                           group_wait="0s", page_group_wait="0s", group_interval="1s",
                           repeat_interval="1h", page_repeat_interval="1h")
     return render(settings or Settings(), opts)
-
-
-def needs_path_or_skip(name: str) -> None:
-    """Skip the calling pytest test when tool ``name`` is not installed."""
-    if not have_tool(name):
-        import pytest
-
-        pytest.skip(f"{name} not installed (make tools)")
