@@ -4,6 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 DEBIAN_TOOLS := prometheus promtool prometheus-alertmanager amtool
 PYTEST_ARGS ?=
 
@@ -62,8 +63,14 @@ lint: $(STAMP) tools ## ruff, mypy on the core, promtool and amtool checks
 	promtool check rules alerts/rules/*.yml
 	amtool check-config deploy/alertmanager/alertmanager.yml
 
+# The peers of the comparison (Quix Streams, Bytewax, confluent-kafka) are the `bench` extra:
+# installed for benchmarking only, never a dependency of chatwatch itself.
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
 .PHONY: bench
-bench: $(STAMP) ## Run the benchmarks and print one JSON line (saved under bench/results/)
+bench: $(BENCH_STAMP) ## Run the benchmarks (peers included) and print one JSON line (saved under bench/results/)
 	$(BIN)/python -m bench
 
 .PHONY: clean
