@@ -49,11 +49,11 @@ run: $(STAMP) ## Start the embedded broker, a worker and the simulator (Ctrl-C s
 	$(BIN)/chatwatch run
 
 .PHONY: test
-test: $(STAMP) tools ## Install everything the tests need and run the whole suite
+test: $(BENCH_STAMP) tools ## Install everything the tests need and run the whole suite
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: test-fast
-test-fast: $(STAMP) ## Run the unit tests only
+test-fast: $(BENCH_STAMP) ## Run the unit tests only
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 .PHONY: lint
@@ -64,7 +64,8 @@ lint: $(STAMP) tools ## ruff, mypy on the core, promtool and amtool checks
 	amtool check-config deploy/alertmanager/alertmanager.yml
 
 # The peers of the comparison (Quix Streams, Bytewax, confluent-kafka) are the `bench` extra:
-# installed for benchmarking only, never a dependency of chatwatch itself.
+# installed for benchmarking, and for the tests that keep the peers honest
+# (tests/*/test_bench_peers.py), never a dependency of chatwatch itself.
 $(BENCH_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
