@@ -1,14 +1,17 @@
 """Live benchmarks on the embedded broker: throughput, breach latency, memory.
 
-Raw consumption against one worker's throughput, breach latency at 100,000 open waits and
-memory per open conversation.
+One topic of simulated events (8 partitions) is produced once and read, in turn, by raw
+aiokafka, raw confluent-kafka (librdkafka), the peer apps (``bench.peers``: Quix Streams and
+Bytewax doing a bare reply window) and one chatwatch worker; then breach latency at 100,000
+open waits and memory per open conversation.
 
-    python -m bench.live [--events 200000] [--waits 100000]
+    python -m bench.live [--events 300000] [--waits 100000 | --no-waits]
 
 The worker is a real ``chatwatch worker`` child process (``stream.testing.WorkerProcess``) with
 default settings on private topics; everything is measured from outside it, the way an
 operator would see it: its ``chatwatch_events_total`` counter, the records on the breaches
-topic and its resident memory.
+topic and its resident memory. Each peer runs in its own child process too, and its final
+counters must equal the known counts of the produced records, or it gets no rate.
 """
 
 from __future__ import annotations
@@ -28,15 +31,21 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
 
+from bench.peers import run_peer
+from bench.peers.window import expected_counters
 from stream.broker import EmbeddedBroker
 from stream.config import load_settings
 from stream.kafka import ensure_topics
 from stream.simulate import TrafficModel
 from stream.testing import WorkerProcess, topic_config
 
-PARTITIONS = 4
+PARTITIONS = 4  # the breach-latency and memory run
+THROUGHPUT_PARTITIONS = 8  # the throughput comparison
 WINDOW_S = 300  # the default reply window
+RETENTION_MS = 7 * 86_400_000
 
 
 def realistic_events(n: int, seed: int = 1) -> list[tuple[bytes, bytes]]:
@@ -62,6 +71,24 @@ async def fill(bootstrap: str, topic: str, records: Iterable[tuple[bytes, bytes]
     return n
 
 
+async def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
+    """Create ``topic`` with ``retention.ms`` set.
+
+    The embedded broker reports only the configs a topic was created with, and Quix Streams
+    copies the source topic's ``retention.ms`` to its changelog and repartition topics: without
+    it the app fails at start-up.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, partitions, 1, topic_configs={
+            "retention.ms": str(RETENTION_MS)})])
+    except TopicAlreadyExistsError:
+        pass
+    finally:
+        await admin.close()
+
+
 async def raw_consume(bootstrap: str, topic: str, expect: int) -> float:
     """Plain aiokafka reading ``expect`` records of a pre-filled topic: records per second."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
@@ -76,6 +103,33 @@ async def raw_consume(bootstrap: str, topic: str, expect: int) -> float:
             got += sum(len(v) for v in batch.values())
     finally:
         await consumer.stop()
+    return got / (time.perf_counter() - (began or time.perf_counter()))
+
+
+def raw_confluent(bootstrap: str, topic: str, expect: int, timeout: float = 120.0) -> float:
+    """Plain confluent-kafka (librdkafka) reading ``expect`` records: records per second.
+
+    Partitions are assigned, not subscribed, so no group join is waited for; the time runs
+    from the first record on, as for ``raw_consume``.
+    """
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-raw",
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    got, began = 0, None
+    deadline = time.monotonic() + timeout
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        while got < expect:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"confluent-kafka read {got:,} of {expect:,} in {timeout} s")
+            records = consumer.consume(10_000, timeout=1.0)
+            if began is None and records:
+                began = time.perf_counter()
+            got += len(records)
+    finally:
+        consumer.close()
     return got / (time.perf_counter() - (began or time.perf_counter()))
 
 
@@ -176,27 +230,54 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def run(n_events: int = 200_000, n_waits: int = 100_000) -> dict[str, Any]:
-    """All live measurements; returns a flat dict of results."""
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def throughput(broker: EmbeddedBroker, workdir: Path, n_events: int,
+               partitions: int = THROUGHPUT_PARTITIONS) -> dict[str, Any]:
+    """Every consumer in turn over the same ``n_events`` produced records."""
     out: dict[str, Any] = {}
+    cfg = topic_config(f"bench{uuid.uuid4().hex[:6]}", partitions=partitions)
+    settings = load_settings(environ={}).with_overrides(
+        partitions=partitions, **{k: cfg[k] for k in ("events_topic", "dlq_topic",
+                                                       "breaches_topic", "violations_topic")})
+    topic = cfg["events_topic"]
+    asyncio.run(create_topic(broker.bootstrap, topic, partitions))
+    asyncio.run(ensure_topics(settings, broker.url))
+    records = realistic_events(n_events)
+    expected = expected_counters(records)
+    n = asyncio.run(fill(broker.bootstrap, topic, records))
+    out["throughput_events"], out["throughput_partitions"] = n, partitions
+    out["raw_aiokafka_events_per_s"] = asyncio.run(raw_consume(broker.bootstrap, topic, n))
+    try:
+        out["raw_confluent_events_per_s"] = raw_confluent(broker.bootstrap, topic, n)
+    except ImportError as exc:
+        out["raw_confluent_events_per_s"] = None
+        out["raw_confluent_error"] = f"{exc}: install the bench extra (make bench)"
+    for key, name, args in (("bytewax", "bytewax", ()), ("quix", "quix", ()),
+                            ("quix_window_only", "quix", ("--no-rekey",))):
+        peer = run_peer(name, broker.bootstrap, topic, n, expected, args=args)
+        out[f"{key}_events_per_s"] = peer["events_per_s"]
+        if "error" in peer:
+            out[f"{key}_error"] = peer["error"]
+    with WorkerProcess(workdir, broker.url, cfg) as worker:
+        drained = drain_rate(worker, n, interval=1.0)
+    out["pipeline_events_per_s"] = pipeline = drained["events_per_s"]
+    out["pipeline_cpu_utilisation"] = drained["cpu_utilisation"]
+    out["pipeline_vs_raw"] = _ratio(pipeline, out["raw_aiokafka_events_per_s"])
+    out["pipeline_vs_raw_confluent"] = _ratio(pipeline, out["raw_confluent_events_per_s"])
+    for key in ("quix", "bytewax", "quix_window_only"):
+        out[f"pipeline_vs_{key}"] = _ratio(pipeline, out[f"{key}_events_per_s"])
+    return out
+
+
+def run(n_events: int = 300_000, n_waits: int | None = 100_000) -> dict[str, Any]:
+    """All live measurements (no breach and memory run when ``n_waits`` is None)."""
     with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as tmp:
-        # -- throughput: raw aiokafka vs one worker, same pre-filled topic ---------------------
-        cfg = topic_config(f"bench{uuid.uuid4().hex[:6]}", partitions=PARTITIONS)
-        settings = load_settings(environ={}).with_overrides(
-            partitions=PARTITIONS, **{k: cfg[k] for k in
-                                      ("events_topic", "dlq_topic", "breaches_topic",
-                                       "violations_topic")})
-        asyncio.run(ensure_topics(settings, broker.url))
-        n = asyncio.run(fill(broker.bootstrap, cfg["events_topic"], realistic_events(n_events)))
-        out["raw_consume_events_per_s"] = asyncio.run(
-            raw_consume(broker.bootstrap, cfg["events_topic"], n))
-        with WorkerProcess(Path(tmp) / "throughput", broker.url, cfg) as worker:
-            drained = drain_rate(worker, n, interval=1.0)
-        out["pipeline_events_per_s"] = drained["events_per_s"]
-        out["pipeline_cpu_utilisation"] = drained["cpu_utilisation"]
-        out["pipeline_vs_raw"] = out["pipeline_events_per_s"] / out["raw_consume_events_per_s"]
-        out["pipeline_events"] = n
-        out.update(_breaches_and_memory(broker, Path(tmp) / "waits", n_waits))
+        out = throughput(broker, Path(tmp) / "throughput", n_events)
+        if n_waits:
+            out.update(_breaches_and_memory(broker, Path(tmp) / "waits", n_waits))
     return out
 
 
@@ -246,8 +327,10 @@ def _breaches_and_memory(broker: EmbeddedBroker, workdir: Path, n_waits: int) ->
 def main() -> None:
     """Command line: print the live measurements as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--waits", type=int, default=100_000)
+    parser.add_argument("--no-waits", dest="waits", action="store_const", const=None,
+                        help="Throughput only: no breach-latency and memory run.")
     args = parser.parse_args()
     print(json.dumps(run(args.events, args.waits), indent=2))
 
