@@ -333,6 +333,12 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
         web_bind=settings.web_host,
         web_host=settings.web_host,
         web_port=settings.web_port,
+        # faust's own pages would serve any conversation row by key (/table/…, /router/…):
+        # buyer ids and state. Only chatwatch's views are served.
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         topic_allow_declare=True,
