@@ -194,7 +194,8 @@ class Pipeline:
         self.board.breach(record)
         if self.alerts is not None:
             self.alerts.submit_nowait(EventAlert.reply_window_breached(
-                shop=breach.shop_id, agent=breach.agent, conversation_id=breach.conversation_id,
+                shop=breach.shop_id, agent=breach.agent,
+                conversation_id=log_ref(breach.conversation_id),  # the id holds the buyer's
                 at=datetime.fromtimestamp(breach.deadline_ms / 1000, tz),
                 wait_seconds=(breach.deadline_ms - breach.start_ms) / 1000,
                 ref=log_ref(breach_id(breach))))
@@ -209,7 +210,7 @@ class Pipeline:
         if critical is not None and self.alerts is not None:
             self.alerts.submit_nowait(EventAlert.forbidden_content(
                 shop=flagged.shop_id, agent=flagged.agent, category=critical.category,
-                masked_text=flagged.text, conversation_id=flagged.conversation_id,
+                masked_text=flagged.text, conversation_id=log_ref(flagged.conversation_id),
                 at=datetime.fromtimestamp(flagged.ts_ms / 1000, tz),
                 ref=log_ref(flagged.event_id)))
 

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from agents.pipeline import AlertSink, log_ref
+from agents.pipeline import AlertSink
 from alerts.alertmanager import EventAlert
 
 
@@ -19,8 +19,8 @@ class BoardLinks:
 
     def submit_nowait(self, alert: EventAlert) -> bool:
         """Queue the alert, linked to the board."""
-        ref = log_ref(alert.conversation_id) if alert.conversation_id else ""
-        return self.inner.submit_nowait(alert.with_board(self.board_url, ref))
+        # the pipeline puts the masked conversation ref (log_ref) in alerts, never the id
+        return self.inner.submit_nowait(alert.with_board(self.board_url, alert.conversation_id))
 
 
 def with_board_links(alerts: AlertSink | None, board_url: str | None) -> AlertSink | None:

@@ -222,7 +222,8 @@ def test_event_alerts_link_to_the_board_filtered_to_shop_and_conversation():
     linked = with_board_links(sink, "https://board.example/")
     assert with_board_links(sink, None) is sink
     alert = EventAlert.forbidden_content(shop="店铺 1", agent="a", category="wechat",
-                                         masked_text="x", conversation_id="店铺 1:buyer-9",
+                                         masked_text="x",
+                                         conversation_id=log_ref("店铺 1:buyer-9"),
                                          at=datetime(2026, 11, 11, 10, tzinfo=SHANGHAI))
     assert isinstance(linked, BoardLinks) and linked.submit_nowait(alert)
     [sent] = sink.alerts

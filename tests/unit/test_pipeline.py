@@ -172,6 +172,13 @@ def test_each_hand_over_is_its_own_alert_without_buyer_ids_in_labels():
     labels = [a.to_api(a.starts_at)["labels"] for a in alerts.alerts]
     assert len(labels) == 2 and labels[0] != labels[1]
     assert all(lb["ref"] and "b1" not in str(lb) for lb in labels)
+    # nor in the annotations that reach a pager notice (breaches too)
+    p.on_message(0, 2, b"s1:b9", raw("e3", T0, buyer="buyer-secret-9"))
+    p.sweep(T0 + 400_000, {0: True})
+    assert [a.alertname for a in alerts.alerts][-1] == "ReplyWindowBreached"
+    for alert in alerts.alerts:
+        text = str(alert.to_api(alert.starts_at))
+        assert "s1:b1" not in text and "buyer-secret-9" not in text, text
 
 
 def test_later_messages_are_judged_by_the_conversations_platform():
