@@ -138,10 +138,12 @@ def test_pdb_covers_the_workers(objects: list[dict[str, Any]]) -> None:
     assert pdb["spec"]["maxUnavailable"] == 1
 
 
-@pytest.mark.parametrize("kind", ["StatefulSet", "Deployment"])
+@pytest.mark.parametrize(("kind", "name"), [("StatefulSet", None),
+                                            ("Deployment", "chatwatch-pager"),
+                                            ("Deployment", "chatwatch-board")])
 def test_workloads_have_probes_limits_and_run_as_non_root(
-        objects: list[dict[str, Any]], kind: str) -> None:
-    workload = find(objects, kind)
+        objects: list[dict[str, Any]], kind: str, name: str | None) -> None:
+    workload = find(objects, kind, name)
     pod = workload["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] != 0
@@ -370,3 +372,16 @@ def test_one_setting_switches_rules_and_grafana_alerting(monkeypatch: pytest.Mon
     monkeypatch.setenv("CHATWATCH_ALERTING", "grafana")
     assert render.main(["rules"]) == 0
     assert "alert:" not in capsys.readouterr().out
+
+
+def test_the_board_discovers_the_workers_headless_service(objects: list[dict[str, Any]]) -> None:
+    (container,) = find(objects, "Deployment", "chatwatch-board")["spec"]["template"]["spec"][
+        "containers"]
+    headless = find(objects, "Service", "chatwatch-worker-headless")
+    args = container["args"]
+    target = args[args.index("--discover") + 1]
+    assert target.split(".")[0] == headless["metadata"]["name"]
+    assert target.endswith(":6066") and args[0] == "board"
+    service = find(objects, "Service", "chatwatch-board")
+    assert service["spec"]["selector"] == find(
+        objects, "Deployment", "chatwatch-board")["spec"]["selector"]["matchLabels"]
