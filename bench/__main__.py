@@ -69,8 +69,37 @@ def backfill_rate(n_events: int, runs: int = 3) -> float:
     return statistics.median(rates)
 
 
+def backfill_jobs_speedup(n_events: int, runs: int = 3) -> float:
+    """``chatwatch backfill --jobs 2`` against ``--jobs 1`` on the same log: the speed-up.
+
+    Whole commands (processes, reading, merging, writing the report), the best of ``runs``
+    each: the shortest time is the one least disturbed by whatever else the machine runs.
+    """
+    import subprocess
+
+    from bench.gen_log import write_log
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "log.jsonl")
+        write_log(path, n_events, 1)
+        best: dict[int, float] = {}
+        for _ in range(runs):
+            for jobs in (1, 2):
+                began = time.perf_counter()
+                subprocess.run([sys.executable, "-m", "stream", "backfill", "--input", path,
+                                "--jobs", str(jobs), "--report", str(Path(tmp) / f"r{jobs}")],
+                               check=True, capture_output=True,
+                               env={**os.environ, "CHATWATCH_CONFIG": ""})
+                took = time.perf_counter() - began
+                best[jobs] = min(best.get(jobs, took), took)
+        if (Path(tmp) / "r1").read_bytes() != (Path(tmp) / "r2").read_bytes():
+            raise RuntimeError("backfill --jobs 2 wrote another report than --jobs 1")
+    return best[1] / best[2]
+
+
 TARGETS = {
     "pipeline_events_per_s": (">=", 25_000),
+    "backfill_jobs2_vs_jobs1": (">=", 1.7),
     "pipeline_vs_raw": (">=", 0.10),
     "pipeline_vs_quix": (">=", 1.5),
     "pipeline_vs_bytewax": (">=", 1.5),
@@ -99,6 +128,8 @@ def main() -> None:
     out["detector_msgs_per_s"] = detector.run(int(200_000 * scale))
     print("bench: backfill...", file=sys.stderr)
     out["backfill_events_per_s"] = backfill_rate(int(300_000 * scale))
+    print("bench: backfill --jobs 2 against --jobs 1...", file=sys.stderr)
+    out["backfill_jobs2_vs_jobs1"] = backfill_jobs_speedup(int(600_000 * scale))
     print("bench: replay...", file=sys.stderr)
     out["replay_events_per_s"] = replay.run(int(200_000 * scale))
     print("bench: raw consumers, peers, worker pipeline, breach latency, memory...",

@@ -46,11 +46,11 @@ def backfill_file(path: str, extras: bool = False,
         result = run_backfill(read_events([path]), settings, retention_hours=retention_hours)
         write_report(result.report(), io.BytesIO())
     else:
-        engine = Engine(settings.policies)
+        engine = Engine(settings.policies, settings.content.guard())
         tally = Tally(engine, by_agent=True, violations=True)
         history = MetricsHistory(engine, 60)
         result = run_backfill(read_events([path]), settings, engine=engine, listeners=[tally],
-                              scan=True, metrics=history)
+                              metrics=history)
         write_report(report_rows(result.report(), tally, by_agent=True, violations=True),
                      io.BytesIO())
         with open(os.devnull, "w", encoding="utf-8") as sink:

@@ -310,15 +310,18 @@ class RecordWriter:
             if isinstance(outcome, WaitBreached):
                 self.on_breaches((outcome,))
             elif isinstance(outcome, ContentFlagged) and self.violations is not None:
-                self.violations.write(
-                    encode_violation(outcome, self._tz(outcome.conversation_id)) + b"\n")
+                self._write(self.violations,
+                            encode_violation(outcome, self._tz(outcome.conversation_id)))
 
     def on_breaches(self, breaches: Iterable[WaitBreached]) -> None:
         """Write one record per breached wait."""
         if self.breaches is None:
             return
         for breach in breaches:
-            self.breaches.write(encode_breach(breach, self._tz(breach.conversation_id)) + b"\n")
+            self._write(self.breaches, encode_breach(breach, self._tz(breach.conversation_id)))
+
+    def _write(self, out: IO[bytes], raw: bytes) -> None:
+        out.write(raw + b"\n")
 
     def on_skipped(self, outcome: str) -> None:
         """Nothing to write for a skipped line."""
@@ -397,17 +400,25 @@ def _with_progress(readers: Sequence[LogReader], strict: bool, bar: Any) -> Iter
                    "(as the worker's state_retention_hours). Default: keep everything.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: when stderr is a terminal).")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes to split the conversations over (the output is the same).")
 @click.pass_obj
 def backfill_command(ctx: object, inputs: tuple[str, ...], report_path: str, fmt: str,
                      columns: tuple[str, ...], strict: bool, by: str, violations: bool,
                      openmetrics_path: str | None, step: float, metric_labels: tuple[str, ...],
                      breaches_path: str | None, violations_path: str | None,
                      html_path: str | None, retention_hours: float | None,
-                     progress: bool | None) -> None:
+                     progress: bool | None, jobs: int) -> None:
     """Recompute daily figures from historical logs (same core as the live worker)."""
     settings: Settings = ctx.settings  # type: ignore[attr-defined]
     csv_columns = parse_columns(columns)
     labels = _parse_labels(metric_labels)
+    if jobs > 1:
+        from stream.jobs import check_options
+
+        check_options(jobs, inputs, openmetrics=bool(openmetrics_path),
+                      retention=retention_hours is not None, strict=strict)
+        progress = False  # each process reads every input: one bar would not tell much
     if progress is None:
         progress = sys.stderr.isatty()
     bar = None
@@ -438,17 +449,28 @@ def backfill_command(ctx: object, inputs: tuple[str, ...], report_path: str, fmt
 
         history = MetricsHistory(engine, step, labels)
     with contextlib.ExitStack() as files:
-        if breaches_path or violations_path:
-            listeners.append(RecordWriter(
-                engine, files.enter_context(open(breaches_path, "wb")) if breaches_path else None,
-                files.enter_context(open(violations_path, "wb")) if violations_path else None))
-        try:
-            result = run_backfill(records, settings, errors=errors, engine=engine,
-                                  listeners=listeners, metrics=history,
-                                  retention_hours=retention_hours)
-        finally:
-            if bar is not None:
-                bar.close()
+        breaches_out = files.enter_context(open(breaches_path, "wb")) if breaches_path else None
+        violations_out = (files.enter_context(open(violations_path, "wb"))
+                          if violations_path else None)
+        if jobs > 1:
+            from stream.jobs import JobOptions, run_jobs
+
+            opts = JobOptions(inputs, fmt, csv_columns, content, by_agent, violations,
+                              html_path is not None, breaches_out is not None,
+                              violations_out is not None, "")
+            result = run_jobs(settings, opts, jobs, errors=errors, breaches_out=breaches_out,
+                              violations_out=violations_out, tally=tally)
+            engine = result.engine
+        else:
+            if breaches_out is not None or violations_out is not None:
+                listeners.append(RecordWriter(engine, breaches_out, violations_out))
+            try:
+                result = run_backfill(records, settings, errors=errors, engine=engine,
+                                      listeners=listeners, metrics=history,
+                                      retention_hours=retention_hours)
+            finally:
+                if bar is not None:
+                    bar.close()
     shop_rows = result.report()
     rows: Iterable[DailyFigures | dict[str, Any]] = (
         report_rows(shop_rows, tally, by_agent=by_agent, violations=violations)

@@ -22,7 +22,7 @@ import gzip
 import io
 import os
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, NamedTuple, cast
 
@@ -88,7 +88,9 @@ class LogReader:
     """
 
     def __init__(self, path: str, *, fmt: str = "auto", csv_columns: Mapping[str, str] | None = None,
-                 default_platform: str = DEFAULT_PLATFORM, start: Position | None = None) -> None:
+                 default_platform: str = DEFAULT_PLATFORM, start: Position | None = None,
+                 keep: Callable[[bytes], bool] | None = None) -> None:
+        """``keep(raw)``, when given, picks the lines to decode and yield (``--jobs``)."""
         if fmt not in FORMATS:
             raise InputError(f"unknown input format {fmt!r}: use one of {', '.join(FORMATS)}")
         self.path = path
@@ -97,6 +99,7 @@ class LogReader:
         self.csv_columns = dict(csv_columns or {})
         self.default_platform = default_platform
         self.start = start or Position()
+        self.keep = keep
         # the resume point, kept as two ints (set for every line; a Position only when asked)
         self._line_no, self._offset = self.start
         self.size: int | None = None
@@ -167,7 +170,7 @@ class LogReader:
     def _jsonl(self, stream: io.BufferedReader) -> Iterator[Record]:
         line_no, offset = self.start.line_no, self.start.offset
         _skip(stream, offset)
-        source, platform = self.source, self.default_platform
+        source, platform, keep = self.source, self.default_platform, self.keep
         rest = b""
         while True:
             chunk = stream.read(CHUNK)
@@ -183,13 +186,15 @@ class LogReader:
                 if not line or line.isspace():
                     continue
                 self._line_no, self._offset = line_no, offset
-                yield Record(source, line_no, line, decode(line, platform))
+                if keep is None or keep(line):
+                    yield Record(source, line_no, line, decode(line, platform))
         if rest.strip():
             line_no += 1
             offset += len(rest)
             self._line_no, self._offset = line_no, offset
             line = rest.rstrip(b"\r")
-            yield Record(source, line_no, line, decode(line, platform))
+            if keep is None or keep(line):
+                yield Record(source, line_no, line, decode(line, platform))
 
     # -- CSV ----------------------------------------------------------------------------------
     def _csv(self, stream: io.BufferedReader) -> Iterator[Record]:
@@ -213,6 +218,8 @@ class LogReader:
                 continue
             body, problem = _row_to_wire(row, columns)
             raw = encode(body)
+            if self.keep is not None and not self.keep(raw):
+                continue
             if problem:
                 yield Record(self.source, first_line, raw, Invalid(problem, raw))
             else:
@@ -268,7 +275,8 @@ def _skip(stream: IO[bytes], offset: int) -> None:
 
 def read_events(paths: Iterable[str], *, fmt: str = "auto",
                 csv_columns: Mapping[str, str] | None = None,
-                default_platform: str = DEFAULT_PLATFORM, strict: bool = False) -> Iterator[Record]:
+                default_platform: str = DEFAULT_PLATFORM, strict: bool = False,
+                keep: Callable[[bytes], bool] | None = None) -> Iterator[Record]:
     """Stream the records of several logs in order (``"-"`` is stdin).
 
     Invalid lines are yielded with their reason; with ``strict`` the first one raises
@@ -276,7 +284,7 @@ def read_events(paths: Iterable[str], *, fmt: str = "auto",
     """
     for path in paths:
         reader = LogReader(path, fmt=fmt, csv_columns=csv_columns,
-                           default_platform=default_platform)
+                           default_platform=default_platform, keep=keep)
         if strict:
             yield from strict_records(reader)
         else:

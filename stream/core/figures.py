@@ -44,6 +44,12 @@ class DayTotals:
     consulted: Counter[str] = field(default_factory=Counter)  # buyer -> conversations with waits
     unreplied: Counter[str] = field(default_factory=Counter)  # buyer -> conversations breached
 
+    def absorb(self, other: DayTotals) -> None:
+        """Add another part's totals: sums add, distinct buyers are a union (with counts)."""
+        self.vector = [a + b for a, b in zip(self.vector, other.vector, strict=True)]
+        self.consulted.update(other.consulted)
+        self.unreplied.update(other.unreplied)
+
     def figures(self, shop_id: str, day: int) -> DailyFigures:
         """The §3 figures of these totals."""
         waits, breached, responses, response_ms, fast = self.vector
@@ -126,6 +132,4 @@ class DayBook:
             mine = self.totals.get(key)
             if mine is None:
                 mine = self.totals[key] = DayTotals()
-            mine.vector = [a + b for a, b in zip(mine.vector, theirs.vector, strict=True)]
-            mine.consulted.update(theirs.consulted)
-            mine.unreplied.update(theirs.unreplied)
+            mine.absorb(theirs)
