@@ -42,6 +42,7 @@ from stream.core.engine import Applied, Engine
 from stream.core.events import ChatEvent
 from stream.core.figures import DailyFigures
 from stream.core.guard import ContentFlagged
+from stream.core.kpi_state import KpiBreached
 from stream.core.reply_window import WAITS, WaitBreached
 from stream.inputs import (
     FORMATS,
@@ -104,7 +105,7 @@ class Retired:
         hear of them before :meth:`evict` forgets the conversations.
         """
         part = engine.partition(0)
-        return engine.advance(0, part.max_event_ms - self.retention_ms)
+        return engine.advance(0, part.max_event_ms - self.retention_ms, kpis=True)
 
     def evict(self, engine: Engine) -> None:
         """Evict idle conversations and old days of partition 0, keeping the old days' rows."""
@@ -170,7 +171,7 @@ def run_backfill(records: Iterable[Record], settings: Settings,
     if observed is not None:
         observed.finish()
     else:
-        engine.finish()
+        engine.finish(kpis=True)
     tally = next((x for x in listeners if isinstance(x, Tally)), None)
     return BackfillResult(engine, summary, tally, tuple(listeners), retired)
 
@@ -232,7 +233,8 @@ class _Observed:
 
     def _breaches_at(self, watermark_ms: int | None) -> None:
         engine = self.engine
-        found = engine.advance(0, watermark_ms) if watermark_ms is not None else engine.finish()
+        found = (engine.advance(0, watermark_ms, kpis=True) if watermark_ms is not None
+                 else engine.finish(kpis=True))
         if found:
             self.tell(found)
 
@@ -307,7 +309,7 @@ class RecordWriter:
     def on_event(self, event: ChatEvent, applied: Applied) -> None:
         """Write the records that follow from one event."""
         for outcome in applied.outcomes:
-            if isinstance(outcome, WaitBreached):
+            if isinstance(outcome, WaitBreached | KpiBreached):
                 self.on_breaches((outcome,))
             elif isinstance(outcome, ContentFlagged) and self.violations is not None:
                 self.violations.write(
@@ -317,8 +319,14 @@ class RecordWriter:
         """Write one record per breached wait."""
         if self.breaches is None:
             return
+        policies = self.engine.policies
         for breach in breaches:
-            self.breaches.write(encode_breach(breach, self._tz(breach.conversation_id)) + b"\n")
+            if isinstance(breach, KpiBreached) and breach.mirror:
+                continue  # the base wait's record stands for it
+            conv = self.engine.conversations[breach.conversation_id]
+            self.breaches.write(encode_breach(breach, self._tz(breach.conversation_id),
+                                              policies.kpis(conv.platform,
+                                                            conv.shop_id).base_name) + b"\n")
 
     def on_skipped(self, outcome: str) -> None:
         """Nothing to write for a skipped line."""
