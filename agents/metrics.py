@@ -244,9 +244,11 @@ class EngineCollector(Collector):
         yield from (open_waits, oldest, rate, consult, unreplied, target, at_risk)
 
     def _kpi_families(self) -> list[Metric]:
-        """Per shop and KPI: today's rate, units, units breached, target, min volume, the
-        oldest open wait and the age at which a wait is at risk (KpiBelowTarget,
-        KpiWaitAtRisk)."""
+        """The per-(shop, KPI) gauges.
+
+        Today's rate, units, units breached, target, min volume, the oldest open wait and the
+        age at which a wait is at risk (read by KpiBelowTarget and KpiWaitAtRisk).
+        """
         engine = self.engine
         now = self.now_ms()
         labels = ["shop", "kpi"]

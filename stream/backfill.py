@@ -16,6 +16,8 @@ Options add read-outs without changing that default row (``stream/report/``):
   to ``chat.breaches`` and ``chat.violations`` (``stream/records.py``), one JSON per line;
 * ``--openmetrics OUT`` — the chatwatch metrics as timestamped OpenMetrics every ``--step``
   seconds of event time, for ``promtool tsdb create-blocks-from openmetrics OUT DATA_DIR``;
+* ``--kpi-report KPI.jsonl`` — every platform KPI (DOMAIN.md §3, "Platform KPIs") per shop,
+  business day and KPI; with ``--by agent`` per agent (``stream/report/kpi_report.py``);
 * ``--summary-html OUT.html`` — a self-contained page per shop: daily reply rate against
   target and breaches by hour of day;
 * ``--retention-hours H`` — bounded memory on very long logs (idle conversations forgotten,
@@ -398,6 +400,9 @@ def _with_progress(readers: Sequence[LogReader], strict: bool, bar: Any) -> Iter
               help="Write the chat.breaches records (one per breached wait) to OUT.")
 @click.option("--violation-records", "violations_path", metavar="OUT.jsonl",
               help="Write the chat.violations records (one per flagged message) to OUT.")
+@click.option("--kpi-report", "kpi_path", metavar="KPI.jsonl",
+              help="Write every platform KPI per shop, day and KPI (with --by agent: per "
+                   "agent, plus slow_replies, answer_ratio, max_concurrent).")
 @click.option("--summary-html", "html_path", metavar="OUT.html",
               help="Write a self-contained HTML summary per shop.")
 @click.option("--retention-hours", type=click.FloatRange(min=1), default=None,
@@ -410,8 +415,8 @@ def backfill_command(ctx: object, inputs: tuple[str, ...], report_path: str, fmt
                      columns: tuple[str, ...], strict: bool, by: str, violations: bool,
                      openmetrics_path: str | None, step: float, metric_labels: tuple[str, ...],
                      breaches_path: str | None, violations_path: str | None,
-                     html_path: str | None, retention_hours: float | None,
-                     progress: bool | None) -> None:
+                     kpi_path: str | None, html_path: str | None,
+                     retention_hours: float | None, progress: bool | None) -> None:
     """Recompute daily figures from historical logs (same core as the live worker)."""
     settings: Settings = ctx.settings  # type: ignore[attr-defined]
     csv_columns = parse_columns(columns)
@@ -483,6 +488,12 @@ def backfill_command(ctx: object, inputs: tuple[str, ...], report_path: str, fmt
         history.close()
         click.echo(f"{history.samples:,} OpenMetrics samples written to {openmetrics_path}",
                    err=True)
+    if kpi_path:
+        from stream.report.kpi_report import kpi_rows
+
+        with open(kpi_path, "wb") as kpi_out:
+            k = write_report(kpi_rows(engine, by_agent=by_agent), kpi_out)
+        click.echo(f"{k} KPI rows written to {kpi_path}", err=True)
     if html_path and tally is not None:
         from stream.report.summary_html import render_summary
 
