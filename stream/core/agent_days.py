@@ -64,16 +64,19 @@ class AgentDay:
             mine.buyers.update(t.buyers)
             mine.unreplied.update(t.unreplied)
 
-    def kpi_figures(self, shop_id: str, day: int, kpi: Kpi) -> KpiFigures:
+    def kpi_figures(self, shop_id: str, day: int, name: str, unit: str) -> KpiFigures:
         """One KPI's figures for this agent-day."""
-        return (self.kpis.get(kpi.name) or KpiTotals(kpi.unit)).figures(shop_id, day, kpi.name)
+        return (self.kpis.get(name) or KpiTotals(unit)).figures(shop_id, day, name)
 
-    def row(self, kpis: Iterable[Kpi], shop_id: str, day: int) -> dict[str, Any]:
-        """The read-out of :meth:`Engine.agent_days` (``agent`` added by the caller)."""
+    def row(self, kpis: Iterable[tuple[str, str]], shop_id: str, day: int) -> dict[str, Any]:
+        """The read-out of :meth:`Engine.agent_days` (``agent`` added by the caller).
+
+        ``kpis``: (name, unit) of the KPIs of the shop-day.
+        """
         per_kpi = []
-        for kpi in kpis:
-            f = self.kpi_figures(shop_id, day, kpi)
-            per_kpi.append({"kpi": kpi.name, "unit": kpi.unit, "units": f.units,
+        for name, unit in kpis:
+            f = self.kpi_figures(shop_id, day, name, unit)
+            per_kpi.append({"kpi": name, "unit": unit, "units": f.units,
                             "breached": f.units_breached, "rate": f.rate,
                             "first_response_seconds": f.first_response_seconds})
         return {"waits": self.waits, "breaches": self.breaches, "responses": self.responses,

@@ -404,14 +404,11 @@ class Engine:
     def kpi_report(self) -> list[KpiFigures]:
         """Every shop-day with KPI figures, each KPI of the shop's list: by shop, day, KPI."""
         book = self.kpi_book()
-        shops = self.shops()
         rows: list[KpiFigures] = []
         for (shop, day), totals in book.totals.items():
             if all(t.empty for t in totals.values()):
                 continue
-            platform = shops.get(shop, self.policies.default_platform)
-            rows.extend(book.figures(shop, day, k)
-                        for k in self.policies.kpis(platform, shop).kpis)
+            rows.extend(t.figures(shop, day, name) for name, t in totals.items())
         rows.sort(key=lambda r: (r.shop_id, r.day, r.kpi))
         return rows
 
@@ -437,8 +434,7 @@ class Engine:
         Each: waits, breaches, responses, slow replies, violations, answer ratio, max
         concurrent (``stream.core.agent_days``) and each KPI's figures.
         """
-        platform = self.shops(partitions).get(shop_id, self.policies.default_platform)
-        kpis = self.policies.kpis(platform, shop_id).kpis
+        kpis = self.kpi_book(partitions, (shop_id, day)).kpis_of(shop_id, day)
         book = self.agent_book(partitions, (shop_id, day))
         return [{"agent": agent, **rec.row(kpis, shop_id, day)}
                 for (_, agent, _), rec in sorted(book.items())]

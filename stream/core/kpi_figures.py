@@ -97,13 +97,15 @@ class KpiBook:
         if by_kpi is None:
             by_kpi = self.totals[(shop_id, day)] = {}
         for i, kpi in enumerate(kpis):
+            # every KPI of the conversation's list gets its entry, counted or not: the
+            # report has a row for each (``rate`` null without units)
+            totals = by_kpi.get(kpi.name)
+            if totals is None:
+                totals = by_kpi[kpi.name] = KpiTotals(kpi.unit)
             before = old[4 * i:4 * i + 4] if old else None
             after = new[4 * i:4 * i + 4] if new else None
             if before == after:
                 continue
-            totals = by_kpi.get(kpi.name)
-            if totals is None:
-                totals = by_kpi[kpi.name] = KpiTotals(kpi.unit)
             if before:
                 totals.add(buyer_id, before, -1)
             if after:
@@ -113,6 +115,10 @@ class KpiBook:
         """One KPI of one shop-day (zero figures when nothing was counted)."""
         totals = self.totals.get((shop_id, day), {}).get(kpi.name)
         return (totals or KpiTotals(kpi.unit)).figures(shop_id, day, kpi.name)
+
+    def kpis_of(self, shop_id: str, day: int) -> list[tuple[str, str]]:
+        """(name, unit) of every KPI that a conversation of the shop-day has, by name."""
+        return sorted((n, t.unit) for n, t in self.totals.get((shop_id, day), {}).items())
 
     def forget_before(self, day: int) -> None:
         """Drop the totals of business days before ``day``."""

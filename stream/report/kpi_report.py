@@ -25,16 +25,15 @@ def kpi_rows(engine: Engine, by_agent: bool = False) -> list[dict[str, object]]:
     """The report's JSON objects."""
     if not by_agent:
         return [r.as_dict() for r in engine.kpi_report()]
-    shops = engine.shops()
+    book = engine.kpi_book()
     rows: list[dict[str, object]] = []
     for (shop, agent, day), rec in engine.agent_book().items():
         if not _active(rec):
             continue
-        platform = shops.get(shop, engine.policies.default_platform)
-        for kpi in engine.policies.kpis(platform, shop).kpis:
-            f = rec.kpi_figures(shop, day, kpi)
+        for name, unit in book.kpis_of(shop, day):
+            f = rec.kpi_figures(shop, day, name, unit)
             rows.append({"shop_id": shop, "agent": agent, "day": date.fromordinal(day).isoformat(),
-                         "kpi": kpi.name, "unit": kpi.unit, "units": f.units,
+                         "kpi": name, "unit": unit, "units": f.units,
                          "units_breached": f.units_breached, "rate": f.rate,
                          "first_response_seconds": f.first_response_seconds,
                          "slow_replies": rec.slow_replies, "answer_ratio": rec.answer_ratio,
