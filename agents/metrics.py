@@ -268,6 +268,9 @@ class EngineCollector(Collector):
         at_risk = GaugeMetricFamily("chatwatch_kpi_wait_at_risk_seconds", "Age at which a "
                                     "wait of the KPI is at risk (at_risk_share of its "
                                     "window).", labels=labels)
+        info = GaugeMetricFamily("chatwatch_kpi_info", "1 per KPI of a shop; labels carry its "
+                                 "Chinese title (notices) and unit.",
+                                 labels=["shop", "kpi", "title", "unit"])
         starts: dict[tuple[str, str], int] = {}
         for _, conv, name, start, _ in engine.open_kpi_waits():
             key = (conv.shop_id, name)
@@ -289,4 +292,5 @@ class EngineCollector(Collector):
                 start = starts.get((shop, kpi.name))
                 oldest.add_metric(key, max((now - start) / 1000, 0.0) if start else 0.0)
                 at_risk.add_metric(key, kpi.at_risk_share * kpi.window_seconds)
-        return [rate, units, breached, target, volume, oldest, at_risk]
+                info.add_metric([shop, kpi.name, kpi.title, kpi.unit], 1)
+        return [rate, units, breached, target, volume, oldest, at_risk, info]
