@@ -22,6 +22,7 @@ from prometheus_client.registry import Collector
 
 from stream.core.engine import Applied, Engine, EngineOutcome
 from stream.core.guard import ContentFlagged
+from stream.core.kpi_state import KpiBreached, KpiFirstResponse
 from stream.core.reply_window import WaitBreached, WaitClosed, WaitOpened
 
 # Response and breach-latency buckets are in seconds. The response buckets put bounds at the
@@ -71,6 +72,19 @@ class ChatwatchMetrics:
         self.agent_violations = Counter("chatwatch_agent_violations", "Flagged messages by "
                                         "agent, once per severity found in a message.",
                                         ["shop", "agent", "severity"], registry=registry)
+        # Platform KPIs (DOMAIN.md §3): the metrics above keep their meaning (the base wait,
+        # the default KPI); these carry every KPI of a shop's list, by name.
+        self.kpi_breaches = Counter("chatwatch_kpi_breaches", "Counted waits (sessions) "
+                                    "breached, per KPI, at breach.", ["shop", "kpi"],
+                                    registry=registry)
+        self.agent_kpi_breaches = Counter("chatwatch_agent_kpi_breaches", "Counted waits "
+                                          "breached per KPI, by the agent holding them.",
+                                          ["shop", "agent", "kpi"], registry=registry)
+        self.first_response_seconds = Histogram("chatwatch_first_response_seconds", "Session "
+                                                "start to the first reply the KPI counts, in "
+                                                "seconds (sessions in counted hours).",
+                                                ["shop", "kpi"], buckets=RESPONSE_BUCKETS,
+                                                registry=registry)
         self.breach_latency = Histogram("chatwatch_breach_latency_seconds", "Wall-clock delay "
                                         "from a wait's deadline to its breach being declared.",
                                         buckets=LATENCY_BUCKETS, registry=process)
@@ -95,6 +109,9 @@ class ChatwatchMetrics:
         self._agent_breaches = Children(self.agent_breaches)
         self._violations = Children(self.violations)
         self._agent_violations = Children(self.agent_violations)
+        self._kpi_breaches = Children(self.kpi_breaches)
+        self._agent_kpi_breaches = Children(self.agent_kpi_breaches)
+        self._first_response = Children(self.first_response_seconds)
 
     @classmethod
     def create(cls, registry: CollectorRegistry,
@@ -133,6 +150,12 @@ class ChatwatchMetrics:
                 if outcome.counted:
                     self._shop_breaches[outcome.shop_id].inc()
                     self._agent_breaches[outcome.shop_id, outcome.agent].inc()
+            elif isinstance(outcome, KpiBreached):
+                if outcome.counted:
+                    self._kpi_breaches[outcome.shop_id, outcome.kpi].inc()
+                    self._agent_kpi_breaches[outcome.shop_id, outcome.agent, outcome.kpi].inc()
+            elif isinstance(outcome, KpiFirstResponse):
+                self._first_response[outcome.shop_id, outcome.kpi].observe(outcome.seconds)
             elif isinstance(outcome, ContentFlagged):
                 shop = outcome.shop_id
                 # Per flagged message: a message with two WeChat ids is one violation.
@@ -190,6 +213,8 @@ class EngineCollector(Collector):
         at_risk = GaugeMetricFamily("chatwatch_wait_at_risk_seconds", "The shop's "
                                     "at-risk wait age from configuration (WaitAtRisk).",
                                     labels=["shop"])
+        kpi_families = self._kpi_families()
+        yield from kpi_families
         counts: dict[str, int] = {}
         starts: dict[str, int] = {}
         for _, conv in engine.open_waits():
@@ -217,3 +242,55 @@ class EngineCollector(Collector):
                 consult.add_metric([shop], figures.consultations)
                 unreplied.add_metric([shop], figures.unreplied)
         yield from (open_waits, oldest, rate, consult, unreplied, target, at_risk)
+
+    def _kpi_families(self) -> list[Metric]:
+        """The per-(shop, KPI) gauges.
+
+        Today's rate, units, units breached, target, min volume, the oldest open wait and the
+        age at which a wait is at risk (read by KpiBelowTarget and KpiWaitAtRisk).
+        """
+        engine = self.engine
+        now = self.now_ms()
+        labels = ["shop", "kpi"]
+        rate = GaugeMetricFamily("chatwatch_kpi_rate", "Today's rate of the KPI; NaN without "
+                                 "units.", labels=labels)
+        units = GaugeMetricFamily("chatwatch_kpi_units", "Today's counted units of the KPI "
+                                  "(buyers, rounds or sessions).", labels=labels)
+        breached = GaugeMetricFamily("chatwatch_kpi_units_breached", "Today's counted units "
+                                     "breached.", labels=labels)
+        target = GaugeMetricFamily("chatwatch_kpi_target", "The KPI's target from "
+                                   "configuration.", labels=labels)
+        volume = GaugeMetricFamily("chatwatch_kpi_min_volume", "Units a day needs before "
+                                   "KpiBelowTarget may fire.", labels=labels)
+        oldest = GaugeMetricFamily("chatwatch_kpi_oldest_wait_seconds", "Age of the oldest "
+                                   "open unbreached wait of the KPI; 0 when none.",
+                                   labels=labels)
+        at_risk = GaugeMetricFamily("chatwatch_kpi_wait_at_risk_seconds", "Age at which a "
+                                    "wait of the KPI is at risk (at_risk_share of its "
+                                    "window).", labels=labels)
+        info = GaugeMetricFamily("chatwatch_kpi_info", "1 per KPI of a shop; labels carry its "
+                                 "Chinese title (notices) and unit.",
+                                 labels=["shop", "kpi", "title", "unit"])
+        starts: dict[tuple[str, str], int] = {}
+        for _, conv, name, start, _ in engine.open_kpi_waits():
+            key = (conv.shop_id, name)
+            if start < starts.get(key, start + 1):
+                starts[key] = start
+        partitions = list(self.partitions())
+        for shop, platform in sorted(engine.shops(partitions).items()):
+            _, tz = engine.policies.resolve(platform, shop)
+            kset = engine.policies.kpis(platform, shop)
+            today = datetime.fromtimestamp(now / 1000, tz).date().toordinal() if now else 0
+            figures = engine.kpi_figures(shop, today, partitions)
+            for kpi, f in zip(kset.kpis, figures, strict=True):
+                key = [shop, kpi.name]
+                rate.add_metric(key, math.nan if f.rate is None else f.rate)
+                units.add_metric(key, f.units)
+                breached.add_metric(key, f.units_breached)
+                target.add_metric(key, kpi.target)
+                volume.add_metric(key, kpi.min_volume)
+                start = starts.get((shop, kpi.name))
+                oldest.add_metric(key, max((now - start) / 1000, 0.0) if start else 0.0)
+                at_risk.add_metric(key, kpi.at_risk_share * kpi.window_seconds)
+                info.add_metric([shop, kpi.name, kpi.title, kpi.unit], 1)
+        return [rate, units, breached, target, volume, oldest, at_risk, info]

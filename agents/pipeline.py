@@ -23,6 +23,7 @@ from stream.config import Settings
 from stream.core.engine import Engine
 from stream.core.events import ChatEvent
 from stream.core.guard import ContentFlagged
+from stream.core.kpi_state import KpiBreached
 from stream.core.reply_window import BreachRetracted, Conversation, WaitBreached
 from stream.records import breach_id, breach_record, dead_letter, fit_violation, violation_record
 from stream.schema import Invalid, decode
@@ -165,7 +166,7 @@ class Pipeline:
             return
         conv = self.engine.conversations[event.conversation_id]
         for outcome in applied.outcomes:
-            if isinstance(outcome, WaitBreached):
+            if isinstance(outcome, WaitBreached | KpiBreached):
                 self._publish_breach(outcome, conv)
             elif isinstance(outcome, ContentFlagged):
                 self._publish_violation(outcome, conv)
@@ -186,11 +187,21 @@ class Pipeline:
         self.records.send(self.settings.dlq_topic, key, value, headers)
         log.warning("dead-lettered %s: %s", source, bad.reason[:300])
 
-    def _publish_breach(self, breach: WaitBreached, conv: Conversation) -> None:
-        _, tz = self.engine.policies.resolve(conv.platform, conv.shop_id)
-        record = breach_record(breach, tz)
+    def _publish_breach(self, breach: WaitBreached | KpiBreached, conv: Conversation) -> None:
+        """One ``chat.breaches`` record per breached wait of each KPI.
+
+        A mirror KPI's breach is its base wait's (that record names it); the base wait's
+        breach alone raises an alert, as before KPIs.
+        """
+        if isinstance(breach, KpiBreached) and breach.mirror:
+            return
+        policies = self.engine.policies
+        _, tz = policies.resolve(conv.platform, conv.shop_id)
+        record = breach_record(breach, tz, policies.kpis(conv.platform, conv.shop_id).base_name)
         self.records.send(self.settings.breaches_topic, breach.conversation_id.encode(),
                           _json.encode(record))
+        if isinstance(breach, KpiBreached):
+            return
         self.board.breach(record)
         if self.alerts is not None:
             self.alerts.submit_nowait(EventAlert.reply_window_breached(
@@ -233,12 +244,14 @@ class Pipeline:
             elif part.max_event_ms:
                 lag = max(lag, (wall_ms - part.max_event_ms) / 1000)
             rows: list[tuple[str, Conversation]] = []
-            breaches = engine.advance(partition, watermark)
+            breaches = engine.advance(partition, watermark, kpis=True)
             if breaches:
                 self.metrics.record_outcomes(breaches)
             for breach in breaches:
                 conv = engine.conversations[breach.conversation_id]
-                self.metrics.breach_latency.observe(max(0, wall_ms - breach.deadline_ms) / 1000)
+                if not (isinstance(breach, KpiBreached) and breach.mirror):
+                    self.metrics.breach_latency.observe(
+                        max(0, wall_ms - breach.deadline_ms) / 1000)
                 self._publish_breach(breach, conv)
                 rows.append((breach.conversation_id, conv))
             if rows:

@@ -20,6 +20,7 @@ DASHBOARDS_DIR = Path(__file__).resolve().parents[1] / "deploy" / "grafana" / "d
 # What Grafana would put in: "All" for multi-value variables, ranges that cover a short test.
 DEFAULT_VARIABLES: dict[str, str] = {
     "shop": ".*",
+    "kpi": ".*",
     "__rate_interval": "1m",
     "__interval": "15s",
     "__range": "1h",

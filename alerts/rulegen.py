@@ -50,6 +50,7 @@ class Thresholds:
     burn_slow_factor: float = 1.2
     burn_min_waits: int = 20             # volume guard over the long window
     for_reply_rate: str = "5m"
+    for_kpi: str = "5m"                  # KpiBelowTarget, as ReplyRateBelowTarget
     for_wait_at_risk: str = "0s"         # the gauge only grows; any delay eats the 60 s margin
     for_down: str = "1m"
     for_lag: str = "2m"
@@ -133,6 +134,23 @@ def recording_rules() -> list[dict[str, str]]:
             "histogram_quantile(0.9, sum by (shop, le) (rate(chatwatch_response_seconds_bucket[5m])))"),
         rec("shop:chatwatch_violations:rate5m",
             "sum by (shop, category, severity) (rate(chatwatch_violations_total[5m]))"),
+        # Platform KPIs, per shop and KPI (DOMAIN.md §3): units summed over workers, the
+        # rate from the sums (NaN without units never pages), the KPI's own thresholds.
+        rec("shop_kpi:chatwatch_kpi_units:sum", "sum by (shop, kpi) (chatwatch_kpi_units)"),
+        rec("shop_kpi:chatwatch_kpi_units_breached:sum",
+            "sum by (shop, kpi) (chatwatch_kpi_units_breached)"),
+        rec("shop_kpi:chatwatch_kpi_rate:today",
+            "(shop_kpi:chatwatch_kpi_units:sum - shop_kpi:chatwatch_kpi_units_breached:sum)"
+            " / shop_kpi:chatwatch_kpi_units:sum"),
+        rec("shop_kpi:chatwatch_kpi_target:max", "max by (shop, kpi) (chatwatch_kpi_target)"),
+        rec("shop_kpi:chatwatch_kpi_min_volume:max",
+            "max by (shop, kpi) (chatwatch_kpi_min_volume)"),
+        rec("shop_kpi:chatwatch_kpi_oldest_wait_seconds:max",
+            "max by (shop, kpi) (chatwatch_kpi_oldest_wait_seconds)"),
+        rec("shop_kpi:chatwatch_kpi_wait_at_risk_seconds:min",
+            "min by (shop, kpi) (chatwatch_kpi_wait_at_risk_seconds)"),
+        rec("shop_kpi:chatwatch_kpi_info:max",
+            "max by (shop, kpi, title) (chatwatch_kpi_info)"),
         rec("chatwatch:events:rate1m", "sum by (outcome) (rate(chatwatch_events_total[1m]))"),
         rec("chatwatch:event_lag_seconds:max", "max(chatwatch_event_lag_seconds)"),
     ]
@@ -189,6 +207,36 @@ def alert_rules(t: Thresholds) -> list[Alert]:
             "时限，请主管介入。 The oldest open wait of shop {{ $labels.shop }} is"
             " {{ $value | humanizeDuration }} old, past the shop's at-risk threshold;"
             " it breaches at the end of the reply window.",
+            t, counted_hours_only=True),
+        _alert(
+            "KpiBelowTarget",
+            # the KPI's Chinese title joins in from chatwatch_kpi_info (label "title")
+            "(shop_kpi:chatwatch_kpi_rate:today < on (shop, kpi) shop_kpi:chatwatch_kpi_target:max"
+            " and on (shop, kpi) shop_kpi:chatwatch_kpi_units:sum"
+            " >= on (shop, kpi) shop_kpi:chatwatch_kpi_min_volume:max)"
+            " * on (shop, kpi) group_left (title) shop_kpi:chatwatch_kpi_info:max",
+            t.for_kpi, "page",
+            "店铺 {{ $labels.shop }} 今日「{{ $labels.title }}」{{ $value | humanizePercentage }}"
+            " 低于目标 / KPI {{ $labels.kpi }} below target",
+            "店铺 {{ $labels.shop }} 今日「{{ $labels.title }}」（{{ $labels.kpi }}）为"
+            " {{ $value | humanizePercentage }}，低于该指标的目标，且今日考核量已达最低门槛"
+            "（min_volume）。 Shop {{ $labels.shop }}: KPI {{ $labels.kpi }} today is"
+            " {{ $value | humanizePercentage }}, below its target with at least its minimum"
+            " volume of units.",
+            t, counted_hours_only=True),
+        _alert(
+            "KpiWaitAtRisk",
+            "(shop_kpi:chatwatch_kpi_oldest_wait_seconds:max"
+            " > on (shop, kpi) shop_kpi:chatwatch_kpi_wait_at_risk_seconds:min)"
+            " * on (shop, kpi) group_left (title) shop_kpi:chatwatch_kpi_info:max",
+            t.for_wait_at_risk, "warning",
+            "店铺 {{ $labels.shop }}「{{ $labels.title }}」有买家已等待"
+            " {{ $value | humanizeDuration }} / KPI wait at risk",
+            "店铺 {{ $labels.shop }} 按「{{ $labels.title }}」（{{ $labels.kpi }}）计，最久的未回复"
+            "等待 {{ $value | humanizeDuration }}，已超过该指标时限的风险比例（at_risk_share，"
+            "默认 80%），请主管介入。 The oldest open wait of KPI {{ $labels.kpi }} in shop"
+            " {{ $labels.shop }} is {{ $value | humanizeDuration }} old, past the KPI's"
+            " at-risk share of its window.",
             t, counted_hours_only=True),
         _alert(
             "ChatwatchDown",

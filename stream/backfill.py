@@ -16,6 +16,8 @@ Options add read-outs without changing that default row (``stream/report/``):
   to ``chat.breaches`` and ``chat.violations`` (``stream/records.py``), one JSON per line;
 * ``--openmetrics OUT`` — the chatwatch metrics as timestamped OpenMetrics every ``--step``
   seconds of event time, for ``promtool tsdb create-blocks-from openmetrics OUT DATA_DIR``;
+* ``--kpi-report KPI.jsonl`` — every platform KPI (DOMAIN.md §3, "Platform KPIs") per shop,
+  business day and KPI; with ``--by agent`` per agent (``stream/report/kpi_report.py``);
 * ``--summary-html OUT.html`` — a self-contained page per shop: daily reply rate against
   target and breaches by hour of day;
 * ``--retention-hours H`` — bounded memory on very long logs (idle conversations forgotten,
@@ -42,6 +44,7 @@ from stream.core.engine import Applied, Engine
 from stream.core.events import ChatEvent
 from stream.core.figures import DailyFigures
 from stream.core.guard import ContentFlagged
+from stream.core.kpi_state import KpiBreached
 from stream.core.reply_window import WAITS, WaitBreached
 from stream.inputs import (
     FORMATS,
@@ -104,7 +107,7 @@ class Retired:
         hear of them before :meth:`evict` forgets the conversations.
         """
         part = engine.partition(0)
-        return engine.advance(0, part.max_event_ms - self.retention_ms)
+        return engine.advance(0, part.max_event_ms - self.retention_ms, kpis=True)
 
     def evict(self, engine: Engine) -> None:
         """Evict idle conversations and old days of partition 0, keeping the old days' rows."""
@@ -170,7 +173,7 @@ def run_backfill(records: Iterable[Record], settings: Settings,
     if observed is not None:
         observed.finish()
     else:
-        engine.finish()
+        engine.finish(kpis=True)
     tally = next((x for x in listeners if isinstance(x, Tally)), None)
     return BackfillResult(engine, summary, tally, tuple(listeners), retired)
 
@@ -232,7 +235,8 @@ class _Observed:
 
     def _breaches_at(self, watermark_ms: int | None) -> None:
         engine = self.engine
-        found = engine.advance(0, watermark_ms) if watermark_ms is not None else engine.finish()
+        found = (engine.advance(0, watermark_ms, kpis=True) if watermark_ms is not None
+                 else engine.finish(kpis=True))
         if found:
             self.tell(found)
 
@@ -307,7 +311,7 @@ class RecordWriter:
     def on_event(self, event: ChatEvent, applied: Applied) -> None:
         """Write the records that follow from one event."""
         for outcome in applied.outcomes:
-            if isinstance(outcome, WaitBreached):
+            if isinstance(outcome, WaitBreached | KpiBreached):
                 self.on_breaches((outcome,))
             elif isinstance(outcome, ContentFlagged) and self.violations is not None:
                 self._write(self.violations,
@@ -317,8 +321,14 @@ class RecordWriter:
         """Write one record per breached wait."""
         if self.breaches is None:
             return
+        policies = self.engine.policies
         for breach in breaches:
-            self._write(self.breaches, encode_breach(breach, self._tz(breach.conversation_id)))
+            if isinstance(breach, KpiBreached) and breach.mirror:
+                continue  # the base wait's record stands for it
+            conv = self.engine.conversations[breach.conversation_id]
+            self._write(self.breaches, encode_breach(
+                breach, self._tz(breach.conversation_id),
+                policies.kpis(conv.platform, conv.shop_id).base_name))
 
     def _write(self, out: IO[bytes], raw: bytes) -> None:
         out.write(raw + b"\n")
@@ -393,6 +403,9 @@ def _with_progress(readers: Sequence[LogReader], strict: bool, bar: Any) -> Iter
               help="Write the chat.breaches records (one per breached wait) to OUT.")
 @click.option("--violation-records", "violations_path", metavar="OUT.jsonl",
               help="Write the chat.violations records (one per flagged message) to OUT.")
+@click.option("--kpi-report", "kpi_path", metavar="KPI.jsonl",
+              help="Write every platform KPI per shop, day and KPI (with --by agent: per "
+                   "agent, plus slow_replies, answer_ratio, max_concurrent).")
 @click.option("--summary-html", "html_path", metavar="OUT.html",
               help="Write a self-contained HTML summary per shop.")
 @click.option("--retention-hours", type=click.FloatRange(min=1), default=None,
@@ -407,8 +420,8 @@ def backfill_command(ctx: object, inputs: tuple[str, ...], report_path: str, fmt
                      columns: tuple[str, ...], strict: bool, by: str, violations: bool,
                      openmetrics_path: str | None, step: float, metric_labels: tuple[str, ...],
                      breaches_path: str | None, violations_path: str | None,
-                     html_path: str | None, retention_hours: float | None,
-                     progress: bool | None, jobs: int) -> None:
+                     kpi_path: str | None, html_path: str | None,
+                     retention_hours: float | None, progress: bool | None, jobs: int) -> None:
     """Recompute daily figures from historical logs (same core as the live worker)."""
     settings: Settings = ctx.settings  # type: ignore[attr-defined]
     csv_columns = parse_columns(columns)
@@ -497,6 +510,12 @@ def backfill_command(ctx: object, inputs: tuple[str, ...], report_path: str, fmt
         history.close()
         click.echo(f"{history.samples:,} OpenMetrics samples written to {openmetrics_path}",
                    err=True)
+    if kpi_path:
+        from stream.report.kpi_report import kpi_rows
+
+        with open(kpi_path, "wb") as kpi_out:
+            k = write_report(kpi_rows(engine, by_agent=by_agent), kpi_out)
+        click.echo(f"{k} KPI rows written to {kpi_path}", err=True)
     if html_path and tally is not None:
         from stream.report.summary_html import render_summary
 

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from stream import kpi_config
 from stream.core.content import Detector
 from stream.core.guard import ContentGuard, GuardLimits
 from stream.core.policy import (
@@ -185,6 +186,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 def settings_from_mapping(doc: Mapping[str, Any], env: Mapping[str, str]) -> Settings:
     """Validate a parsed YAML document plus environment into :class:`Settings`."""
+    kpi_catalog, doc = kpi_config.extract(doc)  # the KPI keys (stream/kpi_config.py)
     unknown = set(doc) - _FILE_SCALARS - _FILE_SECTIONS
     if unknown:
         key = sorted(unknown)[0]
@@ -218,7 +220,7 @@ def settings_from_mapping(doc: Mapping[str, Any], env: Mapping[str, str]) -> Set
     platforms = _platforms(doc.get("platforms") or {})
     shops = _shops(doc.get("shops") or {}, default_timezone)
     policies = PolicyBook(platforms=platforms, shops=shops, default_platform=default_platform,
-                          default_timezone=default_timezone)
+                          default_timezone=default_timezone, kpi_catalog=kpi_catalog)
     content = _content(doc.get("content") or {}, env)
     return Settings(security=security, policies=policies, content=content, **values)
 

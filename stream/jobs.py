@@ -31,9 +31,9 @@ import msgspec
 
 from stream.backfill import BackfillResult, RecordWriter, run_backfill
 from stream.config import Settings
-from stream.core.engine import Applied, Engine
+from stream.core.engine import Applied, Engine, PartitionState
 from stream.core.events import ChatEvent
-from stream.core.figures import DayBook
+from stream.core.kpi_state import KpiBreached
 from stream.core.reply_window import WaitBreached
 from stream.errors import ChatwatchError
 from stream.inputs import Record, Summary, read_events
@@ -88,8 +88,7 @@ class JobOptions:
 class Part:
     """What one process hands back (picklable: no engine, no conversations)."""
 
-    book: DayBook
-    shops: dict[str, str]
+    state: PartitionState  # the figures of its conversations, as partition 0 of its engine
     duplicates: int
     out_of_order: int
     summary: Summary
@@ -101,7 +100,7 @@ class _Tagged(RecordWriter):
     """Records tagged with where ``--jobs 1`` would have written them.
 
     A record that follows from a line sorts by (0, input, line); a breach declared at the end
-    of input by (1, deadline, conversation), the order :meth:`Engine.finish` declares them in.
+    of input in the order :meth:`Engine.finish` declares them (see ``_key``).
     """
 
     def __init__(self, engine: Engine, breaches: IO[bytes] | None,
@@ -110,10 +109,17 @@ class _Tagged(RecordWriter):
         self.at: tuple[int, int] = (0, 0)
         self.finishing = False
 
-    def _key(self, breach: WaitBreached | None = None) -> bytes:
+    def _key(self, breach: Any = None) -> bytes:
         if breach is not None and self.finishing:
-            return b"1\t%020d\t%s\t" % (breach.deadline_ms, breach.conversation_id.encode())
-        return b"0\t%010d\t%012d\t" % self.at
+            # Engine.finish: the base waits by (deadline, conversation), then the other KPIs'
+            # waits by (deadline, conversation, KPI)
+            # (ids hex-encoded: no tab can end up in a tag; UTF-8 byte order is str order)
+            cid = breach.conversation_id.encode().hex().encode()
+            if isinstance(breach, KpiBreached):
+                return b"2\t%020d\t%s\t%s\t" % (breach.deadline_ms, cid,
+                                                  breach.kpi.encode().hex().encode())
+            return b"1\t%020d\t%s\t\t" % (breach.deadline_ms, cid)
+        return b"0\t%010d\t%012d\t\t" % self.at
 
     def on_event(self, event: ChatEvent, applied: Applied) -> None:
         """Write the records of one event, tagged with its line."""
@@ -165,12 +171,11 @@ def _run_part(args: tuple[Settings, JobOptions, int, int]) -> Part:
         listeners: list[Any] = [x for x in (tally, writer) if x is not None]
         result = run_backfill(located(records), settings, errors=errors, engine=engine,
                               listeners=listeners)
-    part0 = engine.partition(0)
     tally_state = None if tally is None else {
         "agents": tally.agents, "shop_violations": tally.shop_violations,
         "agent_violations": tally.agent_violations, "breach_hours": tally.breach_hours}
-    return Part(part0.book, dict(part0.shops), engine.duplicates, engine.out_of_order,
-                result.summary, tally_state, files)
+    return Part(engine.partition(0), engine.duplicates, engine.out_of_order, result.summary,
+                tally_state, files)
 
 
 class _TaggedErrors:
@@ -213,8 +218,9 @@ def run_jobs(settings: Settings, opts: JobOptions, jobs: int, *, errors: IO[str]
              tally: Tally | None) -> BackfillResult:
     """Run ``jobs`` processes and merge them into ``tally`` and the returned result.
 
-    The result's engine holds the merged figures (partition 0), its counts and shops; the
-    record outputs and the bad-line messages are written in single-process order.
+    The result's engine holds each part's figures as one partition (its read-outs merge them),
+    and the counts; the record outputs and bad-line messages are written in single-process
+    order.
     """
     with tempfile.TemporaryDirectory(prefix="chatwatch-jobs-") as workdir:
         opts.workdir = workdir
@@ -223,17 +229,16 @@ def run_jobs(settings: Settings, opts: JobOptions, jobs: int, *, errors: IO[str]
             parts = pool.map(_run_part, [(settings, opts, k, jobs) for k in range(jobs)])
         _merge_lines([p.files["errors"] for p in parts], 2, _TextSink(errors))
         if breaches_out is not None:
-            _merge_lines([p.files["breaches"] for p in parts], 3, breaches_out)
+            _merge_lines([p.files["breaches"] for p in parts], 4, breaches_out)
         if violations_out is not None:
-            _merge_lines([p.files["violations"] for p in parts], 3, violations_out)
+            _merge_lines([p.files["violations"] for p in parts], 4, violations_out)
         bad_lines = _first_bad_lines([p.files["errors"] for p in parts], Summary.keep)
+    # Each part becomes a partition of one engine: its read-outs merge partitions exactly as
+    # the live worker's do (every figure book, not only the daily one).
     engine = Engine(settings.policies)
-    merged = engine.partition(0)
     summary = Summary()
-    for part in parts:
-        merged.book.merge(part.book)
-        for shop, platform in part.shops.items():
-            merged.shops.setdefault(shop, platform)
+    for k, part in enumerate(parts):
+        engine.partitions[k] = part.state
         engine.duplicates += part.duplicates
         engine.out_of_order += part.out_of_order
         summary.read += part.summary.read

@@ -25,6 +25,7 @@ import msgspec
 
 from stream.core.content import Violation
 from stream.core.guard import ContentFlagged
+from stream.core.kpi_state import KpiBreached
 from stream.core.reply_window import WaitBreached
 
 # What one record (value plus headers) may take. aiokafka refuses requests over
@@ -48,15 +49,27 @@ def day_iso(day: int) -> str:
     return datetime.fromordinal(day).date().isoformat()
 
 
-def breach_id(breach: WaitBreached) -> str:
-    """The idempotency key of a breach record: the conversation and its wait number."""
+def breach_id(breach: WaitBreached | KpiBreached) -> str:
+    """The idempotency key of a breach record.
+
+    The base wait (the default KPI): the conversation and its wait number, as before KPIs;
+    another KPI's wait: the conversation, the KPI and the wait's start.
+    """
+    if isinstance(breach, KpiBreached):
+        return f"{breach.conversation_id}#{breach.kpi}@{breach.start_ms}"
     return f"{breach.conversation_id}#{breach.seq}"
 
 
-def breach_record(breach: WaitBreached, tz: ZoneInfo) -> dict[str, Any]:
-    """The ``chat.breaches`` record of one breached wait."""
+def breach_record(breach: WaitBreached | KpiBreached, tz: ZoneInfo,
+                  kpi: str | None = None) -> dict[str, Any]:
+    """The ``chat.breaches`` record of one breached wait, naming its KPI.
+
+    ``kpi`` names the KPI of a base wait (``KpiSet.base_name``); a :class:`KpiBreached`
+    names its own.
+    """
     return {
         "id": breach_id(breach),
+        "kpi": breach.kpi if isinstance(breach, KpiBreached) else kpi,
         "shop_id": breach.shop_id,
         "conversation_id": breach.conversation_id,
         "agent": breach.agent,
@@ -120,9 +133,10 @@ def fit_violation(record: dict[str, Any]) -> bytes:
     return raw
 
 
-def encode_breach(breach: WaitBreached, tz: ZoneInfo) -> bytes:
+def encode_breach(breach: WaitBreached | KpiBreached, tz: ZoneInfo,
+                  kpi: str | None = None) -> bytes:
     """A breach record as bytes (small by construction: ids and times)."""
-    return _json.encode(breach_record(breach, tz))
+    return _json.encode(breach_record(breach, tz, kpi))
 
 
 def dead_letter(raw: bytes, reason: str, source: str,

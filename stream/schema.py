@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from stream.core.events import AGENT, BOT, MESSAGE, ChatEvent
+from stream.core.events import AGENT, BOT, MESSAGE, TRANSFER, ChatEvent
 from stream.core.policy import DEFAULT_PLATFORM
 
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
@@ -27,7 +27,7 @@ class _WireEvent(msgspec.Struct, frozen=True, gc=False):
     ts: AwareDatetime | int
     shop_id: NonEmpty
     buyer_id: NonEmpty
-    type: Literal["message", "read", "end"]
+    type: Literal["message", "read", "end", "transfer"]
     conversation_id: NonEmpty | None = None
     platform: NonEmpty | None = None
     sender: Literal["buyer", "agent", "bot", "system"] | None = None
@@ -76,6 +76,9 @@ def from_wire(wire: _WireEvent, raw: bytes, default_platform: str) -> ChatEvent 
             return Invalid("schema: a message needs `sender` - at `$.sender`", raw)
         if wire.text is None:
             return Invalid("schema: a message needs `text` - at `$.text`", raw)
+    if wire.type == TRANSFER and wire.agent_id is None:
+        return Invalid("schema: a transfer needs `agent_id` (the agent it moves to) - at "
+                       "`$.agent_id`", raw)
     if wire.sender in (AGENT, BOT) and wire.agent_id is None:
         return Invalid(f"schema: sender {wire.sender} needs `agent_id` - at `$.agent_id`", raw)
     # positional (field order of ChatEvent): keyword arguments cost more on this hot path

@@ -20,8 +20,11 @@ from zoneinfo import ZoneInfo
 from agents.board.feed import BoardFeed
 from agents.pipeline import log_ref
 from stream.core.engine import Engine
-from stream.core.figures import DailyFigures
+from stream.core.kpi import KpiSet
+from stream.core.kpi_figures import KpiFigures
+from stream.core.kpi_state import open_slots
 from stream.core.policy import Policy
+from stream.core.reply_window import Conversation
 
 DEFAULT_LIMIT = 200
 MAX_LIMIT = 2000
@@ -48,23 +51,22 @@ def counting_note(policy: Policy, tz: ZoneInfo, now_ms: int) -> dict[str, Any]:
     return note
 
 
-def kpis(figures: DailyFigures | None, policy: Policy) -> list[dict[str, Any]]:
-    """Each reply KPI of a shop today, against its target (a list: more KPIs will come).
+def kpis(figures: list[KpiFigures], kset: KpiSet) -> list[dict[str, Any]]:
+    """Each reply KPI of a shop today (DOMAIN.md §3, "Platform KPIs"), against its target.
 
+    One entry per KPI of the shop's list, in list order, from ``Engine.kpi_figures``.
     ``units``/``breached`` are what a merge over workers sums; ``value`` follows from them.
     """
-    units = figures.consultations if figures else 0
-    breached = figures.unreplied if figures else 0
     return [{
-        "name": "reply_rate",
-        "label": f"{policy.window_seconds // 60}分钟回复率",
-        "unit": "buyer",
-        "window_seconds": policy.window_seconds,
-        "units": units,
-        "breached": breached,
-        "value": (units - breached) / units if units else None,
-        "target": policy.reply_rate_target,
-    }]
+        "name": kpi.name,
+        "label": kpi.title,
+        "unit": kpi.unit,
+        "window_seconds": kpi.window_seconds,
+        "units": f.units,
+        "breached": f.units_breached,
+        "value": f.rate,
+        "target": kpi.target,
+    } for kpi, f in zip(kset.kpis, figures, strict=True)]
 
 
 class LocalSource:
@@ -115,7 +117,8 @@ class LocalSource:
             oldest = min((w[0] for w in mine), default=None)
             out.append({
                 "shop_id": shop_id, "platform": platform, "timezone": tz.key, "day": day,
-                "kpis": kpis(figures, policy),
+                "kpis": kpis(engine.kpi_figures(shop_id, ordinal, partitions),
+                             engine.policies.kpis(platform, shop_id)),
                 "figures": figures.as_dict() if figures else None,
                 "open_waits": len(mine),
                 "uncounted_open_waits": sum(1 for w in mine if not w[2].wait_counted),
@@ -138,7 +141,6 @@ class LocalSource:
         out = []
         for start, cid, conv in oldest:
             policy, tz = engine.policies.resolve(conv.platform, conv.shop_id)
-            deadline = start + policy.window_ms
             out.append({
                 "ref": log_ref(cid),
                 "shop_id": conv.shop_id,
@@ -149,8 +151,7 @@ class LocalSource:
                 "counted": conv.wait_counted,
                 "at_risk_seconds": policy.at_risk_seconds,
                 "at_risk": now - start >= policy.at_risk_seconds * 1000,
-                "deadlines": [{"kpi": "reply_rate", "deadline_ms": deadline,
-                               "left_seconds": (deadline - now) / 1000}],
+                "deadlines": deadlines(engine, cid, conv, now),
             })
         return {"now_ms": now, "total": len(rows), "limit": limit, "waits": out}
 
@@ -183,8 +184,28 @@ class LocalSource:
         return {"now_ms": self.now_ms(), "violations": out[:limit]}
 
 
+def deadlines(engine: Engine, cid: str, conv: Conversation, now: int) -> list[dict[str, Any]]:
+    """One entry per KPI of the conversation with an open wait: the base wait's KPI first."""
+    kset = engine.policies.kpis(conv.platform, conv.shop_id)
+    policy = engine.policies.policy(conv.platform, conv.shop_id)
+    found: dict[int, int] = {}
+    if kset.mirror >= 0:
+        found[kset.mirror] = conv.wait_start + policy.window_ms
+    for i, start, breached in open_slots(conv.kpi, kset):
+        if not breached:
+            found[i] = start + kset.kpis[i].window_ms
+    out = [{"kpi": kset.base_name, "deadline_ms": conv.wait_start + policy.window_ms,
+            "left_seconds": (conv.wait_start + policy.window_ms - now) / 1000}] \
+        if kset.mirror < 0 else []
+    out += [{"kpi": kset.kpis[i].name, "deadline_ms": d, "left_seconds": (d - now) / 1000}
+            for i, d in sorted(found.items())]
+    return out
+
+
 def _agent_row() -> dict[str, Any]:
-    return {"breaches": 0, "slow_replies": None, "violations": 0, "holding": 0, "at_risk": 0}
+    return {"breaches": 0, "slow_replies": 0, "violations": 0, "holding": 0, "at_risk": 0,
+            "waits": 0, "responses": 0, "agent_messages": 0, "buyer_messages": 0,
+            "answer_ratio": None, "max_concurrent": 0, "kpis": []}
 
 
 def rank(row: dict[str, Any]) -> tuple[Any, ...]:
@@ -195,19 +216,21 @@ def rank(row: dict[str, Any]) -> tuple[Any, ...]:
 
 def agent_day(engine: Engine, feed: BoardFeed, shop_id: str, day: int, day_iso: str,
               partitions: list[int]) -> dict[str, dict[str, Any]]:
-    """Agent -> today's breaches, slow replies and violations of one shop: the one switch.
+    """Agent -> today's figures of one shop, read from ``Engine.agent_days``.
 
-    Today: breaches and violations as counted by the feed from the records this process sent
-    (``chat.breaches`` counted waits, ``chat.violations``); slow replies are None, because the
-    engine does not keep responses per agent and a second rule for "slow" must not be written
-    here. When the engine gains ``Engine.agent_days(shop_id, day, partitions)`` this function
-    reads it instead and the page needs no change.
+    Breaches (counted base waits), slow replies, violations, waits, responses, answer ratio,
+    max concurrent and each KPI's units and breaches: the engine's own figures, so the board
+    says what ``backfill --kpi-report --by agent`` says.
     """
-    del engine, day, partitions  # read once the engine has per-agent days
+    del feed, day_iso
     rows: dict[str, dict[str, Any]] = {}
-    for agent, (breaches, violations) in feed.agents(shop_id, day_iso).items():
-        row = rows[agent] = _agent_row()
-        row["breaches"], row["violations"] = breaches, violations
+    for found in engine.agent_days(shop_id, day, partitions):
+        row = rows[found["agent"]] = _agent_row()
+        for name in ("breaches", "slow_replies", "violations", "waits", "responses",
+                     "agent_messages", "buyer_messages", "answer_ratio", "max_concurrent"):
+            row[name] = found[name]
+        row["kpis"] = [{"name": k["kpi"], "units": k["units"], "breached": k["breached"]}
+                       for k in found["kpis"]]
     return rows
 
 

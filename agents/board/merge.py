@@ -114,10 +114,21 @@ class MergedSource:
                 if mine is None:
                     rows[key] = dict(row)
                     continue
-                for name in ("breaches", "violations", "holding", "at_risk"):
+                for name in ("breaches", "violations", "holding", "at_risk", "slow_replies",
+                             "waits", "responses", "agent_messages", "buyer_messages"):
                     mine[name] += row[name]
-                if row["slow_replies"] is not None:
-                    mine["slow_replies"] = (mine["slow_replies"] or 0) + row["slow_replies"]
+                mine["answer_ratio"] = (mine["agent_messages"] / mine["buyer_messages"]
+                                        if mine["buyer_messages"] else None)
+                mine["max_concurrent"] = max(mine["max_concurrent"], row["max_concurrent"])
+                theirs = {k["name"]: k for k in row["kpis"]}
+                kpis = []
+                for kpi in mine["kpis"]:
+                    other = theirs.pop(kpi["name"], None)
+                    kpis.append({"name": kpi["name"],
+                                 "units": kpi["units"] + (other["units"] if other else 0),
+                                 "breached": kpi["breached"]
+                                 + (other["breached"] if other else 0)})
+                mine["kpis"] = kpis + [dict(k) for k in theirs.values()]
         return {"now_ms": max((b["now_ms"] for b in bodies), default=int(time.time() * 1000)),
                 "agents": sorted(rows.values(), key=rank), "workers": status}
 

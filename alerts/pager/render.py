@@ -24,7 +24,12 @@ WHAT = {
     "EventLagHigh": "处理延迟",
     "ReplyBudgetBurnFast": "超时比例过高",
     "ReplyBudgetBurnSlow": "超时比例持续偏高",
+    "KpiBelowTarget": "考核指标低于目标",
+    "KpiWaitAtRisk": "买家等待即将超时",
 }
+# Alerts about one platform KPI: the notice's title names the KPI (label ``title``, e.g.
+# 「3分钟人工回复率」, joined in by the rules from chatwatch_kpi_info).
+KPI_WHAT = {"KpiBelowTarget": "「{}」低于目标", "KpiWaitAtRisk": "「{}」买家等待即将超时"}
 CATEGORY = {"phone": "手机号", "wechat": "微信", "qq": "QQ", "alipay": "支付宝", "email": "邮箱",
             "link": "站外链接", "word": "违禁词", "quality": "服务质量"}
 
@@ -78,6 +83,8 @@ def _describe(alert: dict[str, Any], tz: ZoneInfo) -> list[str]:
     who = [f"店铺：{labels['shop']}"] if labels.get("shop") else []
     if labels.get("agent"):
         who.append(f"客服：{labels['agent']}")
+    if labels.get("kpi"):
+        who.append(f"指标：{labels.get('title') or labels['kpi']}")
     if name == "ForbiddenContent":
         category = labels.get("category", "")
         what = f"发送了禁止内容（{CATEGORY.get(category, category)}）"
@@ -124,6 +131,9 @@ def notices(payload: dict[str, Any], timezone: str = "Asia/Shanghai",
         prefix = ("【已恢复】" if status == "resolved"
                   else "【紧急】" if severity == "page" else "【提醒】")
         what = WHAT.get(name, name or "告警")
+        kpi_title = common.get("title") or first.get("title") or first.get("kpi")
+        if name in KPI_WHAT and kpi_title:
+            what = KPI_WHAT[name].format(kpi_title)
         title = f"{prefix}{what}" + (f" · 店铺 {shop}" if shop else "")
         if len(alerts) > 1:
             title += f"（{len(alerts)} 条）"

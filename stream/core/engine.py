@@ -9,14 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
 
+from stream.core import kpi_engine
+from stream.core.agent_days import AgentDay
 from stream.core.deadlines import Deadlines
 from stream.core.events import ChatEvent
 from stream.core.figures import DailyFigures, DayBook
 from stream.core.guard import ContentFlagged, ContentGuard
+from stream.core.kpi_engine import KpiPartition
+from stream.core.kpi_figures import KpiBook, KpiFigures
+from stream.core.kpi_state import KpiBreached, KpiOutcome
 from stream.core.policy import Policy, PolicyBook
 from stream.core.reply_window import (
     DAY_RECORD,
@@ -35,7 +41,8 @@ from stream.core.reply_window import (
     share_ids,
 )
 
-EngineOutcome = Outcome | ContentFlagged
+EngineOutcome = Outcome | KpiOutcome | ContentFlagged
+Breach = WaitBreached | KpiBreached
 
 
 class Applied(msgspec.Struct, frozen=True, gc=False):
@@ -72,6 +79,7 @@ class PartitionState:
     max_event_ms: int = 0  # the latest effective event time applied in this partition
     watermark_ms: int = 0  # no further event is expected before this event time
     book: DayBook = field(default_factory=DayBook)
+    kpi: KpiPartition = field(default_factory=KpiPartition)
 
 
 class Engine:
@@ -103,6 +111,7 @@ class Engine:
         part = self.partition(conv.partition)
         part.shops.setdefault(conv.shop_id, conv.platform)
         self._book_change(part.book, conv, old.days if old else (), conv.days)
+        kpi_engine.load(part.kpi, self.policies, conversation_id, conv, old)
         self.conversations[conversation_id] = conv
         if conv.has_open_wait and not conv.wait_breached:
             policy = self.policies.policy(conv.platform, conv.shop_id)
@@ -133,9 +142,12 @@ class Engine:
         policy, tz = self.policies.resolve(conv.platform, conv.shop_id)
         before = conv.days  # immutable: the record of contributions before this event
         agent_spoke = conv.agent_spoke
+        holder = conv.last_agent
         out_of_order, outcomes = apply_event(conv, event, policy, tz, event_hash)
         self.out_of_order += out_of_order
         part = self.partition(conv.partition)
+        kpis = kpi_engine.on_event(part.kpi, self.policies, cid, conv, event, outcomes, policy,
+                                   tz, holder)
         if conv.latest_ts > part.max_event_ms:
             part.max_event_ms = conv.latest_ts
         first_reply = False
@@ -148,11 +160,14 @@ class Engine:
                     part.deadlines.add(outcome.deadline_ms, cid)
             if conv.days is not before:
                 self._book_change(part.book, conv, before, conv.days)
+        everything: list[EngineOutcome] = [*outcomes, *kpis]
         if self.guard is not None and event.is_shop_message:
             flagged = self._flag(event, conv, policy, tz, first_reply)
             if flagged is not None:
-                return Applied(False, out_of_order, (*outcomes, flagged), first_reply)
-        return Applied(False, out_of_order, tuple(outcomes), first_reply)
+                if flagged.sender == "agent":
+                    part.kpi.agents.day(conv.shop_id, flagged.agent, flagged.day).violations += 1
+                return Applied(False, out_of_order, (*everything, flagged), first_reply)
+        return Applied(False, out_of_order, tuple(everything), first_reply)
 
     def _flag(self, event: ChatEvent, conv: Conversation, policy: Policy, tz: ZoneInfo,
               first_reply: bool) -> ContentFlagged | None:
@@ -169,19 +184,40 @@ class Engine:
             business_day(ts, tz).toordinal(), checked.masked, checked.findings, checked.total,
             checked.capped, checked.oversized, checked.cut_chars)
 
-    def advance(self, partition: int, watermark_ms: int) -> list[WaitBreached]:
-        """Move a partition's watermark forward and declare the waits it breaches."""
+    def advance(self, partition: int, watermark_ms: int, *, kpis: bool = False) -> list[Any]:
+        """Move a partition's watermark forward and declare the waits it breaches.
+
+        Returns the base waits' breaches; with ``kpis`` (what the drivers ask for) each is
+        followed by its mirror KPI's :class:`KpiBreached`, and the other KPIs' breaches come
+        last. Without it the KPI breaches are declared all the same, only not returned.
+        """
         part = self.partition(partition)
         if watermark_ms > part.watermark_ms:
             part.watermark_ms = watermark_ms
-        return self._expire(part, part.watermark_ms)
+        found = self._breaches(part, part.watermark_ms)
+        return found if kpis else [b for b in found if isinstance(b, WaitBreached)]
 
-    def finish(self) -> list[WaitBreached]:
-        """End of input (backfill): the log is complete, so every open wait is breached."""
-        breaches: list[WaitBreached] = []
+    def finish(self, *, kpis: bool = False) -> list[Any]:
+        """End of input (backfill): the log is complete, so every open wait is breached.
+
+        ``kpis`` as for :meth:`advance`.
+        """
+        breaches: list[Breach] = []
         for part in self.partitions.values():
-            breaches.extend(self._expire(part, None))
-        return breaches
+            breaches.extend(self._breaches(part, None))
+        return breaches if kpis else [b for b in breaches if isinstance(b, WaitBreached)]
+
+    def _breaches(self, part: PartitionState, watermark_ms: int | None) -> list[Breach]:
+        base = self._expire(part, watermark_ms)
+        found: list[Breach] = []
+        for breach in base:
+            found.append(breach)
+            found.extend(o for o in kpi_engine.after_base_breaches(
+                part.kpi, self.policies, self.conversations, [breach])
+                if isinstance(o, KpiBreached))
+        found.extend(kpi_engine.expire_kpis(part.kpi, self.policies, self.conversations,
+                                            watermark_ms))
+        return found
 
     def _deadline(self, cid: str, second: int) -> tuple[int, Conversation, Policy] | None:
         """The deadline of ``cid``'s open wait if it is filed under ``second``, else None."""
@@ -262,13 +298,16 @@ class Engine:
         # (a reply days later would only add a late response time): it goes too.
         evicted = [cid for cid, conv in self.conversations.items()
                    if conv.partition == partition and conv.latest_ts < horizon
-                   and (conv.wait_start == -1 or conv.wait_breached)]
+                   and (conv.wait_start == -1 or conv.wait_breached)
+                   and not kpi_engine.has_open_kpi_wait(conv, self.policies)]
         for cid in evicted:
             del self.conversations[cid]
         # The horizon's UTC date minus one: no time zone's local date of the horizon is
         # earlier, so no shop loses a day still within retention.
         keep_from_day = (horizon // 86_400_000) + _EPOCH_ORDINAL - 1
         part.book.forget_before(keep_from_day)
+        part.kpi.book.forget_before(keep_from_day)
+        part.kpi.agents.forget_before(keep_from_day)
         return evicted
 
     # -- read-outs --------------------------------------------------------------------------
@@ -340,3 +379,79 @@ class Engine:
         for state in states:
             merged.merge(state.book, only=(shop_id, day))
         return merged.figures(shop_id, day)
+
+    # -- KPI read-outs (DOMAIN.md §3, "Platform KPIs") --------------------------------------
+
+    def kpi_book(self, partitions: Iterable[int] | None = None,
+                 only: tuple[str, int] | None = None) -> KpiBook:
+        """The KPI totals of the given partitions (default: all); ``only`` one shop-day."""
+        states = self._states(partitions)
+        if len(states) == 1:
+            return states[0].kpi.book
+        merged = KpiBook()
+        for state in states:
+            merged.merge(state.kpi.book, only)
+        return merged
+
+    def kpi_figures(self, shop_id: str, day: int,
+                    partitions: Iterable[int] | None = None) -> list[KpiFigures]:
+        """Each KPI of one shop-day, in the shop's list order (zero figures when none)."""
+        platform = self.shops(partitions).get(shop_id, self.policies.default_platform)
+        book = self.kpi_book(partitions, (shop_id, day))
+        return [book.figures(shop_id, day, k) for k in self.policies.kpis(platform,
+                                                                            shop_id).kpis]
+
+    def kpi_report(self) -> list[KpiFigures]:
+        """Every shop-day with KPI figures, each KPI of the shop's list: by shop, day, KPI."""
+        book = self.kpi_book()
+        rows: list[KpiFigures] = []
+        for (shop, day), totals in book.totals.items():
+            if all(t.empty for t in totals.values()):
+                continue
+            rows.extend(t.figures(shop, day, name) for name, t in totals.items())
+        rows.sort(key=lambda r: (r.shop_id, r.day, r.kpi))
+        return rows
+
+    def agent_book(self, partitions: Iterable[int] | None = None,
+                   shop_day: tuple[str, int] | None = None) -> dict[tuple[str, str, int],
+                                                                     AgentDay]:
+        """Agent-days of the given partitions merged: (shop, agent, day) -> sums."""
+        merged: dict[tuple[str, str, int], AgentDay] = {}
+        for state in self._states(partitions):
+            for key, rec in state.kpi.agents.days.items():
+                if shop_day is not None and (key[0], key[2]) != shop_day:
+                    continue
+                mine = merged.get(key)
+                if mine is None:
+                    mine = merged[key] = AgentDay()
+                mine.merge(rec)
+        return merged
+
+    def agent_days(self, shop_id: str, day: int,
+                   partitions: Iterable[int] | None = None) -> list[dict[str, Any]]:
+        """Per-agent rows of one shop-day, sorted by agent.
+
+        Each: waits, breaches, responses, slow replies, violations, answer ratio, max
+        concurrent (``stream.core.agent_days``) and each KPI's figures.
+        """
+        kpis = self.kpi_book(partitions, (shop_id, day)).kpis_of(shop_id, day)
+        book = self.agent_book(partitions, (shop_id, day))
+        return [{"agent": agent, **rec.row(kpis, shop_id, day)}
+                for (_, agent, _), rec in sorted(book.items())]
+
+    def open_kpi_waits(self) -> Iterator[tuple[str, Conversation, str, int, int]]:
+        """Every open unbreached wait of every KPI: (id, row, KPI name, start, deadline).
+
+        The mirror KPI's waits are the base waits.
+        """
+        for cid, conv in self.open_waits():
+            kset = self.policies.kpis(conv.platform, conv.shop_id)
+            if kset.mirror >= 0:
+                kpi = kset.kpis[kset.mirror]
+                yield cid, conv, kpi.name, conv.wait_start, conv.wait_start + kpi.window_ms
+        seen: set[tuple[str, int]] = set()
+        for part in self.partitions.values():
+            for cid, conv, i, start in kpi_engine.open_kpi_waits(
+                    part.kpi, self.policies, self.conversations, seen):
+                kpi = self.policies.kpis(conv.platform, conv.shop_id).kpis[i]
+                yield cid, conv, kpi.name, start, start + kpi.window_ms

@@ -11,6 +11,7 @@ import msgspec
 MESSAGE = "message"
 READ = "read"
 END = "end"
+TRANSFER = "transfer"
 
 BUYER = "buyer"
 AGENT = "agent"

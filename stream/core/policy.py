@@ -11,6 +11,8 @@ from datetime import time
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from stream.core.kpi import KpiCatalog, KpiSet
+
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 DEFAULT_PLATFORM = "pdd"
 
@@ -69,6 +71,7 @@ class PolicyBook:
     shops: dict[str, ShopProfile] = field(default_factory=dict)
     default_platform: str = DEFAULT_PLATFORM
     default_timezone: str = DEFAULT_TIMEZONE
+    kpi_catalog: KpiCatalog = field(default_factory=KpiCatalog)
     _cache: dict[tuple[str, str], tuple[Policy, ZoneInfo]] = field(
         default_factory=dict, repr=False, compare=False
     )
@@ -97,3 +100,10 @@ class PolicyBook:
     def policy(self, platform: str, shop_id: str) -> Policy:
         """The effective policy of one shop on one platform."""
         return self.resolve(platform, shop_id)[0]
+
+    def kpis(self, platform: str, shop_id: str) -> KpiSet:
+        """The KPIs of one shop on one platform (DOMAIN.md §3, "Platform KPIs")."""
+        policy = self.resolve(platform, shop_id)[0]
+        profile = self.shops.get(shop_id)
+        effective = profile.platform if profile is not None and profile.platform else platform
+        return self.kpi_catalog.resolve(effective, shop_id, policy)

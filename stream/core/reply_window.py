@@ -80,6 +80,7 @@ class Conversation(msgspec.Struct, array_like=True, gc=False):
     wait_breached: bool = False
     recent: bytes = b""
     days: tuple[int, ...] = ()
+    kpi: bytes = b""  # the KPI state, laid out by stream.core.kpi_state
 
     @property
     def has_open_wait(self) -> bool:

@@ -13,7 +13,8 @@ from stream.cli import cli
 from stream.jobs import owner
 
 OUTPUTS = {"--report": "r.jsonl", "--breach-records": "b.jsonl",
-           "--violation-records": "v.jsonl", "--summary-html": "s.html"}
+           "--violation-records": "v.jsonl", "--summary-html": "s.html",
+           "--kpi-report": "k.jsonl"}
 
 
 def backfill(log: Path, out: Path, jobs: int, *extra: str) -> tuple[dict[str, bytes], str]:

@@ -111,9 +111,12 @@ def test_summary_kpis_equal_the_daily_figures():
     [shop] = source(pipeline, T0 + 400_000).summary()["shops"]
     [row] = [r.as_dict() for r in pipeline.engine.report()]
     assert shop["figures"] == row
-    [kpi] = shop["kpis"]
-    assert (kpi["name"], kpi["units"], kpi["breached"]) == ("reply_rate", 2, 1)
+    kpi, human = shop["kpis"]  # PDD's list: the 5-minute rate, the 3-minute human rate
+    assert (kpi["name"], kpi["units"], kpi["breached"]) == ("pdd_5min", 2, 1)
     assert kpi["value"] == row["reply_rate"] == 0.5 and kpi["target"] == 0.70
+    assert (human["name"], human["label"], human["target"]) == ("pdd_3min_human",
+                                                                "3分钟人工回复率", 0.5)
+    assert (human["units"], human["breached"]) == (2, 1)
 
 
 def test_agents_ranked_by_breaches_then_violations():
@@ -128,7 +131,12 @@ def test_agents_ranked_by_breaches_then_violations():
     agents = source(pipeline, T0 + 330_000).agents()["agents"]
     assert [(a["agent"], a["breaches"], a["violations"]) for a in agents[:2]] == [
         ("a1", 1, 0), ("a2", 0, 1)]
-    assert all(a["slow_replies"] is None for a in agents)  # until the engine keeps them
+    # the engine's agent-days (Engine.agent_days): both replies came within 15 s
+    assert all(a["slow_replies"] == 0 for a in agents)
+    a1 = next(a for a in agents if a["agent"] == "a1")
+    assert a1["answer_ratio"] == 1 / 1 and a1["waits"] == 1 and a1["max_concurrent"] == 1
+    assert {k["name"]: k["breached"] for k in a1["kpis"]} == {"pdd_5min": 1,
+                                                              "pdd_3min_human": 1}
     assert {a["agent"]: a["holding"] for a in agents}["unassigned"] == 1
 
 

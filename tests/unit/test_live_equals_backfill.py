@@ -5,8 +5,9 @@ forbidden content, duplicates and out-of-order times go through the live pipelin
 ports, any number of partitions, sweeps at random wall times, then one far in the future) and
 through the backfill driver (records, tally, OpenMetrics history); producers run on time (their
 clocks within the configured skew), as the live breach rule assumes. Required equal: the
-``chat.breaches`` and ``chat.violations`` records, the counters of ``/metrics`` and the last
-OpenMetrics sample, the daily figures and the violation counts of the report.
+``chat.breaches`` and ``chat.violations`` records (a breach record per KPI), the counters of
+``/metrics`` and the last OpenMetrics sample (the KPI counters included), the daily figures,
+the violation counts of the report and the KPI report, per shop and per agent.
 The real worker is compared the same way in ``tests/integration/test_live_equals_backfill.py``.
 """
 
@@ -28,6 +29,7 @@ from stream.backfill import RecordWriter, run_backfill
 from stream.config import Settings
 from stream.core.engine import Engine
 from stream.inputs import Record
+from stream.report.kpi_report import kpi_rows
 from stream.report.openmetrics import MetricsHistory
 from stream.report.tally import Tally, report_rows
 from stream.schema import decode
@@ -45,7 +47,7 @@ CONVERSATIONS = [
     ("s1", "b1", None, None), ("s1", "b2", None, "pdd"), ("s2", "b1", None, "taobao"),
     ("s2", "b3", None, "jd"), ("s3", "b4", None, None), ("s4", "b5", "s4-c", "douyin"),
 ]
-KINDS = ["buyer", "buyer", "agent", "agent", "bot", "ad", "system", "read"]
+KINDS = ["buyer", "buyer", "agent", "agent", "bot", "ad", "system", "read", "transfer"]
 TEXTS = ["好的亲", "在", "加我微信 wx_abc123", "亲，微信支付可以用的", "打我电话13812345678",
          "vx: lily_2024 或者 qq 123456789", "订单号231111-123456789012345已发货",
          "支付宝付款也行", "链接 www.example-shop.cn 看看", "好" * 40]
@@ -53,7 +55,8 @@ GUARD = SETTINGS.content.guard()  # immutable: one for every example (it takes a
 FIGURE_COUNTERS = ("chatwatch_events", "chatwatch_events_out_of_order", "chatwatch_dead_letters",
                    "chatwatch_waits", "chatwatch_waits_breached", "chatwatch_agent_breaches",
                    "chatwatch_response_seconds", "chatwatch_violations",
-                   "chatwatch_agent_violations")
+                   "chatwatch_agent_violations", "chatwatch_kpi_breaches",
+                   "chatwatch_agent_kpi_breaches", "chatwatch_first_response_seconds")
 
 
 @st.composite
@@ -69,7 +72,8 @@ def logs(draw: Any) -> list[dict[str, Any]]:
         # Time moves on; a producer's clock may run a little behind (within the configured
         # skew): out of order within a conversation (rule 7) and across conversations.
         clock += timedelta(milliseconds=draw(st.sampled_from(
-            [0, 1, 1_000, 15_000, 60_000, 120_000, 120_001, 299_999, 300_000, 300_001])))
+            [0, 1, 1_000, 15_000, 30_000, 30_001, 60_000, 120_000, 120_001, 180_001, 299_999,
+             300_000, 300_001, 600_000])))
         jitter = draw(st.sampled_from([0, 0, 0, -1, -400]))
         shop, buyer, cid, platform = draw(st.sampled_from(CONVERSATIONS))
         extra: dict[str, Any] = {}
@@ -79,7 +83,7 @@ def logs(draw: Any) -> list[dict[str, Any]]:
             extra["platform"] = platform
         seen.add((shop, buyer))
         kind = draw(st.sampled_from(KINDS))
-        if kind in ("agent", "bot"):
+        if kind in ("agent", "bot", "transfer"):
             extra["agent_id"] = draw(st.sampled_from(["a1", "a2"]))
         event = ev(kind, clock + timedelta(milliseconds=jitter), shop=shop, buyer=buyer,
                    **extra)
@@ -150,6 +154,13 @@ def test_live_publishes_what_backfill_reports(log, partitions, sweeps):
     assert counters(registry) == counters(history.registry)
     assert [r.as_dict() for r in engine.book().report()] == [r.as_dict() for r in
                                                             result.report()]
+    # every KPI: the --kpi-report rows are the live engine's read-outs, per shop and agent
+    assert kpi_rows(result.engine) == kpi_rows(engine)
+    live_agents, offline_agents = kpi_rows(engine, True), kpi_rows(result.engine, True)
+    if partitions > 1:  # the concurrency peak is per partition's event order
+        for row in live_agents + offline_agents:
+            row.pop("max_concurrent")
+    assert live_agents == offline_agents
     # the report's violation counts are the live counters summed per shop
     rows = report_rows(result.report(), tally, violations=True)
     for severity in ("critical", "warning", "info"):

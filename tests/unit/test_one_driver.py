@@ -103,8 +103,12 @@ def test_backfill_writes_the_records_the_worker_sends(tmp_path):
     read = [json.loads(line) for line in (tmp_path / "v.jsonl").read_text().splitlines()]
     assert read == sink.on("chat.violations")
     breaches = [json.loads(line) for line in (tmp_path / "b.jsonl").read_text().splitlines()]
-    assert [b["id"] for b in breaches] == ["s1:b1#2"]  # end of input breaches the open wait
+    # end of input breaches the open wait: the default KPI's record keeps its id, PDD's
+    # 3-minute human KPI has a record of its own
+    assert [b["id"] for b in breaches if b["kpi"] == "pdd_5min"] == ["s1:b1#2"]
     assert breaches[0]["counted"] is True and breaches[0]["agent"] == "a1"
+    assert [b["kpi"] for b in breaches if b["kpi"] != "pdd_5min"] == ["pdd_3min_human"]
+
 
 
 def test_the_engine_resolves_shop_overrides_for_content(tmp_path):

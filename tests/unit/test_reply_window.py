@@ -50,10 +50,10 @@ def ts_of(at: float | datetime, form: str = "offset") -> str | int:
 
 def ev(kind: str, at: float | datetime = 0, *, shop: str = "s1", buyer: str = "b1",
        form: str = "offset", **extra: Any) -> dict[str, Any]:
-    """One wire event. ``kind``: buyer, ad, peer, agent, bot, system, read or end."""
+    """One wire event. ``kind``: buyer, ad, peer, agent, bot, system, read, end or transfer."""
     body: dict[str, Any] = {"event_id": f"e{next(_ids)}", "ts": ts_of(at, form),
                             "shop_id": shop, "buyer_id": buyer}
-    if kind in ("read", "end"):
+    if kind in ("read", "end", "transfer"):
         body["type"] = kind
     else:
         body.update(type="message", text="hi")
