@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 from stream.core.engine import Applied, Engine, EngineOutcome
 from stream.core.guard import ContentFlagged
 from stream.core.reply_window import WaitBreached, WaitClosed, WaitOpened
+from stream.core.staffing import policy_kpis
 
 # Response and breach-latency buckets are in seconds. The response buckets put bounds at the
 # figures the platforms care about: 15 s (Taobao "slow"), 60 s, 180 s and 300 s (the window).
@@ -190,6 +191,12 @@ class EngineCollector(Collector):
         at_risk = GaugeMetricFamily("chatwatch_wait_at_risk_seconds", "The shop's "
                                     "at-risk wait age from configuration (WaitAtRisk).",
                                     labels=["shop"])
+        needed = GaugeMetricFamily("chatwatch_agents_needed", "Agents needed now to hold the "
+                                   "KPI's target by Erlang C, from the last 15 min of event "
+                                   "time (arrivals, busy time per reply); NaN when it cannot "
+                                   "be sized.", labels=["shop", "kpi"])
+        active = GaugeMetricFamily("chatwatch_agents_active", "Agents who replied within the "
+                                   "last 15 min of event time.", labels=["shop"])
         counts: dict[str, int] = {}
         starts: dict[str, int] = {}
         for _, conv in engine.open_waits():
@@ -216,4 +223,12 @@ class EngineCollector(Collector):
                                 else figures.reply_rate)
                 consult.add_metric([shop], figures.consultations)
                 unreplied.add_metric([shop], figures.unreplied)
-        yield from (open_waits, oldest, rate, consult, unreplied, target, at_risk)
+            advice = engine.staffing.advise(
+                shop, now, policy_kpis(policy.window_seconds, policy.reply_rate_target),
+                counts.get(shop, 0))
+            for one in advice:
+                needed.add_metric([shop, one.kpi], math.nan if one.agents_needed is None
+                                  else one.agents_needed)
+            active.add_metric([shop], advice[0].agents_active if advice else 0)
+        yield from (open_waits, oldest, rate, consult, unreplied, target, at_risk, needed,
+                    active)
