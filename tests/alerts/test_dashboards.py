@@ -27,7 +27,7 @@ COUNTERS = {"chatwatch_events_total", "chatwatch_events_out_of_order_total",
             "chatwatch_dead_letters_total", "chatwatch_alerts_pushed_total"}
 GAUGES = {"chatwatch_open_waits", "chatwatch_oldest_wait_seconds", "chatwatch_reply_rate",
           "chatwatch_consultations", "chatwatch_unreplied", "chatwatch_reply_rate_target",
-          "chatwatch_wait_at_risk_seconds",
+          "chatwatch_wait_at_risk_seconds", "chatwatch_agents_needed", "chatwatch_agents_active",
           "chatwatch_event_lag_seconds", "chatwatch_alert_queue_depth"}
 HISTOGRAMS = {"chatwatch_response_seconds", "chatwatch_breach_latency_seconds"}
 KNOWN = COUNTERS | GAUGES | {h + s for h in HISTOGRAMS for s in ("_bucket", "_sum", "_count")}
