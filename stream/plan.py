@@ -355,7 +355,7 @@ def make_plan(history: History, settings: Settings, *, shop: str | None, day: st
                   if r["shop_id"] == shop and r.get("agent") == UNASSIGNED]
     total = sum(int(r.get("consultations") or 0) for r in history.agent_rows
                 if r["shop_id"] == shop)
-    if unassigned and total and "max_per_agent" not in given:
+    if unassigned and total and given.get("max_per_agent") is None:
         share = sum(int(r.get("consultations") or 0) for r in unassigned) / total
         if share >= 0.05:
             notes.append(f"{share:.0%} of consultations were waits that no agent held when "
