@@ -24,6 +24,7 @@ from stream.core.engine import Applied, Engine, EngineOutcome
 from stream.core.guard import ContentFlagged
 from stream.core.kpi_state import KpiBreached, KpiFirstResponse
 from stream.core.reply_window import WaitBreached, WaitClosed, WaitOpened
+from stream.core.staffing import Kpi
 
 # Response and breach-latency buckets are in seconds. The response buckets put bounds at the
 # figures the platforms care about: 15 s (Taobao "slow"), 60 s, 180 s and 300 s (the window).
@@ -215,6 +216,12 @@ class EngineCollector(Collector):
                                     labels=["shop"])
         kpi_families = self._kpi_families()
         yield from kpi_families
+        needed = GaugeMetricFamily("chatwatch_agents_needed", "Agents needed now to hold the "
+                                   "KPI's target by Erlang C, from the last 15 min of event "
+                                   "time (arrivals, busy time per reply); NaN when it cannot "
+                                   "be sized.", labels=["shop", "kpi"])
+        active = GaugeMetricFamily("chatwatch_agents_active", "Agents who replied within the "
+                                   "last 15 min of event time.", labels=["shop"])
         counts: dict[str, int] = {}
         starts: dict[str, int] = {}
         for _, conv in engine.open_waits():
@@ -230,7 +237,7 @@ class EngineCollector(Collector):
             oldest.add_metric([shop], max(age, 0.0))
             target.add_metric([shop], policy.reply_rate_target)
             at_risk.add_metric([shop], policy.at_risk_seconds)
-            today = datetime.fromtimestamp(now / 1000, tz).date().toordinal() if now else 0
+            today = datetime.fromtimestamp(now / 1000, tz).date().toordinal()
             figures = engine.figures(shop, today, partitions)
             if figures is None:
                 rate.add_metric([shop], math.nan)
@@ -241,7 +248,16 @@ class EngineCollector(Collector):
                                 else figures.reply_rate)
                 consult.add_metric([shop], figures.consultations)
                 unreplied.add_metric([shop], figures.unreplied)
-        yield from (open_waits, oldest, rate, consult, unreplied, target, at_risk)
+            kset = engine.policies.kpis(platform, shop)
+            advice = engine.staffing.advise(
+                shop, now, [Kpi(k.name, k.window_seconds, k.target) for k in kset.kpis],
+                counts.get(shop, 0))
+            for one in advice:
+                needed.add_metric([shop, one.kpi], math.nan if one.agents_needed is None
+                                  else one.agents_needed)
+            active.add_metric([shop], advice[0].agents_active if advice else 0)
+        yield from (open_waits, oldest, rate, consult, unreplied, target, at_risk, needed,
+                    active)
 
     def _kpi_families(self) -> list[Metric]:
         """The per-(shop, KPI) gauges.
@@ -280,7 +296,7 @@ class EngineCollector(Collector):
         for shop, platform in sorted(engine.shops(partitions).items()):
             _, tz = engine.policies.resolve(platform, shop)
             kset = engine.policies.kpis(platform, shop)
-            today = datetime.fromtimestamp(now / 1000, tz).date().toordinal() if now else 0
+            today = datetime.fromtimestamp(now / 1000, tz).date().toordinal()
             figures = engine.kpi_figures(shop, today, partitions)
             for kpi, f in zip(kset.kpis, figures, strict=True):
                 key = [shop, kpi.name]

@@ -56,6 +56,10 @@ class Thresholds:
     for_lag: str = "2m"
     for_burn_fast: str = "2m"
     for_burn_slow: str = "15m"
+    # Erlang C's agents needed (15-minute windows of event time) above the agents active for
+    # this long: long enough that one busy quarter-hour does not page, short enough to call
+    # people in before the day's KPI is lost.
+    for_understaffed: str = "10m"
     runbook_base: str = DEFAULT_RUNBOOK_BASE
     # The board's public base URL (``board_url``): each alert then links to it, filtered to
     # the alert's shop. Empty: no link (the pager bridge still adds its own).
@@ -151,6 +155,10 @@ def recording_rules() -> list[dict[str, str]]:
             "min by (shop, kpi) (chatwatch_kpi_wait_at_risk_seconds)"),
         rec("shop_kpi:chatwatch_kpi_info:max",
             "max by (shop, kpi, title) (chatwatch_kpi_info)"),
+        # Staffing (DOMAIN.md §6). max, not sum: each worker sizes the traffic of its own
+        # partitions, and an agent who answers on two workers is active on both.
+        rec("shop:chatwatch_agents_needed:max", "max by (shop) (chatwatch_agents_needed)"),
+        rec("shop:chatwatch_agents_active:max", "max by (shop) (chatwatch_agents_active)"),
         rec("chatwatch:events:rate1m", "sum by (outcome) (rate(chatwatch_events_total[1m]))"),
         rec("chatwatch:event_lag_seconds:max", "max(chatwatch_event_lag_seconds)"),
     ]
@@ -274,6 +282,17 @@ def alert_rules(t: Thresholds) -> list[Alert]:
             "店铺 {{ $labels.shop }} 最近6小时超时未回复的比例为 {{ $value | humanizePercentage }}，"
             f"是允许比例的 {t.burn_slow_factor:g} 倍以上。 Breach ratio over 6 h is"
             " {{ $value | humanizePercentage }}.",
+            t, counted_hours_only=True),
+        _alert(
+            "Understaffed",
+            "shop:chatwatch_agents_needed:max > on (shop) shop:chatwatch_agents_active:max",
+            t.for_understaffed, "warning",
+            "店铺 {{ $labels.shop }} 客服人手不足，需要 {{ $value }} 人在线 / understaffed",
+            "店铺 {{ $labels.shop }} 按最近15分钟的咨询量和处理时长（Erlang C），需要"
+            " {{ $value }} 名客服在线才能守住回复率目标，实际在线人数更少，已持续 "
+            + t.for_understaffed + "。 By Erlang C on the last 15 minutes of arrivals and"
+            " handling, shop {{ $labels.shop }} needs {{ $value }} agents to hold its"
+            " reply-rate target, more than are replying now.",
             t, counted_hours_only=True),
     ]
 

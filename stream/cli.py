@@ -69,6 +69,8 @@ def _register() -> None:
     cli.add_command(run_command)
     from stream.board import board_command
     cli.add_command(board_command)
+    from stream.plan import plan_command
+    cli.add_command(plan_command)
 
 
 _register()

@@ -40,6 +40,7 @@ from stream.core.reply_window import (
     new_conversation,
     share_ids,
 )
+from stream.core.staffing import StaffingBook
 
 EngineOutcome = Outcome | KpiOutcome | ContentFlagged
 Breach = WaitBreached | KpiBreached
@@ -94,6 +95,8 @@ class Engine:
         # Rule 7 counts, for drivers without metrics (backfill's summary).
         self.duplicates = 0
         self.out_of_order = 0
+        # Sliding windows of arrivals and replies per shop, for the staffing advice (§6).
+        self.staffing = StaffingBook()
 
     # -- state ------------------------------------------------------------------------------
 
@@ -161,6 +164,9 @@ class Engine:
             if conv.days is not before:
                 self._book_change(part.book, conv, before, conv.days)
         everything: list[EngineOutcome] = [*outcomes, *kpis]
+        if outcomes or (event.sender == "agent" and event.type == "message"):
+            self.staffing.observe(conv.shop_id, event.sender, event.agent_id, conv.latest_ts,
+                                  outcomes)
         if self.guard is not None and event.is_shop_message:
             flagged = self._flag(event, conv, policy, tz, first_reply)
             if flagged is not None:

@@ -28,7 +28,7 @@ COUNTERS = {"chatwatch_events_total", "chatwatch_events_out_of_order_total",
             "chatwatch_kpi_breaches_total", "chatwatch_agent_kpi_breaches_total"}
 GAUGES = {"chatwatch_open_waits", "chatwatch_oldest_wait_seconds", "chatwatch_reply_rate",
           "chatwatch_consultations", "chatwatch_unreplied", "chatwatch_reply_rate_target",
-          "chatwatch_wait_at_risk_seconds",
+          "chatwatch_wait_at_risk_seconds", "chatwatch_agents_needed", "chatwatch_agents_active",
           "chatwatch_event_lag_seconds", "chatwatch_alert_queue_depth",
           "chatwatch_kpi_rate", "chatwatch_kpi_units", "chatwatch_kpi_units_breached",
           "chatwatch_kpi_target", "chatwatch_kpi_min_volume", "chatwatch_kpi_info",

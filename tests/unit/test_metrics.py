@@ -36,3 +36,21 @@ def test_each_shop_exports_its_own_targets_from_configuration() -> None:
     assert gauge("chatwatch_wait_at_risk_seconds", "s3") == 200   # the platform's
     assert gauge("chatwatch_reply_rate_target", "s1") == 0.8
     assert gauge("chatwatch_oldest_wait_seconds", "s1") == 30
+
+
+def test_a_scrape_before_any_watermark_answers() -> None:
+    # right after start-up the event-time watermark is 0: every gauge still has a value
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from agents.metrics import EngineCollector
+    from stream.config import load_settings
+    from stream.core.engine import Engine
+    from tests.unit.test_reply_window import ev, to_event
+
+    engine = Engine(load_settings(environ={}).policies)
+    engine.apply(to_event(ev("buyer", 0)))
+    registry = CollectorRegistry()
+    registry.register(EngineCollector(engine, lambda: 0, lambda: [0]))
+    text = generate_latest(registry).decode()
+    assert 'chatwatch_kpi_units{kpi="pdd_5min",shop="s1"} 0.0' in text
+    assert 'chatwatch_open_waits{shop="s1"} 1.0' in text

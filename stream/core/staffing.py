@@ -1,0 +1,388 @@
+"""Staffing (DOMAIN.md §6): seed 004's headcount formula, and the agents needed now by Erlang C.
+
+Two questions, one module, no clock and no I/O:
+
+* **A sale day's headcount** (seed 004). pre-sale agents = sales ÷ average order value × share
+  of sales through chat ÷ inquiry conversion rate ÷ the most consultations one agent handles a
+  day; after-sale agents = orders × return rate ÷ that maximum. :func:`headcount` computes both
+  from :class:`SaleInputs`; :func:`hourly_plan` spreads the day's inquiries over the hours by
+  an observed profile and sizes each hour with Erlang C.
+* **Agents needed now.** :class:`StaffingBook` keeps, per shop, a sliding window of
+  ``WINDOW_MS`` of event time: waits opened (the arrival rate), waits closed by bots (which
+  need no agent), and agent replies with the time the replying agent was busy on each. From
+  these and a KPI's (window, target), :meth:`StaffingBook.advise` gives the agents needed by
+  Erlang C, next to the agents active (who replied within the window).
+
+**Handling time** is the time an agent is busy per wait, recovered from the reply stream the
+way a single server's service times are recovered from arrivals and departures: busy = reply
+− max(wait start, the same agent's previous reply). An agent who was free when the buyer
+wrote was busy from the wait's start; one who was answering someone else started on this wait
+when that earlier reply went out. Concurrency is already inside this figure: an agent working
+three chats at once replies three times as often, so the busy time per reply is a third.
+That is why the open waits per active agent (``concurrency`` in :class:`Advice`) are shown to
+the supervisor but are not a second input to Erlang C: dividing again would count them twice,
+and the ratio measured from the current load would only echo the agents already there.
+
+**Service level.** A chat wait closes at the agent's reply, which comes after the agent has
+worked on it, so a wait is answered within the KPI window ``T`` when the queueing delay plus
+the handling time is within ``T`` (an idle agent still takes the handling time to answer).
+:func:`service_level` is that probability under Erlang C's assumptions, built on the
+library's (``call_center_tools``) probability of waiting; :func:`wait_level` is the library's
+own call-centre service level (delay only), kept for comparison. Only the search for the
+smallest number of agents that meets a target is written here. A target above
+:func:`reachable` (the share of handlings shorter than the window) needs shorter handling,
+not more agents: the advice is then None.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, Decimal
+
+from call_center_tools import calc_service_level, erlang_c
+
+from stream.core.events import AGENT, BOT
+from stream.core.reply_window import Outcome, WaitClosed, WaitOpened
+
+WINDOW_MS = 15 * 60 * 1000  # the sliding window of event time for rates and active agents
+MIN_SPAN_MS = 60 * 1000  # a window younger than this is taken as this long (no wild rates)
+MAX_AGENTS = 100_000  # the search for agents stops here (an absurd load, not a shop)
+DEFAULT_KPI = "default"
+
+
+# --- Erlang C ---------------------------------------------------------------------------------
+
+
+def _check(rate_per_s: float, handle_s: float, target: float) -> None:
+    if rate_per_s < 0 or handle_s <= 0:
+        raise ValueError(f"arrival rate {rate_per_s!r}/s must be >= 0 and handling time "
+                         f"{handle_s!r} s > 0")
+    if not 0 < target < 1:
+        raise ValueError(f"service-level target {target!r} must lie strictly between 0 and 1 "
+                         f"(Erlang C never promises every wait)")
+
+
+def wait_level(rate_per_s: float, handle_s: float, agents: int, answer_s: float) -> float:
+    """The library's Erlang C service level: share of waits picked up within ``answer_s``.
+
+    P(queueing delay <= ``answer_s``), as a call centre counts it (the call is answered when an
+    agent takes it). 0 when the agents cannot keep up (traffic >= agents); 1 with no traffic.
+    """
+    if rate_per_s <= 0:
+        return 1.0
+    traffic = rate_per_s * handle_s  # Erlangs
+    if agents <= traffic:
+        return 0.0
+    level: float = calc_service_level(traffic, agents, erlang_c(traffic, agents), answer_s,
+                                      handle_s)
+    return level
+
+
+def service_level(rate_per_s: float, handle_s: float, agents: int, window_s: float) -> float:
+    """Share of chat waits answered within ``window_s`` with ``agents`` agents.
+
+    A chat wait closes at the reply, after the agent's handling, so it is answered in time
+    when queueing delay + handling time <= window. With Erlang C's assumptions (Poisson
+    arrivals, exponential handling with mean ``handle_s``, first come first served) the
+    delay is 0 with probability 1 - Pw and otherwise exponential with rate (N - A) / h, so
+    the response time is that plus an exponential of rate 1 / h, whose tail is
+    P(R > t) = (1 - Pw) e^(-t/h) + Pw (a e^(-t/h) - b e^(-a t)) / (a - b), a = (N - A)/h,
+    b = 1/h (and Pw e^(-t/h)(1 + t/h) when a = b): the textbook M/M/c response-time
+    distribution, with Pw the library's Erlang C.
+    """
+    if rate_per_s <= 0:
+        return 1.0
+    traffic = rate_per_s * handle_s
+    if agents <= traffic:
+        return 0.0
+    waiting = float(erlang_c(traffic, agents))
+    b = 1 / handle_s
+    a = (agents - traffic) / handle_s
+    handled_late = math.exp(-b * window_s)
+    if math.isclose(a, b, rel_tol=1e-9):
+        queued_late = handled_late * (1 + b * window_s)
+    else:
+        queued_late = (a * handled_late - b * math.exp(-a * window_s)) / (a - b)
+    return 1 - (1 - waiting) * handled_late - waiting * queued_late
+
+
+def reachable(handle_s: float, window_s: float) -> float:
+    """The best service level any number of agents can give: P(handling time <= window).
+
+    With no queueing at all a wait is still answered only after its handling, so a target at
+    or above this cannot be met by adding agents (shorten the handling instead).
+    """
+    return 1 - math.exp(-window_s / handle_s)
+
+
+def agents_needed(rate_per_s: float, handle_s: float, window_s: float,
+                  target: float) -> int | None:
+    """The fewest agents whose service level within ``window_s`` meets ``target``.
+
+    ``rate_per_s`` waits per second arrive, each keeps an agent busy ``handle_s`` seconds on
+    average. None when no number of agents can meet the target (:func:`reachable`). Raises
+    :class:`ValueError` for a target outside (0, 1) or a handling time <= 0.
+    """
+    _check(rate_per_s, handle_s, target)
+    if rate_per_s == 0:
+        return 0
+    if target >= reachable(handle_s, window_s):
+        return None
+    agents = max(1, math.floor(rate_per_s * handle_s) + 1)  # fewer can never keep up
+    while agents < MAX_AGENTS and service_level(rate_per_s, handle_s, agents, window_s) < target:
+        agents += 1
+    return agents
+
+
+@dataclass(frozen=True, slots=True)
+class Kpi:
+    """A reply-window KPI for staffing: its name, window and service-level target."""
+
+    name: str
+    window_seconds: float
+    target: float
+
+
+def policy_kpis(window_seconds: float, target: float) -> list[Kpi]:
+    """A shop's KPIs for staffing: for now one, its policy's window and target (``default``).
+
+    The advice takes a list of (name, window, target), so platform KPI lists can replace this
+    without changing the computation.
+    """
+    return [Kpi(DEFAULT_KPI, float(window_seconds), float(target))]
+
+
+# --- live: the sliding window per shop --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Advice:
+    """The agents needed now for one shop and KPI, with every input it came from.
+
+    ``agents_needed`` is None when no handling time has been observed yet (no agent has
+    replied): the window has arrivals but nothing to size them with.
+    """
+
+    shop_id: str
+    kpi: str
+    window_seconds: float
+    target: float
+    arrivals: int  # waits needing an agent within the window
+    span_seconds: float  # how much event time the window covers (up to WINDOW_MS)
+    rate_per_hour: float
+    handle_seconds: float | None
+    agents_active: int
+    open_waits: int
+    concurrency: float | None  # open waits per active agent (shown, not an Erlang input)
+    agents_needed: int | None
+
+
+@dataclass(slots=True)
+class ShopLoad:
+    """One shop's sliding window: wait starts, bot closes, agent replies and who replied.
+
+    Entries are appended in the order events are applied, which is event time up to the
+    small disorder between conversations; trimming drops entries from the front while they
+    are older than the window, so a late entry stays at most until the one before it goes.
+    """
+
+    opens: deque[int] = field(default_factory=deque)
+    bot_closes: deque[int] = field(default_factory=deque)
+    replies: deque[tuple[int, int]] = field(default_factory=deque)  # (reply ms, busy ms)
+    last_reply: dict[str, int] = field(default_factory=dict)  # agent -> latest closing reply
+    last_message: dict[str, int] = field(default_factory=dict)  # agent -> latest message
+    first_ms: int | None = None  # the earliest event time seen (a young window is shorter)
+    busy_total_ms: int = 0  # over the whole history: the fallback handling time, and `plan`'s
+    replies_total: int = 0
+
+    def trim(self, now_ms: int) -> None:
+        """Forget entries older than the window ending at ``now_ms``."""
+        horizon = now_ms - WINDOW_MS
+        for times in (self.opens, self.bot_closes):
+            while times and times[0] <= horizon:
+                times.popleft()
+        replies = self.replies
+        while replies and replies[0][0] <= horizon:
+            replies.popleft()
+
+    @property
+    def handle_seconds_total(self) -> float | None:
+        """Mean busy time per agent reply over the whole history seen, in seconds."""
+        return self.busy_total_ms / self.replies_total / 1000 if self.replies_total else None
+
+    def handle_seconds(self) -> float | None:
+        """Mean busy time per agent reply in the window, else over the history, else None."""
+        if self.replies:
+            busy = sum(b for _, b in self.replies)
+            if busy > 0:
+                return busy / len(self.replies) / 1000
+        return self.handle_seconds_total
+
+    def active(self, now_ms: int) -> int:
+        """Agents whose latest message lies within the window ending at ``now_ms``."""
+        horizon = now_ms - WINDOW_MS
+        return sum(1 for ts in self.last_message.values() if ts > horizon)
+
+
+class StaffingBook:
+    """Per-shop sliding windows of arrivals and replies, fed by the engine's outcomes."""
+
+    __slots__ = ("shops",)
+
+    def __init__(self) -> None:
+        self.shops: dict[str, ShopLoad] = {}
+
+    def observe(self, shop_id: str, sender: str | None, agent_id: str | None, ts_ms: int,
+                outcomes: Sequence[Outcome]) -> None:
+        """Take one applied message: its sender, effective time and reply-window outcomes."""
+        load = self.shops.get(shop_id)
+        if load is None:
+            load = self.shops[shop_id] = ShopLoad(first_ms=ts_ms)
+        for outcome in outcomes:
+            if isinstance(outcome, WaitOpened):
+                load.opens.append(outcome.start_ms)
+            elif isinstance(outcome, WaitClosed):
+                if sender == BOT:
+                    load.bot_closes.append(ts_ms)
+                elif agent_id is not None:
+                    previous = load.last_reply.get(agent_id, outcome.start_ms)
+                    busy = max(ts_ms - max(outcome.start_ms, previous), 0)
+                    load.replies.append((ts_ms, busy))
+                    load.busy_total_ms += busy
+                    load.replies_total += 1
+                    load.last_reply[agent_id] = max(previous, ts_ms)
+        if sender == AGENT and agent_id is not None:
+            if ts_ms > load.last_message.get(agent_id, -1):
+                load.last_message[agent_id] = ts_ms
+        if len(load.opens) + len(load.replies) > 4096:  # keep busy shops' windows short
+            load.trim(ts_ms)
+
+    def advise(self, shop_id: str, now_ms: int, shop_kpis: Sequence[Kpi],
+               open_waits: int = 0) -> list[Advice]:
+        """The agents needed at event time ``now_ms`` for each KPI, and their inputs."""
+        load = self.shops.get(shop_id)
+        if load is None:
+            load = ShopLoad(first_ms=now_ms)
+        load.trim(now_ms)
+        span_ms = WINDOW_MS
+        if load.first_ms is not None:
+            span_ms = min(WINDOW_MS, max(now_ms - load.first_ms, MIN_SPAN_MS))
+        arrivals = max(len(load.opens) - len(load.bot_closes), 0)
+        rate = arrivals / (span_ms / 1000)
+        handle = load.handle_seconds()
+        active = load.active(now_ms)
+        out = []
+        for kpi in shop_kpis:
+            needed: int | None
+            if arrivals == 0:
+                needed = 0
+            elif handle is None or handle <= 0:
+                needed = None  # no handling observed (or replies in the same instant): unsized
+            else:
+                needed = agents_needed(rate, handle, kpi.window_seconds, kpi.target)
+            out.append(Advice(shop_id, kpi.name, kpi.window_seconds, kpi.target, arrivals,
+                              span_ms / 1000, rate * 3600, handle, active, open_waits,
+                              open_waits / active if active else None, needed))
+        return out
+
+
+# --- seed 004: the sale day's headcount -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SaleInputs:
+    """The formula's inputs. Money is exact (``Decimal``, yuan); shares are fractions."""
+
+    orders: Decimal  # expected paid orders on the day (sales ÷ average order value)
+    chat_share: Decimal  # share of sales through chat (客服销售额占比)
+    conversion_rate: Decimal  # paid buyers ÷ inquiries (询单转化率)
+    max_per_agent: Decimal  # consultations one agent handles in a day (全天最大接待量)
+    return_rate: Decimal  # refunded ÷ paid
+
+
+@dataclass(frozen=True, slots=True)
+class Headcount:
+    """Seed 004's result: inquiries expected, and pre-sale and after-sale agents."""
+
+    inquiries: Decimal
+    presale_exact: Decimal
+    aftersale_exact: Decimal
+
+    @property
+    def presale(self) -> int:
+        """Pre-sale agents, rounded up (a fraction of an agent is an agent)."""
+        return int(self.presale_exact.to_integral_value(ROUND_CEILING))
+
+    @property
+    def aftersale(self) -> int:
+        """After-sale agents, rounded up."""
+        return int(self.aftersale_exact.to_integral_value(ROUND_CEILING))
+
+
+def orders_from_sales(sales: Decimal, avg_order_value: Decimal) -> Decimal:
+    """Expected orders: sales ÷ average order value."""
+    if avg_order_value <= 0:
+        raise ValueError(f"average order value {avg_order_value} must be > 0")
+    return sales / avg_order_value
+
+
+def headcount(inputs: SaleInputs) -> Headcount:
+    """Seed 004's formula.
+
+    pre-sale = orders × chat share ÷ conversion rate ÷ max per agent (orders = sales ÷
+    average order value); after-sale = orders × return rate ÷ max per agent.
+    """
+    if inputs.conversion_rate <= 0 or inputs.max_per_agent <= 0:
+        raise ValueError(f"conversion rate {inputs.conversion_rate} and consultations per "
+                         f"agent-day {inputs.max_per_agent} must be > 0")
+    inquiries = inputs.orders * inputs.chat_share / inputs.conversion_rate
+    return Headcount(inquiries, inquiries / inputs.max_per_agent,
+                     inputs.orders * inputs.return_rate / inputs.max_per_agent)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) by linear interpolation between closest ranks."""
+    if not values:
+        raise ValueError("no values")
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile {q} must lie in [0, 100]")
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100
+    low = math.floor(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+@dataclass(frozen=True, slots=True)
+class HourPlan:
+    """One hour of the sale day: inquiries and waits expected, and agents on duty."""
+
+    hour: int
+    inquiries: float
+    waits: float
+    agents: int | None  # None: the KPI cannot be met with this handling time
+
+
+def hourly_plan(inquiries: float, profile: Sequence[float], waits_per_inquiry: float,
+                handle_s: float, kpi: Kpi) -> list[HourPlan]:
+    """Spread a day's inquiries over 24 local hours by ``profile`` and size each by Erlang C.
+
+    ``profile`` is 24 non-negative weights (wait starts observed per local hour); each hour's
+    waits arrive at (inquiries × share of the hour × waits per inquiry) ÷ 3600 per second.
+    """
+    if len(profile) != 24:
+        raise ValueError(f"an hourly profile has 24 weights, not {len(profile)}")
+    total = sum(profile)
+    if total <= 0:
+        raise ValueError("the hourly profile is empty: no waits were observed")
+    out = []
+    for hour, weight in enumerate(profile):
+        hour_inquiries = inquiries * weight / total
+        waits = hour_inquiries * waits_per_inquiry
+        out.append(HourPlan(hour, hour_inquiries, waits,
+                            agents_needed(waits / 3600, handle_s, kpi.window_seconds,
+                                          kpi.target)))
+    return out

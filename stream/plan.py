@@ -1,0 +1,547 @@
+"""``chatwatch plan``: a sale day's headcount (seed 004) and an hour-by-hour plan, from history.
+
+History is either a log, run through the backfill driver here (``--input``: the report rows,
+the ``--by agent`` rows, the hourly profile of wait starts and the agents' busy time per
+reply all come from one pass), or saved reports (``--report DAILY.jsonl``, ``--agent-report``
+for the ``--by agent`` rows). Every input of the formula is observed from that history unless
+given on the command line, and the output says which:
+
+* average order value = Σ ``chat_sales`` ÷ Σ ``paid_buyers`` (DOMAIN.md §7);
+* chat share of sales = Σ ``chat_sales`` ÷ (Σ ``chat_sales`` + Σ ``silent_sales``): the shop's
+  total sales as far as the history's paid orders go; a log without every order of the shop
+  understates the total, so give ``--chat-share`` then;
+* inquiry conversion rate = Σ ``paid_buyers`` ÷ Σ ``inquiries``;
+* most consultations one agent handles a day = a high percentile (``--percentile``, 90) of
+  ``consultations`` over the agent-day rows (``unassigned`` left out);
+* return rate = Σ ``refunds`` ÷ Σ ``chat_sales``.
+
+The hour-by-hour plan spreads the day's forecast inquiries over the local hours as the
+history's wait starts were spread, and sizes each hour by Erlang C for the shop's KPI
+(window and reply-rate target of its policy) with the observed busy time per reply
+(``stream/core/staffing.py``). The computation is the core's; this module reads, asks and
+prints.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import click
+import msgspec
+
+from stream.config import Settings
+from stream.core.engine import Applied, Engine
+from stream.core.events import ChatEvent
+from stream.core.reply_window import WaitBreached, WaitOpened
+from stream.core.staffing import (
+    HourPlan,
+    Kpi,
+    SaleInputs,
+    headcount,
+    hourly_plan,
+    orders_from_sales,
+    percentile,
+    policy_kpis,
+)
+from stream.errors import ChatwatchError
+from stream.inputs import read_events
+from stream.report.tally import UNASSIGNED, Tally, report_rows
+
+ORDER_FIELDS = ("inquiries", "paid_buyers", "chat_sales")  # present when a log has orders
+
+
+class PlanError(ChatwatchError):
+    """The plan lacks an input: the message names the option that supplies it."""
+
+
+# --- history ----------------------------------------------------------------------------------
+
+
+class HourProfile:
+    """A backfill listener: customer wait starts by shop and local hour, and inquiry buyers.
+
+    Every wait counts here, in counted hours or not (a sale day runs round the clock);
+    ``inquiries`` are distinct buyers with a wait per shop and business day (§7's 询单人数).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.hours: dict[str, list[int]] = {}
+        self.waits: dict[str, int] = {}
+        self.buyers: dict[str, set[tuple[int, str]]] = {}
+
+    def on_event(self, event: ChatEvent, applied: Applied) -> None:
+        """Count the waits this event opened."""
+        for outcome in applied.outcomes:
+            if isinstance(outcome, WaitOpened):
+                shop = outcome.shop_id
+                conv = self.engine.conversations[outcome.conversation_id]
+                tz = self.engine.policies.resolve(conv.platform, shop)[1]
+                hours = self.hours.get(shop)
+                if hours is None:
+                    hours = self.hours[shop] = [0] * 24
+                hours[datetime.fromtimestamp(outcome.start_ms / 1000, tz).hour] += 1
+                self.waits[shop] = self.waits.get(shop, 0) + 1
+                self.buyers.setdefault(shop, set()).add((outcome.day, conv.buyer_id))
+
+    def on_breaches(self, breaches: Iterable[WaitBreached]) -> None:
+        """Breaches do not change the profile."""
+
+    def on_skipped(self, outcome: str) -> None:
+        """Nothing to count for a skipped line."""
+
+
+@dataclass
+class History:
+    """What the plan reads: report rows, agent-day rows, and (from a log) the hourly facts."""
+
+    rows: list[dict[str, Any]]
+    agent_rows: list[dict[str, Any]]
+    source: str  # "log" or "report"
+    platforms: dict[str, str] = field(default_factory=dict)
+    hours: dict[str, list[int]] = field(default_factory=dict)
+    waits_per_inquiry: dict[str, float] = field(default_factory=dict)
+    handle_seconds: dict[str, float] = field(default_factory=dict)
+
+    def shops(self) -> list[str]:
+        """Every shop in the history, sorted."""
+        return sorted({str(r["shop_id"]) for r in (*self.rows, *self.agent_rows)})
+
+
+def history_from_log(paths: Sequence[str], settings: Settings) -> History:
+    """Backfill the logs once and keep what the plan needs."""
+    from stream.backfill import run_backfill
+
+    engine = Engine(settings.policies)
+    tally = Tally(engine, by_agent=True)
+    profile = HourProfile(engine)
+    records = read_events(list(paths), default_platform=settings.default_platform)
+    result = run_backfill(records, settings, errors=None, engine=engine,
+                          listeners=[tally, profile])
+    click.echo(result.summary.render(), err=True)  # totals and the first bad lines
+    shop_rows = result.report()
+    rows = report_rows(shop_rows, None)
+    agent_rows = report_rows(shop_rows, tally, by_agent=True)
+    history = History(rows, agent_rows, "log", platforms=engine.shops(),
+                      hours=profile.hours)
+    for shop, waits in profile.waits.items():
+        buyers = len(profile.buyers.get(shop, ()))
+        if buyers:
+            history.waits_per_inquiry[shop] = waits / buyers
+    for shop, load in engine.staffing.shops.items():
+        handle = load.handle_seconds_total
+        if handle:
+            history.handle_seconds[shop] = handle
+    return history
+
+
+def read_rows(path: str) -> list[dict[str, Any]]:
+    """The JSON objects of a report file (one per line; blank lines skipped)."""
+    decoder = msgspec.json.Decoder()
+    rows = []
+    try:
+        with open(path, "rb") as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = decoder.decode(line)
+                except msgspec.DecodeError as exc:
+                    raise PlanError(f"{path}:{n}: not a JSON report row ({exc}); pass the "
+                                    f"output of `chatwatch backfill --report`") from None
+                if not isinstance(row, dict) or "shop_id" not in row:
+                    raise PlanError(f"{path}:{n}: a report row is an object with shop_id")
+                rows.append(row)
+    except OSError as exc:
+        raise PlanError(f"cannot read {path}: {exc.strerror}") from None
+    return rows
+
+
+def history_from_reports(report: str | None, agent_report: str | None) -> History:
+    """History from saved ``backfill --report`` files (no hourly profile)."""
+    rows = read_rows(report) if report else []
+    agent_rows = read_rows(agent_report) if agent_report else []
+    if agent_rows and any("agent" not in r for r in agent_rows):
+        raise PlanError(f"{agent_report}: rows without `agent`: write it with "
+                        f"`chatwatch backfill --by agent --report ...`")
+    history = History(rows, agent_rows, "report")
+    for shop in history.shops():
+        mine = [r for r in rows if r["shop_id"] == shop]
+        waits = sum(int(r.get("waits") or 0) for r in mine)
+        consultations = sum(int(r.get("consultations") or 0) for r in mine)
+        if consultations:
+            history.waits_per_inquiry[shop] = waits / consultations
+        responses = sum(int(r.get("responses") or 0) for r in mine)
+        seconds = sum(float(r.get("mean_response_seconds") or 0) * int(r.get("responses") or 0)
+                      for r in mine)
+        if responses and seconds:
+            history.handle_seconds[shop] = seconds / responses
+    return history
+
+
+# --- inputs -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Input:
+    """One input of the formula: its value and where it came from."""
+
+    name: str
+    value: Decimal | None
+    source: str
+
+
+def _money(value: object) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        raise PlanError(f"{value!r} is not an amount in yuan") from None
+
+
+def observed_inputs(history: History, shop: str, q: float) -> dict[str, Input]:
+    """The formula's inputs as the history shows them (value None where it cannot)."""
+    rows = [r for r in history.rows if r["shop_id"] == shop]
+    days = len({r["day"] for r in rows})
+    has_orders = any(all(f in r for f in ORDER_FIELDS) for r in rows)
+    where = f"{days} day(s) of the {history.source}"
+    out: dict[str, Input] = {}
+    if has_orders:
+        sales = sum((_money(r.get("chat_sales") or 0) for r in rows), Decimal(0))
+        paid = sum(int(r.get("paid_buyers") or 0) for r in rows)
+        inquiries = sum(int(r.get("inquiries") or 0) for r in rows)
+        refunds = sum((_money(r.get("refunds") or 0) for r in rows), Decimal(0))
+        out["avg_order_value"] = Input(
+            "average order value", (sales / paid).quantize(Decimal("0.01")) if paid else None,
+            f"observed: chat_sales ÷ paid_buyers over {where}")
+        out["conversion_rate"] = Input(
+            "inquiry conversion rate", Decimal(paid) / Decimal(inquiries) if inquiries else None,
+            f"observed: paid_buyers ÷ inquiries over {where}")
+        out["return_rate"] = Input("return rate", refunds / sales if sales else None,
+                                   f"observed: refunds ÷ chat_sales over {where}")
+        if any("silent_sales" in r for r in rows):
+            silent = sum((_money(r.get("silent_sales") or 0) for r in rows), Decimal(0))
+            total = sales + silent
+            out["chat_share"] = Input(
+                "chat share of sales", sales / total if total else None,
+                f"observed: chat_sales ÷ (chat_sales + silent_sales) over {where}; the total "
+                f"is the log's paid orders only")
+    agent_days = [float(r.get("consultations") or 0) for r in history.agent_rows
+                  if r["shop_id"] == shop and r.get("agent") != UNASSIGNED]
+    if agent_days:
+        value = Decimal(str(round(percentile(agent_days, q), 1)))
+        out["max_per_agent"] = Input(
+            "consultations per agent-day", value if value > 0 else None,
+            f"observed: p{q:g} of {len(agent_days)} agent-days of the {history.source}")
+    return out
+
+
+OVERRIDES = {  # option -> (input key, label)
+    "avg_order_value": "average order value",
+    "chat_share": "chat share of sales",
+    "conversion_rate": "inquiry conversion rate",
+    "max_per_agent": "consultations per agent-day",
+    "return_rate": "return rate",
+}
+FLAGS = {"avg_order_value": "--avg-order-value", "chat_share": "--chat-share",
+         "conversion_rate": "--conversion-rate", "max_per_agent": "--max-per-agent",
+         "return_rate": "--return-rate", "sales": "--sales or --orders"}
+
+
+@dataclass
+class Plan:
+    """The whole answer, for the table and for ``--json``."""
+
+    shop_id: str
+    day: str
+    inputs: dict[str, Input]
+    sales: Decimal | None
+    orders: Decimal
+    presale_exact: Decimal
+    presale: int
+    aftersale_exact: Decimal
+    aftersale: int
+    inquiries: Decimal
+    kpi: Kpi | None
+    handle: Input | None
+    waits_per_inquiry: float | None
+    hours: list[HourPlan]
+    notes: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``--json`` object: numbers as numbers, money as decimal strings."""
+        def num(v: Decimal | None) -> float | None:
+            return None if v is None else float(v)
+        return {
+            "shop_id": self.shop_id, "date": self.day,
+            "sales": None if self.sales is None else str(self.sales),
+            "orders": num(self.orders),
+            "inputs": {k: {"value": (str(i.value) if k == "avg_order_value" else num(i.value)),
+                           "source": i.source} for k, i in self.inputs.items()},
+            "inquiries": num(self.inquiries),
+            "presale_agents": self.presale, "presale_exact": num(self.presale_exact),
+            "aftersale_agents": self.aftersale, "aftersale_exact": num(self.aftersale_exact),
+            "kpi": None if self.kpi is None else {"name": self.kpi.name,
+                                                  "window_seconds": self.kpi.window_seconds,
+                                                  "target": self.kpi.target},
+            "handle_seconds": None if self.handle is None else {
+                "value": num(self.handle.value), "source": self.handle.source},
+            "waits_per_inquiry": self.waits_per_inquiry,
+            "hours": [{"hour": h.hour, "inquiries": round(h.inquiries, 1),
+                       "waits": round(h.waits, 1), "agents": h.agents} for h in self.hours],
+            "notes": self.notes,
+        }
+
+
+def make_plan(history: History, settings: Settings, *, shop: str | None, day: str,
+              sales: Decimal | None, orders: Decimal | None, q: float,
+              given: Mapping[str, Decimal | None],
+              handle_seconds: float | None = None) -> Plan:
+    """Inputs (given, else observed), seed 004's headcount and the hourly plan for one shop."""
+    shops = history.shops()
+    if shop is None:
+        if len(shops) != 1:
+            raise PlanError(f"the history has {len(shops)} shops ({', '.join(shops[:8])}"
+                            f"{', ...' if len(shops) > 8 else ''}): pick one with --shop"
+                            if shops else "the history has no shop-day rows: nothing to plan "
+                            "from (check the log or report)")
+        shop = shops[0]
+    elif shop not in shops:
+        raise PlanError(f"shop {shop!r} is not in the history; it has {', '.join(shops[:8])}")
+    observed = observed_inputs(history, shop, q)
+    inputs: dict[str, Input] = {}
+    missing: list[str] = []
+    for key, label in OVERRIDES.items():
+        value = given.get(key)
+        if value is not None:
+            inputs[key] = Input(label, value, f"given: {FLAGS[key]}")
+        elif key in observed and observed[key].value is not None:
+            inputs[key] = observed[key]
+        else:
+            inputs[key] = observed.get(key) or Input(label, None, "not in the history")
+            missing.append(key)
+    notes: list[str] = []
+    no_orders = not any(all(f in r for f in ORDER_FIELDS) for r in history.rows
+                        if r["shop_id"] == shop)
+    if orders is None and sales is None:
+        missing.insert(0, "sales")
+    needs_aov = orders is None and sales is not None
+    if not needs_aov and "avg_order_value" in missing:
+        missing.remove("avg_order_value")  # --orders given: the formula does not need it
+    if missing:
+        why = ("the history has no orders (no `order` events in the log, no §7 fields in the "
+               "report), so " if no_orders and any(m in missing for m in (
+                   "avg_order_value", "conversion_rate", "return_rate", "chat_share")) else "")
+        if "chat_share" in missing and not no_orders:
+            why += ("total shop sales are not in the history (no silent_sales), so the chat "
+                    "share cannot be observed; ")
+        raise PlanError(f"{why}supply " + ", ".join(FLAGS[m] for m in missing))
+    if "chat_share" not in given or given["chat_share"] is None:
+        notes.append("chat share observed from the log's own orders: if the log does not carry "
+                     "every order of the shop, give --chat-share")
+    aov = inputs["avg_order_value"].value
+    if orders is None:
+        assert sales is not None and aov is not None
+        orders = orders_from_sales(sales, aov)
+    elif sales is None and aov is not None:
+        sales = (orders * aov).quantize(Decimal("0.01"))
+    result = headcount(SaleInputs(orders, *(_req(inputs[k]) for k in (
+        "chat_share", "conversion_rate", "max_per_agent", "return_rate"))))
+    unassigned = [r for r in history.agent_rows
+                  if r["shop_id"] == shop and r.get("agent") == UNASSIGNED]
+    total = sum(int(r.get("consultations") or 0) for r in history.agent_rows
+                if r["shop_id"] == shop)
+    if unassigned and total and given.get("max_per_agent") is None:
+        share = sum(int(r.get("consultations") or 0) for r in unassigned) / total
+        if share >= 0.05:
+            notes.append(f"{share:.0%} of consultations were waits that no agent held when "
+                         f"they opened (DOMAIN.md §3 rule 6: unassigned); they are in no "
+                         f"agent's count, so the consultations per agent-day may be low: "
+                         f"give --max-per-agent if you know better")
+    platform = history.platforms.get(shop, settings.default_platform)
+    policy = settings.policies.policy(platform, shop)
+    kpi = policy_kpis(policy.window_seconds, policy.reply_rate_target)[0]
+    handle: Input | None = None
+    if handle_seconds is not None:
+        handle = Input("busy time per reply", Decimal(str(handle_seconds)),
+                       "given: --handle-seconds")
+    elif shop in history.handle_seconds:
+        seconds = Decimal(str(round(history.handle_seconds[shop], 1)))
+        handle = Input("busy time per reply", seconds,
+                       "observed: agents' busy time per reply in the log" if history.source ==
+                       "log" else "observed: mean response time of the report (an upper "
+                       "bound: it includes queueing)")
+    hours: list[HourPlan] = []
+    per_inquiry = history.waits_per_inquiry.get(shop)
+    profile = history.hours.get(shop)
+    if profile is None:
+        notes.append("no hourly plan: it needs the hourly profile of wait starts, which only "
+                     "a log has (--input LOG)")
+    elif handle is None or handle.value is None or not per_inquiry:
+        notes.append("no hourly plan: no agent reply observed, so no handling time: give "
+                     "--handle-seconds")
+    else:
+        hours = hourly_plan(float(result.inquiries), profile, per_inquiry, float(handle.value),
+                            kpi)
+        if any(h.agents is None for h in hours):
+            notes.append(f"some hours cannot meet {kpi.target:.0%} within "
+                         f"{kpi.window_seconds:g} s with {handle.value} s of handling, whatever "
+                         f"the headcount: shorten the handling (quick replies, a bot)")
+    return Plan(shop, day, inputs, sales, orders, result.presale_exact, result.presale,
+                result.aftersale_exact, result.aftersale, result.inquiries, kpi, handle,
+                per_inquiry, hours, notes)
+
+
+def _req(i: Input) -> Decimal:
+    assert i.value is not None, i.name
+    return i.value
+
+
+# --- output -----------------------------------------------------------------------------------
+
+
+def _fmt(key: str, value: Decimal | None) -> str:
+    if value is None:
+        return "-"
+    if key == "avg_order_value":
+        return f"{value:,.2f} yuan"
+    if key in ("chat_share", "conversion_rate", "return_rate"):
+        return f"{float(value):.1%}"
+    return f"{float(value):,.1f}"
+
+
+def render(plan: Plan) -> str:
+    """The terminal table: inputs and their sources, the two formulas, then the hours."""
+    lines = [f"chatwatch plan: shop {plan.shop_id}, {plan.day}"]
+    forecast = (f"sales {plan.sales:,.2f} yuan, " if plan.sales is not None else "")
+    lines.append(f"forecast: {forecast}{float(plan.orders):,.0f} orders")
+    lines.append("")
+    width = max(len(i.name) for i in plan.inputs.values())
+    lines.append(f"{'input':<{width}}  {'value':>14}  source")
+    for key, i in plan.inputs.items():
+        lines.append(f"{i.name:<{width}}  {_fmt(key, i.value):>14}  {i.source}")
+    if plan.handle is not None:
+        lines.append(f"{plan.handle.name:<{width}}  {float(plan.handle.value or 0):>12.1f} s"
+                     f"  {plan.handle.source}")
+    v = {k: i.value for k, i in plan.inputs.items()}
+    lines.append("")
+    lines.append(f"pre-sale agents  = {float(plan.orders):,.0f} orders × {_fmt('chat_share', v['chat_share'])}"
+                 f" chat ÷ {_fmt('conversion_rate', v['conversion_rate'])} conversion"
+                 f" ÷ {_fmt('max_per_agent', v['max_per_agent'])} per agent-day"
+                 f" = {float(plan.presale_exact):,.1f} → {plan.presale:,}")
+    lines.append(f"after-sale agents = {float(plan.orders):,.0f} orders × "
+                 f"{_fmt('return_rate', v['return_rate'])} returns ÷ "
+                 f"{_fmt('max_per_agent', v['max_per_agent'])} per agent-day"
+                 f" = {float(plan.aftersale_exact):,.1f} → {plan.aftersale:,}")
+    lines.append(f"inquiries expected: {float(plan.inquiries):,.0f}")
+    if plan.hours and plan.kpi is not None:
+        lines.append("")
+        lines.append(f"hour by hour (pre-sale agents on duty by Erlang C: {plan.kpi.target:.0%}"
+                     f" of waits answered within {plan.kpi.window_seconds:g} s; "
+                     f"{plan.waits_per_inquiry or 0:.2f} waits per inquiry)")
+        lines.append(f"{'hour':<6}{'inquiries':>10}{'waits':>10}{'agents':>8}")
+        for h in plan.hours:
+            agents = "-" if h.agents is None else f"{h.agents:,}"
+            lines.append(f"{h.hour:02d}:00 {h.inquiries:>10,.0f}{h.waits:>10,.0f}{agents:>8}")
+        peak = max((h for h in plan.hours if h.agents is not None),
+                   key=lambda h: h.agents or 0, default=None)
+        if peak is not None:
+            lines.append(f"peak: {peak.agents:,} agents at {peak.hour:02d}:00")
+    for note in plan.notes:
+        lines.append(f"note: {note}")
+    return "\n".join(lines)
+
+
+# --- command line -----------------------------------------------------------------------------
+
+
+def _decimal(name: str) -> Any:
+    def convert(ctx: click.Context, param: click.Parameter, value: str | None) -> Decimal | None:
+        if value is None:
+            return None
+        try:
+            number = Decimal(value.replace(",", ""))
+        except InvalidOperation:
+            raise click.BadParameter(f"{value!r} is not a number", param_hint=name) from None
+        if number < 0 or not number.is_finite():
+            raise click.BadParameter(f"{value} must be >= 0", param_hint=name)
+        return number
+    return convert
+
+
+def _share(name: str) -> Any:
+    base = _decimal(name)
+
+    def convert(ctx: click.Context, param: click.Parameter, value: str | None) -> Decimal | None:
+        number = base(ctx, param, value[:-1] if value and value.endswith("%") else value)
+        if number is not None and value and value.endswith("%"):
+            number /= 100
+        if number is not None and number > 1:
+            raise click.BadParameter(f"{value} is a share: write 0.25 or 25%", param_hint=name)
+        return number  # type: ignore[no-any-return]
+    return convert
+
+
+@click.command("plan")
+@click.option("--input", "inputs", multiple=True, metavar="LOG",
+              help="History as a log (JSONL or CSV, .gz too), run through backfill. Repeatable.")
+@click.option("--report", "report_path", metavar="DAILY.jsonl",
+              help="History as a saved `chatwatch backfill --report` file.")
+@click.option("--agent-report", "agent_report_path", metavar="AGENTS.jsonl",
+              help="The `backfill --by agent` rows (for consultations per agent-day).")
+@click.option("--shop", help="The shop to plan (needed when the history has several).")
+@click.option("--date", "day", default=None, metavar="YYYY-MM-DD",
+              help="The sale day (e.g. 2026-11-11).")
+@click.option("--sales", callback=_decimal("--sales"), help="Forecast sales of the day, yuan.")
+@click.option("--orders", callback=_decimal("--orders"),
+              help="Forecast paid orders (instead of, or besides, --sales).")
+@click.option("--avg-order-value", callback=_decimal("--avg-order-value"),
+              help="Override the observed average order value (yuan).")
+@click.option("--chat-share", callback=_share("--chat-share"),
+              help="Override the share of sales through chat (0.6 or 60%).")
+@click.option("--conversion-rate", callback=_share("--conversion-rate"),
+              help="Override the observed inquiry conversion rate.")
+@click.option("--max-per-agent", callback=_decimal("--max-per-agent"),
+              help="Override the consultations one agent handles a day.")
+@click.option("--return-rate", callback=_share("--return-rate"),
+              help="Override the observed return rate (refunded ÷ paid).")
+@click.option("--percentile", "q", type=click.FloatRange(0, 100), default=90.0,
+              show_default=True, help="Percentile of agent-days taken as the daily maximum.")
+@click.option("--handle-seconds", type=click.FloatRange(min=0, min_open=True),
+              help="Override the agents' busy time per reply for the hourly plan.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as one JSON object.")
+@click.pass_obj
+def plan_command(ctx: Any, inputs: tuple[str, ...], report_path: str | None,
+                 agent_report_path: str | None, shop: str | None, day: str | None,
+                 sales: Decimal | None, orders: Decimal | None,
+                 avg_order_value: Decimal | None, chat_share: Decimal | None,
+                 conversion_rate: Decimal | None, max_per_agent: Decimal | None,
+                 return_rate: Decimal | None, q: float, handle_seconds: float | None,
+                 as_json: bool) -> None:
+    """Staff a sale day: seed 004's headcount and an hourly plan from observed history."""
+    settings: Settings = ctx.settings
+    if not inputs and not report_path and not agent_report_path:
+        raise PlanError("give the history: --input LOG (a log, run through backfill) or "
+                        "--report DAILY.jsonl [--agent-report AGENTS.jsonl]")
+    if inputs and (report_path or agent_report_path):
+        raise PlanError("give either --input logs or saved --report files, not both")
+    if day is not None:
+        try:
+            date.fromisoformat(day)
+        except ValueError:
+            raise click.BadParameter(f"{day!r}: write YYYY-MM-DD", param_hint="--date") from None
+    history = (history_from_log(inputs, settings) if inputs
+               else history_from_reports(report_path, agent_report_path))
+    given = {"avg_order_value": avg_order_value, "chat_share": chat_share,
+             "conversion_rate": conversion_rate, "max_per_agent": max_per_agent,
+             "return_rate": return_rate}
+    plan = make_plan(history, settings, shop=shop, day=day or "the sale day", sales=sales,
+                     orders=orders, q=q, given=given, handle_seconds=handle_seconds)
+    if as_json:
+        sys.stdout.buffer.write(msgspec.json.encode(plan.as_dict()) + b"\n")
+    else:
+        click.echo(render(plan))

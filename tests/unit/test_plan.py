@@ -1,0 +1,180 @@
+"""``chatwatch plan``: seed 004's inputs read from report rows (DOMAIN.md §7 field names),
+overrides, missing history, and the hourly plan from a log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from stream.cli import cli
+from stream.core.staffing import agents_needed
+from stream.plan import PlanError
+
+
+def _write(path: Path, rows: list[dict[str, Any]]) -> str:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return str(path)
+
+
+def _day(day: str, **orders: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {"shop_id": "s1", "day": day, "consultations": 400, "unreplied": 40,
+                           "reply_rate": 0.9, "waits": 600, "waits_breached": 50,
+                           "responses": 550, "mean_response_seconds": 40.0,
+                           "fast_responses": 100}
+    row.update(orders)
+    return row
+
+
+def _agent(agent: str, day: str, consultations: int) -> dict[str, Any]:
+    return {"shop_id": "s1", "agent": agent, "day": day, "consultations": consultations,
+            "unreplied": 0, "reply_rate": 1.0, "waits": consultations, "waits_breached": 0,
+            "responses": consultations, "mean_response_seconds": 30.0, "fast_responses": 0}
+
+
+def _history(tmp_path: Path) -> tuple[str, str]:
+    # two days: 1,000 inquiries, 250 paid buyers, 25,000.00 yuan through chat, 2,500.00
+    # refunded, 25,000.00 of silent orders -> AOV 100, conversion 25 %, return 10 %, share 50 %
+    report = _write(tmp_path / "daily.jsonl", [
+        _day("2026-10-01", inquiries=600, paid_buyers=150, conversion_rate=0.25,
+             chat_sales="15000.00", refunds="1000.00", avg_order_value="100.00",
+             silent_orders=100, silent_sales="15000.00"),
+        _day("2026-10-02", inquiries=400, paid_buyers=100, conversion_rate=0.25,
+             chat_sales="10000.00", refunds="1500.00", avg_order_value="100.00",
+             silent_orders=80, silent_sales="10000.00"),
+    ])
+    # ten agent-days of 10..100 consultations: p90 = 91; unassigned left out
+    agents = _write(tmp_path / "agents.jsonl", [
+        *(_agent(f"a{k}", "2026-10-01" if k < 5 else "2026-10-02", 10 * (k + 1))
+          for k in range(10)),
+        _agent("unassigned", "2026-10-01", 5000)])
+    return report, agents
+
+
+def _plan(*args: str) -> Any:
+    return CliRunner().invoke(cli, ["plan", *args])
+
+
+def _refused(result: Any) -> str:
+    """The PlanError message of a refused plan (``chatwatch`` prints it and exits 2)."""
+    assert isinstance(result.exception, PlanError), result.output
+    return str(result.exception)
+
+
+def test_every_input_observed_from_the_report_rows(tmp_path: Path) -> None:
+    report, agents = _history(tmp_path)
+    result = _plan("--report", report, "--agent-report", agents, "--sales", "5000000",
+                   "--date", "2026-11-11", "--json")
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    inputs = plan["inputs"]
+    assert inputs["avg_order_value"]["value"] == "100.00"
+    assert inputs["conversion_rate"]["value"] == 0.25
+    assert inputs["return_rate"]["value"] == 0.1
+    assert inputs["chat_share"]["value"] == 0.5
+    assert inputs["max_per_agent"]["value"] == 91.0
+    assert all(i["source"].startswith("observed") for i in inputs.values())
+    assert "silent_sales" in inputs["chat_share"]["source"]
+    assert "p90 of 10 agent-days" in inputs["max_per_agent"]["source"]
+    # 5,000,000 ÷ 100 = 50,000 orders × 0.5 ÷ 0.25 = 100,000 inquiries ÷ 91 = 1,098.9 -> 1,099
+    assert plan["orders"] == 50_000 and plan["inquiries"] == 100_000
+    assert plan["presale_agents"] == 1099
+    # 50,000 × 0.1 ÷ 91 = 54.9 -> 55
+    assert plan["aftersale_agents"] == 55
+    assert plan["date"] == "2026-11-11"
+    assert plan["hours"] == []  # a report has no hourly profile
+    assert any("--input" in n for n in plan["notes"])
+
+
+def test_given_values_override_and_say_so(tmp_path: Path) -> None:
+    report, agents = _history(tmp_path)
+    result = _plan("--report", report, "--agent-report", agents, "--orders", "10000",
+                   "--conversion-rate", "20%", "--max-per-agent", "200", "--percentile", "50",
+                   "--json")
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert plan["inputs"]["conversion_rate"] == {"value": 0.2,
+                                                 "source": "given: --conversion-rate"}
+    assert plan["inputs"]["max_per_agent"]["source"] == "given: --max-per-agent"
+    # 10,000 × 0.5 ÷ 0.2 ÷ 200 = 125; after-sale 10,000 × 0.1 ÷ 200 = 5
+    assert (plan["presale_agents"], plan["aftersale_agents"]) == (125, 5)
+    assert plan["sales"] == "1000000.00"  # orders × the observed AOV
+
+
+def test_the_table_shows_values_sources_and_the_formula(tmp_path: Path) -> None:
+    report, agents = _history(tmp_path)
+    result = _plan("--report", report, "--agent-report", agents, "--sales", "5000000")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "average order value" in out and "100.00 yuan" in out
+    assert "observed: paid_buyers ÷ inquiries over 2 day(s) of the report" in out
+    assert "= 1,098.9 → 1,099" in out and "= 54.9 → 55" in out
+
+
+def test_history_without_orders_names_the_inputs_to_supply(tmp_path: Path) -> None:
+    report = _write(tmp_path / "daily.jsonl", [_day("2026-10-01"), _day("2026-10-02")])
+    agents = _write(tmp_path / "agents.jsonl", [_agent("a1", "2026-10-01", 50)])
+    message = _refused(_plan("--report", report, "--agent-report", agents, "--sales",
+                             "5000000"))
+    assert "the history has no orders" in message
+    for flag in ("--avg-order-value", "--chat-share", "--conversion-rate", "--return-rate"):
+        assert flag in message
+    assert "--max-per-agent" not in message  # observed from the agent rows
+    # orders without silent_sales: the total is unknown, so the share must be given
+    report = _write(tmp_path / "daily2.jsonl", [
+        _day("2026-10-01", inquiries=100, paid_buyers=10, chat_sales="900.00",
+             refunds="0.00", avg_order_value="90.00", conversion_rate=0.1)])
+    message = _refused(_plan("--report", report, "--agent-report", agents, "--sales",
+                             "5000000"))
+    assert "total shop sales are not in the history" in message
+    assert "supply --chat-share" in message
+    result = _plan("--report", report, "--agent-report", agents, "--sales", "9000",
+                   "--chat-share", "0.5", "--json")
+    assert result.exit_code == 0, result.output
+    # 9,000 ÷ 90 = 100 orders × 0.5 ÷ 0.1 = 500 inquiries ÷ 50 per agent-day = 10
+    assert json.loads(result.stdout)["presale_agents"] == 10
+
+
+def _log(path: Path) -> str:
+    # shop s1 (taobao: 300 s window, 70 %): waits at 10:xx and 20:xx local time, 3 at 20:00
+    # for each 1 at 10:00; agent a1 answers each 30 s after it opened.
+    lines = []
+    n = 0
+    for day in ("2026-10-01", "2026-10-02"):
+        for hour, count in ((10, 5), (20, 15)):
+            for k in range(count):
+                n += 1
+                ts = f"{day}T{hour}:{k * 2:02d}:00+08:00"
+                reply = f"{day}T{hour}:{k * 2:02d}:30+08:00"
+                base = {"shop_id": "s1", "buyer_id": f"b{n}", "platform": "taobao",
+                        "type": "message"}
+                lines.append({**base, "event_id": f"q{n}", "ts": ts, "sender": "buyer",
+                              "text": "在吗"})
+                lines.append({**base, "event_id": f"r{n}", "ts": reply, "sender": "agent",
+                              "agent_id": "a1", "text": "在的"})
+    path.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines),
+                    encoding="utf-8")
+    return str(path)
+
+
+def test_a_log_gives_the_hourly_plan(tmp_path: Path) -> None:
+    log = _log(tmp_path / "log.jsonl")
+    args = ["--input", log, "--orders", "1000", "--avg-order-value", "100", "--chat-share",
+            "1", "--conversion-rate", "0.5", "--return-rate", "0.1"]
+    # a1 held none of the waits when they opened (each buyer's first wait is unassigned,
+    # DOMAIN.md §3 rule 6), so no agent-day shows a consultation: the maximum must be given
+    assert "supply --max-per-agent" in _refused(_plan(*args))
+    result = _plan(*args, "--max-per-agent", "100", "--json")
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    hours = {h["hour"]: h for h in plan["hours"]}
+    inquiries = plan["inquiries"]  # 1000 × 1 ÷ 0.5 = 2000
+    assert inquiries == 2000
+    assert hours[10]["inquiries"] == 500.0 and hours[20]["inquiries"] == 1500.0
+    assert plan["waits_per_inquiry"] == 1.0
+    assert plan["handle_seconds"]["value"] == 30.0
+    assert "busy time per reply" in plan["handle_seconds"]["source"]
+    assert hours[20]["agents"] == agents_needed(1500 / 3600, 30.0, 300, 0.7)
+    assert hours[3]["agents"] == 0
