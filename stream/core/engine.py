@@ -13,10 +13,12 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from stream.core.conversion import Aliases, Conversions, default_id
 from stream.core.deadlines import Deadlines
-from stream.core.events import ChatEvent
+from stream.core.events import ORDER, ChatEvent
 from stream.core.figures import DailyFigures, DayBook
 from stream.core.guard import ContentFlagged, ContentGuard
+from stream.core.orders import Conversion, OrderBook, OrderOutcome, is_duplicate_order, needs_mark
 from stream.core.policy import Policy, PolicyBook
 from stream.core.reply_window import (
     DAY_RECORD,
@@ -35,7 +37,7 @@ from stream.core.reply_window import (
     share_ids,
 )
 
-EngineOutcome = Outcome | ContentFlagged
+EngineOutcome = Outcome | ContentFlagged | OrderOutcome
 
 
 class Applied(msgspec.Struct, frozen=True, gc=False):
@@ -72,6 +74,8 @@ class PartitionState:
     max_event_ms: int = 0  # the latest effective event time applied in this partition
     watermark_ms: int = 0  # no further event is expected before this event time
     book: DayBook = field(default_factory=DayBook)
+    orders: OrderBook = field(default_factory=OrderBook)  # §7 figures
+    aliases: Aliases = field(default_factory=dict)  # (shop, buyer) -> non-default conversation ids
 
 
 class Engine:
@@ -86,6 +90,7 @@ class Engine:
         # Rule 7 counts, for drivers without metrics (backfill's summary).
         self.duplicates = 0
         self.out_of_order = 0
+        self.conversions = Conversions(self.conversations)  # orders (§7)
 
     # -- state ------------------------------------------------------------------------------
 
@@ -103,6 +108,7 @@ class Engine:
         part = self.partition(conv.partition)
         part.shops.setdefault(conv.shop_id, conv.platform)
         self._book_change(part.book, conv, old.days if old else (), conv.days)
+        self.conversions.adopt(conv, conversation_id, part.orders, part.aliases, old)
         self.conversations[conversation_id] = conv
         if conv.has_open_wait and not conv.wait_breached:
             policy = self.policies.policy(conv.platform, conv.shop_id)
@@ -123,8 +129,13 @@ class Engine:
         conv = self.conversations.get(cid)
         if conv is None:
             conv = self.conversations[cid] = new_conversation(event, partition)
-            self.partition(partition).shops.setdefault(conv.shop_id, conv.platform)
-        elif is_duplicate(conv, event.event_id, event_hash):
+            state = self.partition(partition)
+            state.shops.setdefault(conv.shop_id, conv.platform)
+            if cid != default_id(conv.shop_id, conv.buyer_id):
+                self.conversions.adopt(conv, cid, state.orders, state.aliases)
+        elif is_duplicate(conv, event.event_id, event_hash) or (
+                event.type == ORDER and is_duplicate_order(conv, event.order_id or "",
+                                                           event.status or "")):
             self.duplicates += 1
             return DUPLICATE
         # The conversation's platform and shop (from its first event), not the event's: the
@@ -138,6 +149,9 @@ class Engine:
         part = self.partition(conv.partition)
         if conv.latest_ts > part.max_event_ms:
             part.max_event_ms = conv.latest_ts
+        if event.type == ORDER:
+            return Applied(False, out_of_order, tuple(self.conversions.order(
+                conv, cid, event, policy, tz, part.orders, part.aliases)))
         first_reply = False
         if event.sender == "agent" and event.type == "message":
             first_reply = not agent_spoke
@@ -148,6 +162,8 @@ class Engine:
                     part.deadlines.add(outcome.deadline_ms, cid)
             if conv.days is not before:
                 self._book_change(part.book, conv, before, conv.days)
+        if conv.wait_start != NO_WAIT and needs_mark(conv):
+            self.conversions.mark(conv, part.orders)  # an inquiry (§7), at any hour
         if self.guard is not None and event.is_shop_message:
             flagged = self._flag(event, conv, policy, tz, first_reply)
             if flagged is not None:
@@ -260,16 +276,17 @@ class Engine:
         horizon = part.max_event_ms - retention_ms
         # A wait breached and still unanswered after the whole retention has done all it can
         # (a reply days later would only add a late response time): it goes too.
-        evicted = [cid for cid, conv in self.conversations.items()
+        evicted = [(cid, conv) for cid, conv in self.conversations.items()
                    if conv.partition == partition and conv.latest_ts < horizon
                    and (conv.wait_start == -1 or conv.wait_breached)]
-        for cid in evicted:
+        for cid, _ in evicted:
             del self.conversations[cid]
         # The horizon's UTC date minus one: no time zone's local date of the horizon is
         # earlier, so no shop loses a day still within retention.
         keep_from_day = (horizon // 86_400_000) + _EPOCH_ORDINAL - 1
         part.book.forget_before(keep_from_day)
-        return evicted
+        self.conversions.evict(partition, evicted, keep_from_day, part.orders, part.aliases)
+        return [cid for cid, _ in evicted]
 
     # -- read-outs --------------------------------------------------------------------------
 
@@ -303,6 +320,33 @@ class Engine:
     def report(self) -> list[DailyFigures]:
         """Daily figures of every shop and business day with counted waits."""
         return self.book().report()
+
+    def order_book(self, partitions: Iterable[int] | None = None) -> OrderBook:
+        """The §7 figures of the given partitions (default: all) merged into one book."""
+        states = self._states(partitions)
+        if len(states) == 1:
+            return states[0].orders
+        merged = OrderBook()
+        for state in states:
+            merged.merge(state.orders)
+        return merged
+
+    def conversion(self, shop_id: str, day: int, partitions: Iterable[int] | None = None,
+                   ) -> tuple[Conversion | None, list[Conversion]]:
+        """One shop-day's §7 figures and its agents' (ranked), over the partitions."""
+        states = self._states(partitions)
+        if len(states) == 1:
+            book = states[0].orders
+        else:
+            book = OrderBook()
+            for state in states:
+                book.merge(state.orders, only=(shop_id, day))
+        return book.figures(shop_id, day), book.agents(shop_id, day)
+
+    @property
+    def has_orders(self) -> bool:
+        """Whether any order event was applied (the report then carries the §7 fields)."""
+        return self.conversions.applied > 0
 
     def open_waits(self) -> Iterator[tuple[str, Conversation]]:
         """Conversations whose wait is open and not yet breached, each once.

@@ -11,6 +11,7 @@ import msgspec
 MESSAGE = "message"
 READ = "read"
 END = "end"
+ORDER = "order"
 
 BUYER = "buyer"
 AGENT = "agent"
@@ -34,6 +35,10 @@ class ChatEvent(msgspec.Struct, frozen=True, gc=False):
     agent_id: str | None = None
     text: str | None = None
     buyer_kind: str = CUSTOMER
+    # order events (DOMAIN.md §7): the amount in integer fen, never a float
+    order_id: str | None = None
+    status: str | None = None
+    amount_fen: int | None = None
 
     @property
     def is_shop_message(self) -> bool:
