@@ -22,6 +22,7 @@ from prometheus_client.registry import Collector
 
 from stream.core.engine import Applied, Engine, EngineOutcome
 from stream.core.guard import ContentFlagged
+from stream.core.orders import OrderPaid, OrderRefunded
 from stream.core.reply_window import WaitBreached, WaitClosed, WaitOpened
 
 # Response and breach-latency buckets are in seconds. The response buckets put bounds at the
@@ -71,6 +72,22 @@ class ChatwatchMetrics:
         self.agent_violations = Counter("chatwatch_agent_violations", "Flagged messages by "
                                         "agent, once per severity found in a message.",
                                         ["shop", "agent", "severity"], registry=registry)
+        # Sales in yuan (a float at this boundary only: the core keeps integer fen).
+        self.chat_sales = Counter("chatwatch_chat_sales_yuan", "Paid orders attributed to a "
+                                  "consultation (客服销售额), yuan, at payment.", ["shop"],
+                                  registry=registry)
+        self.silent_sales = Counter("chatwatch_silent_sales_yuan", "Silent paid orders (静默"
+                                    "下单: no consultation in the conversion window), yuan.",
+                                    ["shop"], registry=registry)
+        self.agent_chat_sales = Counter("chatwatch_agent_chat_sales_yuan", "Attributed paid "
+                                        "orders by the agent holding the conversation at "
+                                        "payment, yuan.", ["shop", "agent"], registry=registry)
+        self.chat_refunds = Counter("chatwatch_chat_refunds_yuan", "Refunds of attributed paid "
+                                    "orders, yuan, when they arrive.", ["shop"],
+                                    registry=registry)
+        self.orders_paid = Counter("chatwatch_orders_paid", "Paid orders counted, by kind "
+                                   "(chat: attributed, silent).", ["shop", "kind"],
+                                   registry=registry)
         self.breach_latency = Histogram("chatwatch_breach_latency_seconds", "Wall-clock delay "
                                         "from a wait's deadline to its breach being declared.",
                                         buckets=LATENCY_BUCKETS, registry=process)
@@ -95,6 +112,11 @@ class ChatwatchMetrics:
         self._agent_breaches = Children(self.agent_breaches)
         self._violations = Children(self.violations)
         self._agent_violations = Children(self.agent_violations)
+        self._chat_sales = Children(self.chat_sales)
+        self._silent_sales = Children(self.silent_sales)
+        self._agent_sales = Children(self.agent_chat_sales)
+        self._refunds = Children(self.chat_refunds)
+        self._orders_paid = Children(self.orders_paid)
 
     @classmethod
     def create(cls, registry: CollectorRegistry,
@@ -142,6 +164,22 @@ class ChatwatchMetrics:
                     self._agent_violations[shop, outcome.agent, severity].inc()
                 if outcome.oversized:
                     self.events.labels("oversized").inc()
+            elif isinstance(outcome, OrderPaid):
+                self._paid(outcome)
+            elif isinstance(outcome, OrderRefunded):
+                self._refunds[outcome.shop_id].inc(outcome.amount / 100)
+
+    def _paid(self, paid: OrderPaid) -> None:
+        shop = paid.shop_id
+        if paid.silent:
+            self._silent_sales[shop].inc(paid.amount / 100)
+            self._orders_paid[shop, "silent"].inc()
+            return
+        self._chat_sales[shop].inc(paid.amount / 100)
+        self._agent_sales[shop, paid.agent].inc(paid.amount / 100)
+        self._orders_paid[shop, "chat"].inc()
+        if paid.refunded:  # refunds that arrived before the payment count now
+            self._refunds[shop].inc(paid.refunded / 100)
 
 
 class Children(dict[Any, Any]):
@@ -190,6 +228,15 @@ class EngineCollector(Collector):
         at_risk = GaugeMetricFamily("chatwatch_wait_at_risk_seconds", "The shop's "
                                     "at-risk wait age from configuration (WaitAtRisk).",
                                     labels=["shop"])
+        inquiries = GaugeMetricFamily("chatwatch_inquiries", "Distinct customer buyers with a "
+                                      "wait today, any hour (询单人数).", labels=["shop"])
+        conversion = GaugeMetricFamily("chatwatch_conversion_rate", "Paid buyers attributed to "
+                                       "today over today's inquiries (询单转化率), so far; NaN "
+                                       "without inquiries.", labels=["shop"])
+        agent_conversion = GaugeMetricFamily("chatwatch_agent_conversion_rate", "An agent's "
+                                             "paid buyers over the buyers whose waits the "
+                                             "agent held today, so far; NaN without.",
+                                             labels=["shop", "agent"])
         counts: dict[str, int] = {}
         starts: dict[str, int] = {}
         for _, conv in engine.open_waits():
@@ -216,4 +263,16 @@ class EngineCollector(Collector):
                                 else figures.reply_rate)
                 consult.add_metric([shop], figures.consultations)
                 unreplied.add_metric([shop], figures.unreplied)
-        yield from (open_waits, oldest, rate, consult, unreplied, target, at_risk)
+            shop_conversion, agents = engine.conversion(shop, today, partitions)
+            inquiries.add_metric([shop], shop_conversion.inquiries if shop_conversion else 0)
+            conversion.add_metric([shop], _rate(shop_conversion.conversion_rate
+                                                if shop_conversion else None))
+            for row in agents:
+                agent_conversion.add_metric([shop, row.agent or "unassigned"],
+                                            _rate(row.conversion_rate))
+        yield from (open_waits, oldest, rate, consult, unreplied, target, at_risk, inquiries,
+                    conversion, agent_conversion)
+
+
+def _rate(value: float | None) -> float:
+    return math.nan if value is None else value

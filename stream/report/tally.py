@@ -149,8 +149,8 @@ class Tally:
         for o in outcomes:
             if isinstance(o, BreachRetracted):
                 retracted = True  # the WaitClosed that follows says which wait it was
-            elif isinstance(o, ContentFlagged) or not o.counted:
-                continue
+            elif not isinstance(o, WaitOpened | WaitBreached | WaitClosed) or not o.counted:
+                continue  # content findings and orders are counted elsewhere
             elif isinstance(o, WaitOpened):
                 if self.by_agent:
                     totals = self._totals(o.shop_id, o.agent, o.day)
