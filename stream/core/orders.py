@@ -425,8 +425,10 @@ class OrderBook:
         return rows
 
     def settles_at(self, shop_id: str, day: int, window_ms: int) -> int | None:
-        """The event time at which the shop-day's conversion can no longer change (refunds
-        aside): the window after its latest first wait; None without inquiries."""
+        """When the shop-day's conversion stops changing: the window after its last first wait.
+
+        Refunds still arrive later. None without inquiries.
+        """
         totals = self.totals.get((shop_id, None, day))
         if totals is None or not totals.last_first_ms:
             return None
