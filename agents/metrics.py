@@ -230,6 +230,9 @@ class EngineCollector(Collector):
                                     labels=["shop"])
         inquiries = GaugeMetricFamily("chatwatch_inquiries", "Distinct customer buyers with a "
                                       "wait today, any hour (询单人数).", labels=["shop"])
+        paid_buyers = GaugeMetricFamily("chatwatch_conversions", "Today's inquiries converted: "
+                                        "distinct customers with a paid order attributed to "
+                                        "today (付款人数), so far.", labels=["shop"])
         conversion = GaugeMetricFamily("chatwatch_conversion_rate", "Paid buyers attributed to "
                                        "today over today's inquiries (询单转化率), so far; NaN "
                                        "without inquiries.", labels=["shop"])
@@ -265,13 +268,14 @@ class EngineCollector(Collector):
                 unreplied.add_metric([shop], figures.unreplied)
             shop_conversion, agents = engine.conversion(shop, today, partitions)
             inquiries.add_metric([shop], shop_conversion.inquiries if shop_conversion else 0)
+            paid_buyers.add_metric([shop], shop_conversion.paid_buyers if shop_conversion else 0)
             conversion.add_metric([shop], _rate(shop_conversion.conversion_rate
                                                 if shop_conversion else None))
             for row in agents:
                 agent_conversion.add_metric([shop, row.agent or "unassigned"],
                                             _rate(row.conversion_rate))
         yield from (open_waits, oldest, rate, consult, unreplied, target, at_risk, inquiries,
-                    conversion, agent_conversion)
+                    paid_buyers, conversion, agent_conversion)
 
 
 def _rate(value: float | None) -> float:

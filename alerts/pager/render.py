@@ -24,6 +24,7 @@ WHAT = {
     "EventLagHigh": "处理延迟",
     "ReplyBudgetBurnFast": "超时比例过高",
     "ReplyBudgetBurnSlow": "超时比例持续偏高",
+    "ConversionDrop": "询单转化率下降",
 }
 CATEGORY = {"phone": "手机号", "wechat": "微信", "qq": "QQ", "alipay": "支付宝", "email": "邮箱",
             "link": "站外链接", "word": "违禁词", "quality": "服务质量"}
