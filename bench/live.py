@@ -1,7 +1,8 @@
 """Live benchmarks on the embedded broker: throughput, breach latency, memory.
 
-Raw consumption against one worker's throughput, breach latency at 100,000 open waits and
-memory per open conversation.
+Raw consumption against one worker's throughput (traffic where 10 % of the events are orders,
+and the same model without orders), breach latency at 100,000 open waits and memory per open
+conversation.
 
     python -m bench.live [--events 200000] [--waits 100000]
 
@@ -32,18 +33,29 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from stream.broker import EmbeddedBroker
 from stream.config import load_settings
 from stream.kafka import ensure_topics
-from stream.simulate import TrafficModel
+from stream.simulate import Rates, TrafficModel
 from stream.testing import WorkerProcess, topic_config
 
 PARTITIONS = 4
 WINDOW_S = 300  # the default reply window
 
 
-def realistic_events(n: int, seed: int = 1) -> list[tuple[bytes, bytes]]:
-    """``n`` (key, value) records of simulated traffic (bursts, replies, dirt, duplicates)."""
+# Order rates of the simulator that make about 10 % of the events orders (DOMAIN.md §7), and
+# none at all.
+WITH_ORDERS = Rates(order=0.45)
+WITHOUT_ORDERS = Rates(order=0.0, silent_buyer=0.0)
+
+
+def realistic_events(n: int, seed: int = 1, rates: Rates = WITH_ORDERS) -> list[tuple[bytes, bytes]]:
+    """``n`` (key, value) records of simulated traffic (bursts, replies, orders, dirt)."""
     model = TrafficModel(seed=seed, shops=20, agents_per_shop=4, buyers=20_000, rate=20,
-                         diurnal=True)
+                         diurnal=True, rates=rates)
     return [(s.key, s.value) for s in itertools.islice(model.events(), n)]
+
+
+def order_share(records: list[tuple[bytes, bytes]]) -> float:
+    """The share of records that are order events."""
+    return sum(b'"type":"order"' in value for _, value in records) / max(len(records), 1)
 
 
 async def fill(bootstrap: str, topic: str, records: Iterable[tuple[bytes, bytes]]) -> int:
@@ -187,7 +199,9 @@ def run(n_events: int = 200_000, n_waits: int = 100_000) -> dict[str, Any]:
                                       ("events_topic", "dlq_topic", "breaches_topic",
                                        "violations_topic")})
         asyncio.run(ensure_topics(settings, broker.url))
-        n = asyncio.run(fill(broker.bootstrap, cfg["events_topic"], realistic_events(n_events)))
+        records = realistic_events(n_events)
+        out["pipeline_order_share"] = order_share(records)
+        n = asyncio.run(fill(broker.bootstrap, cfg["events_topic"], records))
         out["raw_consume_events_per_s"] = asyncio.run(
             raw_consume(broker.bootstrap, cfg["events_topic"], n))
         with WorkerProcess(Path(tmp) / "throughput", broker.url, cfg) as worker:
@@ -196,8 +210,23 @@ def run(n_events: int = 200_000, n_waits: int = 100_000) -> dict[str, Any]:
         out["pipeline_cpu_utilisation"] = drained["cpu_utilisation"]
         out["pipeline_vs_raw"] = out["pipeline_events_per_s"] / out["raw_consume_events_per_s"]
         out["pipeline_events"] = n
+        out["pipeline_events_per_s_without_orders"] = _pipeline_without_orders(
+            broker, Path(tmp) / "no-orders", n_events)
         out.update(_breaches_and_memory(broker, Path(tmp) / "waits", n_waits))
     return out
+
+
+def _pipeline_without_orders(broker: EmbeddedBroker, workdir: Path, n_events: int) -> float:
+    """The worker's rate on the same traffic model with no orders at all (events/s)."""
+    cfg = topic_config(f"plain{uuid.uuid4().hex[:6]}", partitions=PARTITIONS)
+    settings = load_settings(environ={}).with_overrides(
+        partitions=PARTITIONS, **{k: cfg[k] for k in ("events_topic", "dlq_topic",
+                                                       "breaches_topic", "violations_topic")})
+    asyncio.run(ensure_topics(settings, broker.url))
+    n = asyncio.run(fill(broker.bootstrap, cfg["events_topic"],
+                         realistic_events(n_events, rates=WITHOUT_ORDERS)))
+    with WorkerProcess(workdir, broker.url, cfg) as worker:
+        return float(drain_rate(worker, n, interval=1.0)["events_per_s"])
 
 
 def _breaches_and_memory(broker: EmbeddedBroker, workdir: Path, n_waits: int) -> dict[str, Any]:

@@ -422,14 +422,15 @@ def _corrupt(rng: random.Random, body: dict[str, Any], event_id: str) -> bytes:
 
 # --- logs for backfill and plan ------------------------------------------------------------
 def write_log(path: str, n_events: int, seed: int = 1, *, rate: float = 20.0, shops: int = 20,
-              agents: int = 4, buyers: int = 20_000, start_ms: int) -> int:
+              agents: int = 4, buyers: int = 20_000, start_ms: int,
+              rates: Rates | None = None) -> int:
     """Write ``n_events`` of the model's lines as JSONL to ``path`` (gzip for ``.gz``).
 
     With a day-night rhythm, in send order (the order a log export has); returns the bytes
     written. ``rate`` is events per second of event time, averaged over a day.
     """
     model = TrafficModel(seed=seed, shops=shops, agents_per_shop=agents, buyers=buyers,
-                         start_ms=start_ms, rate=rate, diurnal=True)
+                         start_ms=start_ms, rate=rate, diurnal=True, rates=rates)
     out = cast(IO[bytes], gzip.open(path, "wb", compresslevel=1) if path.endswith(".gz")
                else open(path, "wb"))  # noqa: SIM115 - closed by the with below
     written = 0

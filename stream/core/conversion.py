@@ -17,7 +17,9 @@ from zoneinfo import ZoneInfo
 from stream.core.events import CUSTOMER, ChatEvent
 from stream.core.orders import (
     CANCELLED,
+    MARK,
     PAID,
+    UNASSIGNED,
     OrderBook,
     OrderOutcome,
     apply_order,
@@ -71,13 +73,15 @@ class Conversions:
         book.change(conv.shop_id, conv.buyer_id, before, contributions(conv.marks, conv.orders))
         return outcomes
 
-    def mark(self, conv: Conversation, book: OrderBook) -> None:
+    @staticmethod
+    def mark(conv: Conversation, book: OrderBook) -> None:
         """Give the open wait's holder an inquiry mark for the wait's business day."""
-        before = contributions(conv.marks, conv.orders)
-        first = conv.wait_day not in first_waits(conv.marks)
+        day = conv.wait_day
+        marks = conv.marks
+        first = all(marks[i] != day for i in range(0, len(marks), MARK))
         mark(conv)
-        book.change(conv.shop_id, conv.buyer_id, before, contributions(conv.marks, conv.orders),
-                    {conv.wait_day: conv.wait_start} if first else None)
+        book.inquire(conv.shop_id, conv.buyer_id, day, conv.wait_agent or UNASSIGNED,
+                     conv.wait_start if first else None)
 
     def _buyer_rows(self, conv: Conversation, cid: str, aliases: Aliases) -> Iterator[Conversation]:
         """The buyer's conversations in the shop (this partition): this one, then the others."""

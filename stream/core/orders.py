@@ -405,6 +405,28 @@ class OrderBook:
                 if totals is not None and start > totals.last_first_ms:
                     totals.last_first_ms = start
 
+    def inquire(self, shop_id: str, buyer_id: str, day: int, agent: str, first_ms: int | None,
+                ) -> None:
+        """A row's new inquiry mark for (day, agent): what :meth:`change` would do, directly.
+
+        ``first_ms`` is the day's first wait when the row had no mark that day yet (the shop's
+        inquiry is new too), else None. The hot path: every customer wait's holder is marked.
+        """
+        totals = self.totals
+        if first_ms is not None:
+            shop = totals.get((shop_id, None, day))
+            if shop is None:
+                shop = totals[(shop_id, None, day)] = ConversionTotals()
+            shop.vector[INQUIRY] += 1
+            shop.inquirers[buyer_id] += 1
+            if first_ms > shop.last_first_ms:
+                shop.last_first_ms = first_ms
+        held = totals.get((shop_id, agent, day))
+        if held is None:
+            held = totals[(shop_id, agent, day)] = ConversionTotals()
+        held.vector[INQUIRY] += 1
+        held.inquirers[buyer_id] += 1
+
     def figures(self, shop_id: str, day: int, agent: str | None = None) -> Conversion | None:
         """One shop-day's (or agent-day's) figures, or None without inquiries or orders."""
         totals = self.totals.get((shop_id, agent, day))
