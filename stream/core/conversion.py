@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from stream.core.events import CUSTOMER, ChatEvent
 from stream.core.orders import (
     CANCELLED,
+    DEFAULT_CONVERSION_WINDOW_HOURS,
     MARK,
     PAID,
     UNASSIGNED,
@@ -29,7 +30,7 @@ from stream.core.orders import (
     mark,
     prune,
 )
-from stream.core.policy import Policy
+from stream.core.policy import Policy, PolicyBook
 from stream.core.reply_window import Conversation, business_day
 
 Aliases = dict[tuple[str, str], set[str]]
@@ -51,6 +52,18 @@ class Conversions:
     def __init__(self, conversations: dict[str, Conversation]) -> None:
         self.conversations = conversations
         self.applied = 0  # order events applied (not duplicates): "the log has orders"
+        self._longest: int | None = None
+
+    def longest_window_ms(self, policies: PolicyBook) -> int:
+        """The longest conversion window of any platform or shop (what eviction must keep)."""
+        if self._longest is None:
+            hours = [DEFAULT_CONVERSION_WINDOW_HOURS]  # platforms without a policy of their own
+            hours += [p.conversion_window_hours for p in policies.platforms.values()]
+            hours += [float(profile.overrides["conversion_window_hours"])
+                      for profile in policies.shops.values()
+                      if "conversion_window_hours" in profile.overrides]
+            self._longest = round(max(hours) * 3_600_000)
+        return self._longest
 
     # -- events -----------------------------------------------------------------------------
 
