@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 from stream.core.engine import Applied, Engine, EngineOutcome
 from stream.core.guard import ContentFlagged
 from stream.core.kpi_state import KpiBreached, KpiFirstResponse
+from stream.core.orders import OrderPaid, OrderRefunded
 from stream.core.reply_window import WaitBreached, WaitClosed, WaitOpened
 from stream.core.staffing import Kpi
 
@@ -86,6 +87,22 @@ class ChatwatchMetrics:
                                                 "seconds (sessions in counted hours).",
                                                 ["shop", "kpi"], buckets=RESPONSE_BUCKETS,
                                                 registry=registry)
+        # Sales in yuan (a float at this boundary only: the core keeps integer fen).
+        self.chat_sales = Counter("chatwatch_chat_sales_yuan", "Paid orders attributed to a "
+                                  "consultation (客服销售额), yuan, at payment.", ["shop"],
+                                  registry=registry)
+        self.silent_sales = Counter("chatwatch_silent_sales_yuan", "Silent paid orders (静默"
+                                    "下单: no consultation in the conversion window), yuan.",
+                                    ["shop"], registry=registry)
+        self.agent_chat_sales = Counter("chatwatch_agent_chat_sales_yuan", "Attributed paid "
+                                        "orders by the agent holding the conversation at "
+                                        "payment, yuan.", ["shop", "agent"], registry=registry)
+        self.chat_refunds = Counter("chatwatch_chat_refunds_yuan", "Refunds of attributed paid "
+                                    "orders, yuan, when they arrive.", ["shop"],
+                                    registry=registry)
+        self.orders_paid = Counter("chatwatch_orders_paid", "Paid orders counted, by kind "
+                                   "(chat: attributed, silent).", ["shop", "kind"],
+                                   registry=registry)
         self.breach_latency = Histogram("chatwatch_breach_latency_seconds", "Wall-clock delay "
                                         "from a wait's deadline to its breach being declared.",
                                         buckets=LATENCY_BUCKETS, registry=process)
@@ -113,6 +130,11 @@ class ChatwatchMetrics:
         self._kpi_breaches = Children(self.kpi_breaches)
         self._agent_kpi_breaches = Children(self.agent_kpi_breaches)
         self._first_response = Children(self.first_response_seconds)
+        self._chat_sales = Children(self.chat_sales)
+        self._silent_sales = Children(self.silent_sales)
+        self._agent_sales = Children(self.agent_chat_sales)
+        self._refunds = Children(self.chat_refunds)
+        self._orders_paid = Children(self.orders_paid)
 
     @classmethod
     def create(cls, registry: CollectorRegistry,
@@ -166,6 +188,22 @@ class ChatwatchMetrics:
                     self._agent_violations[shop, outcome.agent, severity].inc()
                 if outcome.oversized:
                     self.events.labels("oversized").inc()
+            elif isinstance(outcome, OrderPaid):
+                self._paid(outcome)
+            elif isinstance(outcome, OrderRefunded):
+                self._refunds[outcome.shop_id].inc(outcome.amount / 100)
+
+    def _paid(self, paid: OrderPaid) -> None:
+        shop = paid.shop_id
+        if paid.silent:
+            self._silent_sales[shop].inc(paid.amount / 100)
+            self._orders_paid[shop, "silent"].inc()
+            return
+        self._chat_sales[shop].inc(paid.amount / 100)
+        self._agent_sales[shop, paid.agent].inc(paid.amount / 100)
+        self._orders_paid[shop, "chat"].inc()
+        if paid.refunded:  # refunds that arrived before the payment count now
+            self._refunds[shop].inc(paid.refunded / 100)
 
 
 class Children(dict[Any, Any]):
@@ -222,6 +260,18 @@ class EngineCollector(Collector):
                                    "be sized.", labels=["shop", "kpi"])
         active = GaugeMetricFamily("chatwatch_agents_active", "Agents who replied within the "
                                    "last 15 min of event time.", labels=["shop"])
+        inquiries = GaugeMetricFamily("chatwatch_inquiries", "Distinct customer buyers with a "
+                                      "wait today, any hour (询单人数).", labels=["shop"])
+        paid_buyers = GaugeMetricFamily("chatwatch_conversions", "Today's inquiries converted: "
+                                        "distinct customers with a paid order attributed to "
+                                        "today (付款人数), so far.", labels=["shop"])
+        conversion = GaugeMetricFamily("chatwatch_conversion_rate", "Paid buyers attributed to "
+                                       "today over today's inquiries (询单转化率), so far; NaN "
+                                       "without inquiries.", labels=["shop"])
+        agent_conversion = GaugeMetricFamily("chatwatch_agent_conversion_rate", "An agent's "
+                                             "paid buyers over the buyers whose waits the "
+                                             "agent held today, so far; NaN without.",
+                                             labels=["shop", "agent"])
         counts: dict[str, int] = {}
         starts: dict[str, int] = {}
         for _, conv in engine.open_waits():
@@ -256,8 +306,16 @@ class EngineCollector(Collector):
                 needed.add_metric([shop, one.kpi], math.nan if one.agents_needed is None
                                   else one.agents_needed)
             active.add_metric([shop], advice[0].agents_active if advice else 0)
+            shop_conversion, agents = engine.conversion(shop, today, partitions)
+            inquiries.add_metric([shop], shop_conversion.inquiries if shop_conversion else 0)
+            paid_buyers.add_metric([shop], shop_conversion.paid_buyers if shop_conversion else 0)
+            conversion.add_metric([shop], _rate(shop_conversion.conversion_rate
+                                                if shop_conversion else None))
+            for row in agents:
+                agent_conversion.add_metric([shop, row.agent or "unassigned"],
+                                            _rate(row.conversion_rate))
         yield from (open_waits, oldest, rate, consult, unreplied, target, at_risk, needed,
-                    active)
+                    active, inquiries, paid_buyers, conversion, agent_conversion)
 
     def _kpi_families(self) -> list[Metric]:
         """The per-(shop, KPI) gauges.
@@ -310,3 +368,7 @@ class EngineCollector(Collector):
                 at_risk.add_metric(key, kpi.at_risk_share * kpi.window_seconds)
                 info.add_metric([shop, kpi.name, kpi.title, kpi.unit], 1)
         return [rate, units, breached, target, volume, oldest, at_risk, info]
+
+
+def _rate(value: float | None) -> float:
+    return math.nan if value is None else value

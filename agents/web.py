@@ -19,6 +19,7 @@ from agents.pipeline import Pipeline
 from stream.check import check_text
 from stream.config import Settings
 from stream.core.engine import Engine
+from stream.report.conversion import figures_view
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,10 @@ def register_views(app: faust.App, settings: Settings, registry: CollectorRegist
 
     @app.page("/figures")
     async def figures(web: Any, request: Any) -> Any:
-        """Daily figures of the partitions this worker owns (JSON list, report format)."""
+        """Daily figures of the partitions this worker owns (report format), and conversion.
+
+        ``conversion``: the §7 figures per shop-day (with ``settled``) and per agent, ranked.
+        """
         day = request.query.get("day")
         rows = engine.book(owned()).report()
         if day:
@@ -63,7 +67,8 @@ def register_views(app: faust.App, settings: Settings, registry: CollectorRegist
                 return web.json({"error": f"day={day!r}: use YYYY-MM-DD"}, status=400)
             rows = [r for r in rows if r.day == day]
         return web.json({"partitions": owned(), "figures": [r.as_dict() for r in rows],
-                         "not_counting": counting_notes(engine, owned())})
+                         "not_counting": counting_notes(engine, owned()),
+                         "conversion": figures_view(engine, owned(), day)})
 
     @app.page("/check")
     class CheckView(View):

@@ -60,6 +60,11 @@ class Thresholds:
     # this long: long enough that one busy quarter-hour does not page, short enough to call
     # people in before the day's KPI is lost.
     for_understaffed: str = "10m"
+    # ConversionDrop (DOMAIN.md §7): today's inquiry conversion below this share of its 7-day
+    # level, with at least this many inquiries today (a quiet morning says nothing).
+    conversion_drop_share: float = 0.7
+    conversion_min_inquiries: int = 50
+    for_conversion_drop: str = "30m"
     runbook_base: str = DEFAULT_RUNBOOK_BASE
     # The board's public base URL (``board_url``): each alert then links to it, filtered to
     # the alert's shop. Empty: no link (the pager bridge still adds its own).
@@ -159,6 +164,16 @@ def recording_rules() -> list[dict[str, str]]:
         # partitions, and an agent who answers on two workers is active on both.
         rec("shop:chatwatch_agents_needed:max", "max by (shop) (chatwatch_agents_needed)"),
         rec("shop:chatwatch_agents_active:max", "max by (shop) (chatwatch_agents_active)"),
+        rec("shop:chatwatch_inquiries:sum", "sum by (shop) (chatwatch_inquiries)"),
+        rec("shop:chatwatch_conversions:sum", "sum by (shop) (chatwatch_conversions)"),
+        # No sample (not NaN) while a shop has no inquiries today: a NaN would poison the
+        # 7-day average below.
+        rec("shop:chatwatch_conversion_rate:today",
+            "shop:chatwatch_conversions:sum / (shop:chatwatch_inquiries:sum > 0)"),
+        # The level today's rate is judged against: its average over the last 7 days. Today's
+        # rate is "so far", so the level averages so-far values over all hours alike.
+        rec("shop:chatwatch_conversion_rate:avg7d",
+            "avg_over_time(shop:chatwatch_conversion_rate:today[7d])"),
         rec("chatwatch:events:rate1m", "sum by (outcome) (rate(chatwatch_events_total[1m]))"),
         rec("chatwatch:event_lag_seconds:max", "max(chatwatch_event_lag_seconds)"),
     ]
@@ -246,6 +261,19 @@ def alert_rules(t: Thresholds) -> list[Alert]:
             " {{ $labels.shop }} is {{ $value | humanizeDuration }} old, past the KPI's"
             " at-risk share of its window.",
             t, counted_hours_only=True),
+        _alert(
+            "ConversionDrop",
+            "shop:chatwatch_conversion_rate:today < on (shop)"
+            f" ({t.conversion_drop_share:g} * shop:chatwatch_conversion_rate:avg7d)"
+            f" and on (shop) shop:chatwatch_inquiries:sum >= {t.conversion_min_inquiries}",
+            t.for_conversion_drop, "warning",
+            "店铺 {{ $labels.shop }} 今日询单转化率 {{ $value | humanizePercentage }} 明显低于近7天水平"
+            " / inquiry conversion dropped",
+            "店铺 {{ $labels.shop }} 今日询单转化率为 {{ $value | humanizePercentage }}，低于近7天"
+            f"水平的 {t.conversion_drop_share:.0%}（询单人数不少于 {t.conversion_min_inquiries}）。"
+            " Shop {{ $labels.shop }} converts {{ $value | humanizePercentage }} of today's"
+            f" inquiries, below {t.conversion_drop_share:.0%} of its 7-day level.",
+            t),
         _alert(
             "ChatwatchDown",
             'up{job="chatwatch"} == 0 or absent(up{job="chatwatch"})'

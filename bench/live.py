@@ -3,7 +3,9 @@
 One topic of simulated events (8 partitions) is produced once and read, in turn, by raw
 aiokafka, raw confluent-kafka (librdkafka), the peer apps (``bench.peers``: Quix Streams and
 Bytewax doing a bare reply window) and one chatwatch worker; then breach latency at 100,000
-open waits and memory per open conversation.
+open waits and memory per open conversation. Events are the simulator's traffic, orders
+included (about 10 %); the worker also drains the same model without orders, for the cost
+of orders.
 
     python -m bench.live [--events 300000] [--waits 100000 | --no-waits]
 
@@ -39,7 +41,7 @@ from bench.peers.window import expected_counters
 from stream.broker import EmbeddedBroker
 from stream.config import load_settings
 from stream.kafka import ensure_topics
-from stream.simulate import TrafficModel
+from stream.simulate import Rates, TrafficModel
 from stream.testing import WorkerProcess, topic_config
 
 PARTITIONS = 4  # the breach-latency and memory run
@@ -51,11 +53,22 @@ RETENTION_MS = 7 * 86_400_000
 WINDOWS_S = (300, 180)
 
 
-def realistic_events(n: int, seed: int = 1) -> list[tuple[bytes, bytes]]:
-    """``n`` (key, value) records of simulated traffic (bursts, replies, dirt, duplicates)."""
+# Order rates of the simulator that make about 10 % of the events orders (DOMAIN.md §7), and
+# none at all.
+WITH_ORDERS = Rates(order=0.45)
+WITHOUT_ORDERS = Rates(order=0.0, silent_buyer=0.0)
+
+
+def realistic_events(n: int, seed: int = 1, rates: Rates = WITH_ORDERS) -> list[tuple[bytes, bytes]]:
+    """``n`` (key, value) records of simulated traffic (bursts, replies, orders, dirt)."""
     model = TrafficModel(seed=seed, shops=20, agents_per_shop=4, buyers=20_000, rate=20,
-                         diurnal=True)
+                         diurnal=True, rates=rates)
     return [(s.key, s.value) for s in itertools.islice(model.events(), n)]
+
+
+def order_share(records: list[tuple[bytes, bytes]]) -> float:
+    """The share of records that are order events."""
+    return sum(b'"type":"order"' in value for _, value in records) / max(len(records), 1)
 
 
 async def fill(bootstrap: str, topic: str, records: Iterable[tuple[bytes, bytes]]) -> int:
@@ -282,7 +295,29 @@ def run(n_events: int = 300_000, n_waits: int | None = 100_000) -> dict[str, Any
         out = throughput(broker, Path(tmp) / "throughput", n_events)
         if n_waits:
             out.update(_breaches_and_memory(broker, Path(tmp) / "waits", n_waits))
+        plain = _pipeline_without_orders(broker, Path(tmp) / "no-orders", n_events)
+        out["pipeline_events_per_s_without_orders"] = plain["events_per_s"]
+        # On a shared machine the worker's share of a core varies from run to run: events per
+        # CPU-second of the worker compare the two traffic mixes fairly.
+        out["pipeline_events_per_cpu_s"] = (out["pipeline_events_per_s"]
+                                            / max(out["pipeline_cpu_utilisation"], 1e-9))
+        out["pipeline_events_per_cpu_s_without_orders"] = (
+            plain["events_per_s"] / max(plain["cpu_utilisation"], 1e-9))
     return out
+
+
+def _pipeline_without_orders(broker: EmbeddedBroker, workdir: Path,
+                             n_events: int) -> dict[str, float]:
+    """The worker's rate (and CPU share) on the same traffic model with no orders at all."""
+    cfg = topic_config(f"plain{uuid.uuid4().hex[:6]}", partitions=PARTITIONS)
+    settings = load_settings(environ={}).with_overrides(
+        partitions=PARTITIONS, **{k: cfg[k] for k in ("events_topic", "dlq_topic",
+                                                       "breaches_topic", "violations_topic")})
+    asyncio.run(ensure_topics(settings, broker.url))
+    n = asyncio.run(fill(broker.bootstrap, cfg["events_topic"],
+                         realistic_events(n_events, rates=WITHOUT_ORDERS)))
+    with WorkerProcess(workdir, broker.url, cfg) as worker:
+        return drain_rate(worker, n, interval=1.0)
 
 
 def _breaches_and_memory(broker: EmbeddedBroker, workdir: Path, n_waits: int) -> dict[str, Any]:

@@ -20,6 +20,10 @@ Options add read-outs without changing that default row (``stream/report/``):
   business day and KPI; with ``--by agent`` per agent (``stream/report/kpi_report.py``);
 * ``--summary-html OUT.html`` — a self-contained page per shop: daily reply rate against
   target and breaches by hour of day;
+* orders (DOMAIN.md §7): when the log has any, every row also carries the §7 figures
+  (``inquiries`` ... ``silent_sales``; per agent without the silent ones), a row comes for
+  every shop-day (agent-day) with inquiries or orders, and ``--by agent`` rows are ranked
+  within their shop-day by conversion, then sales (``rank``); without orders nothing changes;
 * ``--retention-hours H`` — bounded memory on very long logs (idle conversations forgotten,
   old days' rows set aside), as the live worker's ``state_retention_hours``;
 * ``--progress`` — a progress bar on stderr (on by default when stderr is a terminal).
@@ -45,6 +49,7 @@ from stream.core.events import ChatEvent
 from stream.core.figures import DailyFigures
 from stream.core.guard import ContentFlagged
 from stream.core.kpi_state import KpiBreached
+from stream.core.orders import Conversion
 from stream.core.reply_window import WAITS, WaitBreached
 from stream.inputs import (
     FORMATS,
@@ -57,6 +62,7 @@ from stream.inputs import (
     strict_records,
 )
 from stream.records import encode_breach, encode_violation
+from stream.report.conversion import with_conversion
 from stream.report.tally import Listener, Tally, report_rows
 from stream.schema import Invalid
 
@@ -83,6 +89,17 @@ class BackfillResult:
         rows = self.engine.report()
         return rows if self.retired is None else self.retired.merged(rows)
 
+    def conversion(self, agents: bool = False) -> list[Conversion]:
+        """The §7 figures per shop-day (or agent-day), sorted; retired days included."""
+        rows = self.engine.order_book().report(agents=agents)
+        if self.retired is None or not self.retired.conversions:
+            return rows
+        kept = {(r.shop_id, r.agent, r.day): r for r in rows}
+        for (shop, agent, _), row in self.retired.conversions.items():
+            if (agent is not None) == agents:
+                kept[(shop, agent, row.day)] = row
+        return sorted(kept.values(), key=lambda r: (r.shop_id, r.agent or "", r.day))
+
 
 @dataclass
 class Retired:
@@ -98,6 +115,7 @@ class Retired:
     rows: dict[tuple[str, int], DailyFigures] = field(default_factory=dict)
     evicted: int = 0
     late_days: int = 0
+    conversions: dict[tuple[str, str | None, int], Conversion] = field(default_factory=dict)
 
     def expire(self, engine: Engine) -> list[WaitBreached]:
         """Move the watermark to the retention horizon: breach waits left open that long.
@@ -113,7 +131,12 @@ class Retired:
         """Evict idle conversations and old days of partition 0, keeping the old days' rows."""
         book = engine.partition(0).book
         before = dict(book.totals)
+        orders = engine.partition(0).orders
+        orders_before = dict(orders.totals)
         self.evicted += len(engine.evict(0, self.retention_ms))
+        for okey in orders_before.keys() - orders.totals.keys():
+            if orders_before[okey].active and okey not in self.conversions:
+                self.conversions[okey] = orders_before[okey].figures(*okey)
         for key in before.keys() - book.totals.keys():
             if key in self.rows:
                 self.late_days += 1
@@ -488,6 +511,9 @@ def backfill_command(ctx: object, inputs: tuple[str, ...], report_path: str, fmt
     rows: Iterable[DailyFigures | dict[str, Any]] = (
         report_rows(shop_rows, tally, by_agent=by_agent, violations=violations)
         if tally is not None else shop_rows)
+    if engine.has_orders:
+        rows = with_conversion([r if isinstance(r, dict) else r.as_dict() for r in rows],
+                               result, by_agent=by_agent, violations=violations)
     if report_path == "-":
         n = write_report(rows, sys.stdout.buffer)
         sys.stdout.flush()
@@ -520,7 +546,8 @@ def backfill_command(ctx: object, inputs: tuple[str, ...], report_path: str, fmt
         from stream.report.summary_html import render_summary
 
         with open(html_path, "w", encoding="utf-8") as page:
-            page.write(render_summary(shop_rows, tally, settings.policies))
+            page.write(render_summary(shop_rows, tally, settings.policies,
+                                      result.conversion(), result.conversion(agents=True)))
         click.echo(f"summary written to {html_path}", err=True)
 
 

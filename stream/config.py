@@ -365,6 +365,9 @@ def _policy_value(where: str, key: str, value: Any) -> Any:
         raise ConfigError(where, value, "a whole number of seconds")
     if key == "reply_rate_target" and not 0 <= value <= 1:
         raise ConfigError(where, value, "a fraction between 0 and 1, e.g. 0.70")
+    if key == "conversion_window_hours" and not 0 < value <= 24 * 90:
+        raise ConfigError(where, value, "hours after a buyer's first wait of a day in which a "
+                                        "payment converts that day, 0-2160 (default 24)")
     if key != "reply_rate_target" and value <= 0:
         raise ConfigError(where, value, "a positive number of seconds")
     return type(default)(value)

@@ -36,7 +36,7 @@ from stream.schema import Invalid, decode
 STDIN = "-"
 FORMATS = ("auto", "jsonl", "csv")
 EVENT_FIELDS = ("event_id", "ts", "shop_id", "buyer_id", "conversation_id", "platform", "type",
-                "sender", "agent_id", "text", "buyer_kind")
+                "sender", "agent_id", "text", "buyer_kind", "order_id", "status", "amount")
 
 # 1 MiB reads: big enough that per-read overhead vanishes, small enough to keep memory flat.
 CHUNK = 1 << 20

@@ -89,6 +89,7 @@ class Part:
     """What one process hands back (picklable: no engine, no conversations)."""
 
     state: PartitionState  # the figures of its conversations, as partition 0 of its engine
+    orders_applied: int  # order events applied (the report then has the §7 fields)
     duplicates: int
     out_of_order: int
     summary: Summary
@@ -174,8 +175,8 @@ def _run_part(args: tuple[Settings, JobOptions, int, int]) -> Part:
     tally_state = None if tally is None else {
         "agents": tally.agents, "shop_violations": tally.shop_violations,
         "agent_violations": tally.agent_violations, "breach_hours": tally.breach_hours}
-    return Part(engine.partition(0), engine.duplicates, engine.out_of_order, result.summary,
-                tally_state, files)
+    return Part(engine.partition(0), engine.conversions.applied, engine.duplicates,
+                engine.out_of_order, result.summary, tally_state, files)
 
 
 class _TaggedErrors:
@@ -239,6 +240,7 @@ def run_jobs(settings: Settings, opts: JobOptions, jobs: int, *, errors: IO[str]
     summary = Summary()
     for k, part in enumerate(parts):
         engine.partitions[k] = part.state
+        engine.conversions.applied += part.orders_applied
         engine.duplicates += part.duplicates
         engine.out_of_order += part.out_of_order
         summary.read += part.summary.read

@@ -306,7 +306,8 @@ class Stack:
         lines = ["", "chatwatch is running. Ctrl-C stops everything.", "",
                  f"  board         {self.worker_url}/   (open waits, agents, violations, live)",
                  f"  metrics       {self.worker_url}/metrics",
-                 f"  figures       {self.worker_url}/figures   (today's per-shop report)"]
+                 f"  figures       {self.worker_url}/figures   (today's per-shop report, "
+                 f"conversion per shop and agent)"]
         if self.with_alerts:
             lines += [f"  Prometheus    {self.prometheus_url}/alerts   (graph: "
                       f"{self.prometheus_url}/graph)",
@@ -354,7 +355,8 @@ class StatusReporter:
                 if s.name == "chatwatch_events_total":
                     out[s.labels["outcome"]] = s.value
                 elif s.name in ("chatwatch_waits_breached_total", "chatwatch_violations_total",
-                                "chatwatch_alerts_pushed_total"):
+                                "chatwatch_alerts_pushed_total", "chatwatch_chat_sales_yuan_total",
+                                "chatwatch_orders_paid_total"):
                     out[s.name] = out.get(s.name, 0.0) + s.value
         return out
 
@@ -369,7 +371,9 @@ class StatusReporter:
         self.echo(f"events: {processed:,.0f} processed{rate}, {c.get('invalid', 0):,.0f} "
                   f"invalid, {c.get('duplicate', 0):,.0f} duplicate | breaches "
                   f"{c.get('chatwatch_waits_breached_total', 0):,.0f} | violations "
-                  f"{c.get('chatwatch_violations_total', 0):,.0f}")
+                  f"{c.get('chatwatch_violations_total', 0):,.0f} | paid orders "
+                  f"{c.get('chatwatch_orders_paid_total', 0):,.0f}, chat sales "
+                  f"{c.get('chatwatch_chat_sales_yuan_total', 0):,.2f} yuan")
         self.counting()
 
     def counting(self) -> None:

@@ -13,7 +13,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from stream.core.events import AGENT, BOT, MESSAGE, TRANSFER, ChatEvent
+from stream.core.events import AGENT, BOT, MESSAGE, ORDER, TRANSFER, ChatEvent
+from stream.core.orders import NEEDS_AMOUNT, STATUSES, parse_amount, yuan
 from stream.core.policy import DEFAULT_PLATFORM
 
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
@@ -27,13 +28,21 @@ class _WireEvent(msgspec.Struct, frozen=True, gc=False):
     ts: AwareDatetime | int
     shop_id: NonEmpty
     buyer_id: NonEmpty
-    type: Literal["message", "read", "end", "transfer"]
+    type: Literal["message", "read", "end", "transfer", "order"]
     conversation_id: NonEmpty | None = None
     platform: NonEmpty | None = None
     sender: Literal["buyer", "agent", "bot", "system"] | None = None
     agent_id: NonEmpty | None = None
     text: str | None = None
     buyer_kind: Literal["customer", "ad", "peer"] = "customer"
+    # order events (§7). The amount is kept as its raw JSON text (a number or a string) and
+    # parsed exactly: a float would turn 19.9 into 19.899999999999998578...
+    order_id: NonEmpty | None = None
+    status: str | None = None
+    amount: msgspec.Raw = msgspec.Raw()
+
+
+_string = msgspec.json.Decoder(str)
 
 
 class Invalid(msgspec.Struct, frozen=True):
@@ -81,11 +90,45 @@ def from_wire(wire: _WireEvent, raw: bytes, default_platform: str) -> ChatEvent 
                        "`$.agent_id`", raw)
     if wire.sender in (AGENT, BOT) and wire.agent_id is None:
         return Invalid(f"schema: sender {wire.sender} needs `agent_id` - at `$.agent_id`", raw)
+    amount_fen = None
+    if wire.type == ORDER:
+        order = _order_fields(wire)
+        if isinstance(order, str):
+            return Invalid(order, raw)
+        amount_fen = order
     # positional (field order of ChatEvent): keyword arguments cost more on this hot path
     return ChatEvent(wire.event_id, ts_ms, wire.shop_id, wire.buyer_id,
                      wire.conversation_id or f"{wire.shop_id}:{wire.buyer_id}",
                      wire.platform or default_platform, wire.type, wire.sender, wire.agent_id,
-                     wire.text, wire.buyer_kind)
+                     wire.text, wire.buyer_kind, wire.order_id, wire.status, amount_fen)
+
+
+def _order_fields(wire: _WireEvent) -> int | None | str:
+    """The amount in fen (None when absent) of a valid order event, or why it is invalid."""
+    if wire.order_id is None:
+        return "schema: an order needs `order_id` - at `$.order_id`"
+    if wire.status not in STATUSES:
+        shown = "missing" if wire.status is None else repr(wire.status[:40])
+        return (f"schema: order status {shown} is not one of {', '.join(STATUSES)}"
+                f" - at `$.status`")
+    text = bytes(wire.amount)
+    if not text or text == b"null":
+        if wire.status in NEEDS_AMOUNT:
+            return f"schema: a {wire.status} order needs `amount` (yuan) - at `$.amount`"
+        return None
+    if text[:1] == b'"':
+        try:
+            value = _string.decode(text)
+        except msgspec.DecodeError:  # pragma: no cover - the event decoded, so the string did
+            return "schema: `amount` is not a string or a number - at `$.amount`"
+    elif text[:1] in b"-0123456789":
+        value = text.decode()
+    else:
+        return "schema: `amount` must be a decimal string or a number (yuan) - at `$.amount`"
+    fen = parse_amount(value.strip())
+    if isinstance(fen, str):
+        return f"schema: {fen} - at `$.amount`"
+    return fen
 
 
 def encode_event(event: ChatEvent) -> bytes:
@@ -100,8 +143,10 @@ def encode_event(event: ChatEvent) -> bytes:
         "type": event.type,
         "buyer_kind": event.buyer_kind,
     }
-    for name in ("sender", "agent_id", "text"):
+    for name in ("sender", "agent_id", "text", "order_id", "status"):
         value = getattr(event, name)
         if value is not None:
             body[name] = value
+    if event.amount_fen is not None:
+        body["amount"] = yuan(event.amount_fen)
     return msgspec.json.encode(body)

@@ -7,7 +7,9 @@ auto-replies within seconds and agent replies at realistic delays (most within 1
 1-4 min, a few past the 5-minute window, a few never); buyers read, nudge and leave. Some
 buyers are advertisers or peers, a few agent messages hand out contact details, and the wire
 has the usual dirt: duplicates, slightly out-of-order timestamps, invalid lines, both ``ts``
-forms. ``bench/gen_log.py`` writes historical logs from the same model.
+forms. Orders (DOMAIN.md §7): a share of consulting buyers create and pay an order minutes
+after the chat (some cancel, a few pay and are refunded later), and a few buyers pay without
+asking anything (silent orders). ``bench/gen_log.py`` writes historical logs from the same model.
 """
 
 from __future__ import annotations
@@ -135,6 +137,16 @@ class Rates:
     contact_handover: float = 0.02
     ad_buyer: float = 0.06
     peer_buyer: float = 0.04
+    # orders: share of customer conversations ending in a created order, share of those that
+    # pay, of paid ones later refunded, and of buyers who pay without a word (silent)
+    order: float = 0.35
+    pay: float = 0.8
+    refund: float = 0.08
+    silent_buyer: float = 0.03
+
+
+# Prices of the simulated goods, fen: cheap accessories to a winter coat.
+PRICES = (990, 1990, 2990, 3900, 5900, 8800, 12900, 19900, 29900, 59900)
 
 
 # Agent reply delay classes (seconds, from the start of the wait): (weight, low, high).
@@ -258,7 +270,34 @@ class TrafficModel:
         x = rng.random()
         if x < self.rates.ad_buyer:
             return "ad"
-        return "peer" if x < self.rates.ad_buyer + self.rates.peer_buyer else "customer"
+        if x < self.rates.ad_buyer + self.rates.peer_buyer:
+            return "peer"
+        return "silent" if x > 1 - self.rates.silent_buyer else "customer"
+
+    def _orders(self, rng: random.Random, t: int, base: Mapping[str, Any],
+                paying: bool) -> Iterator[tuple[int, dict[str, Any]]]:
+        """A buyer's order after time ``t``: created, then paid (maybe refunded) or cancelled."""
+        order_id = f"{base['shop_id']}-{rng.randrange(10**12):012d}"
+        fen = rng.choice(PRICES) * rng.choice((1, 1, 1, 2))
+        amount: str | float = f"{fen // 100}.{fen % 100:02d}"
+        if rng.random() < 0.3:
+            amount = fen / 100  # some integrators send numbers; the decoder reads them exactly
+
+        def order(at: int, status: str, **extra: Any) -> tuple[int, dict[str, Any]]:
+            return at, {**base, "ts": at, "type": "order", "order_id": order_id,
+                        "status": status, **extra}
+
+        t += rng.randint(5_000, 120_000)
+        yield order(t, "created")
+        t += rng.randint(3_000, 90_000)
+        if not paying:
+            yield order(t, "cancelled")
+            return
+        yield order(t, "paid", amount=amount)
+        if rng.random() < self.rates.refund:
+            back = fen if rng.random() < 0.6 else fen // 2
+            yield order(t + rng.randint(120_000, 900_000), "refunded",
+                        amount=f"{back // 100}.{back % 100:02d}")
 
     def _session(self, rng: random.Random, t: int, shop: Shop, buyer: str,
                  kind: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -268,9 +307,12 @@ class TrafficModel:
             base["platform"] = shop.platform
         if rng.random() < 0.3:
             base["conversation_id"] = f"{shop.shop_id}:{buyer}"
-        if kind != "customer":
+        if kind not in ("customer", "silent"):
             base["buyer_kind"] = kind
         agent = rng.choice(shop.agents)
+        if kind == "silent":  # pays without a word to the shop (静默下单)
+            yield from self._orders(rng, t, base, True)
+            return
 
         def msg(at: int, sender: str, text: str, who: str | None = None) -> tuple[int, dict[str, Any]]:
             body = {**base, "ts": at, "type": "message", "sender": sender, "text": text}
@@ -315,6 +357,8 @@ class TrafficModel:
                 if rng.random() < 0.5:
                     t = start + rng.randint(120_000, 600_000)
                     yield msg(t, "buyer", rng.choice(BUYER_NUDGES))
+                if rng.random() < self.rates.order / 4:  # some buy anyway
+                    yield from self._orders(rng, t, base, rng.random() < self.rates.pay)
                 return
             t = max(start + delay, t)
             if rng.random() < self.rates.contact_handover:
@@ -328,9 +372,13 @@ class TrafficModel:
                 t += rng.randint(2000, 30000)
                 yield event(t, "read", "buyer")
             t += rng.randint(10_000, 120_000)
+        buys = rng.random() < self.rates.order
+        paying = rng.random() < self.rates.pay
         if rng.random() < 0.5:
-            yield event(t + rng.randint(30_000, 120_000), "end",
-                        "agent" if rng.random() < 0.7 else "system")
+            t += rng.randint(30_000, 120_000)
+            yield event(t, "end", "agent" if rng.random() < 0.7 else "system")
+        if buys:
+            yield from self._orders(rng, t, base, paying)
 
 
 def _reply_delay(rng: random.Random) -> int | None:
@@ -373,14 +421,15 @@ def _corrupt(rng: random.Random, body: dict[str, Any], event_id: str) -> bytes:
 
 # --- logs for backfill and plan ------------------------------------------------------------
 def write_log(path: str, n_events: int, seed: int = 1, *, rate: float = 20.0, shops: int = 20,
-              agents: int = 4, buyers: int = 20_000, start_ms: int) -> int:
+              agents: int = 4, buyers: int = 20_000, start_ms: int,
+              rates: Rates | None = None) -> int:
     """Write ``n_events`` of the model's lines as JSONL to ``path`` (gzip for ``.gz``).
 
     With a day-night rhythm, in send order (the order a log export has); returns the bytes
     written. ``rate`` is events per second of event time, averaged over a day.
     """
     model = TrafficModel(seed=seed, shops=shops, agents_per_shop=agents, buyers=buyers,
-                         start_ms=start_ms, rate=rate, diurnal=True)
+                         start_ms=start_ms, rate=rate, diurnal=True, rates=rates)
     out = cast(IO[bytes], gzip.open(path, "wb", compresslevel=1) if path.endswith(".gz")
                else open(path, "wb"))  # noqa: SIM115 - closed by the with below
     written = 0

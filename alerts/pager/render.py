@@ -26,6 +26,7 @@ WHAT = {
     "ReplyBudgetBurnSlow": "超时比例持续偏高",
     "KpiBelowTarget": "考核指标低于目标",
     "KpiWaitAtRisk": "买家等待即将超时",
+    "ConversionDrop": "询单转化率下降",
 }
 # Alerts about one platform KPI: the notice's title names the KPI (label ``title``, e.g.
 # 「3分钟人工回复率」, joined in by the rules from chatwatch_kpi_info).

@@ -16,13 +16,15 @@ import msgspec
 
 from stream.core import kpi_engine
 from stream.core.agent_days import AgentDay
+from stream.core.conversion import Aliases, Conversions, default_id
 from stream.core.deadlines import Deadlines
-from stream.core.events import ChatEvent
+from stream.core.events import ORDER, ChatEvent
 from stream.core.figures import DailyFigures, DayBook
 from stream.core.guard import ContentFlagged, ContentGuard
 from stream.core.kpi_engine import KpiPartition
 from stream.core.kpi_figures import KpiBook, KpiFigures
 from stream.core.kpi_state import KpiBreached, KpiOutcome
+from stream.core.orders import Conversion, OrderBook, OrderOutcome, is_duplicate_order, needs_mark
 from stream.core.policy import Policy, PolicyBook
 from stream.core.reply_window import (
     DAY_RECORD,
@@ -42,7 +44,7 @@ from stream.core.reply_window import (
 )
 from stream.core.staffing import StaffingBook
 
-EngineOutcome = Outcome | KpiOutcome | ContentFlagged
+EngineOutcome = Outcome | KpiOutcome | ContentFlagged | OrderOutcome
 Breach = WaitBreached | KpiBreached
 
 
@@ -81,6 +83,8 @@ class PartitionState:
     watermark_ms: int = 0  # no further event is expected before this event time
     book: DayBook = field(default_factory=DayBook)
     kpi: KpiPartition = field(default_factory=KpiPartition)
+    orders: OrderBook = field(default_factory=OrderBook)  # §7 figures
+    aliases: Aliases = field(default_factory=dict)  # (shop, buyer) -> non-default conversation ids
 
 
 class Engine:
@@ -97,6 +101,7 @@ class Engine:
         self.out_of_order = 0
         # Sliding windows of arrivals and replies per shop, for the staffing advice (§6).
         self.staffing = StaffingBook()
+        self.conversions = Conversions(self.conversations)  # orders (§7)
 
     # -- state ------------------------------------------------------------------------------
 
@@ -115,6 +120,7 @@ class Engine:
         part.shops.setdefault(conv.shop_id, conv.platform)
         self._book_change(part.book, conv, old.days if old else (), conv.days)
         kpi_engine.load(part.kpi, self.policies, conversation_id, conv, old)
+        self.conversions.adopt(conv, conversation_id, part.orders, part.aliases, old)
         self.conversations[conversation_id] = conv
         if conv.has_open_wait and not conv.wait_breached:
             policy = self.policies.policy(conv.platform, conv.shop_id)
@@ -135,8 +141,13 @@ class Engine:
         conv = self.conversations.get(cid)
         if conv is None:
             conv = self.conversations[cid] = new_conversation(event, partition)
-            self.partition(partition).shops.setdefault(conv.shop_id, conv.platform)
-        elif is_duplicate(conv, event.event_id, event_hash):
+            state = self.partition(partition)
+            state.shops.setdefault(conv.shop_id, conv.platform)
+            if cid != default_id(conv.shop_id, conv.buyer_id):
+                self.conversions.adopt(conv, cid, state.orders, state.aliases)
+        elif is_duplicate(conv, event.event_id, event_hash) or (
+                event.type == ORDER and is_duplicate_order(conv, event.order_id or "",
+                                                           event.status or "")):
             self.duplicates += 1
             return DUPLICATE
         # The conversation's platform and shop (from its first event), not the event's: the
@@ -153,6 +164,9 @@ class Engine:
                                    tz, holder)
         if conv.latest_ts > part.max_event_ms:
             part.max_event_ms = conv.latest_ts
+        if event.type == ORDER:
+            return Applied(False, out_of_order, (*kpis, *self.conversions.order(
+                conv, cid, event, policy, tz, part.orders, part.aliases)))
         first_reply = False
         if event.sender == "agent" and event.type == "message":
             first_reply = not agent_spoke
@@ -167,6 +181,8 @@ class Engine:
         if outcomes or (event.sender == "agent" and event.type == "message"):
             self.staffing.observe(conv.shop_id, event.sender, event.agent_id, conv.latest_ts,
                                   outcomes)
+        if conv.wait_start != NO_WAIT and needs_mark(conv):
+            self.conversions.mark(conv, part.orders)  # an inquiry (§7), at any hour
         if self.guard is not None and event.is_shop_message:
             flagged = self._flag(event, conv, policy, tz, first_reply)
             if flagged is not None:
@@ -294,19 +310,24 @@ class Engine:
         old are removed (the caller deletes their durable rows); figures of business days that old are dropped. The clock
         is the partition's own latest event time, not the wall clock, so replaying last
         month's log keeps last month's figures. Contributions of evicted conversations stay in
-        the figures of the days still kept.
+        the figures of the days still kept. Orders and inquiry marks are kept for the retention
+        or the longest conversion window, whichever is longer.
         """
         part = self.partitions.get(partition)
         if part is None or not part.max_event_ms:
             return []
         horizon = part.max_event_ms - retention_ms
+        # Inquiry marks must outlive the conversion window (§7): a payment that late still
+        # converts the day, so rows with marks, and the order figures, are kept that long.
+        order_horizon = min(horizon, part.max_event_ms - self.conversions.longest_window_ms(
+            self.policies))
         # A wait breached and still unanswered after the whole retention has done all it can
         # (a reply days later would only add a late response time): it goes too.
-        evicted = [cid for cid, conv in self.conversations.items()
+        evicted = [(cid, conv) for cid, conv in self.conversations.items()
                    if conv.partition == partition and conv.latest_ts < horizon
                    and (conv.wait_start == -1 or conv.wait_breached)
                    and not kpi_engine.has_open_kpi_wait(conv, self.policies)]
-        for cid in evicted:
+        for cid, _ in evicted:
             del self.conversations[cid]
         # The horizon's UTC date minus one: no time zone's local date of the horizon is
         # earlier, so no shop loses a day still within retention.
@@ -314,7 +335,10 @@ class Engine:
         part.book.forget_before(keep_from_day)
         part.kpi.book.forget_before(keep_from_day)
         part.kpi.agents.forget_before(keep_from_day)
-        return evicted
+        self.conversions.evict(partition, evicted,
+                               (order_horizon // 86_400_000) + _EPOCH_ORDINAL - 1,
+                               part.orders, part.aliases)
+        return [cid for cid, _ in evicted]
 
     # -- read-outs --------------------------------------------------------------------------
 
@@ -348,6 +372,33 @@ class Engine:
     def report(self) -> list[DailyFigures]:
         """Daily figures of every shop and business day with counted waits."""
         return self.book().report()
+
+    def order_book(self, partitions: Iterable[int] | None = None) -> OrderBook:
+        """The §7 figures of the given partitions (default: all) merged into one book."""
+        states = self._states(partitions)
+        if len(states) == 1:
+            return states[0].orders
+        merged = OrderBook()
+        for state in states:
+            merged.merge(state.orders)
+        return merged
+
+    def conversion(self, shop_id: str, day: int, partitions: Iterable[int] | None = None,
+                   ) -> tuple[Conversion | None, list[Conversion]]:
+        """One shop-day's §7 figures and its agents' (ranked), over the partitions."""
+        states = self._states(partitions)
+        if len(states) == 1:
+            book = states[0].orders
+        else:
+            book = OrderBook()
+            for state in states:
+                book.merge(state.orders, only=(shop_id, day))
+        return book.figures(shop_id, day), book.agents(shop_id, day)
+
+    @property
+    def has_orders(self) -> bool:
+        """Whether any order event was applied (the report then carries the §7 fields)."""
+        return self.conversions.applied > 0
 
     def open_waits(self) -> Iterator[tuple[str, Conversation]]:
         """Conversations whose wait is open and not yet breached, each once.

@@ -12,6 +12,7 @@ MESSAGE = "message"
 READ = "read"
 END = "end"
 TRANSFER = "transfer"
+ORDER = "order"
 
 BUYER = "buyer"
 AGENT = "agent"
@@ -35,6 +36,10 @@ class ChatEvent(msgspec.Struct, frozen=True, gc=False):
     agent_id: str | None = None
     text: str | None = None
     buyer_kind: str = CUSTOMER
+    # order events (DOMAIN.md §7): the amount in integer fen, never a float
+    order_id: str | None = None
+    status: str | None = None
+    amount_fen: int | None = None
 
     @property
     def is_shop_message(self) -> bool:

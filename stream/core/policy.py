@@ -33,11 +33,18 @@ class Policy:
     slow_threshold_seconds: float = 15.0
     at_risk_seconds: int = 240
     content_mode: str = "handover"
+    # How long after a buyer's first wait of a day a payment still converts that day (§7).
+    conversion_window_hours: float = 24.0
 
     @property
     def window_ms(self) -> int:
         """The reply window in milliseconds, the unit event times are kept in."""
         return self.window_seconds * 1000
+
+    @property
+    def conversion_window_ms(self) -> int:
+        """The conversion window (DOMAIN.md §7) in milliseconds."""
+        return round(self.conversion_window_hours * 3_600_000)
 
     def is_counted(self, local_time: time) -> bool:
         """Whether a wait starting at this local time of day counts toward the KPI."""

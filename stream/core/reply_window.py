@@ -20,6 +20,7 @@ import msgspec
 import xxhash
 
 from stream.core.events import AGENT, BOT, BUYER, CUSTOMER, MESSAGE, ChatEvent
+from stream.core.orders import Order
 from stream.core.policy import Policy
 
 NO_WAIT = -1
@@ -81,6 +82,9 @@ class Conversation(msgspec.Struct, array_like=True, gc=False):
     recent: bytes = b""
     days: tuple[int, ...] = ()
     kpi: bytes = b""  # the KPI state, laid out by stream.core.kpi_state
+    # Orders and inquiry marks (DOMAIN.md §7; layout owned by stream/core/orders.py).
+    marks: tuple[int | str, ...] = ()
+    orders: tuple[Order, ...] = ()
 
     @property
     def has_open_wait(self) -> bool:

@@ -12,6 +12,7 @@ import html
 from collections.abc import Sequence
 
 from stream.core.figures import DailyFigures
+from stream.core.orders import Conversion, per_buyer, yuan
 from stream.core.policy import PolicyBook
 from stream.report.tally import Tally
 
@@ -111,19 +112,73 @@ def _shop_section(shop: str, rows: Sequence[DailyFigures], hours: Sequence[int],
     return "\n".join(out)
 
 
-def render_summary(rows: Sequence[DailyFigures], tally: Tally, policies: PolicyBook) -> str:
-    """The whole page: an index, then one section per shop (sorted)."""
+def _conversion_section(shop: str, days: Sequence[Conversion],
+                        agents: Sequence[Conversion]) -> str:
+    """Daily inquiry conversion and the agents ranked over the whole log (§7)."""
+    out = ["<h3>询单转化率 Daily inquiry conversion</h3>",
+           bar_chart([d.conversion_rate for d in days], [d.day[5:] for d in days],
+                     title=f"{shop} conversion", top=1.0, percent=True),
+           '<table class="conversion"><tr><th>日期 Day</th><th>询单人数 Inquiries</th>'
+           "<th>付款人数 Paid buyers</th><th>转化率 Conversion</th><th>客服销售额 Chat sales</th>"
+           "<th>客单价 Avg order</th><th>退款 Refunds</th><th>静默下单 Silent orders</th>"
+           "<th>静默销售额 Silent sales</th></tr>"]
+    for d in days:
+        out.append(f"<tr><td>{d.day}</td><td>{d.inquiries}</td><td>{d.paid_buyers}</td>"
+                   f"<td>{_fmt(d.conversion_rate, '.1%')}</td><td>{d.chat_sales}</td>"
+                   f"<td>{d.avg_order_value or '–'}</td><td>{d.refunds}</td>"
+                   f"<td>{d.silent_orders}</td><td>{d.silent_sales}</td></tr>")
+    out.append("</table>")
+    # Over the whole log: buyer-days (a buyer counts once per day, as in the daily figures).
+    totals: dict[str, list[int]] = {}
+    for a in agents:
+        t = totals.setdefault(a.agent or "unassigned", [0, 0, 0])
+        t[0] += a.inquiries
+        t[1] += a.paid_buyers
+        t[2] += a.sales_fen
+    ranking = sorted(totals.items(), key=lambda kv: (
+        kv[1][0] == 0, -(kv[1][1] / kv[1][0]) if kv[1][0] else 0.0, -kv[1][2], kv[0]))
+    out.append("<h3>客服排名 Agent ranking (conversion, then sales)</h3>"
+               '<table class="ranking"><tr><th>名次 Rank</th><th>客服 Agent</th>'
+               "<th>询单 Inquiries (buyer-days)</th><th>付款 Paid (buyer-days)</th>"
+               "<th>转化率 Conversion</th><th>客服销售额 Chat sales</th>"
+               "<th>客单价 Avg order</th></tr>")
+    for rank, (agent, (inq, paid, sales)) in enumerate(ranking, 1):
+        out.append(f"<tr><td>{rank}</td><td>{html.escape(agent)}</td><td>{inq}</td>"
+                   f"<td>{paid}</td><td>{_fmt(paid / inq if inq else None, '.1%')}</td>"
+                   f"<td>{yuan(sales)}</td>"
+                   f"<td>{yuan(per_buyer(sales, paid)) if paid else '–'}</td></tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def render_summary(rows: Sequence[DailyFigures], tally: Tally, policies: PolicyBook,
+                   conversions: Sequence[Conversion] = (),
+                   agents: Sequence[Conversion] = ()) -> str:
+    """The whole page: an index, then one section per shop (sorted).
+
+    With ``conversions`` (a log with orders) each shop's section also shows its daily inquiry
+    conversion and its agents ranked by conversion, then chat sales.
+    """
     platforms: dict[str, str] = {}
     for conv in tally.engine.conversations.values():
         platforms.setdefault(conv.shop_id, conv.platform)
     by_shop: dict[str, list[DailyFigures]] = {}
     for row in rows:
         by_shop.setdefault(row.shop_id, []).append(row)
+    shop_conversions: dict[str, list[Conversion]] = {}
+    for c in conversions:
+        shop_conversions.setdefault(c.shop_id, []).append(c)
+        by_shop.setdefault(c.shop_id, [])
     sections = []
     for shop in sorted(by_shop):
         policy = policies.policy(platforms.get(shop, policies.default_platform), shop)
-        sections.append(_shop_section(shop, by_shop[shop], tally.breach_hours.get(shop, [0] * 24),
-                                      policy.reply_rate_target))
+        section = _shop_section(shop, by_shop[shop], tally.breach_hours.get(shop, [0] * 24),
+                                policy.reply_rate_target)
+        if shop in shop_conversions:
+            section = section.removesuffix("</section>") + _conversion_section(
+                shop, shop_conversions[shop], [a for a in agents if a.shop_id == shop]) \
+                + "</section>"
+        sections.append(section)
     index = " · ".join(f'<a href="#shop-{html.escape(s)}">{html.escape(s)}</a>'
                        for s in sorted(by_shop))
     return ("<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">"

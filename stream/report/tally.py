@@ -28,7 +28,6 @@ from stream.core.engine import Applied, Engine
 from stream.core.events import ChatEvent
 from stream.core.figures import DailyFigures, DayTotals
 from stream.core.guard import ContentFlagged
-from stream.core.kpi_state import KpiBreached, KpiFirstResponse
 from stream.core.reply_window import (
     BREACHED,
     FAST,
@@ -150,8 +149,8 @@ class Tally:
         for o in outcomes:
             if isinstance(o, BreachRetracted):
                 retracted = True  # the WaitClosed that follows says which wait it was
-            elif isinstance(o, ContentFlagged | KpiBreached | KpiFirstResponse) or not o.counted:
-                continue  # KPI figures are the engine's own (Engine.agent_days)
+            elif not isinstance(o, WaitOpened | WaitBreached | WaitClosed) or not o.counted:
+                continue  # content, KPI figures (Engine.agent_days) and orders: elsewhere
             elif isinstance(o, WaitOpened):
                 if self.by_agent:
                     totals = self._totals(o.shop_id, o.agent, o.day)

@@ -25,14 +25,19 @@ COUNTERS = {"chatwatch_events_total", "chatwatch_events_out_of_order_total",
             "chatwatch_agent_breaches_total", "chatwatch_violations_total",
             "chatwatch_agent_violations_total", "chatwatch_rebalances_total",
             "chatwatch_dead_letters_total", "chatwatch_alerts_pushed_total",
-            "chatwatch_kpi_breaches_total", "chatwatch_agent_kpi_breaches_total"}
+            "chatwatch_kpi_breaches_total", "chatwatch_agent_kpi_breaches_total",
+            "chatwatch_chat_sales_yuan_total", "chatwatch_silent_sales_yuan_total",
+            "chatwatch_agent_chat_sales_yuan_total", "chatwatch_chat_refunds_yuan_total",
+            "chatwatch_orders_paid_total"}
 GAUGES = {"chatwatch_open_waits", "chatwatch_oldest_wait_seconds", "chatwatch_reply_rate",
           "chatwatch_consultations", "chatwatch_unreplied", "chatwatch_reply_rate_target",
           "chatwatch_wait_at_risk_seconds", "chatwatch_agents_needed", "chatwatch_agents_active",
           "chatwatch_event_lag_seconds", "chatwatch_alert_queue_depth",
           "chatwatch_kpi_rate", "chatwatch_kpi_units", "chatwatch_kpi_units_breached",
           "chatwatch_kpi_target", "chatwatch_kpi_min_volume", "chatwatch_kpi_info",
-          "chatwatch_kpi_oldest_wait_seconds", "chatwatch_kpi_wait_at_risk_seconds"}
+          "chatwatch_kpi_oldest_wait_seconds", "chatwatch_kpi_wait_at_risk_seconds",
+          "chatwatch_inquiries", "chatwatch_conversions", "chatwatch_conversion_rate",
+          "chatwatch_agent_conversion_rate"}
 HISTOGRAMS = {"chatwatch_response_seconds", "chatwatch_breach_latency_seconds",
               "chatwatch_first_response_seconds"}
 KNOWN = COUNTERS | GAUGES | {h + s for h in HISTOGRAMS for s in ("_bucket", "_sum", "_count")}
@@ -73,7 +78,9 @@ def test_live_dashboard_covers_what_supervisors_need() -> None:
     for needed in ("Reply rate today vs target", "Open waits", "Oldest open wait", "Breaches",
                    "Response time percentiles", "Violations by category",
                    "Top agents by breaches", "Top agents by violations",
-                   "Platform KPIs today vs target", "KPI units, breaches, first response"):
+                   "Platform KPIs today vs target", "KPI units, breaches, first response",
+                   "Inquiry conversion today vs same weekday last week",
+                   "Agents by conversion today", "Top agents by chat sales"):
         assert needed in titles
     live = json.loads((DASHBOARDS_DIR / "live-operations.json").read_text(encoding="utf-8"))
     assert [v["name"] for v in live["templating"]["list"]] == ["shop", "kpi"]  # KPI selector

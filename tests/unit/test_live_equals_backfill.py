@@ -1,13 +1,15 @@
 """Property: the live driver and ``chatwatch backfill`` publish the same thing for any log.
 
 Random logs over several platforms, per-shop overrides, events without ``platform``,
-forbidden content, duplicates and out-of-order times go through the live pipeline (fake
+forbidden content, orders (valid, repeated and invalid; DOMAIN.md §7), duplicates and
+out-of-order times go through the live pipeline (fake
 ports, any number of partitions, sweeps at random wall times, then one far in the future) and
 through the backfill driver (records, tally, OpenMetrics history); producers run on time (their
 clocks within the configured skew), as the live breach rule assumes. Required equal: the
 ``chat.breaches`` and ``chat.violations`` records (a breach record per KPI), the counters of
 ``/metrics`` and the last OpenMetrics sample (the KPI counters included), the daily figures,
-the violation counts of the report and the KPI report, per shop and per agent.
+the conversion figures per shop and agent, the violation counts of the report and the KPI
+report, per shop and per agent.
 The real worker is compared the same way in ``tests/integration/test_live_equals_backfill.py``.
 """
 
@@ -47,7 +49,10 @@ CONVERSATIONS = [
     ("s1", "b1", None, None), ("s1", "b2", None, "pdd"), ("s2", "b1", None, "taobao"),
     ("s2", "b3", None, "jd"), ("s3", "b4", None, None), ("s4", "b5", "s4-c", "douyin"),
 ]
-KINDS = ["buyer", "buyer", "agent", "agent", "bot", "ad", "system", "read", "transfer"]
+KINDS = ["buyer", "buyer", "agent", "agent", "bot", "ad", "system", "read", "transfer",
+         "order", "order"]
+STATUSES = ["created", "paid", "paid", "paid", "refunded", "refunded", "cancelled", "shipped"]
+AMOUNTS = ["19.90", 19.9, "0.01", 100, "5", 7.35, "3.333", None]
 TEXTS = ["好的亲", "在", "加我微信 wx_abc123", "亲，微信支付可以用的", "打我电话13812345678",
          "vx: lily_2024 或者 qq 123456789", "订单号231111-123456789012345已发货",
          "支付宝付款也行", "链接 www.example-shop.cn 看看", "好" * 40]
@@ -56,7 +61,12 @@ FIGURE_COUNTERS = ("chatwatch_events", "chatwatch_events_out_of_order", "chatwat
                    "chatwatch_waits", "chatwatch_waits_breached", "chatwatch_agent_breaches",
                    "chatwatch_response_seconds", "chatwatch_violations",
                    "chatwatch_agent_violations", "chatwatch_kpi_breaches",
-                   "chatwatch_agent_kpi_breaches", "chatwatch_first_response_seconds")
+                   "chatwatch_agent_kpi_breaches", "chatwatch_first_response_seconds",
+                   "chatwatch_orders_paid")
+# Sales in yuan are floats at the metrics boundary: summed in another order (partitions) they
+# may differ in the last bit, so they are compared to the fen.
+SALES_COUNTERS = ("chatwatch_chat_sales_yuan", "chatwatch_silent_sales_yuan",
+                  "chatwatch_agent_chat_sales_yuan", "chatwatch_chat_refunds_yuan")
 
 
 @st.composite
@@ -85,6 +95,24 @@ def logs(draw: Any) -> list[dict[str, Any]]:
         kind = draw(st.sampled_from(KINDS))
         if kind in ("agent", "bot", "transfer"):
             extra["agent_id"] = draw(st.sampled_from(["a1", "a2"]))
+        if kind == "order":
+            # long gaps too, so that payments fall on both sides of the conversion window;
+            # the log stays within the live worker's state retention (48 h), which forgets
+            # older days where backfill keeps them
+            gap = timedelta(hours=draw(st.sampled_from([0] * 8 + [12, 23, 25])))
+            if clock + gap - T0 < timedelta(hours=40):
+                clock += gap
+            event = ev("read", clock + timedelta(milliseconds=jitter), shop=shop, buyer=buyer,
+                       **extra)
+            event.update(type="order", order_id=draw(st.sampled_from(["o1", "o2"])),
+                         status=draw(st.sampled_from(STATUSES)))
+            amount = draw(st.sampled_from(AMOUNTS))
+            if amount is not None:
+                event["amount"] = amount
+            if draw(st.integers(0, 5)) == 0:
+                event["buyer_kind"] = "ad"
+            log.append(event)
+            continue
         event = ev(kind, clock + timedelta(milliseconds=jitter), shop=shop, buyer=buyer,
                    **extra)
         if event.get("type") == "message":
@@ -94,8 +122,9 @@ def logs(draw: Any) -> list[dict[str, Any]]:
 
 
 def counters(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in registry.collect() if family.name in FIGURE_COUNTERS
+    return {(s.name, tuple(sorted(s.labels.items()))):
+            round(s.value, 2) if family.name in SALES_COUNTERS else s.value
+            for family in registry.collect() if family.name in FIGURE_COUNTERS + SALES_COUNTERS
             for s in family.samples if not s.name.endswith("_created")}
 
 
@@ -122,7 +151,8 @@ def live(log: list[dict[str, Any]], partitions: int, sweeps: list[int]):
 
 
 def body_ms(body: dict[str, Any]) -> int:
-    event = decode(json.dumps(body).encode())
+    # as a read event: the time of an invalid order (dead-lettered) still moves the sweeps
+    event = decode(json.dumps({**body, "type": "read"}).encode())
     return event.ts_ms  # type: ignore[union-attr]
 
 
@@ -161,6 +191,16 @@ def test_live_publishes_what_backfill_reports(log, partitions, sweeps):
         for row in live_agents + offline_agents:
             row.pop("max_concurrent")
     assert live_agents == offline_agents
+    for agents in (False, True):
+        assert [r.as_dict() for r in engine.order_book().report(agents=agents)] == \
+            [r.as_dict() for r in result.conversion(agents=agents)]
+    # the sales counters are the report's chat sales summed per shop
+    live_sales = {dict(labels)["shop"]: v for (name, labels), v in counters(registry).items()
+                  if name == "chatwatch_chat_sales_yuan_total"}
+    for shop in {r.shop_id for r in result.conversion()}:
+        assert live_sales.get(shop, 0.0) == round(sum(
+            int(r.chat_sales.replace(".", "")) for r in result.conversion()
+            if r.shop_id == shop) / 100, 2)
     # the report's violation counts are the live counters summed per shop
     rows = report_rows(result.report(), tally, violations=True)
     for severity in ("critical", "warning", "info"):

@@ -1,0 +1,481 @@
+"""Orders and inquiry conversion (DOMAIN.md §7): amounts, attribution, the day figures.
+
+Everything here lives in the conversation row (two fields at the end of
+:class:`~stream.core.reply_window.Conversation`), so a restart restores it with the rest of
+the row:
+
+* ``marks`` — the conversation's *inquiry marks*, flat triples ``(day, first wait ms, agent)``
+  (agent ``""`` = unassigned), one per business day and agent that held a customer wait that
+  day; the first triple of a day carries the day's first wait. Any hour counts (unlike the
+  counted waits of §3).
+* ``orders`` — one frozen :class:`Order` per order id seen: which statuses arrived (a repeated
+  (order id, status) other than ``refunded`` is a duplicate), the paid amount, the refunds so
+  far and where the payment was attributed.
+
+A row's *contributions* to the §7 figures follow from those two fields alone
+(:func:`contributions`); :class:`OrderBook` keeps their sums per shop and day and per shop,
+agent and day, exactly as :class:`~stream.core.figures.DayBook` does for the §3 figures, so it
+can be rebuilt from the rows after a restart and gives the same answer.
+
+Amounts are integer fen (0.01 yuan) from parsing to read-out; no float ever holds one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, cast
+
+import msgspec
+import xxhash
+
+if TYPE_CHECKING:  # the row type; reply_window imports this module for Order
+    from stream.core.reply_window import Conversation
+
+CREATED, PAID, REFUNDED, CANCELLED = "created", "paid", "refunded", "cancelled"
+STATUSES = (CREATED, PAID, REFUNDED, CANCELLED)
+NEEDS_AMOUNT = (PAID, REFUNDED)
+_STATUS_BIT = {CREATED: 1, PAID: 2, REFUNDED: 4, CANCELLED: 8}
+UNASSIGNED = "unassigned"
+DEFAULT_CONVERSION_WINDOW_HOURS = 24.0
+MARK = 3  # ints and strs per inquiry mark: (day, first wait ms, agent)
+
+_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
+_DECIMAL_STRING = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+# --- amounts ----------------------------------------------------------------------------------
+
+
+def parse_amount(text: str) -> int | str:
+    """A yuan amount (decimal text) -> integer fen, or the reason it is not one.
+
+    Non-negative, at most two decimals' worth of value (``19.90`` and ``19.900`` are 1990
+    fen; ``19.901`` is refused: it is not a whole number of fen).
+    """
+    shown = text if len(text) <= 40 else text[:40] + "..."
+    if not (_DECIMAL_STRING.fullmatch(text) or _NUMBER.fullmatch(text)):
+        return f"amount {shown!r} is not a decimal number of yuan such as 19.90"
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return f"amount {shown!r} is not a decimal number of yuan such as 19.90"
+    if value < 0:
+        return (f"amount {shown} is negative; a refund is status refunded with a positive "
+                f"amount")
+    if value and value.adjusted() > 12:
+        return f"amount {shown} is too large for an order (over 10^12 yuan)"
+    fen = value * 100
+    if fen != fen.to_integral_value():
+        return f"amount {shown} has more than 2 decimals (the smallest unit is 0.01 yuan)"
+    return int(fen)
+
+
+def yuan(fen: int) -> str:
+    """Integer fen -> the decimal string of the report (``1990`` -> ``"19.90"``)."""
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(fen), 100)
+    return f"{sign}{whole}.{cents:02d}"
+
+
+def per_buyer(total_fen: int, buyers: int) -> int:
+    """``total / buyers`` in fen, rounded half-up to the fen (客单价)."""
+    quotient, remainder = divmod(total_fen, buyers)
+    return quotient + (1 if 2 * remainder >= buyers else 0)
+
+
+def order_key(order_id: str) -> int:
+    """A stable 64-bit key of an order id (the row keeps keys, not the ids)."""
+    return xxhash.xxh3_64_intdigest(order_id.encode())
+
+
+# --- the row's order state ----------------------------------------------------------------------
+
+
+class Order(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """One order of a conversation, as far as its events have told.
+
+    ``day`` is 0 until a counted ``paid`` arrives; then the business day it counts for:
+    the attributed day, or (``silent``) the day of the payment. ``agent`` is the agent the
+    payment is attributed to (``unassigned`` when nobody held the conversation).
+    """
+
+    key: int
+    seen: int = 0  # status bits (_STATUS_BIT)
+    amount: int = 0  # paid, fen
+    refunded: int = 0  # fen, every refund so far (partial refunds add up)
+    day: int = 0
+    agent: str = ""
+    silent: bool = False
+
+
+class OrderPaid(msgspec.Struct, frozen=True, gc=False):
+    """A payment was counted: for ``day`` and ``agent``, or ``silent`` (shop only).
+
+    ``refunded`` is what refunds that arrived before the payment already took back.
+    """
+
+    conversation_id: str
+    shop_id: str
+    agent: str
+    day: int
+    amount: int
+    silent: bool
+    refunded: int = 0
+
+
+class OrderRefunded(msgspec.Struct, frozen=True, gc=False):
+    """A refund of a counted, attributed payment (it counts for the payment's day)."""
+
+    conversation_id: str
+    shop_id: str
+    agent: str
+    day: int
+    amount: int
+
+
+OrderOutcome = OrderPaid | OrderRefunded
+
+
+def _find(orders: tuple[Order, ...], key: int) -> int:
+    for i, order in enumerate(orders):
+        if order.key == key:
+            return i
+    return -1
+
+
+def is_duplicate_order(conv: Conversation, order_id: str, status: str) -> bool:
+    """Whether (order id, status) was already applied; ``refunded`` never repeats."""
+    if status == REFUNDED or not conv.orders:
+        return False
+    i = _find(conv.orders, order_key(order_id))
+    return i >= 0 and bool(conv.orders[i].seen & _STATUS_BIT[status])
+
+
+# --- inquiry marks ------------------------------------------------------------------------------
+
+
+def needs_mark(conv: Conversation) -> bool:
+    """Whether the open wait's (day, holder) has no inquiry mark yet (call with a wait open)."""
+    marks = conv.marks
+    agent = conv.wait_agent or ""
+    day = conv.wait_day
+    i = len(marks) - MARK
+    while i >= 0:  # newest first: the open wait's mark is nearly always the last one
+        if marks[i] == day and marks[i + 2] == agent:
+            return False
+        i -= MARK
+    return True
+
+
+def mark(conv: Conversation) -> None:
+    """Record that the open wait's holder held a customer wait on its business day."""
+    conv.marks = (*conv.marks, conv.wait_day, conv.wait_start, conv.wait_agent or "")
+
+
+def first_waits(marks: tuple[int | str, ...]) -> dict[int, int]:
+    """Business day -> the start of the day's first customer wait, from a row's marks."""
+    out: dict[int, int] = {}
+    for i in range(0, len(marks), MARK):
+        day, start = cast(int, marks[i]), cast(int, marks[i + 1])
+        if day not in out or start < out[day]:
+            out[day] = start
+    return out
+
+
+def attributed_day(candidates: Iterable[Conversation], paid_ms: int,
+                   window_ms: int) -> int | None:
+    """The business day a payment at ``paid_ms`` converts, or None (silent).
+
+    The latest day of the buyer (over the buyer's conversations in the shop) whose first wait
+    started at or before the payment and at most ``window_ms`` before it.
+    """
+    firsts: dict[int, int] = {}
+    for conv in candidates:
+        for day, start in first_waits(conv.marks).items():
+            if day not in firsts or start < firsts[day]:
+                firsts[day] = start
+    best: int | None = None
+    for day, start in firsts.items():
+        if start <= paid_ms and paid_ms - start <= window_ms and (best is None or day > best):
+            best = day
+    return best
+
+
+# --- applying an order --------------------------------------------------------------------------
+
+
+def apply_order(conv: Conversation, conversation_id: str, order_id: str, status: str,
+                amount: int | None, counted: bool, payment_day: int,
+                day: int | None) -> list[OrderOutcome]:
+    """Apply one non-duplicate order event.
+
+    ``counted`` is False for orders of ad and peer buyers: their statuses are remembered (for
+    duplicates) and nothing else. For a counted ``paid``, ``day`` is the attributed business
+    day (:func:`attributed_day`) or None, when the payment is silent and counts on
+    ``payment_day``; the agent is the one holding the conversation now (§3 rule 6).
+    """
+    key = order_key(order_id)
+    orders = conv.orders
+    i = _find(orders, key)
+    order = orders[i] if i >= 0 else Order(key)
+    order = msgspec.structs.replace(order, seen=order.seen | _STATUS_BIT[status])
+    outcomes: list[OrderOutcome] = []
+    if counted and status == PAID:
+        fen = amount or 0
+        if day is None:
+            order = msgspec.structs.replace(order, amount=fen, day=payment_day, agent="",
+                                            silent=True)
+        else:
+            agent = conv.last_agent or UNASSIGNED
+            order = msgspec.structs.replace(order, amount=fen, day=day, agent=agent)
+        outcomes.append(OrderPaid(conversation_id, conv.shop_id, order.agent or UNASSIGNED,
+                                  order.day, fen, order.silent, order.refunded))
+    elif counted and status == REFUNDED:
+        fen = amount or 0
+        order = msgspec.structs.replace(order, refunded=order.refunded + fen)
+        if order.day and not order.silent:
+            outcomes.append(OrderRefunded(conversation_id, conv.shop_id, order.agent, order.day,
+                                          fen))
+    conv.orders = (*orders[:i], order, *orders[i + 1:]) if i >= 0 else (*orders, order)
+    return outcomes
+
+
+def prune(conv: Conversation, before_day: int) -> None:
+    """Drop marks and counted orders of business days before ``before_day`` (bounded rows).
+
+    Called when the book has forgotten those days: their contributions are no longer read.
+    Orders not yet paid are kept (their statuses still de-duplicate).
+    """
+    marks = conv.marks
+    if marks and cast(int, marks[0]) < before_day:
+        conv.marks = tuple(v for i in range(0, len(marks), MARK)
+                           if cast(int, marks[i]) >= before_day for v in marks[i:i + MARK])
+    if conv.orders and any(o.day and o.day < before_day for o in conv.orders):
+        conv.orders = tuple(o for o in conv.orders if not o.day or o.day >= before_day)
+
+
+# --- contributions and the book -----------------------------------------------------------------
+
+# Index of each figure in a contribution vector (per (agent or None, day) of one row).
+INQUIRY, PAID_ORDERS, SALES, REFUNDS, SILENT_ORDERS, SILENT_SALES = range(6)
+_ZERO = (0, 0, 0, 0, 0, 0)
+Contributions = dict[tuple[str | None, int], list[int]]
+
+
+def contributions(marks: tuple[int | str, ...], orders: tuple[Order, ...]) -> Contributions:
+    """One row's contributions: (agent, day) -> vector; agent None is the shop's own row."""
+    out: Contributions = {}
+
+    def vec(agent: str | None, day: int) -> list[int]:
+        found = out.get((agent, day))
+        if found is None:
+            found = out[(agent, day)] = [0, 0, 0, 0, 0, 0]
+        return found
+
+    for i in range(0, len(marks), MARK):
+        day, agent = cast(int, marks[i]), cast(str, marks[i + 2])
+        vec(None, day)[INQUIRY] = 1
+        vec(agent or UNASSIGNED, day)[INQUIRY] = 1
+    for order in orders:
+        if not order.day:
+            continue
+        if order.silent:
+            shop = vec(None, order.day)
+            shop[SILENT_ORDERS] += 1
+            shop[SILENT_SALES] += order.amount
+            continue
+        for v in (vec(None, order.day), vec(order.agent, order.day)):
+            v[PAID_ORDERS] += 1
+            v[SALES] += order.amount
+            v[REFUNDS] += order.refunded
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Conversion:
+    """The §7 figures of one shop (``agent`` None) or one agent, for one business day."""
+
+    shop_id: str
+    agent: str | None
+    day: str
+    inquiries: int
+    paid_buyers: int
+    conversion_rate: float | None
+    chat_sales: str
+    refunds: str
+    avg_order_value: str | None
+    silent_orders: int
+    silent_sales: str
+    sales_fen: int  # chat_sales in fen, for ranking
+
+    def fields(self) -> dict[str, object]:
+        """The §7 fields in contract order (the agent's: without the silent ones)."""
+        out: dict[str, object] = {
+            "inquiries": self.inquiries, "paid_buyers": self.paid_buyers,
+            "conversion_rate": self.conversion_rate, "chat_sales": self.chat_sales,
+            "refunds": self.refunds, "avg_order_value": self.avg_order_value}
+        if self.agent is None:
+            out["silent_orders"] = self.silent_orders
+            out["silent_sales"] = self.silent_sales
+        return out
+
+    def as_dict(self) -> dict[str, object]:
+        """``shop_id`` (``agent``), ``day``, then :meth:`fields`."""
+        head: dict[str, object] = {"shop_id": self.shop_id}
+        if self.agent is not None:
+            head["agent"] = self.agent
+        head["day"] = self.day
+        return {**head, **self.fields()}
+
+
+@dataclass(slots=True)
+class ConversionTotals:
+    """Running sums for one (shop, agent or None, day)."""
+
+    vector: list[int] = field(default_factory=lambda: [0, 0, 0, 0, 0, 0])
+    inquirers: Counter[str] = field(default_factory=Counter)  # buyer -> rows with a mark
+    payers: Counter[str] = field(default_factory=Counter)  # buyer -> rows with a paid order
+    last_first_ms: int = 0  # the latest first wait of the day (when the day settles)
+
+    def figures(self, shop_id: str, agent: str | None, day: int) -> Conversion:
+        """The §7 figures of these totals."""
+        v = self.vector
+        inquiries, paid = len(self.inquirers), len(self.payers)
+        return Conversion(
+            shop_id=shop_id, agent=agent, day=date.fromordinal(day).isoformat(),
+            inquiries=inquiries, paid_buyers=paid,
+            conversion_rate=paid / inquiries if inquiries else None,
+            chat_sales=yuan(v[SALES]), refunds=yuan(v[REFUNDS]),
+            avg_order_value=yuan(per_buyer(v[SALES], paid)) if paid else None,
+            silent_orders=v[SILENT_ORDERS], silent_sales=yuan(v[SILENT_SALES]),
+            sales_fen=v[SALES])
+
+    @property
+    def active(self) -> bool:
+        """Whether the day has inquiries, payments or refunds (a report row)."""
+        v = self.vector
+        return bool(self.inquirers or v[PAID_ORDERS] or v[SILENT_ORDERS] or v[REFUNDS])
+
+
+def _shift(counter: Counter[str], buyer: str, before: bool, after: bool) -> None:
+    if before == after:
+        return
+    if after:
+        counter[buyer] += 1
+    else:
+        counter[buyer] -= 1
+        if counter[buyer] <= 0:
+            del counter[buyer]
+
+
+class OrderBook:
+    """§7 figures of many shops, agents and days, kept in step with row contributions."""
+
+    __slots__ = ("totals",)
+
+    def __init__(self) -> None:
+        self.totals: dict[tuple[str, str | None, int], ConversionTotals] = {}
+
+    def change(self, shop_id: str, buyer_id: str, before: Contributions,
+               after: Contributions, firsts: Mapping[int, int] | None = None) -> None:
+        """Replace one row's contributions ``before`` -> ``after`` (``firsts``: its first waits)."""
+        for key in before.keys() | after.keys():
+            old = before.get(key, _ZERO)
+            new = after.get(key, _ZERO)
+            if old == new:
+                continue
+            agent, day = key
+            full = (shop_id, agent, day)
+            totals = self.totals.get(full)
+            if totals is None:
+                totals = self.totals[full] = ConversionTotals()
+            vec = totals.vector
+            for i in range(6):
+                vec[i] += new[i] - old[i]
+            _shift(totals.inquirers, buyer_id, old[INQUIRY] > 0, new[INQUIRY] > 0)
+            _shift(totals.payers, buyer_id, old[PAID_ORDERS] > 0, new[PAID_ORDERS] > 0)
+        if firsts:
+            for day, start in firsts.items():
+                totals = self.totals.get((shop_id, None, day))
+                if totals is not None and start > totals.last_first_ms:
+                    totals.last_first_ms = start
+
+    def inquire(self, shop_id: str, buyer_id: str, day: int, agent: str, first_ms: int | None,
+                ) -> None:
+        """A row's new inquiry mark for (day, agent): what :meth:`change` would do, directly.
+
+        ``first_ms`` is the day's first wait when the row had no mark that day yet (the shop's
+        inquiry is new too), else None. The hot path: every customer wait's holder is marked.
+        """
+        totals = self.totals
+        if first_ms is not None:
+            shop = totals.get((shop_id, None, day))
+            if shop is None:
+                shop = totals[(shop_id, None, day)] = ConversionTotals()
+            shop.vector[INQUIRY] += 1
+            shop.inquirers[buyer_id] += 1
+            if first_ms > shop.last_first_ms:
+                shop.last_first_ms = first_ms
+        held = totals.get((shop_id, agent, day))
+        if held is None:
+            held = totals[(shop_id, agent, day)] = ConversionTotals()
+        held.vector[INQUIRY] += 1
+        held.inquirers[buyer_id] += 1
+
+    def figures(self, shop_id: str, day: int, agent: str | None = None) -> Conversion | None:
+        """One shop-day's (or agent-day's) figures, or None without inquiries or orders."""
+        totals = self.totals.get((shop_id, agent, day))
+        if totals is None or not totals.active:
+            return None
+        return totals.figures(shop_id, agent, day)
+
+    def agents(self, shop_id: str, day: int) -> list[Conversion]:
+        """The agents' figures of one shop-day, ranked (:func:`ranked`)."""
+        return ranked(t.figures(shop, agent, d) for (shop, agent, d), t in self.totals.items()
+                      if shop == shop_id and d == day and agent is not None and t.active)
+
+    def report(self, agents: bool = False) -> list[Conversion]:
+        """Every active shop-day (or agent-day), sorted by shop, (agent,) day."""
+        rows = [t.figures(shop, agent, day) for (shop, agent, day), t in self.totals.items()
+                if (agent is not None) == agents and t.active]
+        rows.sort(key=lambda r: (r.shop_id, r.agent or "", r.day))
+        return rows
+
+    def settles_at(self, shop_id: str, day: int, window_ms: int) -> int | None:
+        """When the shop-day's conversion stops changing: the window after its last first wait.
+
+        Refunds still arrive later. None without inquiries.
+        """
+        totals = self.totals.get((shop_id, None, day))
+        if totals is None or not totals.last_first_ms:
+            return None
+        return totals.last_first_ms + window_ms
+
+    def forget_before(self, day: int) -> None:
+        """Drop the totals of business days before ``day`` (bounded memory)."""
+        for key in [k for k in self.totals if k[2] < day]:
+            del self.totals[key]
+
+    def merge(self, other: OrderBook, only: tuple[str, int] | None = None) -> None:
+        """Add another book's totals (several partitions); ``only`` one shop-day."""
+        for key, theirs in other.totals.items():
+            if only is not None and (key[0], key[2]) != only:
+                continue
+            mine = self.totals.get(key)
+            if mine is None:
+                mine = self.totals[key] = ConversionTotals()
+            mine.vector = [a + b for a, b in zip(mine.vector, theirs.vector, strict=True)]
+            mine.inquirers.update(theirs.inquirers)
+            mine.payers.update(theirs.payers)
+            mine.last_first_ms = max(mine.last_first_ms, theirs.last_first_ms)
+
+
+def ranked(rows: Iterable[Conversion]) -> list[Conversion]:
+    """Agents best first: conversion rate (none last), then sales, then name."""
+    return sorted(rows, key=lambda r: (r.conversion_rate is None, -(r.conversion_rate or 0.0),
+                                       -r.sales_fen, r.agent or ""))
