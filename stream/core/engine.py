@@ -310,15 +310,17 @@ class Engine:
         old are removed (the caller deletes their durable rows); figures of business days that old are dropped. The clock
         is the partition's own latest event time, not the wall clock, so replaying last
         month's log keeps last month's figures. Contributions of evicted conversations stay in
-        the figures of the days still kept. Orders and inquiry marks are kept for the retention
-        or the longest conversion window, whichever is longer.
+        the figures of the days still kept. The order figures (and the marks and orders of rows
+        that stay) are kept for the retention or the longest conversion window, whichever is
+        longer.
         """
         part = self.partitions.get(partition)
         if part is None or not part.max_event_ms:
             return []
         horizon = part.max_event_ms - retention_ms
-        # Inquiry marks must outlive the conversion window (§7): a payment that late still
-        # converts the day, so rows with marks, and the order figures, are kept that long.
+        # The order figures and the marks of rows that stay are kept for the conversion window
+        # too (§7: a payment that late still converts the day). Idle rows go after the
+        # retention all the same: keep state_retention_hours >= conversion_window_hours.
         order_horizon = min(horizon, part.max_event_ms - self.conversions.longest_window_ms(
             self.policies))
         # A wait breached and still unanswered after the whole retention has done all it can

@@ -32,6 +32,24 @@ def _processed(port: int) -> float:
     return 0.0
 
 
+def _get(port: int, path: str) -> bytes:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=3) as resp:
+            return bytes(resp.read())
+    except OSError:
+        return b""
+
+
+def _converting(port: int) -> list[dict[str, object]]:
+    """/figures conversion rows of shops with paid buyers, once /metrics has chat sales too."""
+    body = _get(port, "/metrics").decode()
+    sales = sum(s.value for f in text_string_to_metric_families(body) for s in f.samples
+                if s.name == "chatwatch_chat_sales_yuan_total")
+    rows = json.loads(_get(port, "/figures") or b"{}").get("conversion", {}).get("shops", [])
+    paid = [r for r in rows if r["paid_buyers"] > 0]
+    return paid if sales > 0 and paid else []
+
+
 def _board_summary(port: int) -> list[dict[str, object]]:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/summary", timeout=3) as resp:
@@ -100,6 +118,12 @@ def test_run_shows_events_flowing_and_ctrl_c_stops_everything(tmp_path: Path) ->
         counted = wait_for(lambda: [s for s in _board_summary(run.web_port)
                                     if s["kpis"][0]["units"] > 0], timeout=30, interval=0.5)
         assert all(s["counting"]["counting"] for s in counted)
+        # Orders (DOMAIN.md §7): conversion per shop and agent within a few minutes
+        converting = wait_for(lambda: _converting(run.web_port), timeout=180, interval=1.0)
+        assert all(0 < float(str(r["conversion_rate"])) <= 1 for r in converting)
+        agents = json.loads(_get(run.web_port, "/figures"))["conversion"]["agents"]
+        assert any(a["paid_buyers"] > 0 and a["agent"] != "unassigned" for a in agents)
+        assert "chatwatch_agent_conversion_rate{" in _get(run.web_port, "/metrics").decode()
 
         run.proc.send_signal(signal.SIGINT)
         assert run.proc.wait(60) == 0, run.output()

@@ -373,12 +373,14 @@ def test_json_schema_and_decoder_agree_on_orders(change):
     assert VALIDATOR.is_valid(body) == (not isinstance(decoded, Invalid)), decoded
 
 
-def test_a_retention_shorter_than_the_window_keeps_the_marks_a_payment_needs():
-    engine, _ = feed([ev("buyer", 0), ev("agent", 10), ev("buyer", 3 * HOUR, buyer="b2")],
+
+def test_order_figures_are_kept_for_the_window_when_the_retention_is_shorter():
+    engine, _ = feed([ev("buyer", 0), ev("agent", 10), order("paid", 20, amount="6"),
+                      ev("buyer", 0, buyer="b2"), ev("buyer", 30 * HOUR, buyer="b2")],
                      finish=False)
-    assert engine.evict(0, 3_600_000) == []  # b1 idle 3 h > 1 h retention, but marked
-    engine.apply(to_event(order("paid", 3 * HOUR + 1, amount="6")))
-    assert shop_day(engine)["paid_buyers"] == 1
-    # once the window has passed too, the idle conversation goes
-    engine.apply(to_event(ev("buyer", 30 * HOUR, buyer="b3")))
-    assert "s1:b1" in engine.evict(0, 3_600_000)
+    engine.evict(0, 3_600_000)
+    assert "s1:b1" not in engine.conversations  # idle past the retention: gone
+    assert shop_day(engine)["paid_buyers"] == 1  # its day's order figures stay
+    engine.apply(to_event(ev("buyer", 80 * HOUR, buyer="b3")))
+    engine.evict(0, 3_600_000)  # past the window too: the day is forgotten
+    assert all(r.day != DAY for r in engine.order_book().report())
