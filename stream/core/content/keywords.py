@@ -18,17 +18,20 @@ _DATA = Path(__file__).resolve().parent / "data"
 class Cue:
     """One keyword: what it points at and whether saying it is itself a mention.
 
-    ``kind`` is a contact category (wechat, qq, alipay, link), ``phone`` (a phone context that
+    ``kind`` is a contact category (wechat, qq, alipay, link, handle), ``contact`` (私聊, 联系:
+    an invitation before a bare id), ``phone`` (a phone context that
     is no mention by itself) or ``shield`` (a context such as 订单号 whose digits are not
     contacts). ``mention`` marks words whose mere use is critical under PDD rules. ``boundary``
     asks for no Latin letter right before, ``right_boundary`` none right after (so "v" does
-    not fire inside "vip").
+    not fire inside "vip"). ``how`` is what a finding through this cue reports (``keyword``,
+    ``look-alike`` for 口口 read as QQ, ``homophone:微信`` for a sound match).
     """
 
     kind: str
     mention: bool
     boundary: bool = False
     right_boundary: bool = False
+    how: str = "keyword"
 
 
 def _cues() -> dict[str, Cue]:
@@ -46,12 +49,24 @@ def _cues() -> dict[str, Cue]:
         "wx号")
     add("wechat", False, "v", "薇", "威")
     add("qq", True, "qq", "扣扣", "企鹅号", "q号", "qq号", "球球号", "扣号", "q群", "qq群", "扣群")
-    add("qq", False, "q", "企鹅", "扣")
+    add("qq", False, "q", "企鹅", "扣", "寇", "抠", "叩", "蔻")
+    # 口 looks like Q (and 口口 like QQ): only an id next to it counts, never 口 alone (口红).
+    for word in ("口口", "口", "口口号", "口号", "口群"):
+        cues[word] = Cue("qq", False, how="look-alike")
     add("alipay", True, "支付宝", "zfb", "zhifubao", "alipay", "只付包", "吱付宝", "支fu宝",
         "zhi付宝", "支付b", "吱吱")
     add("link", True, "淘口令")
+    # Other apps: only an id next to them is a hand-over (飞机 is also a plane).
+    add("handle", False, "飞机", "纸飞机", "飞机号", "纸飞机号", "tg号", "电报号", "line号",
+        "瓦次普", "抖音号", "抖音", "dy号", "快手号", "快手", "ks号", "小红书号", "小红书")
+    for word in ("tg", "telegram", "line", "whatsapp", "instagram", "skype"):
+        cues[word] = Cue("handle", False, True, True)
+    # An invitation to talk elsewhere: an id (letters and digits) after it is a handle, a
+    # number only when it is shaped like a phone.
+    add("contact", False, "私聊", "私信", "私我", "联系", "找我", "搜我")
     add("phone", False, "电话", "手机", "手机号", "tel", "call", "致电", "座机", "打我", "联系我",
-        "来电", "拨打", "打", "号码", "联系方式")
+        "来电", "拨打", "打", "号码", "联系方式", "电联", "热线", "手机号码", "call我", "打给我",
+        "留个号", "留号", "号码是", "联系电话", "私人号", "同号")
     add("shield", False, "订单", "单号", "运单", "快递", "物流", "货号", "型号", "编号", "款号",
         "批号", "条码", "工单", "sku", "价格", "金额", "尺码", "编码", "规格", "退款", "红包",
         "优惠券", "订单号码", "单号码", "券", "积分", "库存", "数量", "重量", "日期", "时间", "邮编", "验证码")

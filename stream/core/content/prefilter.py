@@ -14,14 +14,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from stream.core.content.normalize import char_form
+from stream.core.content.normalize import tables
 
 _SAFE = ("\u4e00-\u9fff\u3001\u3002\u300a-\u3011\uff01\uff0c\uff1f\uff1a\uff1b\uff08\uff09"
          " \n,.!?;:\"'()~\\-\u2026\u201c\u201d\u2018\u2019\u2014\u00b7")
 _MIN_DIGITS = 5
 # The most frequent characters of ordinary Chinese text: never chosen as a keyword's trigger
 # while the keyword has a rarer one.
-_COMMON = frozenset(
+COMMON = frozenset(
     "的一是不了在人有我他这个们中来上大为和国地到以说时要就出会可也你对生能而子那得于着下自之年"
     "过发后作里用道行所然家种事成方多经么去法学如都同现当没动面起看定天分还进好小部其些主样理心"
     "她本前开但因只从想实日者意无力它与长把机十民第公此已工使情明性知全三又关点正业外将两高间由"
@@ -39,18 +39,21 @@ def _cjk_range() -> Iterable[str]:
 class Prefilter:
     """Says whether a raw message may contain anything the detector looks for."""
 
-    def __init__(self, keywords: Iterable[str]) -> None:
+    def __init__(self, keywords: Iterable[str], extra: Iterable[str] = ()) -> None:
         """Build the trigger set for ``keywords`` (normalised patterns).
 
         Any original spelling of the chosen character of each (traditional form, homophone)
-        triggers the full scan.
+        triggers the full scan, and so does any character of ``extra`` (the characters that
+        make a sound match a disguise, :mod:`.sounds`).
         """
-        firsts = {next((c for c in k if c not in _COMMON), k[0]) for k in keywords if k}
+        extra_set = set(extra)
+        firsts = {next((c for c in k if c not in COMMON), k[0]) for k in keywords if k}
         triggers: set[str] = set()
         numerals: set[str] = set()
+        table = tables().translate
         for ch in _cjk_range():
-            form = char_form(ch)
-            if form in firsts or ch in firsts:
+            form = table.get(ord(ch), ch)
+            if form in firsts or ch in firsts or form in extra_set:
                 triggers.add(ch)
             elif form.isdigit():
                 numerals.add(ch)
