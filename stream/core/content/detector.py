@@ -19,7 +19,7 @@ from stream.core.content.keywords import CUES, DEFAULT_ABUSE, PLATFORM_DOMAINS, 
 from stream.core.content.masking import mask_value
 from stream.core.content.normalize import Compact, Normalizer, View, char_class, compact, tables
 from stream.core.content.numbers import clusters, find_numbers, read_zeros, shape
-from stream.core.content.prefilter import COMMON, Prefilter
+from stream.core.content.prefilter import CLEAN, COMMON, FULL, Prefilter
 from stream.core.content.quality import bare_presence
 from stream.core.content.sounds import STRONG, WORD, SoundMatcher, matcher, ordinary
 
@@ -27,18 +27,21 @@ CONTACT_CATEGORIES = frozenset({"phone", "wechat", "qq", "alipay", "email", "lin
 _SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 MODES = ("mention", "handover")
 _ID_KINDS = frozenset({"wechat", "qq", "alipay", "handle", "contact"})
+_AFTER_KINDS = frozenset({"wechat", "qq", "alipay", "handle", "phone"})  # "13812345678 是我的电话"
 
 # What may stand between a cue and the number it introduces: "微信号：", "qq是", "电话为",
 # "留个号码给您：". At most 8 characters (``_FILLER_MAX``), so one lookup costs O(1).
 _FILLER = re.compile(r"(?:[^0-9a-z\u4e00-\u9fff]|号|码|是|为|账|帐|户|id|搜|加|我|的|名|称|同|也"
-                     r"|联系|给|您|你|一下|下|个|留|发|吧|哦|呢|啊|亲|这|在|就|直接|备注)*")
+                     r"|联系|给|您|你|一下|下|个|留|发|吧|哦|呢|啊|亲|这|在|就|直接|备注|群)*")
 _FILLER_MAX = 8
 # Between an id and a cue written after it: "KTB582 威", "3172 6409 口口", "…是我的微信".
-_AFTER_GAP = re.compile(r"[^0-9a-z\u4e00-\u9fff]{0,3}(?:是我的|是我|我的|是|加|的)?"
+_AFTER_GAP = re.compile(r"[^0-9a-z\u4e00-\u9fff]{0,3}(?:这个是|这是|就是|是我的|是我|我的|是|加|的){0,2}"
                         r"[^0-9a-z\u4e00-\u9fff]{0,3}")
 # A cue written after an id hands it over only when nothing but an ending follows it; 微信支付,
 # 支付宝付款, 微信闪退 are product talk about the id-like token before them.
-_TRAILING = re.compile(r"[^0-9a-z\u4e00-\u9fff]*(?:$|[^0-9a-z\u4e00-\u9fff]|号|加|联|找|搜|私|上|哦|呢|吧|的|哈|啊)")
+_TRAILING = re.compile(r"[^0-9a-z\u4e00-\u9fff]*(?:$|[^0-9a-z\u4e00-\u9fff]|号|群|加|联|找|搜|私|上|哦|呢|吧|的|哈|啊)")
+# A short Latin cue glued to a few digits is a model code (WX4669, QQ-332), not a channel.
+_MODEL_CODE = re.compile(r"-?[0-9]{1,4}(?![0-9a-z])")
 _WECHAT_ID = re.compile(r"[a-z][a-z0-9_-]{5,19}")
 # An id that cannot be an English word: letters and digits mixed (kefu520, 582ktb), or letters
 # joined by _ or - (lily_shop); not an e-mail (@ after it) or a domain (.com after it).
@@ -207,8 +210,9 @@ class Detector:
             span = bare_presence(text)
             if span is not None:
                 hits.append(_Hit(span[0], span[1], "quality", "info", "quality"))
-        if self._prefilter.may_match(text):
-            hits.extend(self._hits(text, mode, platform))
+        level = self._prefilter.level(text)
+        if level != CLEAN:
+            hits.extend(self._hits(text, mode, platform, full=level == FULL))
         if not hits:
             return []
         looks = self._looks_alike if self._looks_alike.search(text) else None
@@ -219,8 +223,8 @@ class Detector:
 
     def mask(self, text: str) -> str:
         """``text`` with every contact detail masked (first 3 and last 2 characters kept)."""
-        if not self._prefilter.may_match(text):
-            return text
+        if self._prefilter.level(text) != FULL:
+            return text  # only ideographs: no contact detail can be present
         hits = self._hits(text, "handover", None, contacts_only=True)
         if not hits:
             return text
@@ -245,20 +249,24 @@ class Detector:
         return hit.how
 
     def _hits(self, text: str, mode: str, platform: str | None,
-              contacts_only: bool = False) -> list[_Hit]:
+              contacts_only: bool = False, full: bool = True) -> list[_Hit]:
+        """Every finding; ``full=False`` (no letter, digit or symbol in the text) looks only
+        for keywords."""
         view = self._norm.normalize(text)
         if not view.text:
             return []
-        vt = read_zeros(view.text)
-        if vt is not view.text:
-            view = View(vt, view.index)
+        hits: list[_Hit] = []
+        if full:
+            vt = read_zeros(view.text)
+            if vt is not view.text:
+                view = View(vt, view.index)
         small = compact(view)
         cues = self._find_cues(view, small)
-        hits: list[_Hit] = []
-        shielded = bytearray(len(vt))  # view positions inside own-platform links
-        self._links(view, text, platform, hits, shielded)
-        self._numbers(view, cues, hits, shielded)
-        self._ids(view, cues, hits)
+        if full:
+            shielded = bytearray(len(vt))  # view positions inside own-platform links
+            self._links(view, text, platform, hits, shielded)
+            self._numbers(view, cues, hits, shielded)
+            self._ids(view, cues, hits)
         if not contacts_only:
             self._mentions(view, cues, mode, hits)
             self._word_hits(small, view, hits)
@@ -278,12 +286,16 @@ class Detector:
             if (cue.boundary and start > 0 and "a" <= vt[start - 1] <= "z") or (
                     cue.right_boundary and end < len(vt) and "a" <= vt[end] <= "z"):
                 continue
+            if cue.boundary and _MODEL_CODE.match(vt, end) is not None:
+                continue
+            if _repeated(st, s, e):
+                continue
             literal.add((s, e))
             found.append(_Cue(start, end, cue, STRONG))
         sounds = self._sounds
         for m in sounds.pattern.finditer(st):
             s, e = m.span()
-            if (s, e) in literal:
+            if (s, e) in literal or _repeated(st, s, e):
                 continue
             i = int(m.lastgroup[1:]) if m.lastgroup else 0
             level = ordinary(st, s, e, sounds.strong[i], sounds.groups[i].key)
@@ -295,26 +307,30 @@ class Detector:
                shielded: bytearray) -> None:
         vt = view.text
         taken = bytearray(len(vt))
-        for m in links.EMAIL.finditer(vt):
-            s, e = m.span()
-            taken[s:e] = b"\x01" * (e - s)
-            hits.append(_Hit(*view.span(s, e), "email", "critical", "email"))
-        own = self._own.get(platform, self._own[None])
-        for rx in (links.URL, links.BARE):
-            for m in rx.finditer(vt):
+        at = "@" in vt
+        if at or "at" in vt or "艾特" in vt or "圈a" in vt:
+            for m in links.EMAIL.finditer(vt):
                 s, e = m.span()
-                if taken.find(1, s, e) != -1:
-                    continue
                 taken[s:e] = b"\x01" * (e - s)
-                name = links.host_of(m.group())
-                if any(name == d or name.endswith("." + d) for d in own):
-                    shielded[s:e] = b"\x01" * (e - s)
-                    continue
-                hits.append(_Hit(*view.span(s, e), "link", "critical", "link"))
-        for m in links.HANDLE.finditer(vt):
-            s, e = m.span()
-            if taken.find(1, s, e) == -1:
-                hits.append(_Hit(*view.span(s, e), "handle", "critical", "handle"))
+                hits.append(_Hit(*view.span(s, e), "email", "critical", "email"))
+        if links.LINK_GATE.search(vt) is not None:
+            own = self._own.get(platform, self._own[None])
+            for rx in (links.URL, links.BARE):
+                for m in rx.finditer(vt):
+                    s, e = m.span()
+                    if taken.find(1, s, e) != -1:
+                        continue
+                    taken[s:e] = b"\x01" * (e - s)
+                    name = links.host_of(m.group())
+                    if any(name == d or name.endswith("." + d) for d in own):
+                        shielded[s:e] = b"\x01" * (e - s)
+                        continue
+                    hits.append(_Hit(*view.span(s, e), "link", "critical", "link"))
+        if at:
+            for m in links.HANDLE.finditer(vt):
+                s, e = m.span()
+                if taken.find(1, s, e) == -1:
+                    hits.append(_Hit(*view.span(s, e), "handle", "critical", "handle"))
         if links.SHARE_SIGN.search(text) is not None:
             for m in links.SHARE_CODE.finditer(text):
                 code = m.group(1) or m.group(2)
@@ -324,10 +340,13 @@ class Detector:
     def _cue_index(self, cues: list[_Cue]) -> tuple[dict[int, _Cue], dict[int, _Cue]]:
         ends: dict[int, _Cue] = {}
         starts: dict[int, _Cue] = {}
+        # Where two cues share an edge (扣 and the sound match 扣蔻), the longer one speaks.
         for c in cues:
-            if c.end not in ends or ends[c.end].level != STRONG:
+            other = ends.get(c.end)
+            if other is None or c.end - c.start > other.end - other.start:
                 ends[c.end] = c
-            if c.start not in starts or starts[c.start].level != STRONG:
+            other = starts.get(c.start)
+            if other is None or c.end - c.start > other.end - other.start:
                 starts[c.start] = c
         return ends, starts
 
@@ -348,6 +367,9 @@ class Detector:
                 if c is not None and (e == pos or _FILLER.fullmatch(vt, e, pos)):
                     if c.level == WORD and _ID_MARKER.match(vt, c.end, pos) is None:
                         break  # 卫星 12345: an ordinary word needs 号/是/: to hand over
+                    if c.cue.kind == "phone" and c.start in ends and (
+                            ends[c.start].cue.kind in ("wechat", "qq")):
+                        c = ends[c.start]  # 微信同号 138…: the WeChat id is the phone number
                     got = c
                     break
             before[pos] = got
@@ -436,7 +458,7 @@ class Detector:
         while s < e and not vt[s].isalnum():
             s += 1
         ident = vt[s:e]
-        if (len(ident) < 5 or (s > 0 and vt[s - 1].isalnum()) or not any(ch.isdigit() for ch in ident)
+        if (len(ident) < 5 or (s > 0 and vt[s - 1] in _ID_CHARS) or not any(ch.isdigit() for ch in ident)
                 or not any("a" <= ch <= "z" for ch in ident)):
             return
         hits.append(_Hit(*view.span(s, e), kind, "critical", _evasions(how, "before-cue")))
@@ -479,10 +501,18 @@ def _cue_after(vt: str, end: int, starts: dict[int, _Cue]) -> _Cue | None:
         return None
     for p in range(gap.end(), end - 1, -1):
         c = starts.get(p)
-        if c is not None and c.cue.kind in _ID_KINDS and c.cue.kind != "contact" and (
+        if c is not None and c.cue.kind in _AFTER_KINDS and (
                 c.level != WORD) and _TRAILING.match(vt, c.end, c.end + 4) is not None:
             return c
     return None
+
+
+def _repeated(st: str, s: int, e: int) -> bool:
+    """Whether a cue spelt with one character (扣扣, 口口) sits in a longer run of it: 扣扣扣扣
+    is live-stream chat ("扣" = type in the comments), not QQ."""
+    ch = st[s]
+    return e - s > 1 and st.count(ch, s, e) == e - s and (
+        (s > 0 and st[s - 1] == ch) or (e < len(st) and st[e] == ch))
 
 
 def _compact_text(text: str) -> str:

@@ -20,6 +20,8 @@ URL = re.compile(r"(?:https?|ftp)\s{0,3}:\s{0,3}//[^\s\u3000-\u303f\u4e00-\u9fff
                  r"|www\s{0,3}\.\s{0,3}[^\s\u3000-\u303f\u4e00-\u9fff\uff00-\uffef\"'<>]+"
                  r"|tg\s{0,3}:\s{0,3}//[^\s\u3000-\u303f\u4e00-\u9fff\uff00-\uffef\"'<>]+")
 BARE = re.compile(rf"(?<![a-z0-9@.-])(?:{_LABEL}{DOT}){{1,8}}{_TLD}(?:/[!-~]*)?")
+# Every URL or bare domain holds one of these: texts without any skip both patterns.
+LINK_GATE = re.compile(r"[.点。]|dot|://|www")
 HOST = re.compile(r"(?:(?:https?|ftp)\s*:\s*//)?([^/?#:\s]+)")
 DOT_RE = re.compile(DOT)
 # Share codes (淘口令) between currency signs, read on the original text: the view reads some of

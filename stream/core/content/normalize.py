@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from bisect import bisect_right
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -27,12 +28,14 @@ _DATA = Path(__file__).resolve().parent / "data"
 
 # Spoken-style digits the Unicode database does not know as numbers.
 _SPOKEN_DIGITS = {"幺": "1", "两": "2", "兩": "2", "洞": "0", "拐": "7", "勾": "9"}
-# Currency and other signs that imitate a Latin letter and that nobody writes in a price here
+# Currency and other signs that imitate a Latin letter (and 丨, an ideograph used as a stroke
+# between digit groups) and that nobody writes in a price here
 # (¥ $ € £ ¢ stay themselves: they mark prices and share codes).
 _LETTER_SIGNS = {
     "₳": "a", "₿": "b", "₵": "c", "₡": "c", "₫": "d", "₠": "e", "₣": "f", "₲": "g", "₴": "s",
     "₭": "k", "₺": "t", "₼": "m", "₦": "n", "₱": "p", "₽": "p", "₹": "r", "₮": "t", "₩": "w",
-    "℘": "p", "℮": "e", "∂": "d", "ø": "o", "Ø": "o", "ß": "b",
+    "℘": "p", "℮": "e", "∂": "d", "ø": "o", "Ø": "o", "ß": "b", "○": "o", "◯": "o",
+    "⭕": "o", "丨": "|", "亅": "|",
 }
 # Astral blocks with letters or digits worth reading: mathematical alphanumerics, enclosed
 # alphanumerics (🄰 🅐 🅰), regional indicators (🇶), segmented digits.
@@ -99,6 +102,11 @@ def char_form(ch: str, confusables: dict[str, str] | None = None) -> str:
         return str(int(value))
     if not form.isascii() and len(form) == 1 and confusables and form in confusables:
         return confusables[form]
+    if not form.isascii() and len(form) == 1 and not _is_cjk(cp):
+        base = unicodedata.normalize("NFKD", form)
+        if base[0].isascii() and base[0].isalpha() and all(
+                unicodedata.category(c) == "Mn" for c in base[1:]):
+            return base[0]  # ẉ ẋ é ǐ: a Latin letter under accents (and pinyin tone marks)
     if form.isascii() or len(form) != 1:
         return "".join(_T2S.get(c, c) for c in form)
     return _T2S.get(form, form)
@@ -218,28 +226,36 @@ _SEPARATORS = re.compile(r"[\W_]+")
 class Compact:
     """``view.text`` with separators removed: only letters, digits and CJK ideographs remain.
 
-    Keywords are searched here so that "微 信", "v-x" and "支❤付❤宝" still match. ``index``
-    maps a compact position to a position in ``view.text``; it is built on first use (most
-    texts never need it).
+    Keywords are searched here so that "微 信", "v-x" and "支❤付❤宝" still match. A compact
+    position maps back to ``view.text`` through the separator runs removed before it
+    (``bounds``: compact positions where a run was cut; ``shifts``: characters removed up to
+    there), found by bisection: a text has few separator runs, and no per-character map is
+    ever built.
     """
 
     text: str
-    _view: str
-    _index: list[int] | None
+    bounds: list[int]
+    shifts: list[int]
 
     def at(self, pos: int) -> int:
         """Position in ``view.text`` of compact character ``pos``."""
-        index = self._index
-        if index is None:
+        if not self.bounds:
             return pos
-        if not index:
-            index.extend(m.start() for m in re.finditer(r"[^\W_]", self._view))
-        return index[pos]
+        return pos + self.shifts[bisect_right(self.bounds, pos)]
 
 
 def compact(view: View) -> Compact:
     """The compact form of ``view`` (see :class:`Compact`)."""
-    small = _SEPARATORS.sub("", view.text)
-    if len(small) == len(view.text):
-        return Compact(small, view.text, None)
-    return Compact(small, view.text, [])
+    vt = view.text
+    small = _SEPARATORS.sub("", vt)
+    if len(small) == len(vt):
+        return Compact(small, [], [])
+    bounds: list[int] = []
+    shifts = [0]
+    removed = 0
+    for m in _SEPARATORS.finditer(vt):
+        s, e = m.span()
+        bounds.append(s - removed)
+        removed += e - s
+        shifts.append(removed)
+    return Compact(small, bounds, shifts)

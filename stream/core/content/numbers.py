@@ -18,17 +18,15 @@ from functools import lru_cache
 import phonenumbers
 
 _GROUP = re.compile(r"[0-9]+")
-# Characters that never join digit groups: they mark prices, times, scores, e-mail addresses.
-_NO_JOIN = frozenset(":¥$€£%@=")
-_MAX_GAP = 4
 _MAX_GROUPS = 40
 _MOBILE = re.compile(r"(?:0{0,2}86)?1[3-9][0-9]{9}")
 _TOLL = re.compile(r"[48]00[0-9]{7}")
 _LANDLINE = re.compile(r"0[1-9][0-9]{8,10}")
 _PLAIN_LOCAL = re.compile(r"[2-8][0-9]{6,7}")
 # A run of digits with o / 口 standing in for 0 ("138o123口5678"): the letters become zeros.
-_ZERO_LOOKALIKE = re.compile(r"(?<![a-z0-9])(?=[0-9o口]*[o口])(?=(?:[o口]*[0-9]){4})"
-                             r"[0-9o口]{5,}(?![a-z0-9])")
+# The run starts with a digit, so a 口口 cue before a number ("口口12345") stays a cue.
+_ZERO_LOOKALIKE = re.compile(r"(?<![a-z0-9])(?=[0-9][0-9o口]*[o口])(?=(?:[o口]*[0-9]){4})"
+                             r"[0-9][0-9o口]{4,}(?![a-z0-9])")
 _ZEROS = str.maketrans("o口", "00")
 
 
@@ -48,21 +46,21 @@ def read_zeros(text: str) -> str:
     return _ZERO_LOOKALIKE.sub(lambda m: m.group().translate(_ZEROS), text)
 
 
+# A cluster: digit groups joined by gaps of at most four separator characters: no letter,
+# digit or ideograph, nor one of ``:¥$€£%@=``, which mark prices, times, scores, addresses. One regex pass finds them; a cluster
+# shorter than five characters cannot hold a five-digit number and costs nothing more.
+_CLUSTER = re.compile(r"[0-9]+(?:(?:[^\w:¥$€£%@=]|_){1,4}[0-9]+)*")
+
+
 def clusters(text: str) -> Iterator[list[Group]]:
-    """Digit groups of ``text`` chained by short separator gaps."""
-    current: list[Group] = []
-    for m in _GROUP.finditer(text):
-        group = Group(m.start(), m.end(), m.group())
-        if current:
-            gap_start = current[-1].end
-            if (group.start - gap_start > _MAX_GAP or len(current) >= _MAX_GROUPS
-                    or any(ch.isalnum() or ch in _NO_JOIN
-                           for ch in text[gap_start:group.start])):
-                yield current
-                current = []
-        current.append(group)
-    if current:
-        yield current
+    """Digit groups of ``text`` chained by short separator gaps (at most ``_MAX_GROUPS``)."""
+    for m in _CLUSTER.finditer(text):
+        s, e = m.span()
+        if e - s < 5:
+            continue
+        groups = [Group(g.start(), g.end(), g.group()) for g in _GROUP.finditer(text, s, e)]
+        for i in range(0, len(groups), _MAX_GROUPS):
+            yield groups[i:i + _MAX_GROUPS]
 
 
 @lru_cache(maxsize=4096)
@@ -93,6 +91,8 @@ def phone_kind(digits: str, cue: str | None) -> str | None:
         return contact
     if 10 <= n <= 12 and _LANDLINE.fullmatch(digits) and (said or _valid_cn(digits)):
         return contact
+    if cue in ("qq", "wechat", "alipay", "handle") and len(set(digits)) == 1:
+        return None  # 扣666666: live-stream cheering, not an account
     if cue == "qq" and 5 <= n <= 11 and digits[0] != "0":
         return "qq"
     if cue == "wechat" and 5 <= n <= 20:

@@ -19,6 +19,7 @@ from stream.core.content.normalize import tables
 _SAFE = ("\u4e00-\u9fff\u3001\u3002\u300a-\u3011\uff01\uff0c\uff1f\uff1a\uff1b\uff08\uff09"
          " \n,.!?;:\"'()~\\-\u2026\u201c\u201d\u2018\u2019\u2014\u00b7")
 _MIN_DIGITS = 5
+CLEAN, WORDS, FULL = 0, 1, 2
 # The most frequent characters of ordinary Chinese text: never chosen as a keyword's trigger
 # while the keyword has a rarer one.
 COMMON = frozenset(
@@ -58,11 +59,23 @@ class Prefilter:
             elif form.isdigit():
                 numerals.add(ch)
         cls = "".join(sorted(triggers))
-        self._trigger = re.compile(f"[^{_SAFE}]" + (f"|[{re.escape(cls)}]" if cls else ""))
+        self._unsafe = re.compile(f"[^{_SAFE}]")
+        self._trigger = re.compile(f"[{re.escape(cls)}]" if cls else "(?!)")
         self._numeral = re.compile(f"[{re.escape(''.join(sorted(numerals)))}\u3007]")
+
+    def level(self, text: str) -> int:
+        """How much of the detector ``text`` needs: :data:`CLEAN`, :data:`WORDS` or :data:`FULL`.
+
+        ``CLEAN``: certainly no violation and nothing to mask. ``WORDS``: only ideographs and
+        common punctuation with fewer than five numerals, so no number, id, address or link can
+        be present; only keywords can. ``FULL``: everything.
+        """
+        if self._unsafe.search(text) is not None:
+            return FULL
+        if len(self._numeral.findall(text)) >= _MIN_DIGITS:
+            return FULL
+        return WORDS if self._trigger.search(text) is not None else CLEAN
 
     def may_match(self, text: str) -> bool:
         """Return False only when ``text`` certainly holds no violation and nothing to mask."""
-        if self._trigger.search(text) is not None:
-            return True
-        return len(self._numeral.findall(text)) >= _MIN_DIGITS
+        return self.level(text) != CLEAN
