@@ -421,16 +421,16 @@ NEGATIVES: dict[str, Callable[[random.Random], str]] = {
 }
 
 
-def main() -> None:
-    """Write both files next to this module."""
+def main(out: Path = HERE) -> None:
+    """Write both files into ``out`` (next to this module by default)."""
     r = random.Random(SEED)
-    with open(HERE / "positives.jsonl", "w", encoding="utf-8") as f:
+    with open(out / "positives.jsonl", "w", encoding="utf-8") as f:
         for cls, make in POSITIVES.items():
             for _ in range(PER_POSITIVE_CLASS):
                 text, category = make(r)
                 f.write(json.dumps({"text": text, "category": category, "cls": cls},
                                    ensure_ascii=False) + "\n")
-    with open(HERE / "negatives.jsonl", "w", encoding="utf-8") as f:
+    with open(out / "negatives.jsonl", "w", encoding="utf-8") as f:
         for cls, make in NEGATIVES.items():
             for _ in range(PER_NEGATIVE_CLASS):
                 text, _, extra = make(r).partition("\t")

@@ -298,7 +298,10 @@ class Detector:
             if (s, e) in literal or _repeated(st, s, e):
                 continue
             i = int(m.lastgroup[1:]) if m.lastgroup else 0
-            level = ordinary(st, s, e, sounds.strong[i], sounds.groups[i].key)
+            word = sounds.groups[i]
+            level = ordinary(st, s, e, sounds.strong[i] or sounds.single_strong, word.key)
+            if word.single and level != STRONG:
+                continue  # 为, 位, 维 alone are ordinary words; 胃 alone is a disguise
             found.append(_Cue(small.at(s), small.at(e - 1) + 1, self._sound_cues[i], level))
         found.sort(key=lambda c: c.start)
         return found

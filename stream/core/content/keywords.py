@@ -46,9 +46,10 @@ def _cues() -> dict[str, Cue]:
 
     add("wechat", True, "微信", "威信", "薇信", "徽信", "维信", "微芯", "v信", "w信", "微x", "vx",
         "wx", "weixin", "wechat", "weix", "绿泡泡", "v心", "徽x", "薇x", "威x", "卫星号", "vx号",
-        "wx号")
+        "wx号", "weixing", "vxin", "weixinhao")
     add("wechat", False, "v", "薇", "威")
-    add("qq", True, "qq", "扣扣", "企鹅号", "q号", "qq号", "球球号", "扣号", "q群", "qq群", "扣群")
+    add("qq", True, "qq", "扣扣", "企鹅号", "q号", "qq号", "球球号", "扣号", "q群", "qq群", "扣群",
+        "koukou", "扣扣群", "qiehao")
     add("qq", False, "q", "企鹅", "扣", "寇", "抠", "叩", "蔻")
     # 口 looks like Q (and 口口 like QQ): only an id next to it counts, never 口 alone (口红).
     for word in ("口口", "口", "口口号", "口号", "口群", "口口群"):
@@ -58,7 +59,7 @@ def _cues() -> dict[str, Cue]:
     add("link", True, "淘口令")
     # Other apps: only an id next to them is a hand-over (飞机 is also a plane).
     add("handle", False, "飞机", "纸飞机", "飞机号", "纸飞机号", "tg号", "电报", "电报号", "line号",
-        "瓦次普", "抖音号", "抖音", "dy号", "快手号", "快手", "ks号", "小红书号", "小红书")
+        "瓦次普", "抖音号", "抖音", "dy号", "feiji", "zhifeiji", "快手号", "快手", "ks号", "小红书号", "小红书")
     for word in ("tg", "telegram", "line", "whatsapp", "instagram", "skype"):
         cues[word] = Cue("handle", False, True, True)
     # An invitation to talk elsewhere: an id (letters and digits) after it is a handle, a

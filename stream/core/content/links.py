@@ -16,9 +16,10 @@ _AT = r"\s{0,3}(?:@|艾特|圈a|\(at\)|\[at\]|(?<![a-z])at(?![a-z]))\s{0,3}"
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 EMAIL = re.compile(rf"(?<![a-z0-9._%+-])[a-z0-9][a-z0-9._%+-]{{0,63}}{_AT}"
                    rf"(?:{_LABEL}{DOT}){{1,8}}{_TLD}")
-URL = re.compile(r"(?:https?|ftp)\s{0,3}:\s{0,3}//[^\s\u3000-\u303f\u4e00-\u9fff\uff00-\uffef\"'<>]+"
-                 r"|www\s{0,3}\.\s{0,3}[^\s\u3000-\u303f\u4e00-\u9fff\uff00-\uffef\"'<>]+"
-                 r"|tg\s{0,3}:\s{0,3}//[^\s\u3000-\u303f\u4e00-\u9fff\uff00-\uffef\"'<>]+")
+# A URL runs to a space, an ideograph or a comma (the view has read "，" as ","): a link is
+# usually followed by Chinese text.
+_URL_CHARS = "[^\\s,\u3000-\u303f\u4e00-\u9fff\uff00-\uffef\"'<>]+"
+URL = re.compile(rf"(?:https?|ftp|tg)\s{{0,3}}:\s{{0,3}}//{_URL_CHARS}|www\s{{0,3}}\.\s{{0,3}}{_URL_CHARS}")
 BARE = re.compile(rf"(?<![a-z0-9@.-])(?:{_LABEL}{DOT}){{1,8}}{_TLD}(?:/[!-~]*)?")
 # Every URL or bare domain holds one of these: texts without any skip both patterns.
 LINK_GATE = re.compile(r"[.点。]|dot|://|www")

@@ -50,6 +50,7 @@ class SoundWord:
     syllables: tuple[str, ...]
     mention: bool        # whether saying it (without an id) is itself a mention under PDD
     key: int = 0         # the syllable whose spelling decides whether a hit is a disguise
+    single: bool = False  # one syllable (胃 for 微信): counts only when spelt unusually
 
 
 # ``mention=False``: the sound alone is ordinary speech too often (企鹅 is a toy, 飞机 a
@@ -60,6 +61,8 @@ SOUND_WORDS: tuple[SoundWord, ...] = (
     SoundWord("企鹅", "qq", ("qi", "e"), False),
     SoundWord("支付宝", "alipay", ("zhi", "fu", "bao"), True, 2),
     SoundWord("飞机", "handle", ("fei", "ji"), False),
+    # Last: the regex tries alternatives in order, so 胃心 is found whole before 胃 alone.
+    SoundWord("微信", "wechat", ("wei",), False, single=True),
 )
 
 # Characters too common in ordinary sentences to stand in for a syllable on their own: a hit
@@ -116,6 +119,7 @@ class SoundMatcher:
     # a hit spelt there with a common character (为新, 维星) needs an id next to it. These are
     # also the prefilter's triggers for the word.
     strong: tuple[frozenset[str], ...]
+    single_strong: frozenset[str]  # for one-syllable words: the unusual spellings of it
 
 
 def matcher(translate: dict[int, str], common: frozenset[str]) -> SoundMatcher:
@@ -145,7 +149,9 @@ def matcher(translate: dict[int, str], common: frozenset[str]) -> SoundMatcher:
     avoid = common | COMMON
     strong = tuple(frozenset(classes[fold(w.syllables[w.key])] - avoid) if w.mention
                    else frozenset() for w in SOUND_WORDS)
-    return SoundMatcher(pattern, SOUND_WORDS, classes, strong)
+    single = frozenset().union(*(classes[fold(w.syllables[w.key])] - avoid
+                                 for w in SOUND_WORDS if w.single))
+    return SoundMatcher(pattern, SOUND_WORDS, classes, strong, single)
 
 
 WORD = 2     # the hit is, or is glued to, an ordinary word: counts only when handed over
