@@ -62,6 +62,10 @@ lint: $(STAMP) tools ## ruff, mypy on the core, promtool and amtool checks
 	promtool check rules alerts/rules/*.yml
 	amtool check-config deploy/alertmanager/alertmanager.yml
 
+.PHONY: eval
+eval: $(STAMP) ## Recall per evasion class and false positives per negative class of the content check
+	$(BIN)/python -m tests.content.evaluate
+
 .PHONY: bench
 bench: $(STAMP) ## Run the benchmarks and print one JSON line (saved under bench/results/)
 	$(BIN)/python -m bench

@@ -250,8 +250,10 @@ class Detector:
 
     def _hits(self, text: str, mode: str, platform: str | None,
               contacts_only: bool = False, full: bool = True) -> list[_Hit]:
-        """Every finding; ``full=False`` (no letter, digit or symbol in the text) looks only
-        for keywords."""
+        """Every finding in ``text``.
+
+        ``full=False`` (no letter, digit or symbol in the text) looks only for keywords.
+        """
         view = self._norm.normalize(text)
         if not view.text:
             return []
@@ -511,8 +513,10 @@ def _cue_after(vt: str, end: int, starts: dict[int, _Cue]) -> _Cue | None:
 
 
 def _repeated(st: str, s: int, e: int) -> bool:
-    """Whether a cue spelt with one character (扣扣, 口口) sits in a longer run of it: 扣扣扣扣
-    is live-stream chat ("扣" = type in the comments), not QQ."""
+    """Whether a cue spelt with one character (扣扣, 口口) sits in a longer run of it.
+
+    扣扣扣扣 is live-stream chat ("扣" = type in the comments), not QQ.
+    """
     ch = st[s]
     return e - s > 1 and st.count(ch, s, e) == e - s and (
         (s > 0 and st[s - 1] == ch) or (e < len(st) and st[e] == ch))

@@ -1,17 +1,13 @@
 """Keyword tables: contact-channel cues, number contexts and the default abuse list.
 
 All entries are written in normalised form (see :mod:`.normalize`): simplified, case-folded,
-digits in ASCII. Homophone spellings of 微信 / 扣扣 / 支付宝 come from the committed table
-``data/homophones.json`` (generated from pypinyin by ``data/generate_tables.py``).
+digits in ASCII. Spellings that only sound like a channel word are not listed here: they are
+found by their sound (:mod:`.sounds`).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
-
-_DATA = Path(__file__).resolve().parent / "data"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,19 +71,6 @@ def _cues() -> dict[str, Cue]:
 
 
 CUES: dict[str, Cue] = _cues()
-
-# Homophone classes: a canonical character -> the characters that sound like it.
-_HOMOPHONES = json.loads((_DATA / "homophones.json").read_text(encoding="utf-8"))
-HOMOPHONE_KEYWORDS: dict[str, str] = {"微信": "wechat", "扣扣": "qq", "支付宝": "alipay"}
-HOMOPHONE_CLASS: dict[int, str] = {
-    ord(member): canon
-    for canon, members in _HOMOPHONES["classes"].items()
-    for member in members
-}
-# Two-character words that start or end with a class member: a homophone hit that forms one
-# with its neighbour ("支付包装", "作为新") is ordinary text.
-_WORDS: str = _HOMOPHONES["words"]
-HOMOPHONE_WORDS: frozenset[str] = frozenset(_WORDS[i:i + 2] for i in range(0, len(_WORDS), 2))
 
 # A small default abuse list (severity warning), written for this project. Configured lists
 # are added to it; entries are matched on the normalised text with separators removed.

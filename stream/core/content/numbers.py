@@ -107,8 +107,11 @@ def phone_kind(digits: str, cue: str | None) -> str | None:
 
 
 def shape(digits: str) -> str:
-    """How a phone-category number was recognised: ``phone-shape`` when its range is not
-    allocated (only its shape and the cue said so), else ``number``."""
+    """How a phone-category number was recognised.
+
+    ``phone-shape`` when its range is not allocated (only its shape and the cue said so),
+    else ``number``.
+    """
     if _MOBILE.fullmatch(digits) and not _valid_cn(digits[-11:]):
         return "phone-shape"
     return "number"

@@ -160,8 +160,9 @@ STRONG = 0   # a disguise: a mention by itself
 
 
 def ordinary(text: str, s: int, e: int, strong: frozenset[str], key: int) -> int:
-    """How ordinary the sound hit ``text[s:e]`` reads: :data:`WORD`, :data:`COMMON_ONLY` or
-    :data:`STRONG`.
+    """How ordinary the sound hit ``text[s:e]`` reads.
+
+    One of :data:`WORD`, :data:`COMMON_ONLY` or :data:`STRONG`.
 
     :data:`WORD` when the hit is an ordinary word (卫星, 维修), when its first character forms
     one with the character before (作为|新) or its last with the one after (新|款);
