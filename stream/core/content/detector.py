@@ -282,6 +282,8 @@ class Detector:
         vt = view.text
         st = small.text
         literal: set[tuple[int, int]] = set()
+        sounds = self._sounds
+        spoken = sounds.pattern.search(st)
         for idx, s, e in self._cues.find_matches_as_indexes(st):
             cue = self._cue_list[idx][1]
             start, end = small.at(s), small.at(e - 1) + 1
@@ -292,10 +294,12 @@ class Detector:
                 continue
             if _repeated(st, s, e):
                 continue
-            literal.add((s, e))
+            if spoken is not None:
+                literal.add((s, e))
             found.append(_Cue(start, end, cue, STRONG))
-        sounds = self._sounds
-        for m in sounds.pattern.finditer(st):
+        if spoken is None:
+            return found  # the automaton reports matches in order: already sorted
+        for m in sounds.pattern.finditer(st, spoken.start()):
             s, e = m.span()
             if (s, e) in literal or _repeated(st, s, e):
                 continue

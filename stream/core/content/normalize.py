@@ -222,40 +222,41 @@ class Normalizer:
 _SEPARATORS = re.compile(r"[\W_]+")
 
 
-@dataclass(frozen=True, slots=True)
 class Compact:
     """``view.text`` with separators removed: only letters, digits and CJK ideographs remain.
 
     Keywords are searched here so that "微 信", "v-x" and "支❤付❤宝" still match. A compact
     position maps back to ``view.text`` through the separator runs removed before it
     (``bounds``: compact positions where a run was cut; ``shifts``: characters removed up to
-    there), found by bisection: a text has few separator runs, and no per-character map is
-    ever built.
+    there), found by bisection. The runs are listed on the first lookup: most texts never
+    need one.
     """
 
-    text: str
-    bounds: list[int]
-    shifts: list[int]
+    __slots__ = ("text", "_view", "_bounds", "_shifts")
+
+    def __init__(self, text: str, view: str) -> None:
+        """Wrap the compact ``text`` of ``view``."""
+        self.text = text
+        self._view = view
+        self._bounds: list[int] | None = None if len(text) != len(view) else []
+        self._shifts: list[int] = [0]
 
     def at(self, pos: int) -> int:
         """Position in ``view.text`` of compact character ``pos``."""
-        if not self.bounds:
+        bounds = self._bounds
+        if bounds is None:
+            bounds = self._bounds = []
+            removed = 0
+            for m in _SEPARATORS.finditer(self._view):
+                s, e = m.span()
+                bounds.append(s - removed)
+                removed += e - s
+                self._shifts.append(removed)
+        if not bounds:
             return pos
-        return pos + self.shifts[bisect_right(self.bounds, pos)]
+        return pos + self._shifts[bisect_right(bounds, pos)]
 
 
 def compact(view: View) -> Compact:
     """The compact form of ``view`` (see :class:`Compact`)."""
-    vt = view.text
-    small = _SEPARATORS.sub("", vt)
-    if len(small) == len(vt):
-        return Compact(small, [], [])
-    bounds: list[int] = []
-    shifts = [0]
-    removed = 0
-    for m in _SEPARATORS.finditer(vt):
-        s, e = m.span()
-        bounds.append(s - removed)
-        removed += e - s
-        shifts.append(removed)
-    return Compact(small, bounds, shifts)
+    return Compact(_SEPARATORS.sub("", view.text), view.text)

@@ -59,9 +59,14 @@ class Prefilter:
             elif form.isdigit():
                 numerals.add(ch)
         cls = "".join(sorted(triggers))
-        self._unsafe = re.compile(f"[^{_SAFE}]")
-        self._trigger = re.compile(f"[{re.escape(cls)}]" if cls else "(?!)")
-        self._numeral = re.compile(f"[{re.escape(''.join(sorted(numerals)))}\u3007]")
+        unsafe = f"([^{_SAFE}])"
+        self._unsafe = re.compile(unsafe)
+        # One pass finds the first unsafe or trigger character (most texts have neither).
+        self._first = re.compile(unsafe + (f"|[{re.escape(cls)}]" if cls else ""))
+        num = f"[{re.escape(''.join(sorted(numerals)))}\u3007]"
+        not_num = f"[^{re.escape(''.join(sorted(numerals)))}\u3007]"
+        # Five numerals anywhere; the possessive gaps keep the search linear.
+        self._numerals = re.compile(f"{num}(?:{not_num}*+{num}){{{_MIN_DIGITS - 1}}}")
 
     def level(self, text: str) -> int:
         """How much of the detector ``text`` needs: :data:`CLEAN`, :data:`WORDS` or :data:`FULL`.
@@ -70,11 +75,14 @@ class Prefilter:
         common punctuation with fewer than five numerals, so no number, id, address or link can
         be present; only keywords can. ``FULL``: everything.
         """
-        if self._unsafe.search(text) is not None:
+        m = self._first.search(text)
+        if m is not None and m.group(1) is not None:
             return FULL
-        if len(self._numeral.findall(text)) >= _MIN_DIGITS:
+        if self._numerals.search(text) is not None:
             return FULL
-        return WORDS if self._trigger.search(text) is not None else CLEAN
+        if m is None:
+            return CLEAN
+        return FULL if self._unsafe.search(text, m.end()) is not None else WORDS
 
     def may_match(self, text: str) -> bool:
         """Return False only when ``text`` certainly holds no violation and nothing to mask."""
