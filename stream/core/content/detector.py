@@ -18,7 +18,7 @@ from stream.core.content import links
 from stream.core.content.keywords import CUES, DEFAULT_ABUSE, PLATFORM_DOMAINS, Cue
 from stream.core.content.masking import mask_value
 from stream.core.content.normalize import Compact, Normalizer, View, char_class, compact, tables
-from stream.core.content.numbers import clusters, find_numbers, read_zeros, shape
+from stream.core.content.numbers import Group, clusters, find_numbers, read_zeros, shape
 from stream.core.content.prefilter import CLEAN, COMMON, FULL, Prefilter
 from stream.core.content.quality import bare_presence
 from stream.core.content.sounds import STRONG, WORD, SoundMatcher, matcher, ordinary
@@ -267,11 +267,16 @@ class Detector:
         if full:
             shielded = bytearray(len(vt))  # view positions inside own-platform links
             self._links(view, text, platform, hits, shielded)
-            self._numbers(view, cues, hits, shielded)
-            self._ids(view, cues, hits)
+            groups = list(clusters(vt))
+            if groups:
+                self._numbers(view, groups, cues, hits, shielded)
+            if cues:
+                self._ids(view, cues, hits)
         if not contacts_only:
-            self._mentions(view, cues, mode, hits)
-            self._word_hits(small, view, hits)
+            if cues:
+                self._mentions(view, cues, mode, hits)
+            if self._words is not None:
+                self._word_hits(small, view, hits)
         if self._allow is not None and hits:
             hits = self._drop_allowed(small, view, hits, len(text))
         return hits
@@ -359,8 +364,8 @@ class Detector:
                 starts[c.start] = c
         return ends, starts
 
-    def _numbers(self, view: View, cues: list[_Cue], hits: list[_Hit],
-                 shielded: bytearray) -> None:
+    def _numbers(self, view: View, groups_of: list[list[Group]], cues: list[_Cue],
+                 hits: list[_Hit], shielded: bytearray) -> None:
         vt = view.text
         n = len(vt)
         ends, starts = self._cue_index(cues)
@@ -396,9 +401,7 @@ class Detector:
             chosen[(start, end)] = (c, after)
             return None if c is None else c.cue.kind
 
-        for groups in clusters(vt):
-            if len(groups) == 1 and len(groups[0].digits) < 5:
-                continue
+        for groups in groups_of:
             for s, e, kind, parts in find_numbers(groups, cue_at):
                 if shielded.find(1, s, e) != -1:
                     continue
@@ -522,7 +525,7 @@ def _repeated(st: str, s: int, e: int) -> bool:
     扣扣扣扣 is live-stream chat ("扣" = type in the comments), not QQ.
     """
     ch = st[s]
-    return e - s > 1 and st.count(ch, s, e) == e - s and (
+    return e - s > 1 and st[s + 1] == ch and st.count(ch, s, e) == e - s and (
         (s > 0 and st[s - 1] == ch) or (e < len(st) and st[e] == ch))
 
 

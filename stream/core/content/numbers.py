@@ -30,7 +30,7 @@ _ZERO_LOOKALIKE = re.compile(r"(?<![a-z0-9])(?=[0-9][0-9o口]*[o口])(?=(?:[o口
 _ZEROS = str.maketrans("o口", "00")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built for every digit run, and frozen costs twice
 class Group:
     """One run of ASCII digits at ``[start, end)`` of the normalised text."""
 
@@ -124,6 +124,13 @@ def find_numbers(
 
     ``cue_at(start, end)`` tells the kind of the cue next to text span ``[start, end)``.
     """
+    if len(groups) == 1:  # the usual case: one run of digits
+        g = groups[0]
+        if 5 <= len(g.digits) <= 20:
+            kind = phone_kind(g.digits, cue_at(g.start, g.end))
+            if kind is not None:
+                yield g.start, g.end, kind, 1
+        return
     stack = [(0, len(groups))]
     while stack:
         lo, hi = stack.pop()
