@@ -266,7 +266,7 @@ class Detector:
         cues = self._find_cues(view, small)
         if full:
             shielded = bytearray(len(vt))  # view positions inside own-platform links
-            self._links(view, text, platform, hits, shielded)
+            self._links(view, text, platform, cues, hits, shielded)
             groups = list(clusters(vt))
             if groups:
                 self._numbers(view, groups, cues, hits, shielded)
@@ -317,16 +317,21 @@ class Detector:
         found.sort(key=lambda c: c.start)
         return found
 
-    def _links(self, view: View, text: str, platform: str | None, hits: list[_Hit],
-               shielded: bytearray) -> None:
+    def _links(self, view: View, text: str, platform: str | None, cues: list[_Cue],
+               hits: list[_Hit], shielded: bytearray) -> None:
         vt = view.text
         taken = bytearray(len(vt))
         at = "@" in vt
         if at or "at" in vt or "艾特" in vt or "圈a" in vt:
+            alipay = {c.end for c in cues if c.cue.kind == "alipay"}
             for m in links.EMAIL.finditer(vt):
                 s, e = m.span()
                 taken[s:e] = b"\x01" * (e - s)
-                hits.append(_Hit(*view.span(s, e), "email", "critical", "email"))
+                # 支付宝账号 lily@163.com: the address is the Alipay account.
+                kind = "alipay" if alipay and any(
+                    p in alipay and _FILLER.fullmatch(vt, p, s)
+                    for p in range(s, max(-1, s - _FILLER_MAX - 1), -1)) else "email"
+                hits.append(_Hit(*view.span(s, e), kind, "critical", "email"))
         if links.LINK_GATE.search(vt) is not None:
             own = self._own.get(platform, self._own[None])
             for rx in (links.URL, links.BARE):

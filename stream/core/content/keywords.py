@@ -42,11 +42,12 @@ def _cues() -> dict[str, Cue]:
 
     add("wechat", True, "微信", "威信", "薇信", "徽信", "维信", "微芯", "v信", "w信", "微x", "vx",
         "wx", "weixin", "wechat", "weix", "绿泡泡", "v心", "徽x", "薇x", "威x", "卫星号", "vx号",
-        "wx号", "weixing", "vxin", "weixinhao")
+        "wx号", "weixing", "vxin", "weixinhao", "绿色泡泡", "绿泡", "wei信", "威xin", "微xin",
+        "weixin号")
     add("wechat", False, "v", "薇", "威")
     add("qq", True, "qq", "扣扣", "企鹅号", "q号", "qq号", "球球号", "扣号", "q群", "qq群", "扣群",
         "koukou", "扣扣群", "qiehao")
-    add("qq", False, "q", "企鹅", "扣", "寇", "抠", "叩", "蔻")
+    add("qq", False, "q", "企鹅", "扣", "寇", "抠", "叩", "蔻", "球球")
     # 口 looks like Q (and 口口 like QQ): only an id next to it counts, never 口 alone (口红).
     for word in ("口口", "口", "口口号", "口号", "口群", "口口群"):
         cues[word] = Cue("qq", False, how="look-alike")
@@ -64,6 +65,8 @@ def _cues() -> dict[str, Cue]:
     add("phone", False, "电话", "手机", "手机号", "tel", "call", "致电", "座机", "打我", "联系我",
         "来电", "拨打", "打", "号码", "联系方式", "电联", "热线", "手机号码", "call我", "打给我",
         "留个号", "留号", "号码是", "联系电话", "私人号", "同号")
+    # Products named after a channel (QQ糖 candy, QQ星 milk, 奇瑞QQ car): not a mention.
+    add("shield", False, "qq糖", "qq星", "奇瑞qq", "qq车", "q弹")
     add("shield", False, "订单", "单号", "运单", "快递", "物流", "货号", "型号", "编号", "款号",
         "批号", "条码", "工单", "sku", "价格", "金额", "尺码", "编码", "规格", "退款", "红包",
         "优惠券", "订单号码", "单号码", "券", "积分", "库存", "数量", "重量", "日期", "时间", "邮编", "验证码")

@@ -65,6 +65,10 @@ SOUND_WORDS: tuple[SoundWord, ...] = (
     SoundWord("微信", "wechat", ("wei",), False, single=True),
 )
 
+# Characters that do not sound like a syllable but look like its usual character (徽 for 微):
+# evaders use them the same way.
+LOOKS: dict[str, frozenset[str]] = {"wei": frozenset("徽嶶溦")}
+
 # Characters too common in ordinary sentences to stand in for a syllable on their own: a hit
 # that uses one (作为新, 每位新, 口感) needs an explicit hand-over to count.
 COMMON = frozenset(
@@ -89,7 +93,9 @@ WORDS = frozenset((
     "扣子 纽扣 折扣 口碑 企鹅 起来 其他 期间 七天 气味 汽车 一起 企业 饿了 额度 金额 恶心 "
     "支付 支持 知道 指定 直接 纸箱 织物 纸巾 指甲 付款 付费 服务 客服 衣服 复制 宝贝 宝宝 "
     "包装 包括 包含 包邮 包裹 保证 保障 保险 保修 保质 保存 报价 报名 飞机 机器 手机 机会 "
-    "司机 耳机 时机 飞行 非常 费用 运费 免费 肥皂 衣服 舒服 幅度 符合 服装 福利 负责"
+    "司机 耳机 时机 飞行 非常 费用 运费 免费 肥皂 衣服 舒服 幅度 符合 服装 福利 负责 "
+    "安徽 徽章 徽标 徽州 新疆 新手 新年 信封 信件 心里 伟大 围绕 卫生 卫衣 味儿 维他 唯一 "
+    "微博 微商 微店 微调 未发 未到 未收"
 ).split())
 
 
@@ -134,7 +140,7 @@ def matcher(translate: dict[int, str], common: frozenset[str]) -> SoundMatcher:
             continue  # the view never holds it
         for s in sounds:
             by_syllable.setdefault(s, set()).add(ch)
-    classes = {fold(s): frozenset(by_syllable.get(fold(s), ()))
+    classes = {fold(s): frozenset(by_syllable.get(fold(s), ()) | LOOKS.get(fold(s), frozenset()))
                for w in SOUND_WORDS for s in w.syllables}
     # Only Basic-Multilingual-Plane characters: the regex engine tests astral members of a
     # class one by one, which made this pass a hundred times slower for characters nobody types.
