@@ -170,6 +170,9 @@ class Detector:
         self._words = (ahocorasick_rs.AhoCorasick(
             [w for w, _ in self._word_list], matchkind=ahocorasick_rs.MatchKind.LeftmostLongest)
             if self._word_list else None)
+        # Each word holds its rarest character: texts without any skip the word automaton.
+        rare = {next((c for c in w if c not in COMMON), w[0]) for w, _ in self._word_list}
+        self._word_gate = re.compile(char_class(rare)) if rare else None
         allow_keys = [k for k in {_compact_text(norm.text(a)) for a in allow} if k]
         self._allow = ahocorasick_rs.AhoCorasick(allow_keys) if allow_keys else None
         extra = tuple(d.lower().strip(".") for d in platform_domains if d.strip("."))
@@ -265,8 +268,8 @@ class Detector:
         small = compact(view)
         cues = self._find_cues(view, small)
         if full:
-            shielded = bytearray(len(vt))  # view positions inside own-platform links
-            self._links(view, text, platform, cues, hits, shielded)
+            # View positions inside own-platform links (None: there are none).
+            shielded = self._links(view, text, platform, cues, hits)
             groups = list(clusters(vt))
             if groups:
                 self._numbers(view, groups, cues, hits, shielded)
@@ -275,7 +278,7 @@ class Detector:
         if not contacts_only:
             if cues:
                 self._mentions(view, cues, mode, hits)
-            if self._words is not None:
+            if self._word_gate is not None and self._word_gate.search(small.text) is not None:
                 self._word_hits(small, view, hits)
         if self._allow is not None and hits:
             hits = self._drop_allowed(small, view, hits, len(text))
@@ -318,9 +321,11 @@ class Detector:
         return found
 
     def _links(self, view: View, text: str, platform: str | None, cues: list[_Cue],
-               hits: list[_Hit], shielded: bytearray) -> None:
+               hits: list[_Hit]) -> bytearray | None:
+        """E-mails, links, handles and share codes; returns the own-platform links' map."""
         vt = view.text
         taken = bytearray(len(vt))
+        shielded: bytearray | None = None
         at = "@" in vt
         if at or "at" in vt or "艾特" in vt or "圈a" in vt:
             alipay = {c.end for c in cues if c.cue.kind == "alipay"}
@@ -342,6 +347,8 @@ class Detector:
                     taken[s:e] = b"\x01" * (e - s)
                     name = links.host_of(m.group())
                     if any(name == d or name.endswith("." + d) for d in own):
+                        if shielded is None:
+                            shielded = bytearray(len(vt))
                         shielded[s:e] = b"\x01" * (e - s)
                         continue
                     hits.append(_Hit(*view.span(s, e), "link", "critical", "link"))
@@ -355,6 +362,7 @@ class Detector:
                 code = m.group(1) or m.group(2)
                 if any(c.isalpha() for c in code) and any(c.isdigit() for c in code):
                     hits.append(_Hit(m.start(), m.end(), "link", "critical", "share-code"))
+        return shielded
 
     def _cue_index(self, cues: list[_Cue]) -> tuple[dict[int, _Cue], dict[int, _Cue]]:
         ends: dict[int, _Cue] = {}
@@ -370,7 +378,7 @@ class Detector:
         return ends, starts
 
     def _numbers(self, view: View, groups_of: list[list[Group]], cues: list[_Cue],
-                 hits: list[_Hit], shielded: bytearray) -> None:
+                 hits: list[_Hit], shielded: bytearray | None) -> None:
         vt = view.text
         n = len(vt)
         ends, starts = self._cue_index(cues)
@@ -408,7 +416,7 @@ class Detector:
 
         for groups in groups_of:
             for s, e, kind, parts in find_numbers(groups, cue_at):
-                if shielded.find(1, s, e) != -1:
+                if shielded is not None and shielded.find(1, s, e) != -1:
                     continue
                 c, after = chosen.get((s, e), (None, False))
                 if e < n and "a" <= vt[e] <= "z" and (c is None or c.cue.kind == "phone"):

@@ -28,7 +28,7 @@ DOT_RE = re.compile(DOT)
 # Share codes (淘口令) between currency signs, read on the original text: the view reads some of
 # these signs as letters (₳ -> a).
 _SIGN = "[¥$€£₤¢₳₴₰₵₲￡￥＄]"
-SHARE_SIGN = re.compile(_SIGN)
+SHARE_SIGN = re.compile(r"[¥$€£₤¢₳₴₰₵₲￡￥＄(/（]")  # what every share code holds
 SHARE_CODE = re.compile(rf"{_SIGN}\s?([0-9A-Za-z０-９Ａ-Ｚａ-ｚ]{{8,14}})\s?{_SIGN}"
                         r"|[(/（]([0-9A-Za-z]{11})[)/）]")
 # Telegram (and other apps') user names: @ and 5-32 letters, digits or _, starting with a
