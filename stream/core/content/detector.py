@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
+from operator import attrgetter
 
 import ahocorasick_rs
 
@@ -218,11 +219,13 @@ class Detector:
             hits.extend(self._hits(text, mode, platform, full=level == FULL))
         if not hits:
             return []
-        looks = self._looks_alike if self._looks_alike.search(text) else None
-        how = self._how
+        kept = _resolve(hits, len(text))
+        if self._looks_alike.search(text) is None:
+            return [Violation(h.category, h.severity, h.start, h.end,
+                              mask_value(text[h.start:h.end]), h.how) for h in kept]
+        how, looks = self._how, self._looks_alike
         return [Violation(h.category, h.severity, h.start, h.end,
-                          mask_value(text[h.start:h.end]), how(text, h, looks))
-                for h in _resolve(hits, len(text))]
+                          mask_value(text[h.start:h.end]), how(text, h, looks)) for h in kept]
 
     def mask(self, text: str) -> str:
         """``text`` with every contact detail masked (first 3 and last 2 characters kept)."""
@@ -493,7 +496,8 @@ class Detector:
             if not c.cue.mention or c.level != STRONG:
                 continue
             if mode == "mention":
-                hits.append(_Hit(*view.span(c.start, c.end), c.cue.kind, "critical", c.cue.how))
+                span = (c.start, c.end) if view.index is None else view.span(c.start, c.end)
+                hits.append(_Hit(span[0], span[1], c.cue.kind, "critical", c.cue.how))
             elif view.text[max(0, c.start - 2):c.start].endswith(_SOLICIT):
                 hits.append(_Hit(*view.span(c.start, c.end), c.cue.kind, "warning", c.cue.how))
 
@@ -571,7 +575,17 @@ def _resolve(hits: list[_Hit], length: int) -> list[_Hit]:
     """Longest (then most severe) hit wins where hits overlap; result sorted by start.
 
     An occupancy map of the text replaces pairwise comparison: each hit costs its length.
+    Hits that do not overlap at all (the usual case, and a long text's) are returned after
+    one sort and one pass.
     """
+    hits.sort(key=_by_start)
+    end = -1
+    for h in hits:
+        if h.start < end:
+            break
+        end = h.end
+    else:
+        return hits
     hits.sort(key=lambda h: (h.start - h.end, _SEVERITY_RANK[h.severity], h.start))
     busy = bytearray(length)
     kept: list[_Hit] = []
@@ -579,5 +593,8 @@ def _resolve(hits: list[_Hit], length: int) -> list[_Hit]:
         if busy.find(1, h.start, h.end) == -1:
             busy[h.start:h.end] = b"\x01" * (h.end - h.start)
             kept.append(h)
-    kept.sort(key=lambda h: h.start)
+    kept.sort(key=_by_start)
     return kept
+
+
+_by_start = attrgetter("start")
