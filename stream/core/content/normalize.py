@@ -16,6 +16,7 @@ is not exactly one character (a zero-width space, ``℡`` -> ``tel``).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import unicodedata
@@ -54,19 +55,29 @@ def _is_cjk(cp: int) -> bool:
     return 0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0xF900 <= cp <= 0xFAFF
 
 
+def package_data(package: str, name: str) -> bytes:
+    """The bytes of data file ``name`` shipped inside installed ``package``.
+
+    Found through the import system without importing the package: the table libraries keep
+    their whole tables alive as module globals (hundreds of thousands of objects the garbage
+    collector would walk for the life of the process); read once, ours are a fraction.
+    """
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(f"{package} is not installed: pip install chatwatch's dependencies")
+    return (Path(next(iter(spec.submodule_search_locations))) / name).read_bytes()
+
+
 @cache
 def _confusables() -> dict[str, str]:
     """Non-ASCII, non-CJK characters that imitate one ASCII letter or digit (Unicode TR39).
 
-    Read from the ``confusable_homoglyphs`` table (the Unicode consortium's confusables list)
-    the first time a detector is built.
+    Read from the ``confusable-homoglyphs`` package's copy of the Unicode consortium's
+    confusables list the first time a detector is built.
     """
-    from confusable_homoglyphs.confusables import (  # type: ignore[import-untyped,unused-ignore]
-        confusables_data,
-    )
-
+    data = json.loads(package_data("confusable_homoglyphs", "confusables.json"))
     out: dict[str, str] = {}
-    for ch, entries in confusables_data.items():
+    for ch, entries in data.items():
         if len(ch) != 1 or ch.isascii() or _is_cjk(ord(ch)) or 0x3000 <= ord(ch) <= 0x30FF:
             continue
         for entry in entries:

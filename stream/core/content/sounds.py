@@ -14,8 +14,11 @@ asks for an explicit hand-over (an id after 号/是/:) before it counts.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+
+from stream.core.content.normalize import package_data
 
 # Tone marks -> plain vowels (ü is written v, as in pinyin input methods).
 _TONES = str.maketrans({
@@ -102,13 +105,13 @@ WORDS = frozenset((
 def readings() -> dict[str, frozenset[str]]:
     """Every CJK character -> its folded, toneless readings (from ``pypinyin``'s dictionary).
 
-    Read when the sound patterns are built, once per process (the dictionary is large;
-    importing the core stays cheap, and the result is not kept: the patterns are).
+    Read from the ``pypinyin`` package's dictionary file when the sound patterns are built,
+    once per process; neither the dictionary nor this result is kept, only the patterns.
     """
-    from pypinyin.pinyin_dict import pinyin_dict  # type: ignore[import-untyped,unused-ignore]
-
+    pinyin_dict: dict[str, str] = json.loads(package_data("pypinyin", "pinyin_dict.json"))
     out: dict[str, frozenset[str]] = {}
-    for cp, value in pinyin_dict.items():
+    for key, value in pinyin_dict.items():
+        cp = int(key)
         if 0x3400 <= cp <= 0x9FFF or 0xF900 <= cp <= 0xFAFF or 0x20000 <= cp <= 0x2FFFF:
             out[chr(cp)] = frozenset(fold(s.translate(_TONES)) for s in value.split(","))
     return out
