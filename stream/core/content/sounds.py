@@ -143,7 +143,7 @@ def matcher(translate: dict[int, str], common: frozenset[str]) -> SoundMatcher:
             continue  # the view never holds it
         for s in sounds:
             by_syllable.setdefault(s, set()).add(ch)
-    classes = {fold(s): frozenset(by_syllable.get(fold(s), ()) | LOOKS.get(fold(s), frozenset()))
+    classes = {fold(s): frozenset(by_syllable.get(fold(s), set()) | LOOKS.get(fold(s), set()))
                for w in SOUND_WORDS for s in w.syllables}
     # Only Basic-Multilingual-Plane characters: the regex engine tests astral members of a
     # class one by one, which made this pass a hundred times slower for characters nobody types.
