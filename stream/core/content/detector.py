@@ -19,7 +19,7 @@ from stream.core.content import links
 from stream.core.content.keywords import CUES, DEFAULT_ABUSE, PLATFORM_DOMAINS, Cue
 from stream.core.content.masking import mask_value
 from stream.core.content.normalize import Compact, Normalizer, View, char_class, compact, tables
-from stream.core.content.numbers import Group, clusters, find_numbers, read_zeros, shape
+from stream.core.content.numbers import Group, clusters, find_numbers, read_zeros, valid
 from stream.core.content.prefilter import CLEAN, COMMON, FULL, Prefilter
 from stream.core.content.quality import bare_presence
 from stream.core.content.sounds import STRONG, WORD, SoundMatcher, matcher, ordinary
@@ -430,9 +430,9 @@ class Detector:
                 how = _evasions(
                     c.cue.how if c is not None and c.cue.how != "keyword" else "",
                     "split-digits" if parts > 1 else "",
-                    shape(digits) if kind == "phone" and c is not None else "",
-                    "before-cue" if after else "")
-                how = how.replace("+number", "").replace("number", "") or "number"
+                    "phone-shape" if kind == "phone" and c is not None and not valid(digits)
+                    else "",
+                    "before-cue" if after else "") or "number"
                 hits.append(_Hit(*view.span(s, e), kind, "critical", how))
 
     def _ids(self, view: View, cues: list[_Cue], hits: list[_Hit]) -> None:

@@ -106,15 +106,12 @@ def phone_kind(digits: str, cue: str | None) -> str | None:
     return None
 
 
-def shape(digits: str) -> str:
-    """How a phone-category number was recognised.
+def valid(digits: str) -> bool:
+    """Whether a phone-category number is in an allocated range.
 
-    ``phone-shape`` when its range is not allocated (only its shape and the cue said so),
-    else ``number``.
+    When it is not, only its shape and the cue next to it made it a phone (``phone-shape``).
     """
-    if _MOBILE.fullmatch(digits) and not _valid_cn(digits[-11:]):
-        return "phone-shape"
-    return "number"
+    return not _MOBILE.fullmatch(digits) or _valid_cn(digits[-11:])
 
 
 def find_numbers(
