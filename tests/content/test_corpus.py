@@ -52,3 +52,18 @@ def test_false_positives_per_negative_class(report: Report, cls: str) -> None:
     bad, n = report.negatives[cls]
     assert n >= 100
     assert bad / n <= 0.002, f"{cls}: {bad}/{n} flagged: {report.alarms[cls][:10]}"
+
+
+def test_the_earlier_evaluation_set_stays_perfect() -> None:
+    """tests/content_eval (obfuscations of the first issue) must not get worse: all caught,
+    nothing flagged."""
+    from tests.content_eval.test_eval import _load
+
+    detector = Detector()
+    missed = [p["text"] for p in _load("positives.jsonl")
+              if p["category"] not in {v.category for v in detector.scan(str(p["text"]))
+                                       if v.severity == "critical"}]
+    flagged = [n["text"] for n in _load("negatives.jsonl")
+               if detector.scan(str(n["text"]), mode=n.get("mode") or "mention",
+                                platform=n.get("platform") or "pdd")]
+    assert missed == [] and flagged == [], (missed[:10], flagged[:10])

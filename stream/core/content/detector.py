@@ -42,7 +42,8 @@ _AFTER_GAP = re.compile(r"[^0-9a-z\u4e00-\u9fff]{0,3}(?:这个是|这是|就是|
 # 支付宝付款, 微信闪退 are product talk about the id-like token before them.
 _TRAILING = re.compile(r"[^0-9a-z\u4e00-\u9fff]*(?:$|[^0-9a-z\u4e00-\u9fff]|号|群|加|联|找|搜|私|上|哦|呢|吧|的|哈|啊)")
 # A short Latin cue glued to a few digits is a model code (WX4669, QQ-332), not a channel.
-_MODEL_CODE = re.compile(r"-?[0-9]{1,4}(?![0-9a-z])")
+# (Not when more digit groups follow: "QQ26❤844760" is a split number.)
+_MODEL_CODE = re.compile(r"-?[0-9]{1,4}(?![0-9a-z]|(?:[^\w:¥$€£%@=]|_){1,4}[0-9])")
 _WECHAT_ID = re.compile(r"[a-z][a-z0-9_-]{5,19}")
 # An id that cannot be an English word: letters and digits mixed (kefu520, 582ktb), or letters
 # joined by _ or - (lily_shop); not an e-mail (@ after it) or a domain (.com after it).
