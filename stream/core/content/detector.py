@@ -296,14 +296,19 @@ class Detector:
         literal: set[tuple[int, int]] = set()
         sounds = self._sounds
         spoken = sounds.pattern.search(st)
+        shield_end = -1
         for idx, s, e in self._cues.find_matches_as_indexes(st):
             cue = self._cue_list[idx][1]
             start, end = small.at(s), small.at(e - 1) + 1
             if (cue.boundary and start > 0 and "a" <= vt[start - 1] <= "z") or (
                     cue.right_boundary and end < len(vt) and "a" <= vt[end] <= "z"):
                 continue
-            if cue.boundary and _MODEL_CODE.match(vt, end) is not None:
-                continue
+            if cue.boundary and (_MODEL_CODE.match(vt, end) is not None or (
+                    shield_end >= 0 and start - shield_end <= _FILLER_MAX
+                    and _FILLER.fullmatch(vt, shield_end, start))):
+                continue  # WX4669, 优惠码 WX2024SALE: a code, not a channel
+            if cue.kind == "shield":
+                shield_end = end
             if _repeated(st, s, e):
                 continue
             if spoken is not None:

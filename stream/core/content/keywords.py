@@ -67,6 +67,9 @@ def _cues() -> dict[str, Cue]:
         "留个号", "留号", "号码是", "联系电话", "私人号", "同号")
     # Products named after a channel (QQ糖 candy, QQ星 milk, 奇瑞QQ car): not a mention.
     add("shield", False, "qq糖", "qq星", "奇瑞qq", "qq车", "q弹")
+    # Codes that are not contacts: what follows them is a code even when it starts like vx.
+    add("shield", False, "优惠码", "券码", "兑换码", "邀请码", "折扣码", "激活码", "取件码", "工号",
+        "卡号", "批次", "会员号", "拼单号", "团购码", "认证", "编号", "报告")
     add("shield", False, "订单", "单号", "运单", "快递", "物流", "货号", "型号", "编号", "款号",
         "批号", "条码", "工单", "sku", "价格", "金额", "尺码", "编码", "规格", "退款", "红包",
         "优惠券", "订单号码", "单号码", "券", "积分", "库存", "数量", "重量", "日期", "时间", "邮编", "验证码")
