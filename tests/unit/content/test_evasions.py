@@ -154,7 +154,8 @@ def test_telegram_links_are_links(detector: Detector, text: str) -> None:
     "这个是纸飞机玩具", "联系客服处理一下", "型号是WX4669", "what about the QQ-332?", "入口即化",
     "口口相传的好品质", "@全体成员 明天发货", "TG300 blender", "online shop", "line up please",
     "每位新客送20元券", "为新人准备了礼包", "伟星管材", "唯心主义", "商品编码 6901234567890",
-    "亲，我们的优惠码是SALE2024", "飞机上不能带充电宝",
+    "亲，我们的优惠码是SALE2024", "飞机上不能带充电宝", "微星主板 B650M", "优惠码：WX2024SALE",
+    "V领毛衣 M码", "Q版公仔", "M2芯片", "客服工号 8866", "QQ糖", "安徽新华书店",
 ])
 def test_sound_and_shape_alikes_in_ordinary_chat(detector: Detector, text: str) -> None:
     assert detector.scan(text, mode="mention", platform="pdd") == []
