@@ -17,7 +17,7 @@ import ahocorasick_rs
 
 from stream.core.content import links
 from stream.core.content.keywords import CUES, DEFAULT_ABUSE, PLATFORM_DOMAINS, Cue
-from stream.core.content.masking import mask_value
+from stream.core.content.masking import mask_spans, mask_value
 from stream.core.content.normalize import Compact, Normalizer, View, char_class, compact, tables
 from stream.core.content.numbers import Group, clusters, find_numbers, read_zeros, valid
 from stream.core.content.prefilter import CLEAN, COMMON, FULL, Prefilter
@@ -44,7 +44,6 @@ _TRAILING = re.compile(r"[^0-9a-z\u4e00-\u9fff]*(?:$|[^0-9a-z\u4e00-\u9fff]|号|
 # A short Latin cue glued to a few digits is a model code (WX4669, QQ-332), not a channel.
 # (Not when more digit groups follow: "QQ26❤844760" is a split number.)
 _MODEL_CODE = re.compile(r"-?[0-9]{1,4}(?![0-9a-z]|(?:[^\w:¥$€£%@=]|_){1,4}[0-9])")
-_WECHAT_ID = re.compile(r"[a-z][a-z0-9_-]{5,19}")
 # An id that cannot be an English word: letters and digits mixed (kefu520, 582ktb), or letters
 # joined by _ or - (lily_shop); not an e-mail (@ after it) or a domain (.com after it).
 _CODE_ID = re.compile(r"(?=[0-9_-]*[a-z])(?:(?=[a-z_-]*[0-9])|(?=[a-z][a-z0-9]*[_-][a-z0-9]))"
@@ -235,14 +234,7 @@ class Detector:
         hits = self._hits(text, "handover", None, contacts_only=True)
         if not hits:
             return text
-        out: list[str] = []
-        pos = 0
-        for h in _resolve(hits, len(text)):
-            out.append(text[pos:h.start])
-            out.append(mask_value(text[h.start:h.end]))
-            pos = h.end
-        out.append(text[pos:])
-        return "".join(out)
+        return mask_spans(text, [(h.start, h.end) for h in _resolve(hits, len(text))])
 
     # -- internals ------------------------------------------------------------------------------
     @staticmethod
@@ -270,7 +262,7 @@ class Detector:
             if vt is not view.text:
                 view = View(vt, view.index)
         small = compact(view)
-        cues = self._find_cues(view, small)
+        cues = self._find_cues(text, view, small)
         if full:
             # View positions inside own-platform links (None: there are none).
             shielded = self._links(view, text, platform, cues, hits)
@@ -288,7 +280,7 @@ class Detector:
             hits = self._drop_allowed(small, view, hits, len(text))
         return hits
 
-    def _find_cues(self, view: View, small: Compact) -> list[_Cue]:
+    def _find_cues(self, text: str, view: View, small: Compact) -> list[_Cue]:
         """Cue keywords and sound matches in ``view`` coordinates, sorted by start."""
         found: list[_Cue] = []
         vt = view.text
@@ -309,6 +301,8 @@ class Detector:
                 continue  # WX4669, 优惠码 WX2024SALE: a code, not a channel
             if cue.kind == "shield":
                 shield_end = end
+            if cue.disguised_only and self._looks_alike.search(text, *view.span(start, end)) is None:
+                continue
             if _repeated(st, s, e):
                 continue
             if spoken is not None:

@@ -28,6 +28,7 @@ class Cue:
     boundary: bool = False
     right_boundary: bool = False
     how: str = "keyword"
+    disguised_only: bool = False  # counts only when written in look-alike letters (𝐔𝐗)
 
 
 def _cues() -> dict[str, Cue]:
@@ -45,6 +46,9 @@ def _cues() -> dict[str, Cue]:
         "wx号", "weixing", "vxin", "weixinhao", "绿色泡泡", "绿泡", "wei信", "威xin", "微xin",
         "weixin号")
     add("wechat", False, "v", "薇", "威")
+    # 𝐔𝐗 (DOMAIN.md §4): U passes for V in mathematical or other look-alike letters, never in
+    # plain "UX".
+    cues["ux"] = Cue("wechat", True, True, True, disguised_only=True)
     add("qq", True, "qq", "扣扣", "企鹅号", "q号", "qq号", "球球号", "扣号", "q群", "qq群", "扣群",
         "koukou", "扣扣群", "qiehao")
     add("qq", False, "q", "企鹅", "扣", "寇", "抠", "叩", "蔻", "球球")

@@ -89,6 +89,11 @@ def test_confusable_letters_say_so(detector: Detector) -> None:
     assert [(v.category, v.how) for v in found] == [("wechat", "confusable")]
 
 
+def test_mathematical_ux_passes_for_vx_but_plain_ux_does_not(detector: Detector) -> None:
+    assert critical(detector.scan("𝐔𝐗 abc123", mode="handover")) == {"wechat": "id"}
+    assert detector.scan("UX abc123 设计稿", mode="mention") == []
+
+
 # --- ids in any position and any split ---------------------------------------------------------
 @pytest.mark.parametrize(("text", "category", "span"), [
     ("KTB582 威", "wechat", "KTB582"), ("3172 6409 口口", "qq", "3172 6409"),
