@@ -5,7 +5,7 @@ it holds fewer than five digit-like characters (一二三…): no digit run, let
 keyword can then be present. A keyword can only be present if each of its characters is, so
 each keyword contributes one character to the trigger set, its least common one (any spelling
 of it: traditional form, homophone); that is how "不买就滚" does not send every message with
-不 down the slow path. The set is derived from the keywords themselves, so a keyword added to a
+不 down the slow path. A keyword made only of common characters (去死) is looked for whole. The set is derived from the keywords themselves, so a keyword added to a
 table cannot be missed by the filter.
 """
 
@@ -48,9 +48,14 @@ class Prefilter:
         make a sound match a disguise, :mod:`.sounds`).
         """
         extra_set = set(extra)
-        firsts = {next((c for c in k if c not in COMMON), k[0]) for k in keywords if k}
+        keywords = [k for k in keywords if k]
+        # A keyword made only of common characters (去死, 活该) would send every text with 去
+        # or 活 down the slow path: it is looked for whole instead, in any spelling.
+        whole = [k for k in keywords if all(c in COMMON for c in k)]
+        firsts = {next(c for c in k if c not in COMMON) for k in keywords if k not in whole}
         triggers: set[str] = set()
         numerals: set[str] = set()
+        spellings: dict[str, set[str]] = {c: {c} for k in whole for c in k}
         table = tables().translate
         for ch in _cjk_range():
             form = table.get(ord(ch), ch)
@@ -58,6 +63,12 @@ class Prefilter:
                 triggers.add(ch)
             elif form.isdigit():
                 numerals.add(ch)
+            if form in spellings:
+                spellings[form].add(ch)
+        gap = r"[\W_]*+"
+        self._whole = re.compile("|".join(
+            gap.join("[" + re.escape("".join(sorted(spellings[c]))) + "]" for c in k)
+            for k in sorted(whole))) if whole else None
         cls = "".join(sorted(triggers))
         unsafe = f"([^{_SAFE}])"
         self._unsafe = re.compile(unsafe)
@@ -81,7 +92,8 @@ class Prefilter:
         if self._numerals.search(text) is not None:
             return FULL
         if m is None:
-            return CLEAN
+            whole = self._whole
+            return WORDS if whole is not None and whole.search(text) is not None else CLEAN
         return FULL if self._unsafe.search(text, m.end()) is not None else WORDS
 
     def may_match(self, text: str) -> bool:

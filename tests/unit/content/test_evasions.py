@@ -179,3 +179,19 @@ def test_every_finding_says_how(detector: Detector) -> None:
 def test_violation_keeps_its_old_constructor() -> None:
     v = Violation("phone", "critical", 0, 11, "138******78")
     assert v.how == ""
+
+
+# --- the fast path ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(("text", "level"), [
+    ("亲，这个颜色显白，很多买家反馈不错", 0), ("不客气亲，祝您生活愉快", 0), ("我们去仓库看看", 0),
+    ("你去 死吧", 1), ("買不起就別来", 1), ("有需要加我胃心", 1), ("电话 13812345678", 2),
+    ("一二三四五号仓", 2),
+])
+def test_prefilter_levels(detector: Detector, text: str, level: int) -> None:
+    """0: skipped; 1: keywords only; 2: every stage. A keyword of common characters only
+    (去死) is looked for whole, so 去 alone does not send a text down the slow path."""
+    from stream.core.content.prefilter import Prefilter
+
+    prefilter = detector._prefilter  # noqa: SLF001 - the fast path is what is tested
+    assert isinstance(prefilter, Prefilter)
+    assert prefilter.level(text) == level
