@@ -192,6 +192,6 @@ def test_prefilter_levels(detector: Detector, text: str, level: int) -> None:
     (去死) is looked for whole, so 去 alone does not send a text down the slow path."""
     from stream.core.content.prefilter import Prefilter
 
-    prefilter = detector._prefilter  # noqa: SLF001 - the fast path is what is tested
+    prefilter = detector._prefilter  # the fast path is what is tested
     assert isinstance(prefilter, Prefilter)
     assert prefilter.level(text) == level
