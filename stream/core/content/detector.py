@@ -33,7 +33,7 @@ _AFTER_KINDS = frozenset({"wechat", "qq", "alipay", "handle", "phone"})  # "1381
 # What may stand between a cue and the number it introduces: "微信号：", "qq是", "电话为",
 # "留个号码给您：". At most 8 characters (``_FILLER_MAX``), so one lookup costs O(1).
 _FILLER = re.compile(r"(?:[^0-9a-z\u4e00-\u9fff]|号|码|是|为|账|帐|户|id|搜|加|我|的|名|称|同|也"
-                     r"|联系|给|您|你|一下|下|个|留|发|吧|哦|呢|啊|亲|这|在|就|直接|备注|群)*")
+                     r"|联系|给|您|你|一下|下|个|留|发|吧|哦|呢|啊|亲|这|在|就|直接|备注|群|索|添加)*")
 _FILLER_MAX = 8
 # Between an id and a cue written after it: "KTB582 威", "3172 6409 口口", "…是我的微信".
 _AFTER_GAP = re.compile(r"[^0-9a-z\u4e00-\u9fff]{0,3}(?:这个是|这是|就是|是我的|是我|我的|是|加|的){0,2}"
@@ -48,6 +48,12 @@ _MODEL_CODE = re.compile(r"-?[0-9]{1,4}(?![0-9a-z]|(?:[^\w:¥$€£%@=]|_){1,4}[
 # joined by _ or - (lily_shop); not an e-mail (@ after it) or a domain (.com after it).
 _CODE_ID = re.compile(r"(?=[0-9_-]*[a-z])(?:(?=[a-z_-]*[0-9])|(?=[a-z][a-z0-9]*[_-][a-z0-9]))"
                       r"[a-z0-9][a-z0-9_-]{4,31}+(?!@|\.[a-z])")
+# An id with separators between its characters, read without them.
+# Single characters with spaces between ("a b c 1 2 3"), or pieces joined by symbols
+# ("kf❤2024"); never words with spaces between ("up for 218").
+_SPACED_ID = re.compile(r"(?:[a-z0-9][ \u3000]){2,}+[a-z0-9](?:[ \u3000]?[a-z0-9])*+"
+                        r"|[a-z0-9_-]++(?:[^\w\s\u3400-\u9fff:：@./]{1,2}+[a-z0-9_-]++)++")
+_SPACES = re.compile(r"[^0-9a-z_-]+")
 _TOKEN_BEFORE = re.compile(r"[a-z0-9_-]{5,32}$")
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
 _SOLICIT = ("加", "+", "添加", "加我", "加个", "私", "留个")
@@ -397,9 +403,8 @@ class Detector:
                 if c is not None and (e == pos or _FILLER.fullmatch(vt, e, pos)):
                     if c.level == WORD and _ID_MARKER.match(vt, c.end, pos) is None:
                         break  # 卫星 12345: an ordinary word needs 号/是/: to hand over
-                    if c.cue.kind == "phone" and c.start in ends and (
-                            ends[c.start].cue.kind in ("wechat", "qq")):
-                        c = ends[c.start]  # 微信同号 138…: the WeChat id is the phone number
+                    if c.cue.kind == "phone":
+                        c = _channel_before(vt, c, ends) or c
                     got = c
                     break
             before[pos] = got
@@ -451,6 +456,10 @@ class Detector:
                 pos = m.end()
             if c.level != WORD or marker is not None:  # 卫星 KTB582: a word needs 号/是/:
                 idm = _CODE_ID.match(vt, pos)
+                if idm is None:
+                    idm = _SPACED_ID.match(vt, pos)  # "a b c 1 2 3", "kf❤2024"
+                    if idm is not None and _CODE_ID.fullmatch(_SPACES.sub("", idm.group())) is None:
+                        idm = None
                 if idm is not None:
                     hits.append(_Hit(*view.span(*idm.span()), kind, "critical", how or "id"))
                     continue
@@ -521,6 +530,19 @@ class Detector:
             a, b = view.span(small.at(s), small.at(e - 1) + 1)
             allowed[a:b] = b"\x01" * (b - a)
         return [h for h in hits if allowed.find(0, h.start, h.end) != -1]
+
+
+def _channel_before(vt: str, c: _Cue, ends: dict[int, _Cue]) -> _Cue | None:
+    """The channel cue just before a phone cue.
+
+    微信同号 138…, 加个v，号码是 186…: the number is that channel's id.
+    """
+    for e in range(c.start, max(-1, c.start - _FILLER_MAX - 1), -1):
+        other = ends.get(e)
+        if other is not None and other.cue.kind in ("wechat", "qq", "alipay") and (
+                other.level != WORD) and (e == c.start or _FILLER.fullmatch(vt, e, c.start)):
+            return other
+    return None
 
 
 def _cue_after(vt: str, end: int, starts: dict[int, _Cue]) -> _Cue | None:

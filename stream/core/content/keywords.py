@@ -44,7 +44,7 @@ def _cues() -> dict[str, Cue]:
     add("wechat", True, "微信", "威信", "薇信", "徽信", "维信", "微芯", "v信", "w信", "微x", "vx",
         "wx", "weixin", "wechat", "weix", "绿泡泡", "v心", "徽x", "薇x", "威x", "卫星号", "vx号",
         "wx号", "weixing", "vxin", "weixinhao", "绿色泡泡", "绿泡", "wei信", "威xin", "微xin",
-        "weixin号")
+        "weixin号", "绿信")
     add("wechat", False, "v", "薇", "威")
     # 𝐔𝐗 (DOMAIN.md §4): U passes for V in mathematical or other look-alike letters, never in
     # plain "UX".

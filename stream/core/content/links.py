@@ -11,7 +11,7 @@ import re
 from stream.core.content.keywords import TLDS
 
 _TLD = "(?:" + "|".join(sorted(TLDS, key=len, reverse=True)) + ")(?![a-z])"
-DOT = r"\s{0,3}(?:\.|点|。|\(dot\)|\[dot\]|(?<![a-z])dot(?![a-z]))\s{0,3}"
+DOT = r"\s{0,3}(?:\.|点|。|·|•|丶|\(dot\)|\[dot\]|(?<![a-z])dot(?![a-z]))\s{0,3}"
 _AT = r"\s{0,3}(?:@|艾特|圈a|\(at\)|\[at\]|(?<![a-z])at(?![a-z]))\s{0,3}"
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 EMAIL = re.compile(rf"(?<![a-z0-9._%+-])[a-z0-9][a-z0-9._%+-]{{0,63}}{_AT}"
@@ -22,7 +22,7 @@ _URL_CHARS = "[^\\s,\u3000-\u303f\u4e00-\u9fff\uff00-\uffef\"'<>]+"
 URL = re.compile(rf"(?:https?|ftp|tg)\s{{0,3}}:\s{{0,3}}//{_URL_CHARS}|www\s{{0,3}}\.\s{{0,3}}{_URL_CHARS}")
 BARE = re.compile(rf"(?<![a-z0-9@.-])(?:{_LABEL}{DOT}){{1,8}}{_TLD}(?:/[!-~]*)?")
 # Every URL or bare domain holds one of these: texts without any skip both patterns.
-LINK_GATE = re.compile(r"[.点。]|dot|://|www")
+LINK_GATE = re.compile(r"[.点。·•丶]|dot|://|www")
 HOST = re.compile(r"(?:(?:https?|ftp)\s*:\s*//)?([^/?#:\s]+)")
 DOT_RE = re.compile(DOT)
 # Share codes (淘口令) between currency signs, read on the original text: the view reads some of

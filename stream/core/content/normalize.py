@@ -17,6 +17,7 @@ is not exactly one character (a zero-width space, ``℡`` -> ``tel``).
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import re
 import unicodedata
@@ -37,6 +38,9 @@ _LETTER_SIGNS = {
     "₭": "k", "₺": "t", "₼": "m", "₦": "n", "₱": "p", "₽": "p", "₹": "r", "₮": "t", "₩": "w",
     "℘": "p", "℮": "e", "∂": "d", "ø": "o", "Ø": "o", "ß": "b", "○": "o", "◯": "o",
     "⭕": "o", "丨": "|", "亅": "|",
+    # Emoji that stand for a channel: the green heart for WeChat, the penguin for QQ, the
+    # plane for Telegram.
+    "💚": "绿", "🐧": "企鹅", "✈": "飞机", "🛩": "飞机",
 }
 # Astral blocks with letters or digits worth reading: mathematical alphanumerics, enclosed
 # alphanumerics (🄰 🅐 🅰), regional indicators (🇶), segmented digits.
@@ -159,20 +163,20 @@ def tables() -> Tables:
     irregular: list[str] = []
     looks: set[str] = set()
     ranges = [(0, 0xD800), (0xE000, 0x10000), *_ASTRAL]
-    for lo, hi in ranges:
-        for cp in range(lo, hi):
-            ch = chr(cp)
-            form = char_form(ch, confusables)
-            if form == ch:
-                continue
-            table[cp] = form
-            if len(form) != 1:
-                irregular.append(ch)
-            elif form.isascii() and form.isalpha() and not ch.isascii() and (
-                    unicodedata.normalize("NFKC", ch).casefold() != form
-                    or 0x1D400 <= cp < 0x1D800 or 0x1F100 <= cp < 0x1F200
-                    or 0x2100 <= cp < 0x2150):
-                looks.add(ch)  # not just full-width: a Cyrillic а, a ₳, a 𝐔
+    astral_signs = [ord(c) for c in _LETTER_SIGNS if ord(c) >= 0x10000]  # 💚 🐧 🛩
+    for cp in itertools.chain(*(range(lo, hi) for lo, hi in ranges), astral_signs):
+        ch = chr(cp)
+        form = char_form(ch, confusables)
+        if form == ch:
+            continue
+        table[cp] = form
+        if len(form) != 1:
+            irregular.append(ch)
+        elif form.isascii() and form.isalpha() and not ch.isascii() and (
+                unicodedata.normalize("NFKC", ch).casefold() != form
+                or 0x1D400 <= cp < 0x1D800 or 0x1F100 <= cp < 0x1F200
+                or 0x2100 <= cp < 0x2150):
+            looks.add(ch)  # not just full-width: a Cyrillic а, a ₳, a 𝐔
     return Tables(table, re.compile(char_class(set(irregular))), frozenset(looks))
 
 

@@ -109,6 +109,23 @@ def test_ids_before_the_cue_and_split_digits(detector: Detector, text: str, cate
     assert [text[v.start:v.end] for v in found] == [span]
 
 
+@pytest.mark.parametrize(("text", "category", "span"), [
+    ("微 信 号 ： a b c 1 2 3", "wechat", "a b c 1 2 3"), ("vx：L I L Y 2 0 2 4", "wechat", "L I L Y 2 0 2 4"),
+    ("V❤x：kf❤2024", "wechat", "kf❤2024"), ("💚信 lily_2024", "wechat", "lily_2024"),
+    ("🐧：12345678", "qq", "12345678"), ("加个v，号码是一八六 七七八八 九九零零", "wechat",
+                                        "一八六 七七八八 九九零零"),
+    ("威信搜索：shop_0808", "wechat", "shop_0808"), ("链接：t·me/vipdeal", "link", "t·me/vipdeal"),
+])
+def test_spaced_ids_channel_emoji_and_dots(detector: Detector, text: str, category: str,
+                                           span: str) -> None:
+    found = [v for v in detector.scan(text, mode="handover") if v.severity == "critical"]
+    assert [(v.category, text[v.start:v.end]) for v in found] == [(category, span)]
+
+
+def test_words_with_spaces_are_not_a_spaced_id(detector: Detector) -> None:
+    assert detector.scan("line up for 218 min", mode="mention") == []
+
+
 def test_split_digits_and_id_before_say_so(detector: Detector) -> None:
     assert critical(detector.scan("61-384-27-90 扣扣", mode="handover"))["qq"] == \
         "split-digits+before-cue"
