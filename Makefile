@@ -73,6 +73,9 @@ lint: $(STAMP) tools ## ruff, mypy on the core, promtool and amtool checks
 $(BENCH_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
+.PHONY: eval
+eval: $(STAMP) ## Recall per evasion class and false positives per negative class of the content check
+	$(BIN)/python -m tests.content.evaluate
 
 .PHONY: bench
 bench: $(BENCH_STAMP) ## Run the benchmarks (peers included) and print one JSON line (saved under bench/results/)

@@ -1,34 +1,34 @@
 """Keyword tables: contact-channel cues, number contexts and the default abuse list.
 
 All entries are written in normalised form (see :mod:`.normalize`): simplified, case-folded,
-digits in ASCII. Homophone spellings of 微信 / 扣扣 / 支付宝 come from the committed table
-``data/homophones.json`` (generated from pypinyin by ``data/generate_tables.py``).
+digits in ASCII. Spellings that only sound like a channel word are not listed here: they are
+found by their sound (:mod:`.sounds`).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
-
-_DATA = Path(__file__).resolve().parent / "data"
 
 
 @dataclass(frozen=True, slots=True)
 class Cue:
     """One keyword: what it points at and whether saying it is itself a mention.
 
-    ``kind`` is a contact category (wechat, qq, alipay, link), ``phone`` (a phone context that
+    ``kind`` is a contact category (wechat, qq, alipay, link, handle), ``contact`` (私聊, 联系:
+    an invitation before a bare id), ``phone`` (a phone context that
     is no mention by itself) or ``shield`` (a context such as 订单号 whose digits are not
     contacts). ``mention`` marks words whose mere use is critical under PDD rules. ``boundary``
     asks for no Latin letter right before, ``right_boundary`` none right after (so "v" does
-    not fire inside "vip").
+    not fire inside "vip"). ``how`` is what a finding through this cue reports (``keyword``,
+    ``look-alike`` for 口口 read as QQ, ``homophone:微信`` for a sound match).
     """
 
     kind: str
     mention: bool
     boundary: bool = False
     right_boundary: bool = False
+    how: str = "keyword"
+    disguised_only: bool = False  # counts only when written in look-alike letters (𝐔𝐗)
 
 
 def _cues() -> dict[str, Cue]:
@@ -43,15 +43,37 @@ def _cues() -> dict[str, Cue]:
 
     add("wechat", True, "微信", "威信", "薇信", "徽信", "维信", "微芯", "v信", "w信", "微x", "vx",
         "wx", "weixin", "wechat", "weix", "绿泡泡", "v心", "徽x", "薇x", "威x", "卫星号", "vx号",
-        "wx号")
+        "wx号", "weixing", "vxin", "weixinhao", "绿色泡泡", "绿泡", "wei信", "威xin", "微xin",
+        "weixin号", "绿信")
     add("wechat", False, "v", "薇", "威")
-    add("qq", True, "qq", "扣扣", "企鹅号", "q号", "qq号", "球球号", "扣号", "q群", "qq群", "扣群")
-    add("qq", False, "q", "企鹅", "扣")
+    # 𝐔𝐗 (DOMAIN.md §4): U passes for V in mathematical or other look-alike letters, never in
+    # plain "UX".
+    cues["ux"] = Cue("wechat", True, True, True, disguised_only=True)
+    add("qq", True, "qq", "扣扣", "企鹅号", "q号", "qq号", "球球号", "扣号", "q群", "qq群", "扣群",
+        "koukou", "扣扣群", "qiehao")
+    add("qq", False, "q", "企鹅", "扣", "寇", "抠", "叩", "蔻", "球球")
+    # 口 looks like Q (and 口口 like QQ): only an id next to it counts, never 口 alone (口红).
+    for word in ("口口", "口", "口口号", "口号", "口群", "口口群"):
+        cues[word] = Cue("qq", False, how="look-alike")
     add("alipay", True, "支付宝", "zfb", "zhifubao", "alipay", "只付包", "吱付宝", "支fu宝",
         "zhi付宝", "支付b", "吱吱")
     add("link", True, "淘口令")
+    # Other apps: only an id next to them is a hand-over (飞机 is also a plane).
+    add("handle", False, "飞机", "纸飞机", "飞机号", "纸飞机号", "tg号", "电报", "电报号", "line号",
+        "瓦次普", "抖音号", "抖音", "dy号", "feiji", "zhifeiji", "快手号", "快手", "ks号", "小红书号", "小红书")
+    for word in ("tg", "telegram", "line", "whatsapp", "instagram", "skype"):
+        cues[word] = Cue("handle", False, True, True)
+    # An invitation to talk elsewhere: an id (letters and digits) after it is a handle, a
+    # number only when it is shaped like a phone.
+    add("contact", False, "私聊", "私信", "私我", "联系", "找我", "搜我")
     add("phone", False, "电话", "手机", "手机号", "tel", "call", "致电", "座机", "打我", "联系我",
-        "来电", "拨打", "打", "号码", "联系方式")
+        "来电", "拨打", "打", "号码", "联系方式", "电联", "热线", "手机号码", "call我", "打给我",
+        "留个号", "留号", "号码是", "联系电话", "私人号", "同号")
+    # Products named after a channel (QQ糖 candy, QQ星 milk, 奇瑞QQ car): not a mention.
+    add("shield", False, "qq糖", "qq星", "奇瑞qq", "qq车", "q弹")
+    # Codes that are not contacts: what follows them is a code even when it starts like vx.
+    add("shield", False, "优惠码", "券码", "兑换码", "邀请码", "折扣码", "激活码", "取件码", "工号",
+        "卡号", "批次", "会员号", "拼单号", "团购码", "认证", "编号", "报告")
     add("shield", False, "订单", "单号", "运单", "快递", "物流", "货号", "型号", "编号", "款号",
         "批号", "条码", "工单", "sku", "价格", "金额", "尺码", "编码", "规格", "退款", "红包",
         "优惠券", "订单号码", "单号码", "券", "积分", "库存", "数量", "重量", "日期", "时间", "邮编", "验证码")
@@ -59,19 +81,6 @@ def _cues() -> dict[str, Cue]:
 
 
 CUES: dict[str, Cue] = _cues()
-
-# Homophone classes: a canonical character -> the characters that sound like it.
-_HOMOPHONES = json.loads((_DATA / "homophones.json").read_text(encoding="utf-8"))
-HOMOPHONE_KEYWORDS: dict[str, str] = {"微信": "wechat", "扣扣": "qq", "支付宝": "alipay"}
-HOMOPHONE_CLASS: dict[int, str] = {
-    ord(member): canon
-    for canon, members in _HOMOPHONES["classes"].items()
-    for member in members
-}
-# Two-character words that start or end with a class member: a homophone hit that forms one
-# with its neighbour ("支付包装", "作为新") is ordinary text.
-_WORDS: str = _HOMOPHONES["words"]
-HOMOPHONE_WORDS: frozenset[str] = frozenset(_WORDS[i:i + 2] for i in range(0, len(_WORDS), 2))
 
 # A small default abuse list (severity warning), written for this project. Configured lists
 # are added to it; entries are matched on the normalised text with separators removed.
