@@ -41,10 +41,9 @@ def test_prometheus_serves_the_backfilled_reply_rate(tmp_path: Path, settings: S
     log = tmp_path / "log.jsonl"
     log.write_bytes(b"".join(item.value + b"\n"
                              for item in itertools.islice(model.events(), 6000)))
-    engine = Engine(settings.policies)
+    engine = Engine(settings.policies, settings.content.guard())
     history = MetricsHistory(engine, step_seconds=60)
-    result = run_backfill(read_events([str(log)]), settings, engine=engine, scan=True,
-                          metrics=history)
+    result = run_backfill(read_events([str(log)]), settings, engine=engine, metrics=history)
     om = tmp_path / "history.om"
     with open(om, "w", encoding="utf-8") as f:
         history.write(f)
