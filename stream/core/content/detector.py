@@ -46,13 +46,15 @@ _TRAILING = re.compile(r"[^0-9a-z\u4e00-\u9fff]*(?:$|[^0-9a-z\u4e00-\u9fff]|号|
 _MODEL_CODE = re.compile(r"-?[0-9]{1,4}(?![0-9a-z]|(?:[^\w:¥$€£%@=]|_){1,4}[0-9])")
 # An id that cannot be an English word: letters and digits mixed (kefu520, 582ktb), or letters
 # joined by _ or - (lily_shop); not an e-mail (@ after it) or a domain (.com after it).
-_CODE_ID = re.compile(r"(?=[0-9_-]*[a-z])(?:(?=[a-z_-]*[0-9])|(?=[a-z][a-z0-9]*[_-][a-z0-9]))"
+_CODE_ID = re.compile(r"(?=[0-9_-]{0,31}[a-z])(?:(?=[a-z_-]{0,31}[0-9])"
+                      r"|(?=[a-z][a-z0-9]{0,30}[_-][a-z0-9]))"
                       r"[a-z0-9][a-z0-9_-]{4,31}+(?!@|\.[a-z])")
 # An id with separators between its characters, read without them.
 # Single characters with spaces between ("a b c 1 2 3"), or pieces joined by symbols
 # ("kf❤2024"); never words with spaces between ("up for 218").
-_SPACED_ID = re.compile(r"(?:[a-z0-9][ \u3000]){2,}+[a-z0-9](?:[ \u3000]?[a-z0-9])*+"
-                        r"|[a-z0-9_-]++(?:[^\w\s\u3400-\u9fff:：@./]{1,2}+[a-z0-9_-]++)++")
+# Every repetition is bounded (an id has at most 32 characters): a match never runs past it.
+_SPACED_ID = re.compile(r"(?:[a-z0-9][ \u3000]){2,31}+[a-z0-9](?:[ \u3000]?[a-z0-9]){0,31}+"
+                        r"|[a-z0-9_-]{1,32}+(?:[^\w\s\u3400-\u9fff:：@./]{1,2}+[a-z0-9_-]{1,32}+){1,16}+")
 _SPACES = re.compile(r"[^0-9a-z_-]+")
 _TOKEN_BEFORE = re.compile(r"[a-z0-9_-]{5,32}$")
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")

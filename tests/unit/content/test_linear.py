@@ -28,6 +28,16 @@ UNITS = {
     "cues-only": "微信扣扣支付宝 ",
     "separators": "🌸 - . ",
     "homophones": "胃心寇寇只付包 ",
+    # Adversarial shapes: every cue followed by what an unbounded pattern would run along.
+    "spaced-letters": "vx a b c ",
+    "zero-lookalikes": "1o2o3o口",
+    "numerals": "一二三四亲",
+    "common-words": "去 去 活 ",
+    "dots": "a.b.c.d.",
+    "ats": "a@b@c@",
+    "emoji-digits": "🌸1🌸2",
+    "urls": "http://a/b,",
+    "digit-run-cues": "qq 1111111111111111111111111 ",
 }
 
 
