@@ -5,7 +5,7 @@ events that exercise every metric; every Grafana panel query must return data.
 ``rate()``/``increase()`` (quantiles included) must also show a value above zero, so the test
 makes each condition happen while Prometheus watches: responses, breaches (historical ones,
 breached at once, and a fresh one declared live), a critical violation, out-of-order,
-duplicate and invalid events, event alerts pushed to an Alertmanager, and a rebalance (a
+duplicate and invalid events, a payment after a consultation and a silent one, event alerts pushed to an Alertmanager, and a rebalance (a
 second worker joins).
 """
 
@@ -74,6 +74,14 @@ def wave(n: int) -> list[dict[str, Any] | bytes]:
     earlier = message(now - 5_000, shop, f"w{n}-ooo", "buyer", "人呢？")
     events += [later, earlier, later]                                 # out of order, duplicate
     events += [b"{not json", b'{"event_id": "x", "ts": "soon"}']       # invalid
+    # a consulting buyer pays (chat sales for live-a1), another pays without a word (silent)
+    events += answered(shop, [f"w{n}-buys"], now - 50_000, "live-a1")
+    events += [{"event_id": f"w{n}-pay", "ts": now - 20_000, "shop_id": shop,
+                "buyer_id": f"w{n}-buys", "type": "order", "order_id": f"o-w{n}",
+                "status": "paid", "amount": "88.00"},
+               {"event_id": f"w{n}-silent", "ts": now - 20_000, "shop_id": shop,
+                "buyer_id": f"w{n}-quiet", "type": "order", "order_id": f"o-w{n}-q",
+                "status": "paid", "amount": 12.5}]
     return events
 
 

@@ -1,7 +1,8 @@
 """Issue 21 item 4: the Grafana rules alert exactly when the Prometheus rules do.
 
 A small chat log with a known breach (shop ``s-bad`` leaves two buyers in three unanswered,
-``s-good`` answers everyone in 10 s) is backfilled with ``chatwatch backfill --openmetrics``;
+``s-good`` answers everyone in 10 s, and its first 31 buyers pay, the later ones do not: a
+conversion drop) is backfilled with ``chatwatch backfill --openmetrics``;
 a worker's pipeline series (``up``, ``chatwatch_event_lag_seconds``, which a backfill does not
 export) are added with an outage and a lag spike; promtool turns it into TSDB blocks and a real
 Prometheus serves it, as in ``test_backfill_history``.
@@ -55,6 +56,10 @@ def chat_log(start_ms: int) -> list[dict[str, Any]]:
     for minute in range(MINUTES):
         at = start_ms + minute * 60_000 + 5_000
         events += answered("s-good", [f"g{minute}"], at, "agent-g")
+        if minute <= 30:  # then nobody pays: ConversionDrop (DOMAIN.md §7)
+            events.append({"event_id": f"pay-g{minute}", "ts": at + 40_000, "shop_id": "s-good",
+                           "buyer_id": f"g{minute}", "type": "order",
+                           "order_id": f"o-g{minute}", "status": "paid", "amount": "59.90"})
         if minute % 3 == 0:
             events += answered("s-bad", [f"b{minute}"], at, "agent-b", delay_ms=30_000)
         else:
@@ -231,7 +236,7 @@ def test_grafana_rules_fire_exactly_when_the_prometheus_rules_fire(history: Hist
     firing = {rule["title"]: grafana_firing(history, rule) for rule in history.grafana_rules}
     # the history holds a known breach: every alert fires somewhere, and not everywhere
     for name in ("ReplyRateBelowTarget", "WaitAtRisk", "ReplyBudgetBurnFast", "ChatwatchDown",
-                 "EventLagHigh"):
+                 "EventLagHigh", "ConversionDrop"):
         assert any(firing[name]), f"{name} never fires on the history"
         assert not all(firing[name]), f"{name} fires at every instant"
     shops = {dict(k).get("shop") for s in firing["ReplyRateBelowTarget"] for k in s}
