@@ -98,6 +98,9 @@ class Retired:
     rows: dict[tuple[str, int], DailyFigures] = field(default_factory=dict)
     evicted: int = 0
     late_days: int = 0
+    # the --kpi-report rows of forgotten shop-days and agent-days (stream/report/kpi_report)
+    kpi_rows: list[dict[str, object]] = field(default_factory=list)
+    kpi_agent_rows: list[dict[str, object]] = field(default_factory=list)
 
     def expire(self, engine: Engine) -> list[WaitBreached]:
         """Move the watermark to the retention horizon: breach waits left open that long.
@@ -113,7 +116,10 @@ class Retired:
         """Evict idle conversations and old days of partition 0, keeping the old days' rows."""
         book = engine.partition(0).book
         before = dict(book.totals)
+        kpis = engine.partition(0).kpi
+        kpi_before, agents_before = dict(kpis.book.totals), dict(kpis.agents.days)
         self.evicted += len(engine.evict(0, self.retention_ms))
+        self._set_aside_kpis(kpis, kpi_before, agents_before)
         for key in before.keys() - book.totals.keys():
             if key in self.rows:
                 self.late_days += 1
@@ -121,6 +127,19 @@ class Retired:
             totals = before[key]
             if totals.vector[WAITS]:
                 self.rows[key] = totals.figures(*key)
+
+    def _set_aside_kpis(self, kpis: Any, kpi_before: dict[Any, Any],
+                        agents_before: dict[Any, Any]) -> None:
+        from stream.core.kpi_figures import KpiBook
+        from stream.report.kpi_report import agent_rows, shop_rows
+
+        gone = KpiBook()
+        gone.totals = {k: v for k, v in kpi_before.items() if k not in kpis.book.totals}
+        self.kpi_rows.extend(r.as_dict() for r in shop_rows(gone))
+        agents = [(k, v) for k, v in agents_before.items() if k not in kpis.agents.days]
+        known = KpiBook()
+        known.totals = kpi_before
+        self.kpi_agent_rows.extend(agent_rows(known, agents))
 
     def merged(self, rows: list[DailyFigures]) -> list[DailyFigures]:
         """The engine's rows plus the retired ones (a retired row wins), sorted."""
@@ -492,7 +511,10 @@ def backfill_command(ctx: object, inputs: tuple[str, ...], report_path: str, fmt
         from stream.report.kpi_report import kpi_rows
 
         with open(kpi_path, "wb") as kpi_out:
-            k = write_report(kpi_rows(engine, by_agent=by_agent), kpi_out)
+            retired = result.retired
+            aside = (() if retired is None
+                     else retired.kpi_agent_rows if by_agent else retired.kpi_rows)
+            k = write_report(kpi_rows(engine, by_agent=by_agent, retired=aside), kpi_out)
         click.echo(f"{k} KPI rows written to {kpi_path}", err=True)
     if html_path and tally is not None:
         from stream.report.summary_html import render_summary

@@ -30,6 +30,7 @@ from stream.core.kpi_state import (
     encode,
     expire,
     local_day,
+    slots_of,
     step,
 )
 from stream.core.policy import Policy, PolicyBook
@@ -297,3 +298,37 @@ def open_kpi_waits(part: KpiPartition, policies: PolicyBook,
                 if start > 0 and key not in seen:
                     seen.add(key)
                     yield cid, conv, kset.runs[j], start
+
+
+def oldest_open(part: KpiPartition, policies: PolicyBook,
+                conversations: dict[str, Conversation],
+                shops: dict[str, str]) -> dict[tuple[str, str], int]:
+    """(shop, KPI name) -> start of its oldest open unbreached wait of a KPI's own slots.
+
+    The mirror KPI's waits are the base waits (not read here). Deadline seconds are read in order and the scan stops once every (shop, KPI) of the
+    partition's ``shops`` (shop -> platform) has been found: within one KPI of a shop (one window), the earliest
+    deadline is the oldest wait, so a scrape costs little however many waits are open.
+    """
+    wanted: set[tuple[str, str]] = set()
+    for shop, platform in shops.items():
+        kset = policies.kpis(platform, shop)
+        wanted.update((shop, kset.kpis[i].name) for i in kset.runs)
+    out: dict[tuple[str, str], int] = {}
+    by_second = part.deadlines.by_second
+    for second in sorted(by_second):
+        for cid in by_second[second]:
+            conv = conversations.get(cid)
+            if conv is None or not conv.kpi:
+                continue
+            kset = policies.kpis(conv.platform, conv.shop_id)
+            for j, start in enumerate(slots_of(conv.kpi)):
+                kpi = kset.kpis[kset.runs[j]]
+                if start <= 0 or (start + kpi.window_ms) // 1000 != second:
+                    continue
+                key = (conv.shop_id, kpi.name)
+                if start < out.get(key, start + 1):
+                    out[key] = start
+        if len(out) >= len(wanted) and wanted <= out.keys():
+            break
+    return out
+

@@ -24,6 +24,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -140,6 +141,14 @@ def encode(state: KpiState) -> bytes:
     return b"".join(parts)
 
 
+def slots_of(blob: bytes) -> tuple[int, ...]:
+    """The wait slots of a row alone (cheap: the day records are not read)."""
+    if not blob:
+        return ()
+    n_slots = blob[_HEAD.size - 1]
+    return struct.unpack_from(f"<{n_slots}q", blob, _HEAD.size)
+
+
 def day_records(blob: bytes, kset: KpiSet) -> dict[int, list[int]]:
     """The per-day contributions of a row (day -> 4 ints per KPI)."""
     return decode(blob, kset).days if blob else {}
@@ -153,8 +162,12 @@ def open_slots(blob: bytes, kset: KpiSet) -> list[tuple[int, int, bool]]:
     return [(kset.runs[j], abs(s), s < 0) for j, s in enumerate(state.slots) if s]
 
 
+@lru_cache(maxsize=4096)
 def local_day(ts_ms: int, tz: ZoneInfo) -> tuple[int, datetime]:
-    """The business-day ordinal and local time of an event time."""
+    """The business-day ordinal and local time of an event time.
+
+    Cached: one event asks for its own time several times (each KPI, the agent-days).
+    """
     local = datetime.fromtimestamp(ts_ms / 1000, tz)
     return local.toordinal(), local
 
