@@ -247,6 +247,11 @@ class _Observed:
         self.metrics = metrics
         self.everyone: list[Listener] = listeners + ([metrics] if metrics is not None else [])
 
+    def _pending(self) -> bool:
+        """Whether a wait (base or KPI) still has a deadline to come."""
+        engine = self.engine
+        return engine.next_deadline(0) is not None or engine.next_kpi_deadline(0) is not None
+
     def tell(self, breaches: list[WaitBreached]) -> None:
         """Pass breaches declared by the watermark on to every listener."""
         for listener in self.everyone:
@@ -265,7 +270,7 @@ class _Observed:
         if metrics.next_ms is None:
             metrics.next_ms = (ts_ms // metrics.step_ms + 1) * metrics.step_ms
         while ts_ms >= metrics.next_ms:
-            if ts_ms - metrics.next_ms > IDLE_GAP_MS and self.engine.next_deadline(0) is None:
+            if ts_ms - metrics.next_ms > IDLE_GAP_MS and not self._pending():
                 metrics.next_ms = (ts_ms // metrics.step_ms) * metrics.step_ms
             self._breaches_at(metrics.next_ms - self.skew_ms)
             metrics.sample(metrics.next_ms)
@@ -304,7 +309,7 @@ class _Observed:
         if metrics is not None and metrics.next_ms is not None:
             # Let event time run on until every open wait has met its deadline, as the live
             # sweeper would, so the history ends with the final figures.
-            while self.engine.next_deadline(0) is not None:
+            while self._pending():
                 self._step_to(metrics.next_ms)
             self._step_to(metrics.next_ms)
         self._breaches_at(None)

@@ -324,6 +324,16 @@ class Engine:
                  if (d := self._deadline(cid, second)) is not None]
         return min(found, default=second * 1000)
 
+    def next_kpi_deadline(self, partition: int) -> int | None:
+        """The earliest pending deadline of a partition's KPI waits, for scheduling.
+
+        The start of its second: maybe stale, never late. :meth:`next_deadline` covers the
+        base waits.
+        """
+        part = self.partitions.get(partition)
+        second = None if part is None else part.kpi.deadlines.first_second()
+        return None if second is None else second * 1000
+
     def _states(self, partitions: Iterable[int] | None) -> list[PartitionState]:
         """The states of the given partitions that this engine has (default: all)."""
         numbers = self.partitions.keys() if partitions is None else partitions
