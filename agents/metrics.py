@@ -252,8 +252,6 @@ class EngineCollector(Collector):
         at_risk = GaugeMetricFamily("chatwatch_wait_at_risk_seconds", "The shop's "
                                     "at-risk wait age from configuration (WaitAtRisk).",
                                     labels=["shop"])
-        kpi_families = self._kpi_families()
-        yield from kpi_families
         needed = GaugeMetricFamily("chatwatch_agents_needed", "Agents needed now to hold the "
                                    "KPI's target by Erlang C, from the last 15 min of event "
                                    "time (arrivals, busy time per reply); NaN when it cannot "
@@ -279,6 +277,7 @@ class EngineCollector(Collector):
             counts[shop] = counts.get(shop, 0) + 1
             if conv.wait_start < starts.get(shop, conv.wait_start + 1):
                 starts[shop] = conv.wait_start
+        yield from self._kpi_families(starts)
         partitions = list(self.partitions())
         for shop, platform in sorted(engine.shops(partitions).items()):
             policy, tz = engine.policies.resolve(platform, shop)
@@ -317,7 +316,7 @@ class EngineCollector(Collector):
         yield from (open_waits, oldest, rate, consult, unreplied, target, at_risk, needed,
                     active, inquiries, paid_buyers, conversion, agent_conversion)
 
-    def _kpi_families(self) -> list[Metric]:
+    def _kpi_families(self, base_starts: dict[str, int]) -> list[Metric]:
         """The per-(shop, KPI) gauges.
 
         Today's rate, units, units breached, target, min volume, the oldest open wait and the
@@ -345,11 +344,7 @@ class EngineCollector(Collector):
         info = GaugeMetricFamily("chatwatch_kpi_info", "1 per KPI of a shop; labels carry its "
                                  "Chinese title (notices) and unit.",
                                  labels=["shop", "kpi", "title", "unit"])
-        starts: dict[tuple[str, str], int] = {}
-        for _, conv, name, start, _ in engine.open_kpi_waits():
-            key = (conv.shop_id, name)
-            if start < starts.get(key, start + 1):
-                starts[key] = start
+        starts = engine.oldest_kpi_waits(base_starts)
         partitions = list(self.partitions())
         for shop, platform in sorted(engine.shops(partitions).items()):
             _, tz = engine.policies.resolve(platform, shop)

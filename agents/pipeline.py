@@ -249,7 +249,7 @@ class Pipeline:
                 self.metrics.record_outcomes(breaches)
             for breach in breaches:
                 conv = engine.conversations[breach.conversation_id]
-                if not (isinstance(breach, KpiBreached) and breach.mirror):
+                if isinstance(breach, WaitBreached):  # the default KPI, as before KPIs
                     self.metrics.breach_latency.observe(
                         max(0, wall_ms - breach.deadline_ms) / 1000)
                 self._publish_breach(breach, conv)

@@ -116,6 +116,9 @@ class Retired:
     evicted: int = 0
     late_days: int = 0
     conversions: dict[tuple[str, str | None, int], Conversion] = field(default_factory=dict)
+    # the --kpi-report rows of forgotten shop-days and agent-days (stream/report/kpi_report)
+    kpi_rows: list[dict[str, object]] = field(default_factory=list)
+    kpi_agent_rows: list[dict[str, object]] = field(default_factory=list)
 
     def expire(self, engine: Engine) -> list[WaitBreached]:
         """Move the watermark to the retention horizon: breach waits left open that long.
@@ -137,6 +140,10 @@ class Retired:
         for okey in orders_before.keys() - orders.totals.keys():
             if orders_before[okey].active and okey not in self.conversions:
                 self.conversions[okey] = orders_before[okey].figures(*okey)
+        kpis = engine.partition(0).kpi
+        kpi_before, agents_before = dict(kpis.book.totals), dict(kpis.agents.days)
+        self.evicted += len(engine.evict(0, self.retention_ms))
+        self._set_aside_kpis(kpis, kpi_before, agents_before)
         for key in before.keys() - book.totals.keys():
             if key in self.rows:
                 self.late_days += 1
@@ -144,6 +151,19 @@ class Retired:
             totals = before[key]
             if totals.vector[WAITS]:
                 self.rows[key] = totals.figures(*key)
+
+    def _set_aside_kpis(self, kpis: Any, kpi_before: dict[Any, Any],
+                        agents_before: dict[Any, Any]) -> None:
+        from stream.core.kpi_figures import KpiBook
+        from stream.report.kpi_report import agent_rows, shop_rows
+
+        gone = KpiBook()
+        gone.totals = {k: v for k, v in kpi_before.items() if k not in kpis.book.totals}
+        self.kpi_rows.extend(r.as_dict() for r in shop_rows(gone))
+        agents = [(k, v) for k, v in agents_before.items() if k not in kpis.agents.days]
+        known = KpiBook()
+        known.totals = kpi_before
+        self.kpi_agent_rows.extend(agent_rows(known, agents))
 
     def merged(self, rows: list[DailyFigures]) -> list[DailyFigures]:
         """The engine's rows plus the retired ones (a retired row wins), sorted."""
@@ -251,6 +271,11 @@ class _Observed:
         self.metrics = metrics
         self.everyone: list[Listener] = listeners + ([metrics] if metrics is not None else [])
 
+    def _pending(self) -> bool:
+        """Whether a wait (base or KPI) still has a deadline to come."""
+        engine = self.engine
+        return engine.next_deadline(0) is not None or engine.next_kpi_deadline(0) is not None
+
     def tell(self, breaches: list[WaitBreached]) -> None:
         """Pass breaches declared by the watermark on to every listener."""
         for listener in self.everyone:
@@ -269,7 +294,7 @@ class _Observed:
         if metrics.next_ms is None:
             metrics.next_ms = (ts_ms // metrics.step_ms + 1) * metrics.step_ms
         while ts_ms >= metrics.next_ms:
-            if ts_ms - metrics.next_ms > IDLE_GAP_MS and self.engine.next_deadline(0) is None:
+            if ts_ms - metrics.next_ms > IDLE_GAP_MS and not self._pending():
                 metrics.next_ms = (ts_ms // metrics.step_ms) * metrics.step_ms
             self._breaches_at(metrics.next_ms - self.skew_ms)
             metrics.sample(metrics.next_ms)
@@ -308,7 +333,7 @@ class _Observed:
         if metrics is not None and metrics.next_ms is not None:
             # Let event time run on until every open wait has met its deadline, as the live
             # sweeper would, so the history ends with the final figures.
-            while self.engine.next_deadline(0) is not None:
+            while self._pending():
                 self._step_to(metrics.next_ms)
             self._step_to(metrics.next_ms)
         self._breaches_at(None)
@@ -540,7 +565,10 @@ def backfill_command(ctx: object, inputs: tuple[str, ...], report_path: str, fmt
         from stream.report.kpi_report import kpi_rows
 
         with open(kpi_path, "wb") as kpi_out:
-            k = write_report(kpi_rows(engine, by_agent=by_agent), kpi_out)
+            retired = result.retired
+            aside = (() if retired is None
+                     else retired.kpi_agent_rows if by_agent else retired.kpi_rows)
+            k = write_report(kpi_rows(engine, by_agent=by_agent, retired=aside), kpi_out)
         click.echo(f"{k} KPI rows written to {kpi_path}", err=True)
     if html_path and tally is not None:
         from stream.report.summary_html import render_summary

@@ -356,6 +356,16 @@ class Engine:
                  if (d := self._deadline(cid, second)) is not None]
         return min(found, default=second * 1000)
 
+    def next_kpi_deadline(self, partition: int) -> int | None:
+        """The earliest pending deadline of a partition's KPI waits, for scheduling.
+
+        The start of its second: maybe stale, never late. :meth:`next_deadline` covers the
+        base waits.
+        """
+        part = self.partitions.get(partition)
+        second = None if part is None else part.kpi.deadlines.first_second()
+        return None if second is None else second * 1000
+
     def _states(self, partitions: Iterable[int] | None) -> list[PartitionState]:
         """The states of the given partitions that this engine has (default: all)."""
         numbers = self.partitions.keys() if partitions is None else partitions
@@ -462,12 +472,10 @@ class Engine:
 
     def kpi_report(self) -> list[KpiFigures]:
         """Every shop-day with KPI figures, each KPI of the shop's list: by shop, day, KPI."""
-        book = self.kpi_book()
         rows: list[KpiFigures] = []
-        for (shop, day), totals in book.totals.items():
-            if all(t.empty for t in totals.values()):
-                continue
-            rows.extend(t.figures(shop, day, name) for name, t in totals.items())
+        for (shop, day), totals in self.kpi_book().totals.items():
+            if not all(t.empty for t in totals.values()):
+                rows.extend(t.figures(shop, day, name) for name, t in totals.items())
         rows.sort(key=lambda r: (r.shop_id, r.day, r.kpi))
         return rows
 
@@ -497,6 +505,30 @@ class Engine:
         book = self.agent_book(partitions, (shop_id, day))
         return [{"agent": agent, **rec.row(kpis, shop_id, day)}
                 for (_, agent, _), rec in sorted(book.items())]
+
+    def oldest_kpi_waits(self, base_starts: dict[str, int] | None = None,
+                         ) -> dict[tuple[str, str], int]:
+        """(shop, KPI name) -> start of the oldest open unbreached wait (scrape time).
+
+        ``base_starts`` (shop -> oldest base wait start, when the caller has it) answers for
+        the mirror KPIs; otherwise the base waits are scanned.
+        """
+        if base_starts is None:
+            base_starts = {}
+            for _, conv in self.open_waits():
+                if conv.wait_start < base_starts.get(conv.shop_id, conv.wait_start + 1):
+                    base_starts[conv.shop_id] = conv.wait_start
+        out: dict[tuple[str, str], int] = {}
+        for part in self.partitions.values():
+            for shop, platform in part.shops.items():
+                kset = self.policies.kpis(platform, shop)
+                if kset.mirror >= 0 and shop in base_starts:
+                    out[(shop, kset.kpis[kset.mirror].name)] = base_starts[shop]
+            for key, start in kpi_engine.oldest_open(part.kpi, self.policies, self.conversations,
+                                                     part.shops).items():
+                if start < out.get(key, start + 1):
+                    out[key] = start
+        return out
 
     def open_kpi_waits(self) -> Iterator[tuple[str, Conversation, str, int, int]]:
         """Every open unbreached wait of every KPI: (id, row, KPI name, start, deadline).

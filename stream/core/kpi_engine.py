@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from stream.core.agent_days import AgentBook
 from stream.core.deadlines import Deadlines
-from stream.core.events import AGENT, BUYER, CUSTOMER, MESSAGE, ChatEvent
+from stream.core.events import AGENT, BOT, BUYER, CUSTOMER, MESSAGE, ChatEvent
 from stream.core.kpi import KpiSet
 from stream.core.kpi_figures import KpiBook
 from stream.core.kpi_state import (
@@ -26,10 +26,12 @@ from stream.core.kpi_state import (
     KpiFirstResponse,
     KpiOutcome,
     KpiState,
+    clock_only,
     decode,
     encode,
     expire,
     local_day,
+    slots_of,
     step,
 )
 from stream.core.policy import Policy, PolicyBook
@@ -69,9 +71,15 @@ def _book_change(book: KpiBook, conv: Conversation, kset: KpiSet, before: KpiSta
             book.change(conv.shop_id, conv.buyer_id, kset.kpis, day, prev, None)
 
 
-def _copy(state: KpiState) -> KpiState:
-    return KpiState(state.n_kpis, state.session_start, state.last_msg, state.pending,
-                    list(state.slots), {d: list(r) for d, r in state.days.items()})
+def _changed(book: KpiBook, conv: Conversation, kset: KpiSet, state: KpiState) -> None:
+    """Tell the book about the day records a step changed (``KpiState.old``)."""
+    for day, prev in state.old.items():
+        rec = state.days.get(day)
+        if rec is not None and not any(rec):
+            rec = None
+        if prev != rec:
+            book.change(conv.shop_id, conv.buyer_id, kset.kpis, day, prev, rec)
+    state.old.clear()
 
 
 def on_event(part: KpiPartition, policies: PolicyBook, cid: str, conv: Conversation,
@@ -96,12 +104,20 @@ def on_event(part: KpiPartition, policies: PolicyBook, cid: str, conv: Conversat
             if due is not None:
                 base.append(due)
         conv.last_agent = event.agent_id
+    sender = event.sender
+    if kind == MESSAGE and sender not in (BUYER, AGENT, BOT):
+        return []  # system messages neither time a session nor open or close a wait
+    if not base and kind == MESSAGE:
+        moved = clock_only(conv.kpi, kset, sender, event.buyer_kind, ts)
+        if moved is not None:  # the fast path: nothing judged, the session clock moves
+            conv.kpi = moved
+            _count_message(agents, shop, old_holder, event, ts, tz)
+            return []
     state = decode(conv.kpi, kset)
-    before = _copy(state)
+    slots_before = tuple(state.slots)
     out: list[KpiOutcome] = []
     _mirror(state, kset, base, agents, conv.buyer_id, out, tz,
             policy.slow_threshold_seconds * 1000)
-    sender = event.sender
     done = step(state, kset, cid, shop, old_holder, kind, sender, event.buyer_kind, ts, tz)
     out.extend(done.outcomes)
     buyer = conv.buyer_id
@@ -124,18 +140,26 @@ def on_event(part: KpiPartition, policies: PolicyBook, cid: str, conv: Conversat
                                 kpis[kset.mirror], buyer)
         if conv.wait_start != NO_WAIT and not conv.wait_breached:
             conv.wait_agent = event.agent_id
-    elif sender == BUYER and event.buyer_kind == CUSTOMER:
-        agents.day(shop, old_holder, local_day(ts, tz)[0]).buyer_messages += 1
-    elif sender == AGENT:
-        agents.day(shop, event.agent_id or UNASSIGNED, local_day(ts, tz)[0]).agent_messages += 1
+    else:
+        _count_message(agents, shop, old_holder, event, ts, tz)
     for j, start in enumerate(state.slots):
-        if start > 0 and start != before.slots[j]:
+        if start > 0 and start != slots_before[j]:
             part.deadlines.add(start + kpis[kset.runs[j]].window_ms, cid)
     blob = encode(state)
     if blob != conv.kpi:
         conv.kpi = blob
-        _book_change(part.book, conv, kset, before, state)
+        _changed(part.book, conv, kset, state)
     return out
+
+
+def _count_message(agents: AgentBook, shop: str, holder: str, event: ChatEvent, ts: int,
+                   tz: ZoneInfo) -> None:
+    """Customer messages for the holder, agent messages for their sender (答问比)."""
+    sender = event.sender
+    if sender == BUYER and event.buyer_kind == CUSTOMER:
+        agents.day(shop, holder, local_day(ts, tz)[0]).buyer_messages += 1
+    elif sender == AGENT:
+        agents.day(shop, event.agent_id or UNASSIGNED, local_day(ts, tz)[0]).agent_messages += 1
 
 
 def _mirror(state: KpiState, kset: KpiSet, base: list[Outcome], agents: AgentBook,
@@ -196,19 +220,17 @@ def after_base_breaches(part: KpiPartition, policies: PolicyBook,
         kset = policies.kpis(conv.platform, conv.shop_id)
         policy, tz = policies.resolve(conv.platform, conv.shop_id)
         state = decode(conv.kpi, kset)
-        before = _copy(state)
         _mirror(state, kset, [breach], part.agents, conv.buyer_id, out, tz,
                 policy.slow_threshold_seconds * 1000)
-        _store(part, conv, kset, before, state)
+        _store(part, conv, kset, state)
     return out
 
 
-def _store(part: KpiPartition, conv: Conversation, kset: KpiSet, before: KpiState,
-           state: KpiState) -> None:
+def _store(part: KpiPartition, conv: Conversation, kset: KpiSet, state: KpiState) -> None:
     blob = encode(state)
     if blob != conv.kpi:
         conv.kpi = blob
-        _book_change(part.book, conv, kset, before, state)
+        _changed(part.book, conv, kset, state)
 
 
 def expire_kpis(part: KpiPartition, policies: PolicyBook, conversations: dict[str, Conversation],
@@ -244,13 +266,12 @@ def expire_kpis(part: KpiPartition, policies: PolicyBook, conversations: dict[st
             kset = policies.kpis(conv.platform, conv.shop_id)
             _, tz = policies.resolve(conv.platform, conv.shop_id)
             state = decode(conv.kpi, kset)
-            before = _copy(state)
             agent = conv.last_agent or UNASSIGNED
             found = expire(state, kset, j, cid, conv.shop_id, agent, watermark_ms, tz)
             if found is not None:
                 _agent_outcome(part.agents, kset, found, conv.buyer_id)
                 out.append(found)
-                _store(part, conv, kset, before, state)
+                _store(part, conv, kset, state)
         if later:
             deadlines.put_back(second, list(dict.fromkeys(later)))
             break
@@ -297,3 +318,37 @@ def open_kpi_waits(part: KpiPartition, policies: PolicyBook,
                 if start > 0 and key not in seen:
                     seen.add(key)
                     yield cid, conv, kset.runs[j], start
+
+
+def oldest_open(part: KpiPartition, policies: PolicyBook,
+                conversations: dict[str, Conversation],
+                shops: dict[str, str]) -> dict[tuple[str, str], int]:
+    """(shop, KPI name) -> start of its oldest open unbreached wait of a KPI's own slots.
+
+    The mirror KPI's waits are the base waits (not read here). Deadline seconds are read in order and the scan stops once every (shop, KPI) of the
+    partition's ``shops`` (shop -> platform) has been found: within one KPI of a shop (one window), the earliest
+    deadline is the oldest wait, so a scrape costs little however many waits are open.
+    """
+    wanted: set[tuple[str, str]] = set()
+    for shop, platform in shops.items():
+        kset = policies.kpis(platform, shop)
+        wanted.update((shop, kset.kpis[i].name) for i in kset.runs)
+    out: dict[tuple[str, str], int] = {}
+    by_second = part.deadlines.by_second
+    for second in sorted(by_second):
+        for cid in by_second[second]:
+            conv = conversations.get(cid)
+            if conv is None or not conv.kpi:
+                continue
+            kset = policies.kpis(conv.platform, conv.shop_id)
+            for j, start in enumerate(slots_of(conv.kpi)):
+                kpi = kset.kpis[kset.runs[j]]
+                if start <= 0 or (start + kpi.window_ms) // 1000 != second:
+                    continue
+                key = (conv.shop_id, kpi.name)
+                if start < out.get(key, start + 1):
+                    out[key] = start
+        if len(out) >= len(wanted) and wanted <= out.keys():
+            break
+    return out
+

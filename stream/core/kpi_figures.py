@@ -67,7 +67,8 @@ class KpiTotals:
             units, breached = len(self.buyers), len(self.unreplied)
         else:
             units, breached = self.units, self.breached
-        return KpiFigures(shop_id, date.fromordinal(day).isoformat(), name, self.unit, units,
+        day_iso = date.fromordinal(day).isoformat() if day >= 1 else ""  # 0: no event time yet
+        return KpiFigures(shop_id, day_iso, name, self.unit, units,
                           breached, (units - breached) / units if units else None,
                           self.first_ms / self.first_n / 1000 if self.first_n else None)
 

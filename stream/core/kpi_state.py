@@ -24,6 +24,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -91,6 +92,8 @@ class KpiState:
     pending: int = 0
     slots: list[int] = field(default_factory=list)
     days: dict[int, list[int]] = field(default_factory=dict)  # day -> 4 ints per KPI
+    # the records of the days changed since decoding, as they were (None: new day)
+    old: dict[int, list[int] | None] = field(default_factory=dict)
 
     def day(self, day: int) -> list[int]:
         """The record of ``day``, created empty."""
@@ -100,44 +103,95 @@ class KpiState:
         return rec
 
     def add(self, day: int, kpi: int, what: int, amount: int) -> None:
-        """Add ``amount`` to one figure of one KPI on one day."""
-        self.day(day)[4 * kpi + what] += amount
+        """Add ``amount`` to one figure of one KPI on one day (remembering the day's old record)."""
+        rec = self.days.get(day)
+        if day not in self.old:
+            self.old[day] = None if rec is None else list(rec)
+        if rec is None:
+            rec = self.days[day] = [0] * (4 * self.n_kpis)
+        rec[4 * kpi + what] += amount
+
+
+_LAYOUTS: dict[tuple[int, int, int], struct.Struct] = {}
+
+
+def _layout(n_kpis: int, n_slots: int, n_days: int) -> struct.Struct:
+    """The whole row form of a state with this many KPIs, slots and days, compiled once."""
+    key = (n_kpis, n_slots, n_days)
+    layout = _LAYOUTS.get(key)
+    if layout is None:
+        layout = _LAYOUTS[key] = struct.Struct(
+            "<qqHBB" + "q" * n_slots + ("i" + "iiiq" * n_kpis) * n_days)
+    return layout
 
 
 def decode(blob: bytes, kset: KpiSet) -> KpiState:
     """The state of a row (fresh when the row has none or was written for another KPI list)."""
     n, n_slots = len(kset.kpis), len(kset.runs)
-    if not blob:
-        return KpiState(n, slots=[0] * n_slots)
-    start, last, pending, bn, bs = _HEAD.unpack_from(blob)
-    if bn != n or bs != n_slots:  # the configured KPI list changed: start over
-        return KpiState(n, slots=[0] * n_slots)
-    off = _HEAD.size
-    slots = [_SLOT.unpack_from(blob, off + 8 * i)[0] for i in range(n_slots)]
-    off += 8 * n_slots
-    days: dict[int, list[int]] = {}
+    if not blob or blob[_HEAD.size - 2] != n or blob[_HEAD.size - 1] != n_slots:
+        return KpiState(n, slots=[0] * n_slots)  # none yet, or the KPI list changed
     width = _DAY.size + _KPI_DAY.size * n
-    while off + width <= len(blob):
-        day = _DAY.unpack_from(blob, off)[0]
-        rec: list[int] = []
-        for i in range(n):
-            rec.extend(_KPI_DAY.unpack_from(blob, off + _DAY.size + _KPI_DAY.size * i))
-        days[day] = rec
-        off += width
-    return KpiState(n, start, last, pending, slots, days)
+    n_days = (len(blob) - _HEAD.size - _SLOT.size * n_slots) // width
+    values = _layout(n, n_slots, n_days).unpack(blob)
+    at = 5 + n_slots
+    days: dict[int, list[int]] = {}
+    step = 1 + 4 * n
+    for d in range(n_days):
+        i = at + d * step
+        days[values[i]] = list(values[i + 1:i + step])
+    return KpiState(n, values[0], values[1], values[2], list(values[5:at]), days)
 
 
 def encode(state: KpiState) -> bytes:
-    """The row form of a state."""
-    parts = [_HEAD.pack(state.session_start, state.last_msg, state.pending, state.n_kpis,
-                        len(state.slots))]
-    parts.extend(_SLOT.pack(s) for s in state.slots)
+    """The row form of a state (days with nothing counted are left out)."""
+    flat = [state.session_start, state.last_msg, state.pending, state.n_kpis, len(state.slots),
+            *state.slots]
+    n_days = 0
     for day, rec in state.days.items():
-        if not any(rec):
-            continue
-        parts.append(_DAY.pack(day))
-        parts.extend(_KPI_DAY.pack(*rec[4 * i:4 * i + 4]) for i in range(state.n_kpis))
-    return b"".join(parts)
+        if any(rec):
+            flat.append(day)
+            flat.extend(rec)
+            n_days += 1
+    return _layout(state.n_kpis, len(state.slots), n_days).pack(*flat)
+
+
+def clock_only(blob: bytes, kset: KpiSet, sender: str | None, buyer_kind: str,
+               ts: int) -> bytes | None:
+    """The row after a message that moves nothing but the session clock, or None.
+
+    The common case, decided from the header and slots alone (no decoding): a customer
+    message within a session while every KPI's wait is already open, another buyer's
+    message, or an agent or bot message with nothing for it to close or answer.
+    """
+    if not blob or blob[_HEAD.size - 2] != len(kset.kpis) or blob[_HEAD.size - 1] != len(
+            kset.runs):
+        return None
+    _, last, pending, _, n_slots = _HEAD.unpack_from(blob)
+    slots = struct.unpack_from(f"<{n_slots}q", blob, _HEAD.size) if n_slots else ()
+    if sender == BUYER:
+        if buyer_kind == CUSTOMER:
+            if last == 0 or ts - last >= kset.session_gap_ms:
+                return None  # a new session
+            for j, start in enumerate(slots):
+                if start == 0 and kset.kpis[kset.runs[j]].unit != SESSION_FIRST:
+                    return None  # opens a wait
+    else:
+        bot = sender == BOT
+        for i, closes in enumerate(kset.bot_closes):
+            if pending & (1 << i) and (closes or not bot):
+                return None  # a first reply
+        for j, start in enumerate(slots):
+            if start and (not bot or kset.bot_closes[kset.runs[j]]):
+                return None  # closes a wait
+    return blob[:8] + _SLOT.pack(ts) + blob[16:]
+
+
+def slots_of(blob: bytes) -> tuple[int, ...]:
+    """The wait slots of a row alone (cheap: the day records are not read)."""
+    if not blob:
+        return ()
+    n_slots = blob[_HEAD.size - 1]
+    return struct.unpack_from(f"<{n_slots}q", blob, _HEAD.size)
 
 
 def day_records(blob: bytes, kset: KpiSet) -> dict[int, list[int]]:
@@ -153,8 +207,12 @@ def open_slots(blob: bytes, kset: KpiSet) -> list[tuple[int, int, bool]]:
     return [(kset.runs[j], abs(s), s < 0) for j, s in enumerate(state.slots) if s]
 
 
+@lru_cache(maxsize=4096)
 def local_day(ts_ms: int, tz: ZoneInfo) -> tuple[int, datetime]:
-    """The business-day ordinal and local time of an event time."""
+    """The business-day ordinal and local time of an event time.
+
+    Cached: one event asks for its own time several times (each KPI, the agent-days).
+    """
     local = datetime.fromtimestamp(ts_ms / 1000, tz)
     return local.toordinal(), local
 

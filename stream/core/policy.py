@@ -82,6 +82,8 @@ class PolicyBook:
     _cache: dict[tuple[str, str], tuple[Policy, ZoneInfo]] = field(
         default_factory=dict, repr=False, compare=False
     )
+    _kpi_cache: dict[tuple[str, str], KpiSet] = field(default_factory=dict, repr=False,
+                                                      compare=False)
 
     def platform_policy(self, platform: str) -> Policy:
         """The policy of a platform before shop overrides."""
@@ -109,8 +111,13 @@ class PolicyBook:
         return self.resolve(platform, shop_id)[0]
 
     def kpis(self, platform: str, shop_id: str) -> KpiSet:
-        """The KPIs of one shop on one platform (DOMAIN.md §3, "Platform KPIs")."""
+        """The KPIs of one shop on one platform (DOMAIN.md §3, "Platform KPIs"); cached."""
+        hit = self._kpi_cache.get((platform, shop_id))
+        if hit is not None:
+            return hit
         policy = self.resolve(platform, shop_id)[0]
         profile = self.shops.get(shop_id)
         effective = profile.platform if profile is not None and profile.platform else platform
-        return self.kpi_catalog.resolve(effective, shop_id, policy)
+        found = self._kpi_cache[(platform, shop_id)] = self.kpi_catalog.resolve(
+            effective, shop_id, policy)
+        return found

@@ -9,10 +9,12 @@ Both read the engine the live worker runs (``Engine.kpi_report``, ``Engine.agent
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import date
 
 from stream.core.agent_days import AgentDay
 from stream.core.engine import Engine
+from stream.core.kpi_figures import KpiBook, KpiFigures
 
 
 def _active(rec: AgentDay) -> bool:
@@ -21,13 +23,20 @@ def _active(rec: AgentDay) -> bool:
                 or any(t.units or t.first_n or t.breached for t in rec.kpis.values()))
 
 
-def kpi_rows(engine: Engine, by_agent: bool = False) -> list[dict[str, object]]:
-    """The report's JSON objects."""
-    if not by_agent:
-        return [r.as_dict() for r in engine.kpi_report()]
-    book = engine.kpi_book()
+def shop_rows(book: KpiBook) -> list[KpiFigures]:
+    """The shop rows of a KPI book: shop-days with anything counted, every KPI they have."""
+    rows: list[KpiFigures] = []
+    for (shop, day), totals in book.totals.items():
+        if not all(t.empty for t in totals.values()):
+            rows.extend(t.figures(shop, day, name) for name, t in totals.items())
+    return rows
+
+
+def agent_rows(book: KpiBook,
+               agents: Iterable[tuple[tuple[str, str, int], AgentDay]]) -> list[dict[str, object]]:
+    """The ``--by agent`` rows of agent-days, with the KPIs their shop-days have in ``book``."""
     rows: list[dict[str, object]] = []
-    for (shop, agent, day), rec in engine.agent_book().items():
+    for (shop, agent, day), rec in agents:
         if not _active(rec):
             continue
         for name, unit in book.kpis_of(shop, day):
@@ -38,5 +47,21 @@ def kpi_rows(engine: Engine, by_agent: bool = False) -> list[dict[str, object]]:
                          "first_response_seconds": f.first_response_seconds,
                          "slow_replies": rec.slow_replies, "answer_ratio": rec.answer_ratio,
                          "max_concurrent": rec.max_concurrent})
+    return rows
+
+
+def kpi_rows(engine: Engine, by_agent: bool = False,
+             retired: Sequence[dict[str, object]] = ()) -> list[dict[str, object]]:
+    """The report's JSON objects, sorted.
+
+    ``retired``: rows set aside by ``--retention-hours`` (the engine forgot their days).
+    """
+    if not by_agent:
+        rows = [r.as_dict() for r in engine.kpi_report()]
+        rows.extend(retired)
+        rows.sort(key=lambda r: (str(r["shop_id"]), str(r["day"]), str(r["kpi"])))
+        return rows
+    rows = agent_rows(engine.kpi_book(), engine.agent_book().items())
+    rows.extend(retired)
     rows.sort(key=lambda r: (str(r["shop_id"]), str(r["agent"]), str(r["day"]), str(r["kpi"])))
     return rows

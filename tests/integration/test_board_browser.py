@@ -66,9 +66,9 @@ def _kpi_rows(page: Any) -> dict[str, dict[str, Any]]:
     return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll(
         '#kpis .card')].map(c => [c.dataset.shop, {
           day: c.querySelector('h3').textContent.split(' · ')[2],
-          units: Number(c.querySelector('[data-kpi=reply_rate]').dataset.units),
-          breached: Number(c.querySelector('[data-kpi=reply_rate]').dataset.breached),
-          value: c.querySelector('[data-kpi=reply_rate]').dataset.value}]))""")
+          units: Number(c.querySelector('[data-kpi]').dataset.units),
+          breached: Number(c.querySelector('[data-kpi]').dataset.breached),
+          value: c.querySelector('[data-kpi]').dataset.value}]))""")
 
 
 def _cjk_renders(page: Any) -> bool:

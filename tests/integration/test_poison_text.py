@@ -27,9 +27,8 @@ def test_poison_message_is_one_capped_record_and_other_breaches_stay_on_time(
                                       "shop-q": {"timezone": zone}})
     with WorkerProcess(tmp_path, broker.url, cfg) as worker:
         now = now_ms()
-        # shop-q's waits fall due in about 4 s (PDD's 3-minute human KPI: its 5-minute wait
-        # comes two minutes later), while poison messages keep arriving for shop-p
-        waits = [message(now - 176_000, "shop-q", f"b{i}", "buyer", "在吗") for i in range(20)]
+        # shop-q's waits fall due in about 4 s, while poison messages keep arriving for shop-p
+        waits = [message(now - 296_000, "shop-q", f"b{i}", "buyer", "在吗") for i in range(20)]
         poison = [message(now, "shop-p", "bp", "buyer", "在吗"),
                   *(message(now + i, "shop-p", "bp", "agent", POISON, "agent-x")
                     for i in range(1, 4))]
@@ -42,15 +41,13 @@ def test_poison_message_is_one_capped_record_and_other_breaches_stay_on_time(
             assert body["capped"] is True and body["total"] > 40
             assert body["shop_id"] == "shop-p" and "abc123" not in body["text"]
             assert len([v for v in body["violations"] if v["category"] == "wechat"]) <= 20
-        breaches = run(consume(broker.url, cfg["breaches_topic"], expect=20, timeout=30))
-        assert len(breaches) == 20
-        assert {json.loads(r.value)["kpi"] for r in breaches} == {"pdd_3min_human"}
+        # 20 waits, each breaching PDD's 3-minute KPI at once and the 5-minute one in ~4 s
+        breaches = run(consume(broker.url, cfg["breaches_topic"], expect=40, timeout=30))
+        assert len([b for b in breaches if json.loads(b.value)["kpi"] == "pdd_5min"]) == 20
         assert worker.proc is not None and worker.proc.poll() is None  # still running
         latencies = wait_for(lambda: worker.sample("chatwatch_breach_latency_seconds_count"))
         assert latencies == 20
-        buckets = {le: worker.sample("chatwatch_breach_latency_seconds_bucket", le=le)
-                   for le in ("0.5", "1.0", "2.0", "5.0", "10.0", "+Inf")}
-        assert buckets["1.0"] == 20, (buckets, worker.tail())
+        assert worker.sample("chatwatch_breach_latency_seconds_bucket", le="1.0") == 20
         assert worker.sample("chatwatch_violations_total", shop="shop-p", category="wechat",
                              severity="critical") == 3
 

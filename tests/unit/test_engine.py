@@ -186,6 +186,7 @@ def test_dropped_partition_forgets_its_conversations_and_figures() -> None:
     assert [r["consultations"] for r in report(engine)] == [1]
 
 
+@settings(deadline=None)  # no timing in unit tests: a loaded machine is not a failure
 @given(log=event_logs(), n=st.integers(1, 3), data=st.data())
 def test_read_outs_equal_a_scan_of_every_conversation(log: list[dict[str, Any]], n: int,
                                                       data: Any) -> None:

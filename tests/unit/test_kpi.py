@@ -320,3 +320,69 @@ def test_backfill_kpi_report_command(tmp_path):
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert {r["agent"] for r in rows} == {"unassigned", "a1"}
+
+
+def test_breach_records_name_their_kpi_and_the_default_keeps_its_id(tmp_path):
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps(e) + "\n" for e in [
+        ev("buyer", 0), ev("buyer", 0, shop="s2", platform="taobao")]), encoding="utf-8")
+    out = tmp_path / "b.jsonl"
+    result = CliRunner().invoke(cli, ["backfill", "--input", str(log), "--report",
+                                      str(tmp_path / "r.jsonl"), "--breach-records", str(out)],
+                                env={"CHATWATCH_CONFIG": ""})
+    assert result.exit_code == 0, result.output
+    start = round(T0.timestamp() * 1000)
+    records = {r["id"]: r["kpi"] for r in map(json.loads, out.read_text().splitlines())}
+    assert records == {
+        "s1:b1#1": "pdd_5min",  # PDD's base wait is its default KPI: the id it always had
+        f"s1:b1#pdd_3min_human@{start}": "pdd_3min_human",
+        "s2:b1#1": "reply_rate",  # Taobao's policy wait (5 min) is no KPI of its list
+        f"s2:b1#taobao_3min_human@{start}": "taobao_3min_human"}
+
+
+def test_kpi_report_with_retention_keeps_the_days_it_sets_aside(tmp_path):
+    events = [ev("buyer", 0), ev("agent", 10)]
+    later = T0 + timedelta(days=3)
+    events += [ev("buyer", later), ev("bot", later + timedelta(seconds=5))]
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    for by in ("shop", "agent"):
+        rows = {}
+        for extra in ([], ["--retention-hours", "1"]):
+            out = tmp_path / f"k{len(extra)}.jsonl"
+            result = CliRunner().invoke(cli, ["backfill", "--input", str(log), "--report",
+                                              str(tmp_path / "r.jsonl"), "--kpi-report",
+                                              str(out), "--by", by, *extra],
+                                        env={"CHATWATCH_CONFIG": ""})
+            assert result.exit_code == 0, result.output
+            rows[len(extra)] = out.read_text().splitlines()
+        assert rows[0] == rows[2] and len({json.loads(r)["day"] for r in rows[0]}) == 2
+
+
+def test_scrape_time_kpi_gauges():
+    from agents.metrics import EngineCollector
+
+    settings = load_settings(environ={})
+    engine = Engine(settings.policies)
+    for e in [ev("buyer", 0), ev("bot", 10), ev("buyer", 5, buyer="b2"),
+              ev("agent", 6, buyer="b2")]:
+        engine.apply(to_event(e))
+    start = round(T0.timestamp() * 1000)
+    now = start + 100_000
+    registry = CollectorRegistry()
+    registry.register(EngineCollector(engine, lambda: now, lambda: [0]))
+
+    def gauge(name: str, kpi_name: str) -> float | None:
+        return registry.get_sample_value(name, {"shop": "s1", "kpi": kpi_name})
+
+    # b1's 3-minute human wait is open (a bot answered it), 100 s old; b2 was answered
+    assert gauge("chatwatch_kpi_oldest_wait_seconds", "pdd_3min_human") == 100.0
+    assert gauge("chatwatch_kpi_oldest_wait_seconds", "pdd_5min") == 0.0
+    assert gauge("chatwatch_kpi_wait_at_risk_seconds", "pdd_3min_human") == 144.0
+    assert gauge("chatwatch_kpi_units", "pdd_3min_human") == 2
+    assert gauge("chatwatch_kpi_units_breached", "pdd_3min_human") == 0
+    assert gauge("chatwatch_kpi_rate", "pdd_5min") == 1.0
+    assert gauge("chatwatch_kpi_target", "pdd_3min_human") == 0.5
+    assert gauge("chatwatch_kpi_min_volume", "pdd_3min_human") == 100
+    assert registry.get_sample_value("chatwatch_kpi_info", {
+        "shop": "s1", "kpi": "pdd_3min_human", "title": "3分钟人工回复率", "unit": "buyer"}) == 1
