@@ -136,13 +136,12 @@ class Retired:
         before = dict(book.totals)
         orders = engine.partition(0).orders
         orders_before = dict(orders.totals)
+        kpis = engine.partition(0).kpi
+        kpi_before, agents_before = dict(kpis.book.totals), dict(kpis.agents.days)
         self.evicted += len(engine.evict(0, self.retention_ms))
         for okey in orders_before.keys() - orders.totals.keys():
             if orders_before[okey].active and okey not in self.conversions:
                 self.conversions[okey] = orders_before[okey].figures(*okey)
-        kpis = engine.partition(0).kpi
-        kpi_before, agents_before = dict(kpis.book.totals), dict(kpis.agents.days)
-        self.evicted += len(engine.evict(0, self.retention_ms))
         self._set_aside_kpis(kpis, kpi_before, agents_before)
         for key in before.keys() - book.totals.keys():
             if key in self.rows:
