@@ -460,7 +460,7 @@ _LIMITS = {
     "per_category": (1, 1000, "findings kept per category of one message, 1-1000 "
                               "(default 20); the rest are counted"),
     "budget_chars": (1000, 1_000_000, "characters of one message checked, 1000-1000000 "
-                                      "(default 50000); longer texts are flagged oversized"),
+                                      "(default 20000); longer texts are flagged oversized"),
     "text_chars": (100, 20_000, "characters of masked text a violation record carries, "
                                 "100-20000 (default 2000)"),
 }

@@ -28,10 +28,11 @@ class GuardLimits:
 
     # Findings kept per category; the rest are only counted (``total``).
     per_category: int = 20
-    # Characters of a message that are scanned. The detector is linear in the text, about
-    # 1-2 ms per 10,000 characters on this project's benchmark machine, so the default keeps
-    # one message well under 100 ms, far below the consumer's session timeout.
-    budget_chars: int = 50_000
+    # Characters of a message that are scanned. The detector is linear in the text: about
+    # 1-2 ms per 1,000 characters of ordinary chat on this project's benchmark machine, up to
+    # ~20 us per character for adversarial shapes (digits split by emoji), so the default
+    # bounds one message to well under half a second, far below the session timeout.
+    budget_chars: int = 20_000
     # Characters of the masked text a finding carries (records, alerts, the board).
     text_chars: int = 2_000
     # Characters of one finding's masked match.
