@@ -12,7 +12,7 @@ import ctypes
 import ctypes.util
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 
 from agents import internals
 from agents.board.links import with_board_links
+from agents.fencing import LogWatch, WriteFence, install_wake_check
 from agents.metrics import ChatwatchMetrics, EngineCollector
 from agents.pipeline import AlertSink, Pipeline, encode_row
 from agents.web import register_views
@@ -45,9 +46,11 @@ class ChangelogWriter:
     so the changelog holds every key's writes in the order they were made.
     """
 
-    def __init__(self, app: faust.App, table: Any) -> None:
+    def __init__(self, app: faust.App, table: Any,
+                 delivered: Callable[[int, int], None] | None = None) -> None:
         self.app = app
         self.table = table
+        self.delivered = delivered  # (partition, next offset) once a batch is in the changelog
         self.pending: dict[int, list[tuple[bytes, bytes | None]]] = {}
         self._lock = asyncio.Lock()
 
@@ -94,6 +97,8 @@ class ChangelogWriter:
             # What faust records after each changelog write: RocksDB keeps the offset its
             # data is complete up to, so a restart replays only the changelog after it.
             self.table.data.set_persisted_offset(tp, fut.result().offset + n - 1)
+            if self.delivered is not None:
+                self.delivered(partition, fut.result().offset + n)
 
         delivered.add_done_callback(done)
 
@@ -238,6 +243,37 @@ def release_freed_memory() -> None:
         _trim(0)
 
 
+def _end_offsets(client: Callable[[], Any]) -> Callable[
+        [Mapping[tuple[str, int], int]], Any]:
+    """End offsets of (topic, partition) pairs from a probe client, corrected where short.
+
+    The embedded broker under-reports an end by up to one record batch; an end below what a
+    caller expects is read again with :func:`agents.internals.true_end_offsets`.
+    """
+    probe: list[Any] = []
+
+    async def end_offsets(marks: Mapping[tuple[str, int], int]
+                          ) -> Mapping[tuple[str, int], int | None]:
+        from aiokafka import TopicPartition
+
+        if not probe:
+            consumer = client()
+            await asyncio.wait_for(consumer.start(), 10)
+            probe.append(consumer)
+        reported = await asyncio.wait_for(
+            probe[0].end_offsets([TopicPartition(t, p) for t, p in marks]), 10)
+        ends: dict[tuple[str, int], int | None] = {
+            (tp.topic, tp.partition): end for tp, end in reported.items()}
+        short = {TP(t, p): end for (t, p), end in ends.items()
+                 if end is not None and end < marks[(t, p)]}
+        if short:
+            for tp, end in (await internals.true_end_offsets(short, client)).items():
+                ends[(tp.topic, tp.partition)] = end
+        return ends
+
+    return end_offsets
+
+
 # --- the app ----------------------------------------------------------------------------------
 
 
@@ -328,10 +364,16 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
         alerts = pusher
     alerts = with_board_links(alerts, settings.board_url)
     engine = Engine(settings.policies, settings.content.guard())
-    changelog = ChangelogWriter(app, table)
+    # Fault guards (agents/fencing.py): no write without a confirmed group membership, and a
+    # clear exit when the broker lost the log this worker read.
+    fence = WriteFence(settings.session_timeout_seconds)
+    watch = LogWatch(settings.events_topic, table.changelog_topic.get_topic_name())
+    changelog = ChangelogWriter(app, table, delivered=watch.wrote)
     sink = TopicSink(app)
 
     async def flush_outputs() -> None:
+        if sink.pending or changelog.pending:
+            await fence.before_write()
         # Output records are delivered before the rows that remember their events: a worker
         # that dies in between has not stored the events as applied, so its successor applies
         # them again and produces the records (a duplicate at worst, with the same ``id``),
@@ -369,6 +411,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
     @app.on_partitions_assigned.connect
     async def _assigned(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
         metrics.rebalances.inc()
+        _fence_assigned()
         mine = {tp.partition for tp in assigned if tp.topic == settings.events_topic}
         for p in loaded - mine:
             pipeline.drop_partition(p)
@@ -384,10 +427,22 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
                 pipeline.drop_partition(tp.partition)
                 loaded.discard(tp.partition)
 
+    def _fence_assigned() -> None:
+        try:
+            coordinator = internals.group_coordinator(app)
+        except AttributeError:  # a faust without the aiokafka thread: no fence to keep
+            log.warning("write fence not installed: faust consumer has no group coordinator")
+            return
+        fence.assigned(coordinator)
+        internals.watch_heartbeats(coordinator, fence.renewed)
+
     def on_batch(partition: int, records: Any) -> None:
+        fence.check()
         if partition not in loaded:
             load(partition)
         pipeline.on_batch(partition, records)
+        if records:
+            watch.read(partition, records[-1].offset + 1)
 
     fast_path[:] = [settings.events_topic, on_batch]
 
@@ -410,6 +465,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
         # row written after it would be lost; the next owner declares those breaches.
         if not app.tables.recovery.completed.is_set() or app.rebalancing or app.should_stop:
             return
+        fence.check()  # a worker waking from a pause must not sweep with its jumped clock
         for p in sorted(pending):
             load(p)
         consumer = app.consumer
@@ -438,6 +494,11 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
                 await asyncio.get_running_loop().run_in_executor(None, release_freed_memory)
         else:
             backlog.add(True)
+
+    @app.task
+    async def guard_log() -> None:
+        install_wake_check(fence)
+        await watch.run(_end_offsets(_probe_client), settings.log_check_seconds)
 
     if pusher is not None:
         @app.task

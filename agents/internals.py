@@ -51,7 +51,9 @@ Three seams live here:
       reads the last batch to find the real end; on Apache Kafka it returns what was reported.
 
 3. **Small accessors**: :func:`as_partition` (Table writes outside an agent),
-   :func:`producer_client` (the aiokafka producer under faust's), :func:`committed_offset`.
+   :func:`producer_client` (the aiokafka producer under faust's), :func:`committed_offset`,
+   and :func:`group_coordinator` / :func:`watch_heartbeats` for the write fence
+   (``agents/fencing.py``: writes only while the group membership is confirmed).
 """
 
 from __future__ import annotations
@@ -86,6 +88,10 @@ PRIVATE_NAMES: tuple[tuple[str, str, str], ...] = (
     ("faust.transport.consumer", "Consumer", "_buffered_partitions"),
     ("faust.transport.consumer", "Consumer", "_stopped"),
     ("faust.transport.drivers.aiokafka", "Producer", "_ensure_producer"),
+    ("faust.transport.consumer", "ThreadDelegateConsumer", "_thread"),
+    ("faust.transport.drivers.aiokafka", "AIOKafkaConsumerThread", "_ensure_consumer"),
+    ("aiokafka.consumer.consumer", "AIOKafkaConsumer", "_coordinator"),
+    ("aiokafka.consumer.group_coordinator", "GroupCoordinator", "_do_heartbeat"),
 )
 
 
@@ -356,3 +362,37 @@ def committed_offset(consumer: Any, tp: TP) -> int | None:
     """The committed offset faust sought to for ``tp`` after the assignment, if any."""
     offset: int | None = consumer._committed_offset.get(tp)
     return offset
+
+
+def group_coordinator(app: Any) -> Any:
+    """The aiokafka group coordinator of faust's consumer (its generation and member id).
+
+    faust runs the aiokafka consumer in a thread of its own; the coordinator's ``generation``
+    and ``member_id`` are plain attributes, safe to read from the app's loop.
+    """
+    return app.consumer._thread._ensure_consumer()._coordinator
+
+
+def watch_heartbeats(coordinator: Any, confirmed: Callable[[float], None]) -> None:
+    """Call ``confirmed(sent_at)`` (``time.monotonic``) after every accepted heartbeat.
+
+    ``sent_at`` is when the heartbeat was sent: the broker received it later, so the group
+    keeps this member at least until ``sent_at`` plus the session timeout. A heartbeat
+    answered "rebalancing" counts (the member stays in the group through the rebalance).
+    Installed once per coordinator.
+    """
+    if getattr(coordinator, "_chatwatch_watched", False):
+        return
+    import time
+
+    beat: Callable[[], Awaitable[bool]] = coordinator._do_heartbeat
+
+    async def _do_heartbeat() -> bool:
+        sent_at = time.monotonic()
+        ok = await beat()
+        if ok:
+            confirmed(sent_at)
+        return ok
+
+    coordinator._do_heartbeat = _do_heartbeat
+    coordinator._chatwatch_watched = True
