@@ -75,6 +75,7 @@ class Chaos:
         self.make_worker = make_worker
         self.done: Counter[str] = Counter()
         self.seconds: defaultdict[str, float] = defaultdict(float)
+        self.joined = 0
 
     def wait(self, seconds: float) -> None:
         """Sleep while supervising."""
@@ -97,8 +98,14 @@ class Chaos:
                 return f"{fault}: no worker alive"
             w.proc.send_signal(signal.SIGKILL if fault == "sigkill" else signal.SIGTERM)
             what = f"{fault} {w.name}"
+        elif fault == "join" and len(self.supervisor.workers) >= 5:
+            # a long run keeps the group at three to five workers: the newest one leaves
+            w = self.supervisor.workers.pop()
+            w.stop(timeout=30)
+            what = f"join: group full, {w.name} left instead"
         elif fault == "join":
-            w = self.make_worker(f"w{len(self.supervisor.workers) + 1}")
+            self.joined += 1
+            w = self.make_worker(f"j{self.joined}")
             self.supervisor.workers.append(w)
             launch(w)
             what = f"join {w.name}"
