@@ -41,7 +41,7 @@ from tests.chaos.cluster import (
 )
 from tests.chaos.proxy import FaultProxy
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.chaos]
 
 SECONDS = float(os.environ.get("CHAOS_SECONDS") or 70)
 RATE = float(os.environ.get("CHAOS_RATE") or 150)  # events/s outside bursts
@@ -153,6 +153,8 @@ def settled(workers: list[WorkerProcess]) -> bool:
     return sorted(owned) == list(range(PARTITIONS))
 
 
+# The CI run (70 s of traffic) must fit in four minutes: set-up, settle and check included.
+@pytest.mark.timeout(SECONDS * 1.5 + 135)
 def test_chaos_keeps_figures_and_breaches_exact(tmp_path: Path, unique: str) -> None:
     seed = int(os.environ.get("CHAOS_SEED") or random.SystemRandom().randrange(1, 10**6))
     plan = schedule(seed, SECONDS)

@@ -23,7 +23,7 @@ from stream.kafka import bootstrap_servers
 from stream.testing import WorkerProcess, topic_config, wait_for
 from tests.chaos.cluster import read_topic
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.chaos]
 
 COUNT = int(os.environ.get("FUZZ_EVENTS") or 100_000)
 T0 = 1794362400000

@@ -24,7 +24,7 @@ from stream.run import daytime_zone
 from stream.testing import WorkerProcess, produce, run, topic_config, wait_for
 from tests.chaos.cluster import read_topic
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.chaos]
 
 PARTITIONS = 4
 ENV = {"CHATWATCH_SESSION_TIMEOUT_SECONDS": "3"}
