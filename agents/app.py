@@ -46,11 +46,9 @@ class ChangelogWriter:
     so the changelog holds every key's writes in the order they were made.
     """
 
-    def __init__(self, app: faust.App, table: Any,
-                 delivered: Callable[[int, int], None] | None = None) -> None:
+    def __init__(self, app: faust.App, table: Any) -> None:
         self.app = app
         self.table = table
-        self.delivered = delivered  # (partition, next offset) once a batch is in the changelog
         self.pending: dict[int, list[tuple[bytes, bytes | None]]] = {}
         self._lock = asyncio.Lock()
 
@@ -97,8 +95,6 @@ class ChangelogWriter:
             # What faust records after each changelog write: RocksDB keeps the offset its
             # data is complete up to, so a restart replays only the changelog after it.
             self.table.data.set_persisted_offset(tp, fut.result().offset + n - 1)
-            if self.delivered is not None:
-                self.delivered(partition, fut.result().offset + n)
 
         delivered.add_done_callback(done)
 
@@ -367,8 +363,8 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
     # Fault guards (agents/fencing.py): no write without a confirmed group membership, and a
     # clear exit when the broker lost the log this worker read.
     fence = WriteFence(settings.session_timeout_seconds)
-    watch = LogWatch(settings.events_topic, table.changelog_topic.get_topic_name())
-    changelog = ChangelogWriter(app, table, delivered=watch.wrote)
+    watch = LogWatch(settings.events_topic)
+    changelog = ChangelogWriter(app, table)
     sink = TopicSink(app)
 
     async def flush_outputs() -> None:

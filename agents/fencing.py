@@ -31,9 +31,11 @@ restored from the changelog, events read from the group's committed offsets.
    output records carry an idempotency key (``id``) for the duplicate it may produce.
 
 2. :class:`LogWatch` (blank broker restart). Kafka's logs only grow at the end. If the broker
-   reports a partition shorter than what this worker already read from it (events topic) or
-   wrote to it (changelog), the log was lost: a broker restarted without its data, a topic
-   deleted and recreated. Going on would skip the new log's first records as already read
+   reports an events partition shorter than what this worker already read from it, the log
+   was lost: a broker restarted without its data, a topic deleted and recreated. (The
+   changelog is not watched: the offsets the embedded broker acknowledges for produced batches
+   are not exact enough to compare with, and a blank broker's group coordinator no longer
+   knows the member anyway, which the fence turns into the same exit.) Going on would skip the new log's first records as already read
    or wait in recovery for changelog records that no longer exist, silently. The worker
    exits instead; the restart reads the new log from the beginning (its state is gone with
    the old log; replay the history with ``chatwatch replay`` if it matters).
@@ -162,7 +164,7 @@ def install_wake_check(fence: WriteFence) -> None:
 
 
 class LogWatch:
-    """How far this process read each events partition and wrote each changelog partition.
+    """How far this process read each events partition.
 
     Marks are never lowered, whoever owns the partition now: a Kafka log does not shrink, so
     a broker reporting an end below a mark has lost the log. A partition must look short in
@@ -170,9 +172,8 @@ class LogWatch:
     until :func:`agents.internals.true_end_offsets` corrects it; a probe may time out).
     """
 
-    def __init__(self, events_topic: str, changelog_topic: str, confirm: int = 2) -> None:
+    def __init__(self, events_topic: str, confirm: int = 2) -> None:
         self.events_topic = events_topic
-        self.changelog_topic = changelog_topic
         self.confirm = confirm
         self.marks: dict[tuple[str, int], int] = {}
         self._short: dict[tuple[str, int], int] = {}
@@ -180,10 +181,6 @@ class LogWatch:
     def read(self, partition: int, next_offset: int) -> None:
         """Offsets before ``next_offset`` of events partition ``partition`` were applied."""
         self._mark((self.events_topic, partition), next_offset)
-
-    def wrote(self, partition: int, next_offset: int) -> None:
-        """The changelog partition ``partition`` holds offsets before ``next_offset``."""
-        self._mark((self.changelog_topic, partition), next_offset)
 
     def _mark(self, key: tuple[str, int], end: int) -> None:
         if end > self.marks.get(key, 0):

@@ -91,23 +91,23 @@ def test_an_old_heartbeat_does_not_move_the_lease_back():
 
 
 def test_the_log_watch_sees_a_shorter_log_after_two_looks():
-    w = LogWatch("events", "changelog", confirm=2)
+    w = LogWatch("events", confirm=2)
     w.read(0, 120)
     w.read(0, 100)  # marks never go down
-    w.wrote(3, 50)
-    assert w.marks == {("events", 0): 120, ("changelog", 3): 50}
-    intact = {("events", 0): 130, ("changelog", 3): 50}
+    w.read(3, 50)
+    assert w.marks == {("events", 0): 120, ("events", 3): 50}
+    intact = {("events", 0): 130, ("events", 3): 50}
     assert w.verdict(intact) is None
-    blank = {("events", 0): 4, ("changelog", 3): 0}
+    blank = {("events", 0): 4, ("events", 3): 0}
     assert w.verdict(blank) is None  # once may be a broker's stale answer
     why = w.verdict(blank)
     assert why is not None
     assert "events/0 ends at offset 4, this worker had reached 120" in why
-    assert "changelog/3 ends at offset 0" in why
+    assert "events/3 ends at offset 0" in why
 
 
 def test_the_log_watch_forgets_a_short_look_once_the_log_is_long_again():
-    w = LogWatch("events", "changelog", confirm=2)
+    w = LogWatch("events", confirm=2)
     w.read(1, 10)
     assert w.verdict({("events", 1): 5}) is None
     assert w.verdict({("events", 1): 10}) is None
@@ -116,7 +116,7 @@ def test_the_log_watch_forgets_a_short_look_once_the_log_is_long_again():
 
 
 def test_the_log_watch_task_stops_on_a_lost_log_and_skips_broker_errors():
-    w = LogWatch("events", "changelog", confirm=1)
+    w = LogWatch("events", confirm=1)
     w.read(0, 10)
     calls: list[int] = []
 
