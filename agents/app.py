@@ -12,7 +12,7 @@ import ctypes
 import ctypes.util
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 
 from agents import internals
 from agents.board.links import with_board_links
-from agents.fencing import LogWatch, WriteFence, install_wake_check
+from agents.fencing import LogWatch, WriteFence, install_wake_check, probe_end_offsets
 from agents.metrics import ChatwatchMetrics, EngineCollector
 from agents.pipeline import AlertSink, Pipeline, encode_row
 from agents.web import register_views
@@ -239,37 +239,6 @@ def release_freed_memory() -> None:
         _trim(0)
 
 
-def _end_offsets(client: Callable[[], Any]) -> Callable[
-        [Mapping[tuple[str, int], int]], Any]:
-    """End offsets of (topic, partition) pairs from a probe client, corrected where short.
-
-    The embedded broker under-reports an end by up to one record batch; an end below what a
-    caller expects is read again with :func:`agents.internals.true_end_offsets`.
-    """
-    probe: list[Any] = []
-
-    async def end_offsets(marks: Mapping[tuple[str, int], int]
-                          ) -> Mapping[tuple[str, int], int | None]:
-        from aiokafka import TopicPartition
-
-        if not probe:
-            consumer = client()
-            await asyncio.wait_for(consumer.start(), 10)
-            probe.append(consumer)
-        reported = await asyncio.wait_for(
-            probe[0].end_offsets([TopicPartition(t, p) for t, p in marks]), 10)
-        ends: dict[tuple[str, int], int | None] = {
-            (tp.topic, tp.partition): end for tp, end in reported.items()}
-        short = {TP(t, p): end for (t, p), end in ends.items()
-                 if end is not None and end < marks[(t, p)]}
-        if short:
-            for tp, end in (await internals.true_end_offsets(short, client)).items():
-                ends[(tp.topic, tp.partition)] = end
-        return ends
-
-    return end_offsets
-
-
 # --- the app ----------------------------------------------------------------------------------
 
 
@@ -447,6 +416,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
         # Only runs when the batched path (agents.internals.install_drain) could not be installed.
         async for event in stream.events():
             msg = event.message
+            fence.check()
             if msg.partition not in loaded:
                 load(msg.partition)
             pipeline.on_message(msg.partition, msg.offset, msg.key, msg.value)
@@ -494,7 +464,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
     @app.task
     async def guard_log() -> None:
         install_wake_check(fence)
-        await watch.run(_end_offsets(_probe_client), settings.log_check_seconds)
+        await watch.run(probe_end_offsets(_probe_client), settings.log_check_seconds)
 
     if pusher is not None:
         @app.task

@@ -51,10 +51,10 @@ Three seams live here:
       reads the last batch to find the real end; on Apache Kafka it returns what was reported.
 
    3. **Recovery never seeks below offset 0.** faust starts changelog recovery at the earliest
-      offset minus one and maps only -1 to 0. The embedded broker sometimes answers -1 ("not
-      known") for the earliest offset of a changelog partition during a rebalance storm; faust
-      then seeked to -2 and its recovery crashed the worker (``Offset must be a positive
-      integer``, five times in a 600 s chaos run). An unknown earliest offset is read as 0.
+      offset minus one and maps only -1 to 0. During rebalance storms on the embedded broker
+      it asked for -2 and its recovery crashed the worker (``Offset must be a positive
+      integer``, five times in a 600 s chaos run). An earliest offset the broker answers as
+      -1 is read as 0, and any seek below 0 reads the partition from its start (logged).
 
 3. **Small accessors**: :func:`as_partition` (Table writes outside an agent),
    :func:`producer_client` (the aiokafka producer under faust's), :func:`committed_offset`,
@@ -325,14 +325,25 @@ def install_durability(consumer: Any, app: Any, client: ClientFactory) -> bool:
 
     earliest_offsets: Callable[..., Awaitable[Mapping[Any, int | None]]] = \
         consumer.earliest_offsets
+    seek_wait: Callable[[Mapping[Any, int]], Awaitable[None]] = consumer.seek_wait
 
     async def _earliest_offsets(*tps: Any) -> Mapping[Any, int | None]:
         found = await earliest_offsets(*tps)
         return {tp: None if offset is None else max(0, offset) for tp, offset in found.items()}
 
+    async def _seek_wait(partitions: Mapping[Any, int]) -> None:
+        below = {tp: offset for tp, offset in partitions.items() if offset < 0}
+        if below:
+            log.warning("recovery asked to seek below offset 0 (%s); reading those changelog "
+                        "partitions from their start", ", ".join(
+                            f"{tp.topic}/{tp.partition}@{offset}"
+                            for tp, offset in sorted(below.items())))
+        await seek_wait({tp: max(0, offset) for tp, offset in partitions.items()})
+
     consumer._commit_offsets = _commit_offsets
     consumer.highwaters = _highwaters
     consumer.earliest_offsets = _earliest_offsets
+    consumer.seek_wait = _seek_wait
     return True
 
 
