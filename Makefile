@@ -60,6 +60,18 @@ test: $(BENCH_STAMP) tools ## Install everything the tests need and run the whol
 test-fast: $(BENCH_STAMP) ## Run the unit tests only
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
+DURATION ?= 600
+SOAK_SECONDS ?= 1800
+
+.PHONY: chaos
+chaos: $(STAMP) ## Chaos run: 3 workers, a seeded fault schedule, exact figures checked (DURATION=600, CHAOS_SEED=...)
+	CHAOS_SECONDS=$(DURATION) $(BIN)/pytest tests/chaos/test_chaos.py -m chaos -s -p no:cacheprovider \
+	  -o timeout=$$(( $(DURATION) + 600 )) $(PYTEST_ARGS)
+
+.PHONY: soak
+soak: $(STAMP) ## Soak: one worker at a constant rate for SOAK_SECONDS (1800), RSS, open waits and lag every minute
+	$(BIN)/python -m tests.chaos.soak --seconds $(SOAK_SECONDS) --every 60
+
 .PHONY: lint
 lint: $(STAMP) tools ## ruff, mypy on the core, promtool and amtool checks
 	$(BIN)/ruff check stream agents alerts tests

@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry
 
 from agents import internals
 from agents.board.links import with_board_links
+from agents.fencing import LogWatch, WriteFence, install_wake_check, probe_end_offsets
 from agents.metrics import ChatwatchMetrics, EngineCollector
 from agents.pipeline import AlertSink, Pipeline, encode_row
 from agents.web import register_views
@@ -367,10 +368,16 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
         alerts = pusher
     alerts = with_board_links(alerts, settings.board_url)
     engine = Engine(settings.policies, settings.content.guard())
+    # Fault guards (agents/fencing.py): no write without a confirmed group membership, and a
+    # clear exit when the broker lost the log this worker read.
+    fence = WriteFence(settings.session_timeout_seconds)
+    watch = LogWatch(settings.events_topic)
     changelog = ChangelogWriter(app, table)
     sink = TopicSink(app)
 
     async def flush_outputs() -> None:
+        if sink.pending or changelog.pending:
+            await fence.before_write()
         # Output records are delivered before the rows that remember their events: a worker
         # that dies in between has not stored the events as applied, so its successor applies
         # them again and produces the records (a duplicate at worst, with the same ``id``),
@@ -408,6 +415,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
     @app.on_partitions_assigned.connect
     async def _assigned(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
         metrics.rebalances.inc()
+        _fence_assigned()
         mine = {tp.partition for tp in assigned if tp.topic == settings.events_topic}
         for p in loaded - mine:
             pipeline.drop_partition(p)
@@ -423,10 +431,22 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
                 pipeline.drop_partition(tp.partition)
                 loaded.discard(tp.partition)
 
+    def _fence_assigned() -> None:
+        try:
+            coordinator = internals.group_coordinator(app)
+        except AttributeError:  # a faust without the aiokafka thread: no fence to keep
+            log.warning("write fence not installed: faust consumer has no group coordinator")
+            return
+        fence.assigned(coordinator)
+        internals.watch_heartbeats(coordinator, fence.renewed)
+
     def on_batch(partition: int, records: Any) -> None:
+        fence.check()
         if partition not in loaded:
             load(partition)
         pipeline.on_batch(partition, records)
+        if records:
+            watch.read(partition, records[-1].offset + 1)
 
     fast_path[:] = [settings.events_topic, on_batch]
 
@@ -435,6 +455,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
         # Only runs when the batched path (agents.internals.install_drain) could not be installed.
         async for event in stream.events():
             msg = event.message
+            fence.check()
             if msg.partition not in loaded:
                 load(msg.partition)
             pipeline.on_message(msg.partition, msg.offset, msg.key, msg.value)
@@ -449,6 +470,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
         # row written after it would be lost; the next owner declares those breaches.
         if not app.tables.recovery.completed.is_set() or app.rebalancing or app.should_stop:
             return
+        fence.check()  # a worker waking from a pause must not sweep with its jumped clock
         for p in sorted(pending):
             load(p)
         consumer = app.consumer
@@ -477,6 +499,11 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
                 await asyncio.get_running_loop().run_in_executor(None, release_freed_memory)
         else:
             backlog.add(True)
+
+    @app.task
+    async def guard_log() -> None:
+        install_wake_check(fence)
+        await watch.run(probe_end_offsets(_probe_client), settings.log_check_seconds)
 
     if pusher is not None:
         @app.task

@@ -32,7 +32,7 @@ Three seams live here:
    rebalance callback runs, exactly like one event was before.
 
 2. **Durability guards** (:func:`install_durability`).
-   Two guards on faust's consumer so that state survives a stop and a restart intact.
+   Three guards on faust's consumer so that state survives a stop and a restart intact.
 
    1. **Offsets never run ahead of the changelog.** Table writes and output records are queued
       with ``send_soon`` on faust's producer buffer. Before it commits offsets, faust flushes that
@@ -50,8 +50,16 @@ Three seams live here:
       restart (a SIGTERM test saw 4 of 5 conversations come back). :func:`true_end_offsets`
       reads the last batch to find the real end; on Apache Kafka it returns what was reported.
 
+   3. **Recovery never seeks below offset 0.** faust starts changelog recovery at the earliest
+      offset minus one and maps only -1 to 0. During rebalance storms on the embedded broker
+      it asked for -2 and its recovery crashed the worker (``Offset must be a positive
+      integer``, five times in a 600 s chaos run). An earliest offset the broker answers as
+      -1 is read as 0, and any seek below 0 reads the partition from its start (logged).
+
 3. **Small accessors**: :func:`as_partition` (Table writes outside an agent),
-   :func:`producer_client` (the aiokafka producer under faust's), :func:`committed_offset`.
+   :func:`producer_client` (the aiokafka producer under faust's), :func:`committed_offset`,
+   and :func:`group_coordinator` / :func:`watch_heartbeats` for the write fence
+   (``agents/fencing.py``: writes only while the group membership is confirmed).
 """
 
 from __future__ import annotations
@@ -86,6 +94,10 @@ PRIVATE_NAMES: tuple[tuple[str, str, str], ...] = (
     ("faust.transport.consumer", "Consumer", "_buffered_partitions"),
     ("faust.transport.consumer", "Consumer", "_stopped"),
     ("faust.transport.drivers.aiokafka", "Producer", "_ensure_producer"),
+    ("faust.transport.consumer", "ThreadDelegateConsumer", "_thread"),
+    ("faust.transport.drivers.aiokafka", "AIOKafkaConsumerThread", "_ensure_consumer"),
+    ("aiokafka.consumer.consumer", "AIOKafkaConsumer", "_coordinator"),
+    ("aiokafka.consumer.group_coordinator", "GroupCoordinator", "_do_heartbeat"),
 )
 
 
@@ -311,8 +323,27 @@ def install_durability(consumer: Any, app: Any, client: ClientFactory) -> bool:
     async def _highwaters(*tps: Any) -> Mapping[Any, int | None]:
         return await true_end_offsets(await highwaters(*tps), client)
 
+    earliest_offsets: Callable[..., Awaitable[Mapping[Any, int | None]]] = \
+        consumer.earliest_offsets
+    seek_wait: Callable[[Mapping[Any, int]], Awaitable[None]] = consumer.seek_wait
+
+    async def _earliest_offsets(*tps: Any) -> Mapping[Any, int | None]:
+        found = await earliest_offsets(*tps)
+        return {tp: None if offset is None else max(0, offset) for tp, offset in found.items()}
+
+    async def _seek_wait(partitions: Mapping[Any, int]) -> None:
+        below = {tp: offset for tp, offset in partitions.items() if offset < 0}
+        if below:
+            log.warning("recovery asked to seek below offset 0 (%s); reading those changelog "
+                        "partitions from their start", ", ".join(
+                            f"{tp.topic}/{tp.partition}@{offset}"
+                            for tp, offset in sorted(below.items())))
+        await seek_wait({tp: max(0, offset) for tp, offset in partitions.items()})
+
     consumer._commit_offsets = _commit_offsets
     consumer.highwaters = _highwaters
+    consumer.earliest_offsets = _earliest_offsets
+    consumer.seek_wait = _seek_wait
     return True
 
 
@@ -356,3 +387,37 @@ def committed_offset(consumer: Any, tp: TP) -> int | None:
     """The committed offset faust sought to for ``tp`` after the assignment, if any."""
     offset: int | None = consumer._committed_offset.get(tp)
     return offset
+
+
+def group_coordinator(app: Any) -> Any:
+    """The aiokafka group coordinator of faust's consumer (its generation and member id).
+
+    faust runs the aiokafka consumer in a thread of its own; the coordinator's ``generation``
+    and ``member_id`` are plain attributes, safe to read from the app's loop.
+    """
+    return app.consumer._thread._ensure_consumer()._coordinator
+
+
+def watch_heartbeats(coordinator: Any, confirmed: Callable[[float], None]) -> None:
+    """Call ``confirmed(sent_at)`` (``time.monotonic``) after every accepted heartbeat.
+
+    ``sent_at`` is when the heartbeat was sent: the broker received it later, so the group
+    keeps this member at least until ``sent_at`` plus the session timeout. A heartbeat
+    answered "rebalancing" counts (the member stays in the group through the rebalance).
+    Installed once per coordinator.
+    """
+    if getattr(coordinator, "_chatwatch_watched", False):
+        return
+    import time
+
+    beat: Callable[[], Awaitable[bool]] = coordinator._do_heartbeat
+
+    async def _do_heartbeat() -> bool:
+        sent_at = time.monotonic()
+        ok = await beat()
+        if ok:
+            confirmed(sent_at)
+        return ok
+
+    coordinator._do_heartbeat = _do_heartbeat
+    coordinator._chatwatch_watched = True

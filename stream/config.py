@@ -88,6 +88,10 @@ class Settings:
     state_retention_hours: float = 48.0
     # /health answers 503 (not ready) while the worker lags more than this behind the events.
     health_max_lag_seconds: float = 60.0
+    # How often the worker compares the log it has read with what the broker still holds; a
+    # log that became shorter (a blank broker restart, a recreated topic) stops the worker
+    # with a message, so its supervisor restarts it on the log as it is now.
+    log_check_seconds: float = 5.0
     check_token: str | None = field(default=None, repr=False)
     # The supervisor's board (agents.board): its public address, put in alerts and notices,
     # and its credentials (board_token falls back to check_token; basic auth is user:password).
@@ -131,6 +135,7 @@ _ENV_SCALARS: dict[str, tuple[str, type]] = {
     "CHATWATCH_REBALANCE_TIMEOUT_SECONDS": ("rebalance_timeout_seconds", float),
     "CHATWATCH_STATE_RETENTION_HOURS": ("state_retention_hours", float),
     "CHATWATCH_HEALTH_MAX_LAG_SECONDS": ("health_max_lag_seconds", float),
+    "CHATWATCH_LOG_CHECK_SECONDS": ("log_check_seconds", float),
     "CHATWATCH_CHECK_TOKEN": ("check_token", str),
     "CHATWATCH_BOARD_URL": ("board_url", str),
     "CHATWATCH_BOARD_TOKEN": ("board_token", str),
@@ -249,6 +254,8 @@ def _check_scalars(values: dict[str, Any]) -> None:
          lambda v: 1 <= v <= 86400),
         ("health_max_lag_seconds", values.get("health_max_lag_seconds"), float,
          lambda v: 1 <= v <= 86400),
+        ("log_check_seconds", values.get("log_check_seconds"), float,
+         lambda v: 0.5 <= v <= 3600),
     ]
     for name, value, kind, ok in checks:
         if value is None:
@@ -302,6 +309,8 @@ _HINTS = {
     "rebalance_timeout_seconds": "Kafka rebalance timeout, 2-600 s (default 6)",
     "alert_hold_seconds": "seconds an event alert stays firing before it resolves, 1-86400 "
                           "(default 300)",
+    "log_check_seconds": "seconds between checks that the log read is still on the broker, "
+                         "0.5-3600 (default 5)",
     "health_max_lag_seconds": "event lag in seconds beyond which /health says not ready, "
                               "1-86400 (default 60)",
 }
