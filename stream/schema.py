@@ -66,6 +66,8 @@ def decode(raw: bytes, default_platform: str = DEFAULT_PLATFORM) -> ChatEvent | 
         return Invalid(f"schema: {exc}", raw)
     except msgspec.DecodeError as exc:
         return Invalid(f"not JSON: {exc}", raw)
+    except UnicodeDecodeError:  # invalid UTF-8 inside a string: msgspec raises, not reports
+        return Invalid("not JSON: the message is not valid UTF-8", raw)
     except RecursionError:  # msgspec's answer to very deeply nested arrays or objects
         return Invalid("not an event: JSON nested too deeply", raw)
     return from_wire(wire, raw, default_platform)

@@ -41,7 +41,9 @@ from tests.chaos.cluster import (
 )
 from tests.chaos.proxy import FaultProxy
 
-pytestmark = [pytest.mark.slow, pytest.mark.chaos]
+# Not in `make test` yet: the run is not exact on every seed (CHAOS_SEED=303 reproduces a
+# difference, docs/operations.md). `make chaos` runs it (-m chaos).
+pytestmark = [pytest.mark.slow, pytest.mark.chaos, pytest.mark.chaos_run]
 
 SECONDS = float(os.environ.get("CHAOS_SECONDS") or 70)
 RATE = float(os.environ.get("CHAOS_RATE") or 150)  # events/s outside bursts

@@ -159,3 +159,12 @@ def test_no_json_object_crashes_the_decoder(obj):
     if isinstance(result, ChatEvent):
         assert result.event_id and result.shop_id and result.buyer_id
         assert result.type in ("message", "read", "end")
+
+
+def test_invalid_utf8_is_a_dead_letter_not_a_crash() -> None:
+    from stream.schema import Invalid, decode
+
+    raw = b'{"event_id":"e1","ts":0,"shop_id":"s","buyer_id":"b","type":"message",' \
+          b'"sender":"buyer","text":"\xff\xfe"}'
+    bad = decode(raw)
+    assert isinstance(bad, Invalid) and "UTF-8" in bad.reason and bad.raw == raw
