@@ -48,10 +48,12 @@ STEP_S = 60
 MINUTES = 100
 OUTAGE = range(40, 46)      # minutes with up == 0
 LAG_SPIKE = range(60, 66)   # minutes with 120 s of event lag
+BUSY = range(20, 60)        # minutes when s-busy has ten buyers a minute and one agent
 
 
 def chat_log(start_ms: int) -> list[dict[str, Any]]:
-    """Every minute one buyer asks in each shop; s-bad answers only every third buyer."""
+    """Every minute one buyer asks in each shop; s-bad answers only every third buyer; for
+    40 minutes s-busy gets ten buyers a minute for its one agent (Understaffed)."""
     events: list[dict[str, Any]] = []
     for minute in range(MINUTES):
         at = start_ms + minute * 60_000 + 5_000
@@ -64,6 +66,10 @@ def chat_log(start_ms: int) -> list[dict[str, Any]]:
             events += answered("s-bad", [f"b{minute}"], at, "agent-b", delay_ms=30_000)
         else:
             events += unanswered("s-bad", [f"b{minute}"], at)
+        if BUSY.start <= minute < BUSY.stop:  # s-busy: more buyers than one agent can serve
+            for k in range(10):
+                events += answered("s-busy", [f"u{minute}-{k}"], at + k * 6_000, "agent-u",
+                                   delay_ms=100_000)
     events.sort(key=lambda e: int(e["ts"]))
     return events
 
@@ -236,7 +242,7 @@ def test_grafana_rules_fire_exactly_when_the_prometheus_rules_fire(history: Hist
     firing = {rule["title"]: grafana_firing(history, rule) for rule in history.grafana_rules}
     # the history holds a known breach: every alert fires somewhere, and not everywhere
     for name in ("ReplyRateBelowTarget", "WaitAtRisk", "ReplyBudgetBurnFast", "ChatwatchDown",
-                 "EventLagHigh", "ConversionDrop"):
+                 "EventLagHigh", "ConversionDrop", "Understaffed"):
         assert any(firing[name]), f"{name} never fires on the history"
         assert not all(firing[name]), f"{name} fires at every instant"
     shops = {dict(k).get("shop") for s in firing["ReplyRateBelowTarget"] for k in s}
