@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
+from stream.core.distinct import shift_buyer
 from stream.core.reply_window import BREACHED, FAST, RESPONSE_MS, RESPONSES, WAITS
 
 
@@ -69,17 +70,6 @@ class DayTotals:
         )
 
 
-def _shift(counter: Counter[str], buyer: str, before: bool, after: bool) -> None:
-    if before == after:
-        return
-    if after:
-        counter[buyer] += 1
-    else:
-        counter[buyer] -= 1
-        if counter[buyer] <= 0:
-            del counter[buyer]
-
-
 class DayBook:
     """Figures of many shops and days, kept in step with conversation contributions."""
 
@@ -103,8 +93,8 @@ class DayBook:
         vec = totals.vector
         for i in (WAITS, BREACHED, RESPONSES, RESPONSE_MS, FAST):
             vec[i] += after[i] - before[i]
-        _shift(totals.consulted, buyer_id, before[WAITS] > 0, after[WAITS] > 0)
-        _shift(totals.unreplied, buyer_id, before[BREACHED] > 0, after[BREACHED] > 0)
+        shift_buyer(totals.consulted, buyer_id, before[WAITS] > 0, after[WAITS] > 0)
+        shift_buyer(totals.unreplied, buyer_id, before[BREACHED] > 0, after[BREACHED] > 0)
 
     def figures(self, shop_id: str, day: int) -> DailyFigures | None:
         """The figures of one shop and day, or None if it has no counted waits."""

@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, cast
 import msgspec
 import xxhash
 
+from stream.core.distinct import shift_buyer
+
 if TYPE_CHECKING:  # the row type; reply_window imports this module for Order
     from stream.core.reply_window import Conversation
 
@@ -362,17 +364,6 @@ class ConversionTotals:
         return bool(self.inquirers or v[PAID_ORDERS] or v[SILENT_ORDERS] or v[REFUNDS])
 
 
-def _shift(counter: Counter[str], buyer: str, before: bool, after: bool) -> None:
-    if before == after:
-        return
-    if after:
-        counter[buyer] += 1
-    else:
-        counter[buyer] -= 1
-        if counter[buyer] <= 0:
-            del counter[buyer]
-
-
 class OrderBook:
     """§7 figures of many shops, agents and days, kept in step with row contributions."""
 
@@ -397,8 +388,8 @@ class OrderBook:
             vec = totals.vector
             for i in range(6):
                 vec[i] += new[i] - old[i]
-            _shift(totals.inquirers, buyer_id, old[INQUIRY] > 0, new[INQUIRY] > 0)
-            _shift(totals.payers, buyer_id, old[PAID_ORDERS] > 0, new[PAID_ORDERS] > 0)
+            shift_buyer(totals.inquirers, buyer_id, old[INQUIRY] > 0, new[INQUIRY] > 0)
+            shift_buyer(totals.payers, buyer_id, old[PAID_ORDERS] > 0, new[PAID_ORDERS] > 0)
         if firsts:
             for day, start in firsts.items():
                 totals = self.totals.get((shop_id, None, day))
