@@ -121,8 +121,11 @@ def test_run_shows_events_flowing_and_ctrl_c_stops_everything(tmp_path: Path) ->
         # Orders (DOMAIN.md §7): conversion per shop and agent within a few minutes
         converting = wait_for(lambda: _converting(run.web_port), timeout=180, interval=1.0)
         assert all(0 < float(str(r["conversion_rate"])) <= 1 for r in converting)
-        agents = json.loads(_get(run.web_port, "/figures"))["conversion"]["agents"]
-        assert any(a["paid_buyers"] > 0 and a["agent"] != "unassigned" for a in agents)
+        # and per agent: a buyer's first wait is unassigned, so an agent's sale may come later
+        agents = wait_for(lambda: [a for a in json.loads(_get(run.web_port, "/figures"))[
+            "conversion"]["agents"] if a["paid_buyers"] > 0 and a["agent"] != "unassigned"],
+            timeout=120, interval=1.0)
+        assert agents and all(a["paid_buyers"] > 0 for a in agents)
         assert "chatwatch_agent_conversion_rate{" in _get(run.web_port, "/metrics").decode()
 
         run.proc.send_signal(signal.SIGINT)
