@@ -7,9 +7,9 @@ and calls :meth:`Engine.finish` at the end of input. Same inputs, same figures.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -47,6 +47,13 @@ from stream.core.staffing import StaffingBook
 EngineOutcome = Outcome | KpiOutcome | ContentFlagged | OrderOutcome
 Breach = WaitBreached | KpiBreached
 
+
+
+class _Book(Protocol):
+    def merge(self, other: Any, only: tuple[str, int] | None = None, /) -> None: ...
+
+
+_B = TypeVar("_B", bound=_Book)
 
 class Applied(msgspec.Struct, frozen=True, gc=False):
     """What applying one event did: every outcome that follows from it, in order.
@@ -371,15 +378,23 @@ class Engine:
         numbers = self.partitions.keys() if partitions is None else partitions
         return [self.partitions[n] for n in numbers if n in self.partitions]
 
-    def book(self, partitions: Iterable[int] | None = None) -> DayBook:
-        """The figures of the given partitions (default: all) merged into one book."""
+    def _merged(self, partitions: Iterable[int] | None, pick: Callable[[PartitionState], _B],
+                empty: Callable[[], _B], only: tuple[str, int] | None = None) -> _B:
+        """One figure book of the given partitions (default: all), ``only`` one shop-day.
+
+        The partition's own book when there is one, else a new book they are merged into.
+        """
         states = self._states(partitions)
         if len(states) == 1:
-            return states[0].book
-        merged = DayBook()
+            return pick(states[0])
+        merged = empty()
         for state in states:
-            merged.merge(state.book)
+            merged.merge(pick(state), only)
         return merged
+
+    def book(self, partitions: Iterable[int] | None = None) -> DayBook:
+        """The figures of the given partitions (default: all) merged into one book."""
+        return self._merged(partitions, lambda state: state.book, DayBook)
 
     def report(self) -> list[DailyFigures]:
         """Daily figures of every shop and business day with counted waits."""
@@ -387,13 +402,7 @@ class Engine:
 
     def order_book(self, partitions: Iterable[int] | None = None) -> OrderBook:
         """The §7 figures of the given partitions (default: all) merged into one book."""
-        states = self._states(partitions)
-        if len(states) == 1:
-            return states[0].orders
-        merged = OrderBook()
-        for state in states:
-            merged.merge(state.orders)
-        return merged
+        return self._merged(partitions, lambda state: state.orders, OrderBook)
 
     def conversion(self, shop_id: str, day: int, partitions: Iterable[int] | None = None,
                    ) -> tuple[Conversion | None, list[Conversion]]:
@@ -454,13 +463,7 @@ class Engine:
     def kpi_book(self, partitions: Iterable[int] | None = None,
                  only: tuple[str, int] | None = None) -> KpiBook:
         """The KPI totals of the given partitions (default: all); ``only`` one shop-day."""
-        states = self._states(partitions)
-        if len(states) == 1:
-            return states[0].kpi.book
-        merged = KpiBook()
-        for state in states:
-            merged.merge(state.kpi.book, only)
-        return merged
+        return self._merged(partitions, lambda state: state.kpi.book, KpiBook, only)
 
     def kpi_figures(self, shop_id: str, day: int,
                     partitions: Iterable[int] | None = None) -> list[KpiFigures]:
