@@ -243,12 +243,17 @@ def write_fast_rules(workdir: Path, **overrides: Any) -> Path:
 
 def fast_alertmanager_config(pager_url: str, token_file: Path | None = None,
                              settings: Any = None) -> str:
-    """Alertmanager configuration from ``chatwatch alertmanager-config`` with 0s/1s waits."""
+    """Alertmanager configuration from ``chatwatch alertmanager-config`` with short waits.
+
+    Pages go out at once (``page_group_wait`` 0s); warnings wait 3 s for their group, as the
+    production 10 s does, so that breaches found by different partitions' sweeps a moment apart
+    still make one notice.
+    """
     from alerts.amconfig import RoutingOptions, render
     from stream.config import Settings
 
     opts = RoutingOptions(pager_url=pager_url,
                           pager_token_file=str(token_file) if token_file else None,
-                          group_wait="0s", page_group_wait="0s", group_interval="1s",
+                          group_wait="3s", page_group_wait="0s", group_interval="1s",
                           repeat_interval="1h", page_repeat_interval="1h")
     return render(settings or Settings(), opts)
