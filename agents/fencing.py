@@ -229,12 +229,14 @@ class LogWatch:
                 return
 
 
-def probe_end_offsets(client: Callable[[], Any]) -> Callable[
+def probe_end_offsets(client: Callable[[], Any], confirm_timeout: float = 5.0) -> Callable[
         [Mapping[tuple[str, int], int]], Any]:
     """End offsets of (topic, partition) pairs from a probe client, corrected where short.
 
     The embedded broker under-reports an end by up to one record batch; an end below what a
-    caller expects is read again with :func:`agents.internals.true_end_offsets`.
+    caller expects is read again with :func:`agents.internals.true_end_offsets`. One that
+    read cannot confirm (a slow broker, a worker starved of CPU) is None, no verdict: only
+    a log seen to be short is taken as lost.
     """
     probe: list[Any] = []
 
@@ -256,7 +258,8 @@ def probe_end_offsets(client: Callable[[], Any]) -> Callable[
         short = {TP(t, p): end for (t, p), end in ends.items()
                  if end is not None and end < marks[(t, p)]}
         if short:
-            for tp, end in (await internals.true_end_offsets(short, client)).items():
+            for tp, end in (await internals.true_end_offsets(
+                    short, client, confirm_timeout, keep_unconfirmed=False)).items():
                 ends[(tp.topic, tp.partition)] = end
         return ends
 

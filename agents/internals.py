@@ -265,12 +265,14 @@ async def flush_producer(app: Any) -> None:
 
 
 async def true_end_offsets(ends: Mapping[Any, int | None], client: ClientFactory,
-                           timeout: float = 5.0) -> dict[Any, int | None]:
+                           timeout: float = 5.0,
+                           keep_unconfirmed: bool = True) -> dict[Any, int | None]:
     """The end offsets ``ends`` (as a broker reported them) corrected to last record + 1.
 
     Each non-empty partition is read from ``end - 1``: a fetch returns the whole batch that
     holds that offset, so the last record read gives the real end. Partitions that return
-    nothing within ``timeout`` keep the reported end.
+    nothing within ``timeout`` keep the reported end, or get None with ``keep_unconfirmed``
+    False (a caller that must not act on an end it could not confirm).
     """
     out = dict(ends)
     probe = {TopicPartition(tp.topic, tp.partition): (tp, end)
@@ -294,11 +296,16 @@ async def true_end_offsets(ends: Mapping[Any, int | None], client: ClientFactory
                     out[tp] = max(end, records[-1].offset + 1)
                     waiting.discard(ktp)
         if waiting:
-            log.warning("end offsets of %d changelog partitions not confirmed within %.0f s; "
-                        "using the broker's", len(waiting), timeout)
+            log.warning("end offsets of %d partitions not confirmed within %.0f s; %s",
+                        len(waiting), timeout,
+                        "using the broker's" if keep_unconfirmed else "left unknown")
+            if not keep_unconfirmed:
+                for ktp in waiting:
+                    out[probe[ktp][0]] = None
     finally:
         await consumer.stop()
-    corrected = {tp: (end, out[tp]) for tp, end in ends.items() if out[tp] != end}
+    corrected = {tp: (end, out[tp]) for tp, end in ends.items()
+                 if out[tp] is not None and out[tp] != end}
     if corrected:
         log.info("broker under-reported %d end offsets; corrected: %s", len(corrected),
                  ", ".join(f"{tp.topic}/{tp.partition} {a}->{b}"

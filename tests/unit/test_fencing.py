@@ -129,3 +129,60 @@ def test_the_log_watch_task_stops_on_a_lost_log_and_skips_broker_errors():
     with pytest.raises(Stopped, match="the broker lost the log"):
         asyncio.run(w.run(ends, 0.01, stop=stop))
     assert len(calls) == 2
+
+
+class SilentProbe:
+    """A consumer whose fetches return nothing (a broker too slow to answer in time)."""
+
+    def __init__(self, answers: dict[int, int] | None = None) -> None:
+        self.answers = answers or {}  # partition -> last offset a fetch returns
+        self.assigned: list = []
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def assign(self, tps: list) -> None:
+        self.assigned = tps
+
+    def seek(self, tp, offset: int) -> None: ...
+
+    async def getmany(self, *tps, timeout_ms: int):  # type: ignore[no-untyped-def]
+        from types import SimpleNamespace
+
+        await asyncio.sleep(timeout_ms / 1000)
+        return {tp: [SimpleNamespace(offset=self.answers[tp.partition])]
+                for tp in tps if tp.partition in self.answers}
+
+
+def test_an_end_the_probe_cannot_confirm_is_no_verdict():
+    """A worker starved of CPU once saw an end 1,600 records short that its probe could not
+    re-read in time, and exited as if the log were lost: an unconfirmed end is unknown."""
+    from faust.types import TP
+
+    from agents.fencing import probe_end_offsets
+    from agents.internals import true_end_offsets
+
+    short = {TP("events", 2): 23_528, TP("events", 5): 10}
+    probe = SilentProbe(answers={5: 9})  # partition 5 answers: its log really ends at 10
+    ends = asyncio.run(true_end_offsets(short, lambda: probe, timeout=0.3,
+                                        keep_unconfirmed=False))
+    assert ends == {TP("events", 2): None, TP("events", 5): 10}
+    kept = asyncio.run(true_end_offsets(short, lambda: SilentProbe(), timeout=0.3))
+    assert kept == short  # for a changelog's end the reported one is the best there is
+
+    class Reporter(SilentProbe):
+        async def end_offsets(self, tps):  # type: ignore[no-untyped-def]
+            return {tp: {2: 23_528, 5: 10}[tp.partition] for tp in tps}
+
+    watch = LogWatch("events", confirm=2)
+    watch.read(2, 25_134)
+    watch.read(5, 400)
+    check = probe_end_offsets(lambda: Reporter(answers={5: 9}), confirm_timeout=0.3)
+    marks = dict(watch.marks)
+    for _ in range(2):
+        ends2 = asyncio.run(check(marks))
+        assert ends2[("events", 2)] is None
+        why = watch.verdict(ends2)
+    assert why is not None and "events/5 ends at offset 10" in why
+    assert "events/2" not in why
