@@ -42,6 +42,9 @@ from stream.errors import ChatwatchError
 from stream.kafka import ensure_topics
 from stream.supervise import HOST, Child, RunError, check_ports, http_get, http_ready, worker_ready
 
+# The simulator first sends the last ten minutes of traffic, so the board, the KPIs and the
+# conversion figures (orders come minutes after a chat) have something to show at once.
+RUN_HISTORY_S = 600
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -176,7 +179,8 @@ class Stack:
         self.children.append(Child(
             "simulate", self._python("simulate", "--broker", self.broker_url,
                                      "--shops", str(opts.shops), "--agents", str(opts.agents),
-                                     "--buyers", str(opts.buyers), "--rate", f"{opts.rate:g}"),
+                                     "--buyers", str(opts.buyers), "--rate", f"{opts.rate:g}",
+                                     "--history", str(RUN_HISTORY_S)),
             run / "simulate.log", env))
 
     def _alerting_children(self, env: dict[str, str]) -> list[Child]:

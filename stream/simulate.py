@@ -162,14 +162,17 @@ class TrafficModel:
     ``rate`` is the mean number of events per second of event time (with ``diurnal`` the
     mean over a day, busier in the evening). A conversation lasts minutes, so traffic reaches
     its rate only after a while; ``warm_up_s`` runs the model that long before ``start_ms``
-    and drops what falls before it, so a live run starts in full swing. Same arguments, same
-    events.
+    and drops what falls before it, so a live run starts in full swing. The last
+    ``history_s`` seconds of the warm-up are kept instead (at most ``warm_up_s``): a live run
+    sends them at once, with their own past times, so its figures and conversions start with
+    history. Same arguments, same events.
     """
 
     def __init__(self, seed: int = 0, shops: int = 5, agents_per_shop: int = 3,
                  buyers: int = 500, start_ms: int = 1_794_362_400_000, rate: float = 20.0,
                  platforms: Mapping[str, float] | None = None, diurnal: bool = False,
-                 rates: Rates | None = None, warm_up_s: float = 0.0) -> None:
+                 rates: Rates | None = None, warm_up_s: float = 0.0,
+                 history_s: float = 0.0) -> None:
         if shops < 1 or agents_per_shop < 1 or buyers < 1 or rate <= 0:
             raise ValueError("shops, agents_per_shop, buyers and rate must be positive")
         self.seed = seed
@@ -178,6 +181,7 @@ class TrafficModel:
         self.diurnal = diurnal
         self.rates = rates or Rates()
         self.warm_up_ms = int(warm_up_s * 1000)
+        self.history_ms = int(min(history_s, warm_up_s) * 1000)
         mix = dict(platforms or DEFAULT_PLATFORMS)
         rng = random.Random(seed)
         names, weights = list(mix), list(mix.values())
@@ -218,7 +222,7 @@ class TrafficModel:
         ids = itertools.count(1)
         active: set[str] = set()
         heap: list[tuple[int, int, Any]] = [(self.start_ms - self.warm_up_ms, next(seq), None)]
-        start = self.start_ms
+        start = self.start_ms - self.history_ms  # what is sent: history, then the live part
         lam = self.rate / self._per_session / 1000  # sessions per ms
         peak = max(_HOURLY) / _HOURLY_MEAN if self.diurnal else 1.0
         r = self.rates
@@ -550,6 +554,9 @@ def _parse_mix(value: str | None) -> dict[str, float] | None:
 @click.option("--rate", default=20.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="Mean events per second.")
 @click.option("--duration", type=click.FloatRange(min=0), help="Stop after this many seconds.")
+@click.option("--history", "history_s", type=click.FloatRange(min=0, max=3600), default=0,
+              help="First send the traffic of the last SECONDS at once, with its own past "
+                   "times (figures, conversions and the board start filled).")
 @click.option("--count", type=click.IntRange(min=0), help="Stop after this many events.")
 @click.option("--seed", type=int, help="Seed for repeatable traffic (default: random, printed).")
 @click.option("--platforms", "mix", help="Platform mix, e.g. pdd=0.6,taobao=0.3,jd=0.1.")
@@ -561,7 +568,8 @@ def _parse_mix(value: str | None) -> dict[str, float] | None:
               help="With --out: how many lines to write.")
 @click.pass_obj
 def simulate_command(ctx: Any, shops: int, agents: int, buyers: int, rate: float,
-                     duration: float | None, count: int | None, seed: int | None,
+                     duration: float | None, history_s: float, count: int | None,
+                     seed: int | None,
                      mix: str | None, broker_flag: str | None, out_path: str | None,
                      events: int) -> None:
     """Produce realistic Chinese customer-service chat traffic to chat.events, in real time.
@@ -582,7 +590,7 @@ def simulate_command(ctx: Any, shops: int, agents: int, buyers: int, rate: float
         seed = random.SystemRandom().randrange(2**31)
     model = TrafficModel(seed=seed, shops=shops, agents_per_shop=agents, buyers=buyers,
                          start_ms=int(time.time() * 1000), rate=rate, platforms=_parse_mix(mix),
-                         warm_up_s=900)
+                         warm_up_s=max(900, history_s), history_s=history_s)
     click.echo(f"simulate: {shops} shops x {agents} agents, {buyers} buyers, ~{rate:g} events/s "
                f"to {settings.events_topic} on {broker_url} (seed {seed}); Ctrl-C stops",
                err=True)

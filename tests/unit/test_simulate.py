@@ -1,4 +1,5 @@
 import itertools
+import json
 from collections import Counter, defaultdict
 
 import msgspec
@@ -121,6 +122,20 @@ def test_warm_up_starts_in_full_swing():
 
     assert first_minute(warm) > 1.5 * first_minute(cold)
     assert first_minute(warm) > 0.75 * 50 * 60
+
+
+def test_history_is_the_warm_up_tail_with_its_own_times_then_live_traffic():
+    live = TrafficModel(seed=3, rate=20, warm_up_s=900)
+    with_history = TrafficModel(seed=3, rate=20, warm_up_s=900, history_s=600)
+    end = live.start_ms + 120_000
+    a = list(itertools.takewhile(lambda i: i.at_ms < end, live.events()))
+    b = list(itertools.takewhile(lambda i: i.at_ms < end, with_history.events()))
+    past = [i for i in b if i.at_ms < live.start_ms]
+    assert past and min(i.at_ms for i in past) >= live.start_ms - 600_000
+    assert all(i.at_ms >= live.start_ms for i in b[len(past):])  # then live, in send order
+    assert abs(len(b) - len(past) - len(a)) < 0.1 * len(a)  # at the same rate
+    bodies = [json.loads(i.value) for i in past if i.valid]
+    assert {"paid"} <= {e.get("status") for e in bodies}  # orders already in the history
 
 
 def test_diurnal_traffic_is_quiet_at_night():
