@@ -27,6 +27,12 @@ from stream.broker import free_port
 from stream.kafka import bootstrap_servers
 
 
+# The embedded broker holds a new group generation open for half the session timeout before
+# it hands out partitions: 5 s per start and per rebalance at the default 10 s, 1.5 s at the
+# 3 s minimum. Test workers use the minimum unless a test sets its own.
+TEST_SESSION_TIMEOUT = {"CHATWATCH_SESSION_TIMEOUT_SECONDS": "3"}
+
+
 class WorkerProcess:
     """``chatwatch worker`` as a child process with its own config file and web port."""
 
@@ -62,6 +68,7 @@ class WorkerProcess:
             "CHATWATCH_CONFIG": str(self.config_path),
             "CHATWATCH_WEB_PORT": str(self.port),
             "CHATWATCH_DATA_DIR": str(self.workdir / f"{self.name}-data"),
+            **TEST_SESSION_TIMEOUT,
             **self.extra_env,
         })
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
