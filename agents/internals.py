@@ -313,6 +313,23 @@ async def true_end_offsets(ends: Mapping[Any, int | None], client: ClientFactory
     return out
 
 
+def recovery_seeks(partitions: Mapping[Any, int | None]) -> dict[Any, int]:
+    """The changelog offsets recovery may seek to: below 0 or unknown (None) reads from 0.
+
+    During back-to-back rebalances faust asks to seek below 0 (the embedded broker answers -1
+    for some earliest offsets) or to an offset it has lost track of (None, the next
+    assignment reset it). Either crashed recovery, and the worker with it; reading those
+    changelog partitions from their start restores the same rows, only later.
+    """
+    odd = {tp: offset for tp, offset in partitions.items() if offset is None or offset < 0}
+    if odd:
+        log.warning("recovery asked to seek below offset 0 or to an unknown offset (%s); "
+                    "reading those changelog partitions from their start", ", ".join(
+                        f"{tp.topic}/{tp.partition}@{offset}"
+                        for tp, offset in sorted(odd.items())))
+    return {tp: 0 if offset is None else max(0, offset) for tp, offset in partitions.items()}
+
+
 def install_durability(consumer: Any, app: Any, client: ClientFactory) -> bool:
     """Apply both guards to a faust consumer; False (faust left alone) if it lacks the hooks."""
     missing = [name for name in ("_commit_offsets", "highwaters") if not hasattr(consumer, name)]
@@ -338,14 +355,8 @@ def install_durability(consumer: Any, app: Any, client: ClientFactory) -> bool:
         found = await earliest_offsets(*tps)
         return {tp: None if offset is None else max(0, offset) for tp, offset in found.items()}
 
-    async def _seek_wait(partitions: Mapping[Any, int]) -> None:
-        below = {tp: offset for tp, offset in partitions.items() if offset < 0}
-        if below:
-            log.warning("recovery asked to seek below offset 0 (%s); reading those changelog "
-                        "partitions from their start", ", ".join(
-                            f"{tp.topic}/{tp.partition}@{offset}"
-                            for tp, offset in sorted(below.items())))
-        await seek_wait({tp: max(0, offset) for tp, offset in partitions.items()})
+    async def _seek_wait(partitions: Mapping[Any, int | None]) -> None:
+        await seek_wait(recovery_seeks(partitions))
 
     consumer._commit_offsets = _commit_offsets
     consumer.highwaters = _highwaters

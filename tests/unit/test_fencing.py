@@ -186,3 +186,15 @@ def test_an_end_the_probe_cannot_confirm_is_no_verdict():
         why = watch.verdict(ends2)
     assert why is not None and "events/5 ends at offset 10" in why
     assert "events/2" not in why
+
+
+def test_recovery_seeks_below_zero_or_to_an_unknown_offset_read_from_the_start():
+    """A chaos run crashed faust's recovery with ``None < 0`` (an offset the next assignment
+    had reset): such seeks start at 0, the others are kept."""
+    from faust.types import TP
+
+    from agents.internals import recovery_seeks
+
+    asked = {TP("cl", 0): None, TP("cl", 1): -1, TP("cl", 2): 0, TP("cl", 3): 41}
+    assert recovery_seeks(asked) == {TP("cl", 0): 0, TP("cl", 1): 0, TP("cl", 2): 0,
+                                     TP("cl", 3): 41}
