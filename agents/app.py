@@ -103,21 +103,21 @@ class ChangelogWriter:
 class TableStore:
     """:class:`agents.pipeline.StateStore` on a faust Table.
 
-    Rows go to the changelog, encoded, through a :class:`ChangelogWriter`. A RocksDB store
-    also keeps each encoded row locally (a restart then replays only the changelog after it).
-    The memory store keeps nothing of its own (``local=False``): the engine holds every row of
-    the partitions it owns, and a memory store is rebuilt from the changelog on every
-    assignment anyway (it has no persisted offset), so a local copy would only cost a second
-    key and index entry per conversation (~100 bytes). Rows recovery puts in it are dropped
-    once their partition is loaded (:meth:`loaded`).
+    Rows go to the changelog, encoded, through a :class:`ChangelogWriter`, and to the
+    Table's local store. A RocksDB store keeps the encoded row (a restart then replays only
+    the changelog after it). The memory store keeps the engine's own row object: the engine
+    changes a row only together with queueing it for the changelog, so the object always is
+    what was last written, and no second copy of every conversation is held (~120 bytes
+    each). Recovery still fills the memory store with encoded rows; ``Pipeline.load_partition``
+    reads both.
     """
 
     def __init__(self, table: Any, source_topic: str, changelog: ChangelogWriter,
-                 local: bool = True) -> None:
+                 keep_objects: bool = False) -> None:
         self.table = table
         self.source_topic = source_topic
         self.changelog = changelog
-        self.local = local
+        self.keep_objects = keep_objects
 
     def put(self, partition: int, key: str, row: Conversation) -> None:
         """Write one row to the table and its changelog partition."""
@@ -125,17 +125,14 @@ class TableStore:
 
     def put_many(self, partition: int, rows: Iterable[tuple[str, Conversation]]) -> None:
         """Write rows that all belong to ``partition`` (one batch's changes)."""
-        add = self.changelog.add
-        if not self.local:
-            for key, row in rows:
-                add(partition, key.encode(), encode_row(row))
-            return
         store = self.table.data
+        add = self.changelog.add
+        keep_objects = self.keep_objects
         # the RocksDB store picks the partition's database from the current event
         with internals.as_partition(self.source_topic, partition):
             for key, row in rows:
                 raw_key, raw = key.encode(), encode_row(row)
-                store[raw_key] = raw
+                store[raw_key] = row if keep_objects else raw
                 add(partition, raw_key, raw)
 
     def delete(self, partition: int, key: str) -> None:
@@ -144,14 +141,6 @@ class TableStore:
         with internals.as_partition(self.source_topic, partition), contextlib.suppress(KeyError):
             del self.table.data[raw_key]
         self.changelog.add(partition, raw_key, None)
-
-    def loaded(self, keys: Iterable[str]) -> None:
-        """The engine adopted these recovered rows: a memory store need not keep them."""
-        if self.local:
-            return
-        data = self.table.data
-        for key in keys:
-            data.pop(key.encode(), None)
 
 
 class TopicSink:
@@ -398,7 +387,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
         await changelog.flush()
 
     store = TableStore(table, settings.events_topic, changelog,
-                       local=not settings.store.startswith("memory:"))
+                       keep_objects=settings.store.startswith("memory:"))
     pipeline = Pipeline(settings, engine, metrics, store, sink, alerts)
     loaded: set[int] = set()
     pending: set[int] = set()
@@ -419,8 +408,6 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
     def load(partition: int) -> None:
         rows = ((k.decode(), v) for k, v in table.data.items())
         n = pipeline.load_partition(partition, rows)
-        store.loaded(cid for cid, conv in engine.conversations.items()
-                     if conv.partition == partition)
         loaded.add(partition)
         pending.discard(partition)
         log.info("partition %d: %d conversations restored", partition, n)

@@ -76,6 +76,11 @@ def decode_row(raw: bytes) -> Conversation:
     return _row_decoder.decode(raw)
 
 
+def row_of(value: bytes | Conversation) -> Conversation:
+    """A row as a store holds it: encoded, or (the worker's memory store) the row itself."""
+    return value if isinstance(value, Conversation) else decode_row(value)
+
+
 def log_ref(conversation_id: str) -> str:
     """A stable stand-in for a conversation id in logs.
 
@@ -263,13 +268,13 @@ class Pipeline:
     # -- rebalance --------------------------------------------------------------------------
 
     def load_partition(self, partition: int,
-                       rows: Iterable[tuple[str, bytes]]) -> int:
+                       rows: Iterable[tuple[str, bytes | Conversation]]) -> int:
         """Adopt the recovered rows of a newly assigned partition; returns how many."""
         self.engine.drop_partition(partition)
         part = self.engine.partition(partition)
         n = 0
         for key, raw in rows:
-            conv = decode_row(raw)
+            conv = row_of(raw)
             if conv.partition != partition:
                 continue
             self.engine.load(key, conv)
