@@ -42,7 +42,7 @@ from stream.broker import EmbeddedBroker
 from stream.config import load_settings
 from stream.kafka import ensure_topics
 from stream.simulate import Rates, TrafficModel
-from stream.testing import WorkerProcess, topic_config
+from stream.testing import WorkerProcess, event_key, topic_config
 
 PARTITIONS = 4  # the breach-latency and memory run
 THROUGHPUT_PARTITIONS = 8  # the throughput comparison
@@ -206,19 +206,29 @@ WARM_UP_CONVERSATIONS = 2_000
 SETTLE_S = 3.0  # longer than the commit interval (2.8 s): acknowledged offsets are released
 
 
+BENCH_SHOPS = 20
+
+
+def _message(i: int, buyer: str, event_id: str, ts: int, sender: str, text: str,
+             agent: str | None = None) -> tuple[bytes, bytes]:
+    """One PDD message of conversation ``i`` (shop ``i`` mod BENCH_SHOPS) as (key, value)."""
+    body = {"event_id": event_id, "ts": ts, "shop_id": f"shop-{i % BENCH_SHOPS:02d}",
+            "buyer_id": buyer, "platform": "pdd", "type": "message", "sender": sender,
+            "text": text, **({"agent_id": agent} if agent else {})}
+    return event_key(body), json.dumps(body, ensure_ascii=False).encode()
+
+
 def answered_wait_records(n: int) -> list[tuple[bytes, bytes]]:
-    """``n`` conversations of the same shops as :func:`open_wait_records`, each answered at once
-    (no open wait, no breach record): the worker's warm-up before its memory is measured."""
-    out = []
+    """``n`` conversations answered at once: the worker's warm-up before memory is measured.
+
+    Same shops as :func:`open_wait_records`; no open wait, no breach record.
+    """
     ts = int(time.time() * 1000) - 60_000
+    out = []
     for i in range(n):
-        shop, buyer = f"shop-{i % 20:02d}", f"warm-{i:06d}"
-        key = f"{shop}:{buyer}".encode()
-        for j, (sender, text) in enumerate((("buyer", "在吗"), ("agent", "在的，亲"))):
-            body = {"event_id": f"warm{i}-{j}", "ts": ts + j * 1000, "shop_id": shop,
-                    "buyer_id": buyer, "platform": "pdd", "type": "message", "sender": sender,
-                    "text": text, **({"agent_id": "a1"} if sender == "agent" else {})}
-            out.append((key, json.dumps(body, ensure_ascii=False).encode()))
+        buyer = f"warm-{i:06d}"
+        out.append(_message(i, buyer, f"warm{i}-0", ts, "buyer", "在吗"))
+        out.append(_message(i, buyer, f"warm{i}-1", ts + 1000, "agent", "在的，亲", "a1"))
     return out
 
 
@@ -231,11 +241,8 @@ def open_wait_records(n: int, first_deadline_ms: int, spread_s: float) -> list[t
     out = []
     for i in range(n):
         deadline = first_deadline_ms + int(i * spread_s * 1000 / n)
-        shop, buyer = f"shop-{i % 20:02d}", f"buyer-{i:06d}"
-        body = {"event_id": f"w{i}", "ts": deadline - min(WINDOWS_S) * 1000, "shop_id": shop,
-                "buyer_id": buyer, "platform": "pdd", "type": "message", "sender": "buyer",
-                "text": "在吗？这个还有货吗"}
-        out.append((f"{shop}:{buyer}".encode(), json.dumps(body, ensure_ascii=False).encode()))
+        out.append(_message(i, f"buyer-{i:06d}", f"w{i}", deadline - min(WINDOWS_S) * 1000,
+                            "buyer", "在吗？这个还有货吗"))
     return out
 
 

@@ -46,6 +46,7 @@ from stream.supervise import HOST, Child, RunError, check_ports, http_get, http_
 # conversion figures (orders come minutes after a chat) have something to show at once.
 RUN_HISTORY_S = 600
 
+
 @dataclass(frozen=True)
 class RunOptions:
     """What ``chatwatch run`` starts and where (the command's flags)."""

@@ -26,7 +26,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from stream.broker import free_port
 from stream.kafka import bootstrap_servers
 
-
 # The embedded broker holds a new group generation open for half the session timeout before
 # it hands out partitions: 5 s per start and per rebalance at the default 10 s, 1.5 s at the
 # 3 s minimum. Test workers use the minimum unless a test sets its own.
