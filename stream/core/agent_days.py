@@ -57,12 +57,7 @@ class AgentDay:
             mine = self.kpis.get(kpi)
             if mine is None:
                 mine = self.kpis[kpi] = KpiTotals(t.unit)
-            mine.units += t.units
-            mine.breached += t.breached
-            mine.first_n += t.first_n
-            mine.first_ms += t.first_ms
-            mine.buyers.update(t.buyers)
-            mine.unreplied.update(t.unreplied)
+            mine.merge(t)
 
     def kpi_figures(self, shop_id: str, day: int, name: str, unit: str) -> KpiFigures:
         """One KPI's figures for this agent-day."""

@@ -56,6 +56,15 @@ class KpiTotals:
             shift(self.buyers, buyer, sign * (vec[UNITS] > 0))
             shift(self.unreplied, buyer, sign * (vec[BREACHED] > 0))
 
+    def merge(self, other: KpiTotals) -> None:
+        """Add another partition's totals of the same KPI (distinct buyers stay distinct)."""
+        self.units += other.units
+        self.breached += other.breached
+        self.first_n += other.first_n
+        self.first_ms += other.first_ms
+        self.buyers.update(other.buyers)
+        self.unreplied.update(other.unreplied)
+
     @property
     def empty(self) -> bool:
         """Nothing counted."""
@@ -136,9 +145,4 @@ class KpiBook:
                 m = mine.get(name)
                 if m is None:
                     m = mine[name] = KpiTotals(t.unit)
-                m.units += t.units
-                m.breached += t.breached
-                m.first_n += t.first_n
-                m.first_ms += t.first_ms
-                m.buyers.update(t.buyers)
-                m.unreplied.update(t.unreplied)
+                m.merge(t)
