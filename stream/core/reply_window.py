@@ -178,12 +178,31 @@ def _contribute(conv: Conversation, day: int, *delta: int) -> None:
     days = conv.days
     i = _day_index(days, day)
     if i < 0:
-        conv.days = (*days, day, *delta, *(0,) * (DAY_RECORD - 1 - len(delta)))
+        conv.days = shared_days((*days, day, *delta, *(0,) * (DAY_RECORD - 1 - len(delta))))
         return
     new = [*days[i:i + DAY_RECORD]]
     for k, amount in enumerate(delta, 1):
         new[k] += amount
-    conv.days = (*days[:i], *new, *days[i + DAY_RECORD:])
+    conv.days = shared_days((*days[:i], *new, *days[i + DAY_RECORD:]))
+
+
+_SHARED_DAYS: dict[tuple[int, ...], tuple[int, ...]] = {}
+_SHARED_COUNTS = 4  # waits and breaches up to this many are shared
+
+
+def shared_days(days: tuple[int, ...]) -> tuple[int, ...]:
+    """One shared object for the day records that many conversations have alike.
+
+    An unanswered conversation's only record is (day, waits, breached, 0, 0, 0), the same for
+    every buyer waiting that day: shared, it costs nothing per conversation (~96 bytes each
+    otherwise). Records with responses carry response times of their own and are kept as
+    they are; the shared ones are bounded by days x ``_SHARED_COUNTS``^2.
+    """
+    if (len(days) == DAY_RECORD and 0 <= days[WAITS + 1] <= _SHARED_COUNTS
+            and 0 <= days[BREACHED + 1] <= _SHARED_COUNTS
+            and days[RESPONSES + 1] == days[RESPONSE_MS + 1] == days[FAST + 1] == 0):
+        return _SHARED_DAYS.setdefault(days, days)
+    return days
 
 
 def _seen(recent: bytes, h: bytes) -> bool:
@@ -309,10 +328,13 @@ def share_ids(conv: Conversation) -> None:
 
     Decoding gives each event its own string objects; a row keeps them for as long as it
     lives, so without this every conversation pays ~100 bytes for two strings that a handful
-    of shops have in common (docs/performance.md).
+    of shops have in common (docs/performance.md). A restored row's day records are shared
+    like those of live rows (:func:`shared_days`).
     """
     conv.shop_id = sys.intern(conv.shop_id)
     conv.platform = sys.intern(conv.platform)
+    if conv.days:
+        conv.days = shared_days(conv.days)
 
 
 def new_conversation(event: ChatEvent, partition: int) -> Conversation:
