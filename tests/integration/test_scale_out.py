@@ -165,6 +165,56 @@ def test_two_workers_share_partitions_and_survive_sigkill(broker, tmp_path: Path
         a.stop()
 
 
+def test_partitions_kept_moved_and_returned_across_rebalances_keep_their_rows(
+        broker, tmp_path: Path, unique: str):
+    """A worker keeps, gives up and gets back partitions; its figures stay those of the log.
+
+    faust revokes every partition on a rebalance and the worker reloads the ones it keeps
+    from its local store, which recovery refills only past what it read before: the rows of a
+    kept partition must come from the store. A partition that moved away and back is
+    recovered whole, with the other worker's rows.
+    """
+    cfg = topic_config(unique, partitions=PARTITIONS)
+    events_topic = cfg["events_topic"]
+    history = historical_log(3000, seed=11)
+    thirds = [history[:1000], history[1000:2000], history[2000:]]
+    log_path = tmp_path / "chat.jsonl"
+    log_path.write_bytes(b"".join(v + b"\n" for _, v in history))
+    a = WorkerProcess(tmp_path, broker.url, cfg, FAST_GROUP, name="a").start()
+    b = WorkerProcess(tmp_path, broker.url, cfg, FAST_GROUP, name="b")
+    try:
+        wait_for(lambda: owned(a) == list(range(PARTITIONS)), timeout=30)
+        run(produce(broker.url, events_topic, thirds[0]))
+        wait_for(lambda: handled(a) >= len(thirds[0]), timeout=30)
+
+        b.start()  # a keeps some partitions (reloaded from its store) and hands over the rest
+        wait_for(lambda: owned(a) and owned(b) and
+                 sorted(owned(a) + owned(b)) == list(range(PARTITIONS)), timeout=30)
+        kept, moved = owned(a), owned(b)
+        assert kept and moved
+        run(produce(broker.url, events_topic, thirds[1]))
+        wait_for(lambda: handled(a) + handled(b) >= len(thirds[0]) + len(thirds[1]), timeout=30)
+        assert handled(b) > 0
+
+        b.stop()  # a gets the moved partitions back, with b's rows
+        wait_for(lambda: owned(a) == list(range(PARTITIONS)), timeout=30)
+        run(produce(broker.url, events_topic, thirds[2]))
+
+        settings = load_settings(environ={})
+        expected = [r.as_dict() for r in run_backfill(read_events([str(log_path)]), settings).report()]
+        expected = json.loads(json.dumps(expected))
+        assert expected, "the log must produce figures"
+        try:
+            wait_for(lambda: a.figures() == expected, timeout=30)
+        except TimeoutError:
+            assert a.figures() == expected  # shows the difference
+        # every partition a kept was reloaded with rows, not empty
+        assert all(last_restored(a, p) for p in kept)
+    finally:
+        b.stop()
+        a.stop()
+
+
 async def _highwaters(broker_url: str, topic: str) -> dict[int, int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(broker_url))
     await consumer.start()

@@ -507,3 +507,30 @@ def test_duplicates_are_remembered_for_the_recent_events_of_a_conversation() -> 
     assert applied[32].duplicate  # 31 events later: still remembered
     assert applied[-1].duplicate is False  # a known bound: older ids are forgotten
     assert only_row(engine)["waits_breached"] == 0
+
+
+# --- memory: day records that many conversations have alike are one object -------------------
+
+
+def test_unanswered_day_records_are_shared_and_answered_ones_are_not() -> None:
+    engine, _ = feed([ev("buyer", 0, buyer="b1"), ev("buyer", 5, buyer="b2"),
+                      ev("buyer", 9, buyer="b3"), ev("agent", 20, buyer="b3")], finish=False)
+    one, two, answered = (engine.conversations[f"s1:{b}"] for b in ("b1", "b2", "b3"))
+    assert one.days == two.days and one.days[1:] == (1, 0, 0, 0, 0)
+    assert one.days is two.days  # ~96 bytes less for every buyer waiting
+    assert answered.days[1:] == (1, 0, 1, 11_000, 1) and answered.days is not one.days
+    # sharing changes no figure: the book still counts each conversation
+    row = only_row(engine)
+    assert (row["consultations"], row["waits"], row["responses"]) == (3, 3, 1)
+
+
+def test_restored_rows_share_their_day_records_too() -> None:
+    from agents.pipeline import encode_row, row_of
+
+    engine, _ = feed([ev("buyer", 0, buyer="b1"), ev("buyer", 5, buyer="b2")], finish=False)
+    restored = Engine(load_settings(environ={}).policies)
+    for cid, conv in engine.conversations.items():
+        restored.load(cid, row_of(encode_row(conv)))
+    one, two = restored.conversations.values()
+    assert one.days is two.days
+    assert report(restored) == report(engine)
