@@ -292,6 +292,12 @@ def _credentials(settings: Settings) -> Any:
 # (2,000 events at ~20 µs: 40 ms). With faust's 1 MiB per partition and fetch the worker
 # waited for records a third of the time (a fetch is only sent once a partition's buffer is
 # empty, and the answer takes a round trip); 4 MiB: ~20,000 -> ~30,000 events/s.
+# The longest a fetch with nothing to return waits at the broker (faust's own is 1,500 ms),
+# and how old the last answered fetch of a caught-up partition may be for the wall clock to
+# move its watermark: past that, the worker's view of the log is stale (agents.pipeline.sweep).
+FETCH_WAIT_MS = 250
+FETCH_FRESH_MS = FETCH_WAIT_MS + 500
+
 FAUST_TUNING: dict[str, Any] = {
     "producer_linger": 0.01,
     "producer_max_batch_size": 512 * 1024,
@@ -444,6 +450,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
     stored: set[int] = set()  # partitions whose rows the local store may hold (kept on revoke)
     pending: set[int] = set()
     backlog: set[bool] = set()  # non-empty while some partition has not caught up
+    fetch_wait_set: list[bool] = []
 
     def wall_ms() -> int:
         return int(time.time() * 1000)
@@ -473,9 +480,17 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
         for p in loaded - mine:
             pipeline.drop_partition(p)
             loaded.discard(p)
-        for p in stored - mine:  # moved away: its rows in the memory store are stale now
-            store.forget(p)
-            stored.discard(p)
+        # A partition that faust now recovers from the start (newly assigned: it moved away
+        # and back) or not at all (moved away) leaves the store: its rows there are stale.
+        # One it recovers only past what it read before (kept) keeps them: they are its
+        # state. faust's own offsets decide, not the assignment: a rebalance that faust's
+        # recovery skipped (a generation already superseded) keeps its offsets as they were.
+        changelog_topic = table.changelog_topic.get_topic_name()
+        offsets = app.tables.recovery.active_offsets
+        for p in sorted(stored):
+            if offsets.get(TP(changelog_topic, p)) is None:
+                store.forget(p)
+                stored.discard(p)
         pending.clear()
         pending.update(mine - loaded)
 
@@ -530,7 +545,12 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
         for p in sorted(pending):
             load(p)
         consumer = app.consumer
+        if not fetch_wait_set:
+            internals.shorten_fetch_wait(app, FETCH_WAIT_MS)
+            fetch_wait_set.append(True)
+        now = wall_ms()
         caught_up: dict[int, bool] = {}
+        seen: dict[int, int] = {}
         for p in loaded:
             tp = TP(settings.events_topic, p)
             try:
@@ -546,7 +566,14 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
                 # faust keeps the committed offsets it sought to after the assignment.
                 done = internals.committed_offset(consumer, tp) or 0
             caught_up[p] = high is not None and done >= high
-        pipeline.sweep(wall_ms(), caught_up)
+            if caught_up[p]:
+                # caught up with the log as the last answered fetch showed it: if none was
+                # answered lately (a hung or dropped connection), the log may have grown
+                # since, and the wall clock may not move the watermark past that view
+                fetched = internals.last_fetch_ms(app, tp)
+                if fetched is not None and now - fetched > FETCH_FRESH_MS:
+                    seen[p] = fetched
+        pipeline.sweep(now, caught_up, seen)
         await flush_outputs()
         swept[0] = time.time()
         if all(caught_up.values()):
