@@ -12,7 +12,7 @@ import ctypes
 import ctypes.util
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,14 +104,14 @@ class TableStore:
     """:class:`agents.pipeline.StateStore` on a faust Table.
 
     Rows go to the changelog, encoded, through a :class:`ChangelogWriter`, and to the
-    Table's local store. A RocksDB store keeps the encoded row under the encoded key (a
-    restart then replays only the changelog after it). The memory store keeps the engine's
-    own row object under the engine's own id string: the engine changes a row only together
-    with queueing it for the changelog, so the object always is what was last written, and
-    neither a second copy of every conversation (~120 bytes) nor of its id (~60) is held.
-    Recovery still fills the memory store with encoded rows under encoded keys;
-    :meth:`adopt` puts them in the engine's form once their partition is loaded, and
-    :meth:`forget` clears a partition that moved away.
+    Table's local store. A RocksDB store keeps the encoded row (a restart then replays only
+    the changelog after it). The memory store keeps the engine's own row object: the engine
+    changes a row only together with queueing it for the changelog, so the object always is
+    what was last written, and no second copy of every conversation is held (~120 bytes
+    each). Recovery still fills the memory store with encoded rows; ``Pipeline.load_partition``
+    reads both. Both stores key rows by the encoded id, as faust's recovery does, so that a
+    recovered row or tombstone replaces the row it follows (the engine's own id strings as
+    keys, tried, lost rows of kept partitions in chaos runs).
     """
 
     def __init__(self, table: Any, source_topic: str, changelog: ChangelogWriter,
@@ -134,64 +134,15 @@ class TableStore:
         with internals.as_partition(self.source_topic, partition):
             for key, row in rows:
                 raw_key, raw = key.encode(), encode_row(row)
-                if keep_objects:
-                    store[key] = row
-                else:
-                    store[raw_key] = raw
+                store[raw_key] = row if keep_objects else raw
                 add(partition, raw_key, raw)
 
     def delete(self, partition: int, key: str) -> None:
         """Remove one row; the changelog gets a tombstone."""
         raw_key = key.encode()
         with internals.as_partition(self.source_topic, partition), contextlib.suppress(KeyError):
-            del self.table.data[key if self.keep_objects else raw_key]
+            del self.table.data[raw_key]
         self.changelog.add(partition, raw_key, None)
-
-    def rows(self) -> list[tuple[str, bytes | Conversation]]:
-        """Every row in the local store, keyed by conversation id.
-
-        In the memory store a conversation may be there twice, as the engine's object and as
-        an encoded row that recovery read from the changelog after it; the recovered one comes
-        last, so that it is the one adopted (it is never older than the object).
-        """
-        objects, recovered = [], []
-        for k, v in self.table.data.items():
-            if isinstance(k, str):
-                objects.append((k, v))
-            else:
-                recovered.append((k.decode(), v))
-        return objects + recovered
-
-    def adopt(self, partition: int, conversations: Mapping[str, Conversation]) -> None:
-        """Memory store: replace the recovered rows of a loaded partition by the engine's own.
-
-        ``conversations`` holds the engine's rows; their key strings are the ones stored.
-        """
-        if not self.keep_objects:
-            return
-        data = self.table.data
-        raw_keys = [k for k in data if isinstance(k, bytes)]
-        for raw_key in raw_keys:
-            key = raw_key.decode()
-            conv = conversations.get(key)
-            if conv is None or conv.partition != partition:
-                continue  # another partition's, loaded when its turn comes
-            del data[raw_key]
-            data[key] = conv
-
-    def forget(self, partition: int) -> None:
-        """Memory store: drop the rows of a partition that moved to another worker.
-
-        Without this they would stay (faust clears only rows it recovered itself) and come
-        back, stale, should the partition return and be recovered again.
-        """
-        if not self.keep_objects:
-            return
-        data = self.table.data
-        gone = [k for k, v in data.items()
-                if isinstance(k, str) and isinstance(v, Conversation) and v.partition == partition]
-        for k in gone:
-            del data[k]
 
 
 class TopicSink:
@@ -447,7 +398,6 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
                        keep_objects=settings.store.startswith("memory:"))
     pipeline = Pipeline(settings, engine, metrics, store, sink, alerts)
     loaded: set[int] = set()
-    stored: set[int] = set()  # partitions whose rows the local store may hold (kept on revoke)
     pending: set[int] = set()
     backlog: set[bool] = set()  # non-empty while some partition has not caught up
     fetch_wait_set: list[bool] = []
@@ -465,10 +415,9 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
     registry.register(EngineCollector(engine, event_time_now, owned))
 
     def load(partition: int) -> None:
-        n = pipeline.load_partition(partition, store.rows())
-        store.adopt(partition, engine.conversations)
+        rows = ((k.decode(), v) for k, v in table.data.items())
+        n = pipeline.load_partition(partition, rows)
         loaded.add(partition)
-        stored.add(partition)
         pending.discard(partition)
         log.info("partition %d: %d conversations restored", partition, n)
 
@@ -480,17 +429,6 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
         for p in loaded - mine:
             pipeline.drop_partition(p)
             loaded.discard(p)
-        # A partition that faust now recovers from the start (newly assigned: it moved away
-        # and back) or not at all (moved away) leaves the store: its rows there are stale.
-        # One it recovers only past what it read before (kept) keeps them: they are its
-        # state. faust's own offsets decide, not the assignment: a rebalance that faust's
-        # recovery skipped (a generation already superseded) keeps its offsets as they were.
-        changelog_topic = table.changelog_topic.get_topic_name()
-        offsets = app.tables.recovery.active_offsets
-        for p in sorted(stored):
-            if offsets.get(TP(changelog_topic, p)) is None:
-                store.forget(p)
-                stored.discard(p)
         pending.clear()
         pending.update(mine - loaded)
 
