@@ -110,8 +110,8 @@ class TableStore:
     what was last written, and no second copy of every conversation is held (~120 bytes
     each). Recovery still fills the memory store with encoded rows; ``Pipeline.load_partition``
     reads both. Both stores key rows by the encoded id, as faust's recovery does, so that a
-    recovered row or tombstone replaces the row it follows (the engine's own id strings as
-    keys, tried, lost rows of kept partitions in chaos runs).
+    recovered row or tombstone replaces the row it follows (keys of the engine's own id
+    strings were tried and reverted: docs/performance.md).
     """
 
     def __init__(self, table: Any, source_topic: str, changelog: ChangelogWriter,
@@ -243,12 +243,6 @@ def _credentials(settings: Settings) -> Any:
 # (2,000 events at ~20 µs: 40 ms). With faust's 1 MiB per partition and fetch the worker
 # waited for records a third of the time (a fetch is only sent once a partition's buffer is
 # empty, and the answer takes a round trip); 4 MiB: ~20,000 -> ~30,000 events/s.
-# The longest a fetch with nothing to return waits at the broker (faust's own is 1,500 ms),
-# and how old the last answered fetch of a caught-up partition may be for the wall clock to
-# move its watermark: past that, the worker's view of the log is stale (agents.pipeline.sweep).
-FETCH_WAIT_MS = 250
-FETCH_FRESH_MS = FETCH_WAIT_MS + 500
-
 FAUST_TUNING: dict[str, Any] = {
     "producer_linger": 0.01,
     "producer_max_batch_size": 512 * 1024,
@@ -400,7 +394,6 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
     loaded: set[int] = set()
     pending: set[int] = set()
     backlog: set[bool] = set()  # non-empty while some partition has not caught up
-    fetch_wait_set: list[bool] = []
 
     def wall_ms() -> int:
         return int(time.time() * 1000)
@@ -483,12 +476,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
         for p in sorted(pending):
             load(p)
         consumer = app.consumer
-        if not fetch_wait_set:
-            internals.shorten_fetch_wait(app, FETCH_WAIT_MS)
-            fetch_wait_set.append(True)
-        now = wall_ms()
         caught_up: dict[int, bool] = {}
-        seen: dict[int, int] = {}
         for p in loaded:
             tp = TP(settings.events_topic, p)
             try:
@@ -504,14 +492,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
                 # faust keeps the committed offsets it sought to after the assignment.
                 done = internals.committed_offset(consumer, tp) or 0
             caught_up[p] = high is not None and done >= high
-            if caught_up[p]:
-                # caught up with the log as the last answered fetch showed it: if none was
-                # answered lately (a hung or dropped connection), the log may have grown
-                # since, and the wall clock may not move the watermark past that view
-                fetched = internals.last_fetch_ms(app, tp)
-                if fetched is not None and now - fetched > FETCH_FRESH_MS:
-                    seen[p] = fetched
-        pipeline.sweep(now, caught_up, seen)
+        pipeline.sweep(wall_ms(), caught_up)
         await flush_outputs()
         swept[0] = time.time()
         if all(caught_up.values()):

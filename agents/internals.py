@@ -97,8 +97,6 @@ PRIVATE_NAMES: tuple[tuple[str, str, str], ...] = (
     ("faust.transport.consumer", "ThreadDelegateConsumer", "_thread"),
     ("faust.transport.drivers.aiokafka", "AIOKafkaConsumerThread", "_ensure_consumer"),
     ("aiokafka.consumer.consumer", "AIOKafkaConsumer", "_coordinator"),
-    ("aiokafka.consumer.consumer", "AIOKafkaConsumer", "_fetcher"),
-    ("aiokafka.consumer.fetcher", "Fetcher", "_fetch_max_wait_ms"),
     ("aiokafka.consumer.group_coordinator", "GroupCoordinator", "_do_heartbeat"),
 )
 
@@ -415,31 +413,7 @@ def group_coordinator(app: Any) -> Any:
     faust runs the aiokafka consumer in a thread of its own; the coordinator's ``generation``
     and ``member_id`` are plain attributes, safe to read from the app's loop.
     """
-    return kafka_consumer(app)._coordinator
-
-
-def kafka_consumer(app: Any) -> Any:
-    """The aiokafka consumer that faust's consumer thread drives."""
-    return app.consumer._thread._ensure_consumer()
-
-
-def last_fetch_ms(app: Any, tp: TP) -> int | None:
-    """When a fetch for ``tp`` was last answered (wall ms), or None before the first.
-
-    aiokafka stamps it with the highwater it reads from the same response, so the highwater
-    describes the log as it was then; a plain attribute, safe to read from the app's loop.
-    """
-    stamp: int | None = kafka_consumer(app).last_poll_timestamp(tp)
-    return stamp
-
-
-def shorten_fetch_wait(app: Any, wait_ms: int) -> None:
-    """Let the broker hold a fetch with nothing to return ``wait_ms`` at most (faust: 1,500).
-
-    A quiet partition's fetch is then answered at least that often, so a view of the log
-    older than that means fetches are not being answered (:func:`last_fetch_ms`).
-    """
-    kafka_consumer(app)._fetcher._fetch_max_wait_ms = wait_ms
+    return app.consumer._thread._ensure_consumer()._coordinator
 
 
 def watch_heartbeats(coordinator: Any, confirmed: Callable[[float], None]) -> None:

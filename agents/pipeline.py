@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -227,16 +227,12 @@ class Pipeline:
 
     # -- time -------------------------------------------------------------------------------
 
-    def sweep(self, wall_ms: int, caught_up: dict[int, bool],
-              seen_ms: Mapping[int, int] | None = None) -> float:
+    def sweep(self, wall_ms: int, caught_up: dict[int, bool]) -> float:
         """Advance every owned partition's watermark and declare the breaches it passes.
 
         A partition's watermark is its latest applied event time minus the skew tolerance;
         only when the partition is caught up may the wall clock move it further, so a
-        lagging consumer never breaches a wait whose reply is still in the topic. ``seen_ms``
-        holds, for a caught-up partition whose view of the log is older than ``wall_ms`` (no
-        fetch answered lately: a hung or dropped connection), the wall time of that view:
-        the watermark goes no further than it.
+        lagging consumer never breaches a wait whose reply is still in the topic.
         """
         engine = self.engine
         lag = 0.0
@@ -244,8 +240,7 @@ class Pipeline:
             part = engine.partition(partition)
             watermark = part.max_event_ms - self.skew_ms
             if is_caught_up:
-                seen = wall_ms if seen_ms is None else min(wall_ms, seen_ms.get(partition, wall_ms))
-                watermark = max(watermark, seen - self.skew_ms)
+                watermark = max(watermark, wall_ms - self.skew_ms)
             elif part.max_event_ms:
                 lag = max(lag, (wall_ms - part.max_event_ms) / 1000)
             rows: list[tuple[str, Conversation]] = []
