@@ -36,8 +36,8 @@ from stream.backfill import RecordWriter, run_backfill
 from stream.broker import EmbeddedBroker, broker_binary, free_port
 from stream.config import Settings
 from stream.core.engine import Engine
-from stream.inputs import read_events
 from stream.core.kpi import BUILTIN_KPIS, DEFAULT_SESSION_GAP_SECONDS
+from stream.inputs import read_events
 from stream.simulate import Rates, TrafficModel
 from stream.testing import WorkerProcess
 from tests.chaos.proxy import FaultProxy
