@@ -226,6 +226,10 @@ def test_chaos_keeps_figures_and_breaches_exact(tmp_path: Path, unique: str) -> 
                 "duplicate_breach_records": verdict.duplicate_breach_records,
                 "missing_breaches": len(verdict.missing_breaches),
                 "false_breaches": len(verdict.false_breaches),
+                # a few of each, to start from when a run fails
+                "figures_differing_sample": verdict.figures_differing[:5],
+                "missing_breaches_sample": verdict.missing_breaches[:5],
+                "false_breaches_sample": verdict.false_breaches[:5],
             }
             print("CHAOS SUMMARY " + json.dumps(summary, sort_keys=True), flush=True)
             if os.environ.get("CHAOS_REPORT"):
