@@ -100,6 +100,26 @@ def owned(worker: WorkerProcess) -> list[int]:
     return list(health["partitions"]) if health else []
 
 
+def split(a: WorkerProcess, b: WorkerProcess) -> tuple[list[int], list[int]] | None:
+    """The partitions of each of two workers once they hold disjoint non-empty shares of all."""
+    pa, pb = owned(a), owned(b)
+    if pa and pb and not set(pa) & set(pb) and set(pa) | set(pb) == set(range(PARTITIONS)):
+        return pa, pb
+    return None
+
+
+def assert_figures_become_the_backfill(worker: WorkerProcess, log_path: Path) -> None:
+    """The worker's figures reach those of the backfill of ``log_path`` within 30 s."""
+    settings = load_settings(environ={})
+    expected = [r.as_dict() for r in run_backfill(read_events([str(log_path)]), settings).report()]
+    expected = json.loads(json.dumps(expected))
+    assert expected, "the log must produce figures"
+    try:
+        wait_for(lambda: worker.figures() == expected, timeout=30)
+    except TimeoutError:
+        assert worker.figures() == expected  # shows the difference
+
+
 def test_two_workers_share_partitions_and_survive_sigkill(broker, tmp_path: Path, unique: str):
     cfg = topic_config(unique, partitions=PARTITIONS)
     events_topic = cfg["events_topic"]
@@ -110,13 +130,7 @@ def test_two_workers_share_partitions_and_survive_sigkill(broker, tmp_path: Path
         b.start()
 
         # One group: the partitions are split, each worker holds a disjoint non-empty share.
-        def split() -> tuple[list[int], list[int]] | None:
-            pa, pb = owned(a), owned(b)
-            if pa and pb and not set(pa) & set(pb) and set(pa) | set(pb) == set(range(PARTITIONS)):
-                return pa, pb
-            return None
-
-        _, b_parts = wait_for(split, timeout=30)
+        _, b_parts = wait_for(lambda: split(a, b), timeout=30)
 
         live = live_waits(b_parts, 5, int(time.time() * 1000))
         live_ids = {k.decode() for k, _ in live}
@@ -144,14 +158,7 @@ def test_two_workers_share_partitions_and_survive_sigkill(broker, tmp_path: Path
         # b's partitions came back with their rows from the changelog, not empty.
         wait_for(lambda: all(last_restored(a, p) for p in b_parts), timeout=10)
 
-        settings = load_settings(environ={})
-        expected = [r.as_dict() for r in run_backfill(read_events([str(log_path)]), settings).report()]
-        expected = json.loads(json.dumps(expected))
-        assert expected, "the log must produce figures"
-        try:
-            wait_for(lambda: a.figures() == expected, timeout=30)
-        except TimeoutError:
-            assert a.figures() == expected  # shows the difference
+        assert_figures_become_the_backfill(a, log_path)
 
         # The waits b held breached after it died, declared by a.
         def breached() -> set[str]:
@@ -188,10 +195,7 @@ def test_partitions_kept_moved_and_returned_across_rebalances_keep_their_rows(
         wait_for(lambda: handled(a) >= len(thirds[0]), timeout=30)
 
         b.start()  # a keeps some partitions (reloaded from its store) and hands over the rest
-        wait_for(lambda: owned(a) and owned(b) and
-                 sorted(owned(a) + owned(b)) == list(range(PARTITIONS)), timeout=30)
-        kept, moved = owned(a), owned(b)
-        assert kept and moved
+        kept, _ = wait_for(lambda: split(a, b), timeout=30)
         run(produce(broker.url, events_topic, thirds[1]))
         wait_for(lambda: handled(a) + handled(b) >= len(thirds[0]) + len(thirds[1]), timeout=30)
         assert handled(b) > 0
@@ -200,14 +204,7 @@ def test_partitions_kept_moved_and_returned_across_rebalances_keep_their_rows(
         wait_for(lambda: owned(a) == list(range(PARTITIONS)), timeout=30)
         run(produce(broker.url, events_topic, thirds[2]))
 
-        settings = load_settings(environ={})
-        expected = [r.as_dict() for r in run_backfill(read_events([str(log_path)]), settings).report()]
-        expected = json.loads(json.dumps(expected))
-        assert expected, "the log must produce figures"
-        try:
-            wait_for(lambda: a.figures() == expected, timeout=30)
-        except TimeoutError:
-            assert a.figures() == expected  # shows the difference
+        assert_figures_become_the_backfill(a, log_path)
         # every partition a kept was reloaded with rows, not empty
         assert all(last_restored(a, p) for p in kept)
     finally:
