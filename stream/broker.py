@@ -37,9 +37,20 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that was free on ``host`` a moment ago."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1, host)[0]
+
+
+def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
+    """``n`` different TCP ports that were free on ``host`` a moment ago.
+
+    All are held until the last is chosen: ports taken one at a time may repeat (the kernel
+    can hand a just-released port out again).
+    """
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for sock in socks:
+            sock.bind((host, 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
 
 
 def port_is_free(host: str, port: int) -> bool:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from stream.broker import free_port
+from stream.broker import free_port, free_ports
 from stream.testing import wait_for
 
 pytestmark = pytest.mark.slow
@@ -72,10 +72,11 @@ class Run:
 
     def __init__(self, tmp_path: Path) -> None:
         self.run_dir = tmp_path / "run"
-        self.web_port = free_port()
-        flags = ["--web-port", str(self.web_port)]
-        for flag in ("--broker-port", "--prometheus-port", "--alertmanager-port", "--pager-port"):
-            flags += [flag, str(free_port())]
+        names = ("--web-port", "--broker-port", "--prometheus-port", "--alertmanager-port",
+                 "--pager-port")
+        ports = free_ports(len(names))  # distinct: one at a time, two may come out the same
+        self.web_port = ports[0]
+        flags = [str(x) for pair in zip(names, ports, strict=True) for x in pair]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATWATCH_", "KAFKA_"))}
         self.out_path = tmp_path / "run.out"
         with open(self.out_path, "wb") as out:
