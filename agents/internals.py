@@ -146,6 +146,67 @@ log = logging.getLogger(__name__)
 BatchHandler = Callable[[int, Sequence[Any]], None]
 
 
+class Positions:
+    """Where the next record of each events partition must start for it to be applied.
+
+    Set from the offsets faust seeks to after each assignment (the group's committed
+    offsets: the state restored from the changelog holds every event before them) and moved
+    past each applied batch. Valid only in the consumer generation that set them: after a
+    rebalance nothing of a partition is applied until faust has sought it again.
+
+    Why: the consumer hands out records and moves its fetch position before faust decides
+    whether to deliver them, and several of faust's checks then drop them without rewinding
+    (a partition paused for recovery, flow stopped for a rebalance, a generation that
+    changed; aiokafka returns every partition's prefetched records when the set of active
+    partitions it is given happens to be empty). Records dropped between a partition's seek
+    to its committed offset and its first delivered batch were never applied, and the later
+    ones were (chaos runs lost a few seconds of events of a partition after a rebalance, or
+    applied them after later ones, out of order). A batch that does not start where the
+    partition's applied events end is therefore not applied: the partition is read again
+    from where they end.
+    """
+
+    UNKNOWN = object()  # not sought in this generation
+
+    def __init__(self) -> None:
+        self._next: dict[TP, tuple[int, int | None]] = {}  # tp -> (generation, offset)
+        self._rewound: dict[TP, tuple[int, int]] = {}
+
+    def sought(self, generation: int, offsets: Mapping[TP, int | None]) -> None:
+        """faust sought these partitions to these offsets (None: no committed offset)."""
+        for tp, offset in offsets.items():
+            self._next[tp] = (generation, offset if offset is not None and offset >= 0
+                              else None)
+            self._rewound.pop(tp, None)
+
+    def next(self, tp: TP, generation: int) -> Any:
+        """The offset the next applied record of ``tp`` must have.
+
+        None: any (nothing was committed, the consumer starts at the log's start);
+        :attr:`UNKNOWN`: not sought in ``generation``, apply nothing.
+        """
+        entry = self._next.get(tp)
+        if entry is None or entry[0] != generation:
+            return self.UNKNOWN
+        return entry[1]
+
+    def applied(self, tp: TP, generation: int, next_offset: int) -> None:
+        """Records of ``tp`` before ``next_offset`` were applied."""
+        self._next[tp] = (generation, next_offset)
+        self._rewound.pop(tp, None)
+
+    def rewind(self, tp: TP, generation: int, offset: int) -> bool:
+        """Whether to read ``tp`` again from ``offset``.
+
+        False once it was: the log itself has no record there (a transaction marker, a
+        compacted record), and the batch is applied from where it starts.
+        """
+        if self._rewound.get(tp) == (generation, offset):
+            return False
+        self._rewound[tp] = (generation, offset)
+        return True
+
+
 def install_drain(consumer: Any, topic: str, handler: BatchHandler, *,
             after_batch: Callable[[], Awaitable[None]] | None = None) -> bool:
     """Make ``consumer`` (a faust consumer) deliver ``topic`` in batches to ``handler``.
@@ -153,24 +214,42 @@ def install_drain(consumer: Any, topic: str, handler: BatchHandler, *,
     ``handler(partition, records)`` gets the records of one partition in offset order and must
     apply them all before it returns; ``after_batch()`` is awaited after each handler call and
     before the batch's offsets are acknowledged (the state writes and records it caused go out
-    first; the Kafka client's send path is also the back-pressure).
+    first; the Kafka client's send path is also the back-pressure). Every batch handed over
+    continues exactly where the partition's applied records end (:class:`Positions`).
     Returns False (and leaves faust alone) when the consumer lacks the internals this relies
     on, e.g. after a faust upgrade.
     """
     needed = ("_wait_next_records", "_to_message", "_acked", "_acked_index", "_read_offset",
-              "_committed_offset", "callback", "highwater", "flow_active")
+              "_committed_offset", "callback", "highwater", "flow_active", "seek",
+              "seek_to_committed")
     missing = [name for name in needed if not hasattr(consumer, name)]
     if missing:
         log.warning("batched consumption not installed (faust consumer lacks %s); "
                     "events take faust's per-record path", ", ".join(missing))
         return False
+    positions = Positions()
+    seek_to_committed: Callable[[], Awaitable[Mapping[Any, int | None]]] = \
+        consumer.seek_to_committed
+    app = consumer.app
+
+    async def _seek_to_committed() -> Mapping[Any, int | None]:
+        generation = app.consumer_generation_id
+        committed = await seek_to_committed()
+        if app.consumer_generation_id == generation:
+            positions.sought(generation, {TP(tp.topic, tp.partition): offset
+                                          for tp, offset in committed.items()
+                                          if tp.topic == topic})
+        return committed
+
+    consumer.seek_to_committed = _seek_to_committed
     consumer._drain_messages = MethodType(
-        _make_drain(topic, handler, after_batch), consumer)
+        _make_drain(topic, handler, after_batch, positions), consumer)
     return True
 
 
 def _make_drain(topic: str, handler: BatchHandler,
-                after_batch: Callable[[], Awaitable[None]] | None) -> Callable[..., Any]:
+                after_batch: Callable[[], Awaitable[None]] | None,
+                positions: Positions) -> Callable[..., Any]:
     async def drain(self: Any, fetcher: Any) -> None:  # pragma: no cover - runs in the worker
         callback = self.callback
         consumer_should_stop = self._stopped.is_set
@@ -193,24 +272,16 @@ def _make_drain(topic: str, handler: BatchHandler,
                             and tp not in self._buffered_partitions:
                         continue
                     app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+                    if tp.topic == topic:
+                        await _apply(self, tp, batch, generation)
+                        continue
                     last = read_offset[tp]
                     if last is not None:
                         batch = [r for r in batch if r.offset >= last]
-                    if not batch:
-                        continue
-                    if tp.topic == topic:
-                        handler(tp.partition, batch)
-                        if after_batch is not None:
-                            await after_batch()
-                        first = batch[0].offset
-                        _ack_range(self, tp, first if last is None else min(first, last + 1),
-                                   batch[-1].offset)
-                        read_offset[tp] = batch[-1].offset
-                    else:
-                        for record in batch:  # faust's own path, one record at a time
-                            await self.wait_first(callback(self._to_message(tp, record)),
-                                                  self.suspend_flow.wait())
-                            read_offset[tp] = record.offset
+                    for record in batch:  # faust's own path, one record at a time
+                        await self.wait_first(callback(self._to_message(tp, record)),
+                                              self.suspend_flow.wait())
+                        read_offset[tp] = record.offset
                 if commit_every is not None and self._n_acked >= commit_every:
                     self._n_acked = 0
                     await self.commit()
@@ -226,7 +297,41 @@ def _make_drain(topic: str, handler: BatchHandler,
             self.log.exception("Drain messages raised: %r", exc)
             raise
 
+    async def _apply(self: Any, tp: TP, batch: Sequence[Any], generation: int) -> None:
+        expected = positions.next(tp, generation)
+        if expected is Positions.UNKNOWN:
+            # fetched before this assignment's seek to the committed offset, which rewinds
+            return
+        if expected is not None:
+            batch = [r for r in batch if r.offset >= expected]
+            if not batch:
+                return
+            if batch[0].offset > expected and positions.rewind(tp, generation, expected):
+                log.info("%s/%d: fetched records start at offset %d but the partition's "
+                         "applied events end before %d (records dropped by the consumer): "
+                         "reading again from %d", tp.topic, tp.partition, batch[0].offset,
+                         expected, expected)
+                await self.seek(tp, expected)
+                return
+        first = batch[0].offset if expected is None else expected
+        handler(tp.partition, batch)
+        positions.applied(tp, generation, batch[-1].offset + 1)
+        if after_batch is not None:
+            await after_batch()
+        if app_generation(self) != generation:
+            # a rebalance during the flush: faust forgot this generation's acknowledgements,
+            # and the partition is read again from its committed offset wherever it goes
+            return
+        _ack_range(self, tp, first, batch[-1].offset)
+        self._read_offset[tp] = batch[-1].offset
+
     return drain
+
+
+def app_generation(consumer: Any) -> int:
+    """The consumer generation faust's app is in now."""
+    generation: int = consumer.app.consumer_generation_id
+    return generation
 
 
 def _ack_range(consumer: Any, tp: TP, first: int, last: int) -> None:
