@@ -235,10 +235,17 @@ def install_drain(consumer: Any, topic: str, handler: BatchHandler, *,
     async def _seek_to_committed() -> Mapping[Any, int | None]:
         generation = app.consumer_generation_id
         committed = await seek_to_committed()
+        offsets: dict[TP, int | None] = {TP(tp.topic, tp.partition): offset
+                                         for tp, offset in committed.items()
+                                         if tp.topic == topic}
+        # Nothing committed: the consumer starts where the log starts (auto_offset_reset
+        # earliest), so that is where the partition's first batch must start.
+        fresh = [tp for tp, offset in offsets.items() if offset is None]
+        if fresh:
+            with contextlib.suppress(Exception):  # unknown: the first batch is taken as is
+                offsets.update(await consumer.earliest_offsets(*fresh))
         if app.consumer_generation_id == generation:
-            positions.sought(generation, {TP(tp.topic, tp.partition): offset
-                                          for tp, offset in committed.items()
-                                          if tp.topic == topic})
+            positions.sought(generation, offsets)
         return committed
 
     consumer.seek_to_committed = _seek_to_committed

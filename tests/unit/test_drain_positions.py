@@ -70,6 +70,7 @@ class ScriptedConsumer:
         self.should_stop = False
         self.seeks: list[tuple[TP, int]] = []
         self.callback = None
+        self.earliest: int | None = 0
 
     async def _wait_next_records(self, timeout: float) -> tuple[dict[TP, list[Record]], None]:
         for step in self.script:
@@ -91,6 +92,9 @@ class ScriptedConsumer:
 
     async def seek_to_committed(self) -> dict[TP, int | None]:
         return dict(self.committed)
+
+    async def earliest_offsets(self, *tps: TP) -> dict[TP, int | None]:
+        return {tp: self.earliest for tp in tps}
 
     async def commit(self) -> None:
         pass
@@ -164,8 +168,10 @@ def test_a_gap_in_the_log_itself_is_accepted_after_one_reread() -> None:
 
 
 def test_a_partition_without_committed_offset_starts_where_the_log_starts() -> None:
-    applied, _ = run_drain([seek_to_committed, {P3: range(0, 5)}], {P3: None})
+    applied, consumer = run_drain(
+        [seek_to_committed, {P3: range(3, 5)}, {P3: range(0, 5)}], {P3: None})
     assert applied == [(3, [0, 1, 2, 3, 4])]
+    assert consumer.seeks == [(P3, 0)]
 
 
 def test_a_rebalance_during_the_flush_leaves_the_batch_unacknowledged() -> None:
