@@ -18,8 +18,17 @@ COPY stream ./stream
 COPY agents ./agents
 COPY alerts ./alerts
 # Every dependency ships a manylinux wheel; --only-binary makes a missing wheel a build error
-# instead of a silent compile that needs gcc.
-RUN /opt/chatwatch/bin/pip install --only-binary=:all: ".[rocksdb]" \
+# instead of a silent compile. gcc is for one thing only: the domain core compiled with mypyc
+# (stream/native.py; mypy ships mypyc and is removed again). The image must run the compiled
+# core, so the build fails unless `stream.native status` says so. None of it reaches the
+# runtime stage but the compiled modules.
+RUN apt-get update -qq \
+ && apt-get install -y -qq --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
+RUN /opt/chatwatch/bin/pip install --only-binary=:all: ".[rocksdb]" "mypy==2.4.1" \
+ && /opt/chatwatch/bin/python -m stream.native build \
+ && /opt/chatwatch/bin/pip uninstall -y -q mypy \
+ && /opt/chatwatch/bin/python -m stream.native status | grep -q "^core: compiled" \
  && /opt/chatwatch/bin/chatwatch --help >/dev/null
 
 FROM python:3.11-slim

@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
+CORE_SOURCES := $(shell find stream/core -name '*.py' -not -path '*/_native/*')
+NATIVE := stream/core/_native/manifest.json
 DEBIAN_TOOLS := prometheus promtool prometheus-alertmanager amtool
 # chromium: the board's browser test; fonts-noto-cjk: Chinese text in its screenshots
 DEBIAN_PACKAGES := prometheus prometheus-alertmanager chromium fonts-noto-cjk
@@ -34,7 +36,16 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 .PHONY: install
-install: $(STAMP) ## Create .venv and install chatwatch with its test tools
+install: $(STAMP) $(NATIVE) ## Create .venv, install chatwatch with its test tools, compile the core
+
+# The domain core compiled with mypyc (stream/native.py), rebuilt whenever a source of it
+# changes. Without a C compiler the build says so and the pure-Python core runs: the same
+# code, slower (`python -m stream.native status` tells which one a process imports).
+$(NATIVE): $(STAMP) $(CORE_SOURCES)
+	$(BIN)/python -m stream.native build --if-possible
+
+.PHONY: native
+native: $(NATIVE) ## Compile the domain core with mypyc (run, test and bench do it when it is stale)
 
 .PHONY: tools
 tools: ## Install Prometheus, Alertmanager, promtool, amtool, Chromium and a CJK font from Debian when missing
@@ -49,27 +60,27 @@ tools: ## Install Prometheus, Alertmanager, promtool, amtool, Chromium and a CJK
 	fi
 
 .PHONY: run
-run: $(STAMP) ## Start the embedded broker, a worker and the simulator (Ctrl-C stops all)
+run: $(STAMP) $(NATIVE) ## Start the embedded broker, a worker and the simulator (Ctrl-C stops all)
 	$(BIN)/chatwatch run
 
 .PHONY: test
-test: $(BENCH_STAMP) tools ## Install everything the tests need and run the whole suite
+test: $(BENCH_STAMP) $(NATIVE) tools ## Install everything the tests need and run the whole suite
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: test-fast
-test-fast: $(BENCH_STAMP) ## Run the unit tests only
+test-fast: $(BENCH_STAMP) $(NATIVE) ## Run the unit tests only
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 DURATION ?= 600
 SOAK_SECONDS ?= 1800
 
 .PHONY: chaos
-chaos: $(STAMP) ## Chaos run: 3 workers, a seeded fault schedule, exact figures checked (DURATION=600, CHAOS_SEED=...)
+chaos: $(STAMP) $(NATIVE) ## Chaos run: 3 workers, a seeded fault schedule, exact figures checked (DURATION=600, CHAOS_SEED=...)
 	CHAOS_SECONDS=$(DURATION) $(BIN)/pytest tests/chaos/test_chaos.py -m chaos -s -p no:cacheprovider \
 	  -o timeout=$$(( $(DURATION) + 600 )) $(PYTEST_ARGS)
 
 .PHONY: soak
-soak: $(STAMP) ## Soak: one worker at a constant rate for SOAK_SECONDS (1800), RSS, open waits and lag every minute
+soak: $(STAMP) $(NATIVE) ## Soak: one worker at a constant rate for SOAK_SECONDS (1800), RSS, open waits and lag every minute
 	$(BIN)/python -m tests.chaos.soak --seconds $(SOAK_SECONDS) --every 60
 
 .PHONY: lint
@@ -90,9 +101,9 @@ eval: $(STAMP) ## Recall per evasion class and false positives per negative clas
 	$(BIN)/python -m tests.content.evaluate
 
 .PHONY: bench
-bench: $(BENCH_STAMP) ## Run the benchmarks (peers included) and print one JSON line (saved under bench/results/)
+bench: $(BENCH_STAMP) $(NATIVE) ## Run the benchmarks (peers included) and print one JSON line (saved under bench/results/)
 	$(BIN)/python -m bench
 
 .PHONY: clean
 clean: ## Remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info stream/core/_native

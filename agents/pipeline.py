@@ -24,7 +24,8 @@ from stream.core.engine import Engine
 from stream.core.events import ChatEvent
 from stream.core.guard import ContentFlagged
 from stream.core.kpi_state import KpiBreached
-from stream.core.reply_window import BreachRetracted, Conversation, WaitBreached
+from stream.core.reply_window import BreachRetracted, WaitBreached
+from stream.core.rows import Conversation
 from stream.records import breach_id, breach_record, dead_letter, fit_violation, violation_record
 from stream.schema import Invalid, decode
 

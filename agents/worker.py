@@ -9,6 +9,7 @@ import threading
 
 import click
 
+import stream.core
 from stream.broker import EmbeddedBroker, broker_for
 from stream.config import Settings
 from stream.kafka import ensure_topics
@@ -26,7 +27,8 @@ def run_worker(settings: Settings) -> None:
         asyncio.run(ensure_topics(settings, url))
         worker = create_app(settings, url)
         click.echo(f"chatwatch worker: broker {url}, metrics on "
-                   f"http://{settings.web_host}:{settings.web_port}/metrics", err=True)
+                   f"http://{settings.web_host}:{settings.web_port}/metrics; "
+                   f"{stream.core.native_status()}", err=True)
         # faust and the Kafka client log whole messages at DEBUG - keys and texts, i.e. buyer
         # ids and contact details - so they stay at INFO even when chatwatch itself debugs.
         for name in ("aiokafka", "faust", "mode"):

@@ -137,8 +137,15 @@ class _Tagged(RecordWriter):
         out.write(self._prefix + raw + b"\n")
 
 
-def _run_part(args: tuple[Settings, JobOptions, int, int]) -> Part:
-    settings, opts, job, jobs = args
+# What every part shares, set before the processes fork: they inherit it instead of receiving
+# a pickled copy (the compiled core's frozen classes do not unpickle: stream/native.py).
+_shared: tuple[Settings, JobOptions] | None = None
+
+
+def _run_part(job_of: tuple[int, int]) -> Part:
+    job, jobs = job_of
+    assert _shared is not None, "run_jobs sets the shared settings before forking"
+    settings, opts = _shared
     engine = Engine(settings.policies, settings.content.guard() if opts.content else None)
     tally = (Tally(engine, by_agent=opts.by_agent, violations=opts.violations, hours=opts.hours)
              if opts.by_agent or opts.violations or opts.hours else None)
@@ -225,9 +232,14 @@ def run_jobs(settings: Settings, opts: JobOptions, jobs: int, *, errors: IO[str]
     """
     with tempfile.TemporaryDirectory(prefix="chatwatch-jobs-") as workdir:
         opts.workdir = workdir
+        global _shared
+        _shared = (settings, opts)
         ctx = multiprocessing.get_context("fork")  # the children inherit settings and code
-        with ctx.Pool(jobs) as pool:
-            parts = pool.map(_run_part, [(settings, opts, k, jobs) for k in range(jobs)])
+        try:
+            with ctx.Pool(jobs) as pool:
+                parts = pool.map(_run_part, [(k, jobs) for k in range(jobs)])
+        finally:
+            _shared = None
         _merge_lines([p.files["errors"] for p in parts], 2, _TextSink(errors))
         if breaches_out is not None:
             _merge_lines([p.files["breaches"] for p in parts], 4, breaches_out)

@@ -24,7 +24,7 @@ from stream.core.kpi import KpiSet
 from stream.core.kpi_figures import KpiFigures
 from stream.core.kpi_state import open_slots
 from stream.core.policy import Policy
-from stream.core.reply_window import Conversation
+from stream.core.rows import Conversation
 
 DEFAULT_LIMIT = 200
 MAX_LIMIT = 2000

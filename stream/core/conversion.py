@@ -31,7 +31,8 @@ from stream.core.orders import (
     prune,
 )
 from stream.core.policy import Policy, PolicyBook
-from stream.core.reply_window import Conversation, business_day
+from stream.core.reply_window import business_day
+from stream.core.rows import Conversation
 
 Aliases = dict[tuple[str, str], set[str]]
 

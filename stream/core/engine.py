@@ -28,8 +28,6 @@ from stream.core.orders import Conversion, OrderBook, OrderOutcome, is_duplicate
 from stream.core.policy import Policy, PolicyBook
 from stream.core.reply_window import (
     DAY_RECORD,
-    NO_WAIT,
-    Conversation,
     Outcome,
     WaitBreached,
     WaitOpened,
@@ -42,6 +40,7 @@ from stream.core.reply_window import (
     new_conversation,
     share_ids,
 )
+from stream.core.rows import NO_WAIT, Conversation
 from stream.core.staffing import StaffingBook
 
 EngineOutcome = Outcome | KpiOutcome | ContentFlagged | OrderOutcome

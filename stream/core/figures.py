@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 
 from stream.core.distinct import shift_buyer
@@ -34,7 +34,7 @@ class DailyFigures:
 
     def as_dict(self) -> dict[str, object]:
         """The report's JSON object, fields in contract order."""
-        return {name: getattr(self, name) for name in self.__slots__}
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(slots=True)

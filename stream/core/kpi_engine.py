@@ -36,15 +36,14 @@ from stream.core.kpi_state import (
 )
 from stream.core.policy import Policy, PolicyBook
 from stream.core.reply_window import (
-    NO_WAIT,
     BreachRetracted,
-    Conversation,
     Outcome,
     WaitBreached,
     WaitClosed,
     WaitOpened,
     expire_wait,
 )
+from stream.core.rows import NO_WAIT, Conversation
 
 TRANSFER = "transfer"
 UNASSIGNED = "unassigned"

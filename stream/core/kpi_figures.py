@@ -9,7 +9,7 @@ the rows alone after a restart or a rebalance.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 
 from stream.core.kpi import BUYER_UNIT, Kpi
@@ -31,7 +31,7 @@ class KpiFigures:
 
     def as_dict(self) -> dict[str, object]:
         """The report's JSON object, fields in contract order."""
-        return {name: getattr(self, name) for name in self.__slots__}
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(slots=True)

@@ -1,7 +1,7 @@
 """Orders and inquiry conversion (DOMAIN.md §7): amounts, attribution, the day figures.
 
 Everything here lives in the conversation row (two fields at the end of
-:class:`~stream.core.reply_window.Conversation`), so a restart restores it with the rest of
+:class:`~stream.core.rows.Conversation`), so a restart restores it with the rest of
 the row:
 
 * ``marks`` — the conversation's *inquiry marks*, flat triples ``(day, first wait ms, agent)``
@@ -28,15 +28,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 import msgspec
 import xxhash
 
 from stream.core.distinct import shift_buyer
-
-if TYPE_CHECKING:  # the row type; reply_window imports this module for Order
-    from stream.core.reply_window import Conversation
+from stream.core.rows import Conversation, Order
 
 CREATED, PAID, REFUNDED, CANCELLED = "created", "paid", "refunded", "cancelled"
 STATUSES = (CREATED, PAID, REFUNDED, CANCELLED)
@@ -96,23 +94,6 @@ def order_key(order_id: str) -> int:
 
 
 # --- the row's order state ----------------------------------------------------------------------
-
-
-class Order(msgspec.Struct, array_like=True, frozen=True, gc=False):
-    """One order of a conversation, as far as its events have told.
-
-    ``day`` is 0 until a counted ``paid`` arrives; then the business day it counts for:
-    the attributed day, or (``silent``) the day of the payment. ``agent`` is the agent the
-    payment is attributed to (``unassigned`` when nobody held the conversation).
-    """
-
-    key: int
-    seen: int = 0  # status bits (_STATUS_BIT)
-    amount: int = 0  # paid, fen
-    refunded: int = 0  # fen, every refund so far (partial refunds add up)
-    day: int = 0
-    agent: str = ""
-    silent: bool = False
 
 
 class OrderPaid(msgspec.Struct, frozen=True, gc=False):

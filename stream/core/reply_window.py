@@ -20,10 +20,9 @@ import msgspec
 import xxhash
 
 from stream.core.events import AGENT, BOT, BUYER, CUSTOMER, MESSAGE, ChatEvent
-from stream.core.orders import Order
 from stream.core.policy import Policy
+from stream.core.rows import NO_WAIT, Conversation
 
-NO_WAIT = -1
 RECENT_IDS = 32  # how many recent event ids per conversation are remembered for de-duplication
 ID_BYTES = 8  # bytes per remembered event id (a 64-bit hash)
 
@@ -55,41 +54,6 @@ def _day_number(local: datetime) -> int:
 def business_day(ts_ms: int, tz: ZoneInfo) -> datetime:
     """The local date-time of an event time in a shop's time zone."""
     return datetime.fromtimestamp(ts_ms / 1000, tz)
-
-
-class Conversation(msgspec.Struct, array_like=True, gc=False):
-    """Durable state of one conversation; serialised compactly (msgpack, array form).
-
-    Hundreds of thousands are alive at once, so the two growing parts are kept in the most
-    compact immutable forms Python has: ``recent`` is the concatenated id hashes (8 bytes
-    each, oldest first) and ``days`` the flat day records (see ``DAY_RECORD``). Being
-    immutable, their values before an event are simply the old objects: no copy is taken.
-    """
-
-    shop_id: str
-    buyer_id: str
-    platform: str
-    partition: int = 0
-    latest_ts: int = 0
-    last_agent: str | None = None
-    agent_spoke: bool = False
-    seq: int = 0
-    wait_start: int = NO_WAIT
-    wait_agent: str | None = None
-    wait_counted: bool = False
-    wait_day: int = 0
-    wait_breached: bool = False
-    recent: bytes = b""
-    days: tuple[int, ...] = ()
-    kpi: bytes = b""  # the KPI state, laid out by stream.core.kpi_state
-    # Orders and inquiry marks (DOMAIN.md §7; layout owned by stream/core/orders.py).
-    marks: tuple[int | str, ...] = ()
-    orders: tuple[Order, ...] = ()
-
-    @property
-    def has_open_wait(self) -> bool:
-        """Whether a buyer is waiting for the shop in this conversation."""
-        return self.wait_start != NO_WAIT
 
 
 # --- outcomes ---------------------------------------------------------------------------------

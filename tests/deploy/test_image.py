@@ -92,3 +92,13 @@ def test_copied_sources_exist_and_are_not_ignored() -> None:
 def test_build_context_leaves_out_local_state_and_secrets() -> None:
     for path in (".git", ".venv", "data", "deploy/.env", ".env", "tests", "x/__pycache__"):
         assert ignored(path), f"{path} would be sent to the Docker build"
+
+
+def test_the_image_ships_the_compiled_core_built_with_the_pinned_mypy() -> None:
+    runs = " ".join(args for keyword, args in instructions() if keyword == "RUN")
+    build = runs.index("-m stream.native build")
+    assert runs.index("pip install") < build < runs.index('stream.native status | grep -q "^core: compiled"')
+    pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    (pin,) = re.findall(r'"(mypy==[^"]+)"', pyproject)
+    assert f'"{pin}"' in runs  # mypyc is the one the tests ran against
+    assert re.search(r"apt-get install [^&]*\bgcc\b", runs)

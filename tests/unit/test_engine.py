@@ -21,7 +21,8 @@ from stream.config import Settings
 from stream.core.engine import Engine
 from stream.core.events import ChatEvent
 from stream.core.figures import DayBook
-from stream.core.reply_window import BreachRetracted, Conversation
+from stream.core.reply_window import BreachRetracted
+from stream.core.rows import Conversation
 from tests.unit.test_reply_window import T0, ev, feed, report, settings_yaml, to_event
 
 SETTINGS: Settings = settings_yaml("""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import date, timedelta
 
 from stream.core.figures import DailyFigures, DayBook, DayTotals
@@ -14,7 +15,7 @@ FIELDS = ["shop_id", "day", "consultations", "unreplied", "reply_rate", "waits",
 def test_report_row_has_exactly_the_contract_fields_in_order() -> None:
     engine, _ = feed([ev("buyer", 0), ev("agent", 1)])
     assert list(only_row(engine)) == FIELDS
-    assert list(DailyFigures.__slots__) == FIELDS
+    assert [f.name for f in fields(DailyFigures)] == FIELDS
 
 
 def test_consultations_count_distinct_buyers_not_conversations_or_waits() -> None:

@@ -22,7 +22,7 @@ from stream.core.orders import (
     per_buyer,
     yuan,
 )
-from stream.core.reply_window import Conversation
+from stream.core.rows import Conversation
 from stream.schema import Invalid, decode, encode_event
 from tests.unit.test_reply_window import T0, ev, feed, outcomes, settings_yaml, to_event
 

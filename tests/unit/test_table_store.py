@@ -12,7 +12,7 @@ from typing import Any
 
 from agents.app import TableStore
 from agents.pipeline import encode_row, row_of
-from stream.core.reply_window import Conversation
+from stream.core.rows import Conversation
 
 
 class _Changelog:

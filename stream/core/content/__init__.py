@@ -7,7 +7,12 @@ Pure package: no faust, Kafka or Prometheus imports, no clock. Typical use::
     shown = detector.mask(buyer_text)
 """
 
-from stream.core.content.detector import CONTACT_CATEGORIES, MODES, Detector, Violation
-from stream.core.content.masking import mask_value
+from stream.core import NATIVE, NATIVE_DIR
+
+if NATIVE:  # the compiled modules first, as for stream.core (stream/core/__init__.py)
+    __path__.insert(0, str(NATIVE_DIR / "content"))
+
+from stream.core.content.detector import CONTACT_CATEGORIES, MODES, Detector, Violation  # noqa: E402
+from stream.core.content.masking import mask_value  # noqa: E402
 
 __all__ = ["CONTACT_CATEGORIES", "MODES", "Detector", "Violation", "mask_value"]

@@ -26,7 +26,10 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-_DATA = Path(__file__).resolve().parent / "data"
+from stream.core import SOURCE_ROOT
+
+# From the package, not __file__: a compiled module (stream.native) lives elsewhere.
+_DATA = SOURCE_ROOT / "content" / "data"
 
 # Spoken-style digits the Unicode database does not know as numbers.
 _SPOKEN_DIGITS = {"幺": "1", "两": "2", "兩": "2", "洞": "0", "拐": "7", "勾": "9"}

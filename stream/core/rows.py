@@ -1,0 +1,64 @@
+"""The durable rows: the types a changelog row decodes into (msgpack, array form).
+
+They live apart from the code that changes them because the decoder reads their field types
+from the class annotations: this module is never compiled (``stream.core.native``), so the
+annotations stay the real ones, while the modules that apply events may be.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+NO_WAIT = -1
+
+
+class Order(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """One order of a conversation, as far as its events have told.
+
+    ``day`` is 0 until a counted ``paid`` arrives; then the business day it counts for:
+    the attributed day, or (``silent``) the day of the payment. ``agent`` is the agent the
+    payment is attributed to (``unassigned`` when nobody held the conversation).
+    """
+
+    key: int
+    seen: int = 0  # status bits (_STATUS_BIT)
+    amount: int = 0  # paid, fen
+    refunded: int = 0  # fen, every refund so far (partial refunds add up)
+    day: int = 0
+    agent: str = ""
+    silent: bool = False
+
+
+class Conversation(msgspec.Struct, array_like=True, gc=False):
+    """Durable state of one conversation; serialised compactly (msgpack, array form).
+
+    Hundreds of thousands are alive at once, so the two growing parts are kept in the most
+    compact immutable forms Python has: ``recent`` is the concatenated id hashes (8 bytes
+    each, oldest first) and ``days`` the flat day records (see ``DAY_RECORD``). Being
+    immutable, their values before an event are simply the old objects: no copy is taken.
+    """
+
+    shop_id: str
+    buyer_id: str
+    platform: str
+    partition: int = 0
+    latest_ts: int = 0
+    last_agent: str | None = None
+    agent_spoke: bool = False
+    seq: int = 0
+    wait_start: int = NO_WAIT
+    wait_agent: str | None = None
+    wait_counted: bool = False
+    wait_day: int = 0
+    wait_breached: bool = False
+    recent: bytes = b""
+    days: tuple[int, ...] = ()
+    kpi: bytes = b""  # the KPI state, laid out by stream.core.kpi_state
+    # Orders and inquiry marks (DOMAIN.md §7; layout owned by stream/core/orders.py).
+    marks: tuple[int | str, ...] = ()
+    orders: tuple[Order, ...] = ()
+
+    @property
+    def has_open_wait(self) -> bool:
+        """Whether a buyer is waiting for the shop in this conversation."""
+        return self.wait_start != NO_WAIT
