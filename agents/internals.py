@@ -195,6 +195,10 @@ class Positions:
         self._next[tp] = (generation, next_offset)
         self._rewound.pop(tp, None)
 
+    def rewind_failed(self, tp: TP) -> None:
+        """The seek :meth:`rewind` asked for did not happen: ask again next time."""
+        self._rewound.pop(tp, None)
+
     def rewind(self, tp: TP, generation: int, offset: int) -> bool:
         """Whether to read ``tp`` again from ``offset``.
 
@@ -318,7 +322,12 @@ def _make_drain(topic: str, handler: BatchHandler,
                          "applied events end before %d (records dropped by the consumer): "
                          "reading again from %d", tp.topic, tp.partition, batch[0].offset,
                          expected, expected)
-                await self.seek(tp, expected)
+                try:
+                    await self.seek(tp, expected)
+                except Exception as exc:  # e.g. no longer assigned: a rebalance seeks it anew
+                    log.warning("%s/%d: seek to %d failed (%r); tried again with the next "
+                                "batch", tp.topic, tp.partition, expected, exc)
+                    positions.rewind_failed(tp)
                 return
         first = batch[0].offset if expected is None else expected
         handler(tp.partition, batch)

@@ -71,6 +71,7 @@ class ScriptedConsumer:
         self.seeks: list[tuple[TP, int]] = []
         self.callback = None
         self.earliest: int | None = 0
+        self.seek_fails = 0
 
     async def _wait_next_records(self, timeout: float) -> tuple[dict[TP, list[Record]], None]:
         for step in self.script:
@@ -89,6 +90,9 @@ class ScriptedConsumer:
 
     async def seek(self, tp: TP, offset: int) -> None:
         self.seeks.append((tp, offset))
+        if self.seek_fails:
+            self.seek_fails -= 1
+            raise RuntimeError("not assigned")
 
     async def seek_to_committed(self) -> dict[TP, int | None]:
         return dict(self.committed)
@@ -100,20 +104,22 @@ class ScriptedConsumer:
         pass
 
 
-def run_drain(script: list[Any], committed: dict[TP, int | None]
-              ) -> tuple[list[tuple[int, list[int]]], ScriptedConsumer]:
-    applied: list[tuple[int, list[int]]] = []
-
-    def handler(partition: int, records: Any) -> None:
-        applied.append((partition, [r.offset for r in records]))
-
-    consumer = ScriptedConsumer(script, committed)
-    assert internals.install_drain(consumer, TOPIC, handler)
+def drain(consumer: ScriptedConsumer, handler: Any,
+          after_batch: Any = None) -> None:
+    """Run the drain on ``consumer`` until its script is done."""
+    assert internals.install_drain(consumer, TOPIC, handler, after_batch=after_batch)
 
     class _Fetcher:
         _stopped = asyncio.Event()
 
     asyncio.run(asyncio.wait_for(consumer._drain_messages(_Fetcher()), 5))
+
+
+def run_drain(script: list[Any], committed: dict[TP, int | None]
+              ) -> tuple[list[tuple[int, list[int]]], ScriptedConsumer]:
+    applied: list[tuple[int, list[int]]] = []
+    consumer = ScriptedConsumer(script, committed)
+    drain(consumer, lambda p, rs: applied.append((p, [r.offset for r in rs])))
     return applied, consumer
 
 
@@ -181,13 +187,16 @@ def test_a_rebalance_during_the_flush_leaves_the_batch_unacknowledged() -> None:
     async def flush() -> None:
         consumer.app.consumer_generation_id = 2  # faust dropped generation 1's acks
 
-    assert internals.install_drain(consumer, TOPIC,
-                                   lambda p, rs: applied.append([r.offset for r in rs]),
-                                   after_batch=flush)
-
-    class _Fetcher:
-        _stopped = asyncio.Event()
-
-    asyncio.run(asyncio.wait_for(consumer._drain_messages(_Fetcher()), 5))
+    drain(consumer, lambda p, rs: applied.append([r.offset for r in rs]), after_batch=flush)
     assert applied == [list(range(10, 15))]
     assert not consumer._acked[P3]
+
+
+def test_a_failed_seek_is_tried_again_and_nothing_is_applied_meanwhile() -> None:
+    consumer = ScriptedConsumer([seek_to_committed, {P3: range(15, 20)}, {P3: range(15, 20)},
+                                 {P3: range(10, 20)}], {P3: 10})
+    consumer.seek_fails = 1
+    applied: list[list[int]] = []
+    drain(consumer, lambda p, rs: applied.append([r.offset for r in rs]))
+    assert consumer.seeks == [(P3, 10), (P3, 10)]
+    assert applied == [list(range(10, 20))]
