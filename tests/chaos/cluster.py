@@ -175,6 +175,9 @@ class Traffic(threading.Thread):
         self.stats = TrafficStats()
         self.error: BaseException | None = None
         self.last_ts_ms = 0
+        # event id -> wall ms its first send was acknowledged: when the broker had it at the
+        # latest, which tells a reply delivered late (a hung connection) from one a worker had
+        self.acked_ms: dict[str, int] = {}
 
     def run(self) -> None:
         """Produce until ``seconds`` have passed (errors kept in ``error``)."""
@@ -216,6 +219,7 @@ class Traffic(threading.Thread):
                 self.last_ts_ms = body["ts"]
                 value = msgspec.json.encode(body)
                 await self._send(producer, sim.key, value)
+                self.acked_ms[body["event_id"]] = int(time.time() * 1000)
                 if rng.random() < 0.01:  # a retry after an acknowledgement that got lost
                     await self._send(producer, sim.key, value)
                     self.stats.doubled += 1
@@ -357,6 +361,10 @@ def check_exact(broker_url: str, cfg: dict[str, Any], settings: Settings,
     rows = [r for w in workers for r in w.figures()]
     actual = merge_figures(rows)
     records = asyncio.run(read_topic(broker_url, cfg["breaches_topic"], cfg["partitions"]))
+    # kept beside produced.jsonl: when each record was produced (the worker declared it)
+    (tmp / "breaches.jsonl").write_text("".join(
+        json.dumps({"declared_ms": m.timestamp, "partition": m.partition, "offset": m.offset,
+                    "record": json.loads(m.value)}) + "\n" for m in records))
     ids = Counter(json.loads(m.value)["id"] for m in records)
     return Verdict(
         events=len(events),

@@ -192,6 +192,7 @@ def test_chaos_keeps_figures_and_breaches_exact(tmp_path: Path, unique: str) -> 
             while traffic.is_alive():
                 chaos.wait(0.5)
             assert traffic.error is None, repr(traffic.error)
+            (tmp_path / "acked.json").write_text(json.dumps(traffic.acked_ms))
             # every wait still open has its deadline pass (and its breach declared) live
             chaos.wait(WINDOW_SECONDS + 5)
             for _ in range(240):
