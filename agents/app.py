@@ -274,6 +274,20 @@ def release_freed_memory() -> None:
         _trim(0)
 
 
+def sweep_clock(wall_ms: int, views_ms: Iterable[int | None]) -> int:
+    """The wall time a sweep may move the watermarks of caught-up partitions to.
+
+    "Caught up" means: up to the end of the log as the last answered fetch of the partition
+    showed it (``views_ms``: when each was answered). A reply the broker appended after
+    that answer is not known to the worker yet, however fresh the wall clock: a chaos run
+    breached a wait whose reply the broker had acknowledged 699 ms before the breach was
+    declared (111 ms before a 3 s deadline; the skew tolerance is 0.5 s). So the wall clock
+    counts only as far as the oldest of those views; a breach is declared at most one
+    fetch wait later, and not at all while fetches go unanswered (a hung connection).
+    """
+    return min([wall_ms, *(v for v in views_ms if v is not None)])
+
+
 # --- the app ----------------------------------------------------------------------------------
 
 
@@ -477,6 +491,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
             load(p)
         consumer = app.consumer
         caught_up: dict[int, bool] = {}
+        views: list[int | None] = []
         for p in loaded:
             tp = TP(settings.events_topic, p)
             try:
@@ -492,7 +507,9 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
                 # faust keeps the committed offsets it sought to after the assignment.
                 done = internals.committed_offset(consumer, tp) or 0
             caught_up[p] = high is not None and done >= high
-        pipeline.sweep(wall_ms(), caught_up)
+            if caught_up[p]:
+                views.append(internals.fetch_view_ms(app, tp))
+        pipeline.sweep(sweep_clock(wall_ms(), views), caught_up)
         await flush_outputs()
         swept[0] = time.time()
         if all(caught_up.values()):

@@ -528,6 +528,21 @@ def committed_offset(consumer: Any, tp: TP) -> int | None:
     return offset
 
 
+def fetch_view_ms(app: Any, tp: TP) -> int | None:
+    """When the broker last answered a fetch of ``tp`` (wall ms), or None if unknown.
+
+    aiokafka stamps it together with the highwater it reads from the same answer, so
+    :meth:`highwater` describes the log as it was then. A plain attribute of the aiokafka
+    consumer, safe to read from the app's loop.
+    """
+    try:
+        stamp: int | None = app.consumer._thread._ensure_consumer().last_poll_timestamp(
+            TopicPartition(tp.topic, tp.partition))
+    except Exception:  # not assigned (any more), consumer not started: no view
+        return None
+    return stamp
+
+
 def group_coordinator(app: Any) -> Any:
     """The aiokafka group coordinator of faust's consumer (its generation and member id).
 
