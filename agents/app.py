@@ -274,6 +274,12 @@ def release_freed_memory() -> None:
         _trim(0)
 
 
+# The longest the broker holds a fetch with nothing to return (faust's is 1,500 ms): a quiet
+# partition's view of the log is at most that old, and ``sweep_clock`` declares its breaches
+# that much after deadline + skew at most (breach records within a second of the deadline).
+FETCH_WAIT_MS = 200
+
+
 def sweep_clock(wall_ms: int, views_ms: Iterable[int | None]) -> int:
     """The wall time a sweep may move the watermarks of caught-up partitions to.
 
@@ -283,7 +289,8 @@ def sweep_clock(wall_ms: int, views_ms: Iterable[int | None]) -> int:
     breached a wait whose reply the broker had acknowledged 699 ms before the breach was
     declared (111 ms before a 3 s deadline; the skew tolerance is 0.5 s). So the wall clock
     counts only as far as the oldest of those views; a breach is declared at most one
-    fetch wait later, and not at all while fetches go unanswered (a hung connection).
+    fetch wait (:data:`FETCH_WAIT_MS`) later, and not at all while fetches go unanswered (a
+    hung connection).
     """
     return min([wall_ms, *(v for v in views_ms if v is not None)])
 
@@ -490,6 +497,8 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
         for p in sorted(pending):
             load(p)
         consumer = app.consumer
+        if not fetch_wait_set and internals.shorten_fetch_wait(app, FETCH_WAIT_MS):
+            fetch_wait_set.append(True)
         caught_up: dict[int, bool] = {}
         views: list[int | None] = []
         for p in loaded:
@@ -530,6 +539,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
             await pusher.run()
 
     swept: list[float] = [0.0]  # wall time of the last completed sweep
+    fetch_wait_set: list[bool] = []
 
     def health() -> tuple[bool, dict[str, Any]]:
         """Ready only when assigned, restored and caught up within the lag limit."""
