@@ -14,7 +14,12 @@ the pure-Python core, which is the reference: both run the same tests
 
 Not compiled: the package ``__init__`` files (they choose the implementation),
 ``stream/core/rows.py`` (msgspec reads the row types' annotations to decode changelog rows,
-and a compiled class keeps only their erased forms) and the table generator under ``data/``.
+and a compiled class keeps only their erased forms), the table generator under ``data/``, and
+the two modules that write ints into rows, ``reply_window.py`` and ``orders.py``. Compiled
+code holds ints unboxed and boxes a new object each time it stores one in a row, so the day
+numbers every open conversation shares (``reply_window._day_number``, the inquiry marks) would
+be copies: +163 bytes per open conversation in-process with them compiled (785 against 622
+pure), +35 without them (657); they cost 3 of the 11.5 us per event that compiling saves.
 """
 
 from __future__ import annotations

@@ -519,6 +519,9 @@ def test_unanswered_day_records_are_shared_and_answered_ones_are_not() -> None:
     assert one.days == two.days and one.days[1:] == (1, 0, 0, 0, 0)
     assert one.days is two.days  # ~96 bytes less for every buyer waiting
     assert answered.days[1:] == (1, 0, 1, 11_000, 1) and answered.days is not one.days
+    # the day number too, in the wait and in the inquiry mark (the compiled core would box a
+    # new int for each: stream/native.py keeps the modules writing them in Python)
+    assert one.wait_day is two.wait_day and one.marks[0] is two.marks[0] is one.wait_day
     # sharing changes no figure: the book still counts each conversation
     row = only_row(engine)
     assert (row["consultations"], row["waits"], row["responses"]) == (3, 3, 1)
