@@ -74,6 +74,8 @@ class FaultProxy:
             self._call(self._stop())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+        if not self._thread.is_alive():
+            self._loop.close()
 
     def __enter__(self) -> FaultProxy:
         return self.start()
@@ -127,6 +129,12 @@ class FaultProxy:
         await self._drop_all()
         if self._server is not None:
             self._server.close()
+        # Every pump and timer ends here: a task left pending is destroyed (and logged) by
+        # the garbage collector later, anywhere in the test process.
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _drop_all(self) -> int:
         links = list(self._links)
@@ -165,8 +173,11 @@ class FaultProxy:
         link.flowing.set()
         self._links.add(link)
         self.accepted += 1
-        await asyncio.gather(self._pump(reader, up_writer, link),
-                             self._pump(up_reader, writer, link), return_exceptions=True)
+        try:
+            await asyncio.gather(self._pump(reader, up_writer, link),
+                                 self._pump(up_reader, writer, link), return_exceptions=True)
+        except asyncio.CancelledError:  # the proxy stops; asyncio would log the cancellation
+            pass
         link.close()
         self._links.discard(link)
 
