@@ -27,6 +27,11 @@ Three seams live here:
    recovery, other agents) still take faust's ordinary per-record path. The faust agent on the
    events topic stays subscribed — that is what puts the topic and its co-partitioned Table
    into the assignment — and remains the fallback when the fast path cannot be installed.
+   Unlike faust's loop it applies a partition only from where its applied events end (the
+   committed offset faust seeks to after each assignment, then each batch's end) and reads
+   the partition again when the consumer hands out a batch that starts later
+   (:class:`Positions`): faust drops records it is handed while a partition is paused, after
+   the consumer has moved past them.
 
    The handler runs synchronously, so a batch is applied completely before the sweeper or a
    rebalance callback runs, exactly like one event was before.
