@@ -341,7 +341,7 @@ def _make_drain(topic: str, handler: BatchHandler,
         positions.applied(tp, generation, batch[-1].offset + 1)
         if after_batch is not None:
             await after_batch()
-        if app_generation(self) != generation:
+        if self.app.consumer_generation_id != generation:
             # a rebalance during the flush: faust forgot this generation's acknowledgements,
             # and the partition is read again from its committed offset wherever it goes
             return
@@ -349,12 +349,6 @@ def _make_drain(topic: str, handler: BatchHandler,
         self._read_offset[tp] = batch[-1].offset
 
     return drain
-
-
-def app_generation(consumer: Any) -> int:
-    """The consumer generation faust's app is in now."""
-    generation: int = consumer.app.consumer_generation_id
-    return generation
 
 
 def _ack_range(consumer: Any, tp: TP, first: int, last: int) -> None:
