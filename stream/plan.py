@@ -127,6 +127,11 @@ def history_from_log(paths: Sequence[str], settings: Settings) -> History:
     shop_rows = result.report()
     rows = report_rows(shop_rows, None)
     agent_rows = report_rows(shop_rows, tally, by_agent=True)
+    if engine.has_orders:  # the §7 figures, exactly as `backfill --report` writes them
+        from stream.report.conversion import with_conversion
+
+        rows = with_conversion(rows, result, by_agent=False, violations=False)
+        agent_rows = with_conversion(agent_rows, result, by_agent=True, violations=False)
     history = History(rows, agent_rows, "log", platforms=engine.shops(),
                       hours=profile.hours)
     for shop, waits in profile.waits.items():

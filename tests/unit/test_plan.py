@@ -178,3 +178,28 @@ def test_a_log_gives_the_hourly_plan(tmp_path: Path) -> None:
     assert "busy time per reply" in plan["handle_seconds"]["source"]
     assert hours[20]["agents"] == agents_needed(1500 / 3600, 30.0, 300, 0.7)
     assert hours[3]["agents"] == 0
+
+
+def test_a_log_with_orders_observes_the_order_inputs(tmp_path: Path) -> None:
+    # the log's order events give the §7 inputs, the same ones `backfill --report` writes:
+    # planning from the log and from its saved report agree
+    log = tmp_path / "sim.jsonl"
+    made = CliRunner().invoke(cli, ["simulate", "--out", str(log), "--events", "20000",
+                                    "--shops", "1", "--seed", "7"])
+    assert made.exit_code == 0, made.output
+    assert '"type":"order"' in log.read_text(encoding="utf-8")
+    report = tmp_path / "daily.jsonl"
+    agents = tmp_path / "agents.jsonl"
+    for out, extra in ((report, []), (agents, ["--by", "agent"])):
+        done = CliRunner().invoke(cli, ["backfill", "--input", str(log), "--report", str(out),
+                                        *extra])
+        assert done.exit_code == 0, done.output
+    from_log = _plan("--input", str(log), "--sales", "5000000", "--json")
+    assert from_log.exit_code == 0, from_log.output
+    live = json.loads(from_log.stdout)
+    saved = json.loads(_plan("--report", str(report), "--agent-report", str(agents),
+                             "--sales", "5000000", "--json").stdout)
+    for key in ("avg_order_value", "chat_share", "conversion_rate", "return_rate"):
+        assert live["inputs"][key]["source"].startswith("observed"), live["inputs"][key]
+        assert live["inputs"][key]["value"] == saved["inputs"][key]["value"], key
+    assert live["presale_agents"] == saved["presale_agents"] > 0
