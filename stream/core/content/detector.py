@@ -22,7 +22,7 @@ from stream.core.content.normalize import Compact, Normalizer, View, char_class,
 from stream.core.content.numbers import Group, clusters, find_numbers, read_zeros, valid
 from stream.core.content.prefilter import CLEAN, COMMON, FULL, Prefilter
 from stream.core.content.quality import bare_presence
-from stream.core.content.sounds import STRONG, WORD, SoundMatcher, matcher, ordinary
+from stream.core.content.sounds import SHAPES, STRONG, WORD, SoundMatcher, matcher, ordinary
 
 CONTACT_CATEGORIES = frozenset({"phone", "wechat", "qq", "alipay", "email", "link", "handle"})
 _SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
@@ -324,6 +324,9 @@ class Detector:
                 continue
             i = int(m.lastgroup[1:]) if m.lastgroup else 0
             word = sounds.groups[i]
+            if word.syllables[0] == "v" and (
+                    (s > 0 and "a" <= st[s - 1] <= "z") or st[s:e] in SHAPES):
+                continue  # the v of a Latin word (new星), or a shape (V型领), not V信
             level = ordinary(st, s, e, sounds.strong[i] or sounds.single_strong, word.key)
             if word.single and level != STRONG:
                 continue  # 为, 位, 维 alone are ordinary words; 胃 alone is a disguise

@@ -64,13 +64,16 @@ SOUND_WORDS: tuple[SoundWord, ...] = (
     SoundWord("企鹅", "qq", ("qi", "e"), False),
     SoundWord("支付宝", "alipay", ("zhi", "fu", "bao"), True, 2),
     SoundWord("飞机", "handle", ("fei", "ji"), False),
+    # V信 written with any character read xin (V芯, V星, W新): the letter stands for 微. The
+    # key is the xin: V芯 is a disguise by itself, V星 or V型 only with an id next to it.
+    SoundWord("微信", "wechat", ("v", "xin"), True, 1),
     # Last: the regex tries alternatives in order, so 胃心 is found whole before 胃 alone.
     SoundWord("微信", "wechat", ("wei",), False, single=True),
 )
 
 # Characters that do not sound like a syllable but look like its usual character (徽 for 微):
-# evaders use them the same way.
-LOOKS: dict[str, frozenset[str]] = {"wei": frozenset("徽嶶溦")}
+# evaders use them the same way. ``v`` is no syllable: the letters that stand for 微 in V信.
+LOOKS: dict[str, frozenset[str]] = {"wei": frozenset("徽嶶溦"), "v": frozenset("vw")}
 
 # Characters too common in ordinary sentences to stand in for a syllable on their own: a hit
 # that uses one (作为新, 每位新, 口感) needs an explicit hand-over to count.
@@ -100,6 +103,9 @@ WORDS = frozenset((
     "安徽 徽章 徽标 徽州 新疆 新手 新年 信封 信件 心里 伟大 围绕 卫生 卫衣 味儿 维他 唯一 "
     "微博 微商 微店 微调 未发 未到 未收 微星 威刚 维达 心相 新秀 信利"
 ).split())
+
+# V or W before a character read xin that names a shape (V型领, W形): never V信.
+SHAPES = frozenset(("v型", "w型", "v形", "w形"))
 
 
 def readings() -> dict[str, frozenset[str]]:

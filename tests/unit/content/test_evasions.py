@@ -71,6 +71,36 @@ def test_any_wei_xin_spelling_hands_over_a_wechat_id(detector: Detector, wei: st
     assert critical(detector.scan(text, mode="mention")).get("wechat") == "homophone:微信"
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(["v", "V", "w", "W", "ｖ"]), st.sampled_from(XIN),
+       st.sampled_from(["lily_2024", "kf8899"]))
+def test_v_then_any_xin_spelling_is_wechat(detector: Detector, v: str, xin: str,
+                                           ident: str) -> None:
+    """V信 with any character read xin (V芯, W鑫): a mention by itself, an id after it handed over."""
+    assert critical(detector.scan(f"加我{v}{xin}", mode="mention")).get("wechat") == \
+        "homophone:微信"
+    text = f"{v}{xin} {ident}"
+    found = detector.scan(text, mode="handover")
+    assert ("wechat", ident) in [(f.category, text[f.start:f.end]) for f in found
+                                 if f.severity == "critical"], text
+
+
+@pytest.mark.parametrize(("text", "clean"), [
+    ("V星 xyz778", False),      # a common xin character: the id next to it hands it over
+    ("W新：abc123", False),
+    ("加V星", True),             # ... but alone it is no mention
+    ("V型领 XL码", True),        # shapes
+    ("V型 abc123款", True), ("W形 abc123", True), ("v型号 abc123", True),
+    ("new星 abc123", True),      # the v of a Latin word
+    ("这款是V领的", True),
+])
+def test_v_with_a_common_xin_needs_an_id_and_shapes_stay_clean(
+        detector: Detector, text: str, clean: bool) -> None:
+    for mode in ("mention", "handover"):
+        found = critical(detector.scan(text, mode=mode))
+        assert (not found) == clean, (mode, found)
+
+
 # --- look-alikes -------------------------------------------------------------------------------
 @pytest.mark.parametrize(("text", "category", "how"), [
     ("𝐕𝐗 amy1990", "wechat", "id"), ("ᴠх：lily_88", "wechat", "id"),
