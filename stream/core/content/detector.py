@@ -36,13 +36,17 @@ _FILLER = re.compile(r"(?:[^0-9a-z\u4e00-\u9fff]|号|码|是|为|账|帐|户|id|
                      r"|联系|给|您|你|一下|下|个|留|发|吧|哦|呢|啊|亲|这|在|就|直接|备注|群|索|添加)*")
 _FILLER_MAX = 8
 # Between an id and a cue written after it: "KTB582 威", "3172 6409 口口", "…是我的微信".
-_AFTER_GAP = re.compile(r"[^0-9a-z\u4e00-\u9fff]{0,3}(?:这个是|这是|就是|是我的|是我|我的|是|加|的){0,2}"
+_AFTER_GAP = re.compile(r"[^0-9a-z\u4e00-\u9fff]{0,3}(?:这个是|这是|就是|是我的|是我|我的|是|加|的|我){0,2}"
                         r"[^0-9a-z\u4e00-\u9fff]{0,3}")
 # A cue written after an id hands it over only when nothing but an ending follows it; 微信支付,
 # 支付宝付款, 微信闪退 are product talk about the id-like token before them.
 _TRAILING = re.compile(r"[^0-9a-z\u4e00-\u9fff]*(?:$|[^0-9a-z\u4e00-\u9fff]|号|群|加|联|找|搜|私|上|哦|呢|吧|的|哈|啊)")
 # A short Latin cue glued to a few digits is a model code (WX4669, QQ-332), not a channel.
 # (Not when more digit groups follow: "QQ26❤844760" is a split number.)
+# +V / ➕V: "add me on WeChat" (the plus is gone from the compact text the cue table reads);
+# not +V领 or +V字 (a V-neck, a V shape).
+_PLUS_V = re.compile(r"(?<![0-9a-z])[+➕]\s{0,2}v(?![a-z]|[领字型形脸口])")
+_PLUS_V_CUE = Cue("wechat", True)
 _MODEL_CODE = re.compile(r"-?[0-9]{1,4}(?![0-9a-z]|(?:[^\w:¥$€£%@=]|_){1,4}[0-9])")
 # An id that cannot be an English word: letters and digits mixed (kefu520, 582ktb), or letters
 # joined by _ or - (lily_shop); not an e-mail (@ after it) or a domain (.com after it).
@@ -316,6 +320,11 @@ class Detector:
             if spoken is not None:
                 literal.add((s, e))
             found.append(_Cue(start, end, cue, STRONG))
+        if "+" in vt or "➕" in vt:
+            plus = [_Cue(*m.span(), _PLUS_V_CUE, STRONG) for m in _PLUS_V.finditer(vt)]
+            if plus:
+                found.extend(plus)
+                found.sort(key=lambda c: c.start)
         if spoken is None:
             return found  # the automaton reports matches in order: already sorted
         for m in sounds.pattern.finditer(st, spoken.start()):
@@ -450,9 +459,9 @@ class Detector:
         vt = view.text
         for c in cues:
             cue = c.cue
-            if cue.kind not in _ID_KINDS:
+            if cue.kind not in _ID_KINDS and not cue.ids:
                 continue
-            kind = "handle" if cue.kind == "contact" else cue.kind
+            kind = "handle" if cue.kind == "contact" or cue.ids else cue.kind
             how = cue.how if cue.how != "keyword" else ""
             pos = c.end
             marker = _ID_MARKER.match(vt, pos, pos + _FILLER_MAX + 1)
@@ -478,7 +487,7 @@ class Detector:
                 if idm is not None and idm.group() not in _NOT_IDS:
                     hits.append(_Hit(*view.span(*idm.span()), kind, "critical", how or "id"))
                     continue
-            if cue.kind != "contact":
+            if cue.kind != "contact" and not cue.ids:
                 self._id_before(view, c, kind, how, hits)
 
     def _id_before(self, view: View, c: _Cue, kind: str, how: str, hits: list[_Hit]) -> None:

@@ -29,6 +29,7 @@ class Cue:
     right_boundary: bool = False
     how: str = "keyword"
     disguised_only: bool = False  # counts only when written in look-alike letters (𝐔𝐗)
+    ids: bool = False  # a phone context that also invites: an id after it is a handle
 
 
 def _cues() -> dict[str, Cue]:
@@ -69,6 +70,9 @@ def _cues() -> dict[str, Cue]:
     add("phone", False, "电话", "手机", "手机号", "tel", "call", "致电", "座机", "打我", "联系我",
         "来电", "拨打", "打", "号码", "联系方式", "电联", "热线", "手机号码", "call我", "打给我",
         "留个号", "留号", "号码是", "联系电话", "私人号", "同号")
+    # 联系我 lily_shop, 联系方式：kefu_88: an invitation as much as a phone context.
+    for word in ("联系我", "联系方式"):
+        cues[word] = Cue("phone", False, ids=True)
     # Products named after a channel (QQ糖 candy, QQ星 milk, 奇瑞QQ car): not a mention.
     add("shield", False, "qq糖", "qq星", "奇瑞qq", "qq车", "q弹")
     # Codes that are not contacts: what follows them is a code even when it starts like vx.

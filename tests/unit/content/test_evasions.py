@@ -132,6 +132,7 @@ def test_mathematical_ux_passes_for_vx_but_plain_ux_does_not(detector: Detector)
     ("QQ 1+2345+6789", "qq", "1+2345+6789"), ("电话 138┃1234┃5678", "phone", "138┃1234┃5678"),
     ("电话 138丨1234丨5678", "phone", "138丨1234丨5678"),
     ("手机 1柒零5捌零肆4零零四", "phone", "1柒零5捌零肆4零零四"),
+    ("lily8866 这是我胃心", "wechat", "lily8866"), ("abc520 是我的薇信", "wechat", "abc520"),
 ])
 def test_ids_before_the_cue_and_split_digits(detector: Detector, text: str, category: str,
                                              span: str) -> None:
@@ -150,6 +151,44 @@ def test_spaced_ids_channel_emoji_and_dots(detector: Detector, text: str, catego
                                            span: str) -> None:
     found = [v for v in detector.scan(text, mode="handover") if v.severity == "critical"]
     assert [(v.category, text[v.start:v.end]) for v in found] == [(category, span)]
+
+
+@pytest.mark.parametrize(("text", "span"), [
+    ("联系我 lily_shop", "lily_shop"), ("联系方式：kefu_88", "kefu_88"),
+])
+def test_an_id_after_an_invitation_to_call_is_a_handle(detector: Detector, text: str,
+                                                     span: str) -> None:
+    found = [v for v in detector.scan(text, mode="handover") if v.severity == "critical"]
+    assert [(v.category, text[v.start:v.end]) for v in found] == [("handle", span)]
+    # ... and a number after it is still a phone
+    found = detector.scan("联系我 13912345678", mode="handover")
+    assert [v.category for v in found if v.severity == "critical"] == ["phone"]
+
+
+@pytest.mark.parametrize(("text", "mention", "handover"), [
+    ("+v 领红包", True, False), ("➕V了解更多", True, False), ("＋ｖ 咨询", True, False),
+    ("+v abc123", True, True),
+    ("圆领+V领 两种", False, False), ("+V字领", False, False), ("S+V", False, False),
+    ("价格+vip折扣", False, False), ("1+v", False, False),
+])
+def test_plus_v_is_add_me_on_wechat(detector: Detector, text: str, mention: bool,
+                                    handover: bool) -> None:
+    assert ("wechat" in critical(detector.scan(text, mode="mention"))) == mention
+    assert ("wechat" in critical(detector.scan(text, mode="handover"))) == handover
+
+
+@pytest.mark.parametrize("text", ["亲 这个型号是 WX-2000 和 WX-3000 两款", "QQ糖 5 包 两箱",
+                                  "型号 WX-3000 2件起批"])
+def test_a_one_digit_quantity_is_no_part_of_a_split_number(detector: Detector,
+                                                           text: str) -> None:
+    assert critical(detector.scan(text, mode="handover")) == {}
+
+
+def test_a_split_number_still_ends_in_one_digit(detector: Detector) -> None:
+    text = "电话 138 0013 800 0"
+    found = detector.scan(text, mode="handover")
+    assert [(v.category, text[v.start:v.end]) for v in found if v.severity == "critical"] == [
+        ("phone", "138 0013 800 0")]
 
 
 def test_words_with_spaces_are_not_a_spaced_id(detector: Detector) -> None:
