@@ -19,7 +19,7 @@ from stream.core.content import links
 from stream.core.content.keywords import CUES, DEFAULT_ABUSE, PLATFORM_DOMAINS, Cue
 from stream.core.content.masking import mask_spans, mask_value
 from stream.core.content.normalize import Compact, Normalizer, View, char_class, compact, tables
-from stream.core.content.numbers import Group, clusters, find_numbers, read_zeros, valid
+from stream.core.content.numbers import MEASURE, Group, clusters, find_numbers, read_zeros, valid
 from stream.core.content.prefilter import CLEAN, COMMON, FULL, Prefilter
 from stream.core.content.quality import bare_presence
 from stream.core.content.sounds import SHAPES, STRONG, WORD, SoundMatcher, matcher, ordinary
@@ -41,13 +41,15 @@ _AFTER_GAP = re.compile(r"[^0-9a-z\u4e00-\u9fff]{0,3}(?:这个是|这是|就是|
 # A cue written after an id hands it over only when nothing but an ending follows it; 微信支付,
 # 支付宝付款, 微信闪退 are product talk about the id-like token before them.
 _TRAILING = re.compile(r"[^0-9a-z\u4e00-\u9fff]*(?:$|[^0-9a-z\u4e00-\u9fff]|号|群|加|联|找|搜|私|上|哦|呢|吧|的|哈|啊)")
-# A short Latin cue glued to a few digits is a model code (WX4669, QQ-332), not a channel.
-# (Not when more digit groups follow: "QQ26❤844760" is a split number.)
 # +V / ➕V: "add me on WeChat" (the plus is gone from the compact text the cue table reads);
 # not +V领 or +V字 (a V-neck, a V shape).
 _PLUS_V = re.compile(r"(?<![0-9a-z])[+➕]\s{0,2}v(?![a-z]|[领字型形脸口])")
 _PLUS_V_CUE = Cue("wechat", True)
-_MODEL_CODE = re.compile(r"-?[0-9]{1,4}(?![0-9a-z]|(?:[^\w:¥$€£%@=]|_){1,4}[0-9])")
+# A short Latin cue glued to a few digits is a model code (WX4669, QQ-332), not a channel.
+# (Not when more digit groups follow: "QQ26❤844760" is a split number.)
+# (A one-digit quantity after it, WX-3000 两款, leaves it a model code.)
+_MODEL_CODE = re.compile(r"-?[0-9]{1,4}(?![0-9a-z]|(?:[^\w:¥$€£%@=]|_){1,4}[0-9](?!["
+                         + "".join(sorted(MEASURE)) + "]))")
 # An id that cannot be an English word: letters and digits mixed (kefu520, 582ktb), or letters
 # joined by _ or - (lily_shop); not an e-mail (@ after it) or a domain (.com after it).
 _CODE_ID = re.compile(r"(?=[0-9_-]{0,31}[a-z])(?:(?=[a-z_-]{0,31}[0-9])"

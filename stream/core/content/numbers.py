@@ -54,7 +54,7 @@ _CLUSTER = re.compile(r"[0-9]+(?:(?:[^\w:¥$€£%@=]|_){1,4}[0-9]+)*")
 
 # A one-digit group right before one of these is a quantity (WX-3000 两款, 3000 2件), never the
 # last digits of a split number.
-_MEASURE = frozenset("款件个种位台张只条双盒包套瓶斤次份天年月周箱袋支本把顶颗粒色码")
+MEASURE = frozenset("款件个种位台张只条双盒包套瓶斤次份天年月周箱袋支本把顶颗粒色码")
 
 
 def clusters(text: str) -> Iterator[list[Group]]:
@@ -64,7 +64,7 @@ def clusters(text: str) -> Iterator[list[Group]]:
         if e - s < 5:
             continue
         groups = [Group(g.start(), g.end(), g.group()) for g in _GROUP.finditer(text, s, e)]
-        if len(groups) > 1 and len(groups[-1].digits) == 1 and text[e:e + 1] in _MEASURE:
+        if len(groups) > 1 and len(groups[-1].digits) == 1 and text[e:e + 1] in MEASURE:
             groups.pop()
         for i in range(0, len(groups), _MAX_GROUPS):
             yield groups[i:i + _MAX_GROUPS]
