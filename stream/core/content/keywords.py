@@ -53,6 +53,7 @@ def _cues() -> dict[str, Cue]:
     add("qq", True, "qq", "扣扣", "企鹅号", "q号", "qq号", "球球号", "扣号", "q群", "qq群", "扣群",
         "koukou", "扣扣群", "qiehao")
     add("qq", False, "q", "企鹅", "扣", "寇", "抠", "叩", "蔻", "球球")
+    cues["kk号"] = Cue("qq", True, True)  # kk for 扣扣 (k k 号 28374659); not okk号
     # 口 looks like Q (and 口口 like QQ): only an id next to it counts, never 口 alone (口红).
     for word in ("口口", "口", "口口号", "口号", "口群", "口口群"):
         cues[word] = Cue("qq", False, how="look-alike")

@@ -133,6 +133,7 @@ def test_mathematical_ux_passes_for_vx_but_plain_ux_does_not(detector: Detector)
     ("电话 138丨1234丨5678", "phone", "138丨1234丨5678"),
     ("手机 1柒零5捌零肆4零零四", "phone", "1柒零5捌零肆4零零四"),
     ("lily8866 这是我胃心", "wechat", "lily8866"), ("abc520 是我的薇信", "wechat", "abc520"),
+    ("k k 号 28374659", "qq", "28374659"), ("kk号：2837465", "qq", "2837465"),
 ])
 def test_ids_before_the_cue_and_split_digits(detector: Detector, text: str, category: str,
                                              span: str) -> None:
