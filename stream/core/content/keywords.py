@@ -68,8 +68,8 @@ def _cues() -> dict[str, Cue]:
     # An invitation to talk elsewhere: an id (letters and digits) after it is a handle, a
     # number only when it is shaped like a phone.
     add("contact", False, "私聊", "私信", "私我", "联系", "找我", "搜我")
-    add("phone", False, "电话", "手机", "手机号", "tel", "call", "致电", "座机", "打我", "联系我",
-        "来电", "拨打", "打", "号码", "联系方式", "电联", "热线", "手机号码", "call我", "打给我",
+    add("phone", False, "电话", "手机", "手机号", "tel", "call", "致电", "座机", "打我",
+        "来电", "拨打", "打", "号码", "电联", "热线", "手机号码", "call我", "打给我",
         "留个号", "留号", "号码是", "联系电话", "私人号", "同号")
     # 联系我 lily_shop, 联系方式：kefu_88: an invitation as much as a phone context.
     for word in ("联系我", "联系方式"):
