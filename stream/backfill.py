@@ -89,6 +89,21 @@ class BackfillResult:
         rows = self.engine.report()
         return rows if self.retired is None else self.retired.merged(rows)
 
+    def report_rows(self, tally: Tally | None, *, by_agent: bool = False,
+                    violations: bool = False,
+                    shop_rows: list[DailyFigures] | None = None) -> list[dict[str, object]]:
+        """The rows ``--report`` writes, §7 figures included when the log has orders.
+
+        :func:`report_rows`, then the §7 figures on every row (and §7-only days).
+        ``shop_rows``: :meth:`report`, if at hand.
+        """
+        if shop_rows is None:
+            shop_rows = [] if by_agent else self.report()  # agent rows come from the tally
+        rows = report_rows(shop_rows, tally, by_agent=by_agent, violations=violations)
+        if self.engine.has_orders:
+            rows = with_conversion(rows, self, by_agent=by_agent, violations=violations)
+        return rows
+
     def conversion(self, agents: bool = False) -> list[Conversion]:
         """The §7 figures per shop-day (or agent-day), sorted; retired days included."""
         rows = self.engine.order_book().report(agents=agents)
@@ -532,12 +547,8 @@ def backfill_command(ctx: object, inputs: tuple[str, ...], report_path: str, fmt
                 if bar is not None:
                     bar.close()
     shop_rows = result.report()
-    rows: Iterable[DailyFigures | dict[str, Any]] = (
-        report_rows(shop_rows, tally, by_agent=by_agent, violations=violations)
-        if tally is not None else shop_rows)
-    if engine.has_orders:
-        rows = with_conversion([r if isinstance(r, dict) else r.as_dict() for r in rows],
-                               result, by_agent=by_agent, violations=violations)
+    rows = result.report_rows(tally, by_agent=by_agent, violations=violations,
+                              shop_rows=shop_rows)
     if report_path == "-":
         n = write_report(rows, sys.stdout.buffer)
         sys.stdout.flush()

@@ -50,7 +50,7 @@ from stream.core.staffing import (
 )
 from stream.errors import ChatwatchError
 from stream.inputs import read_events
-from stream.report.tally import UNASSIGNED, Tally, report_rows
+from stream.report.tally import UNASSIGNED, Tally
 
 ORDER_FIELDS = ("inquiries", "paid_buyers", "chat_sales")  # present when a log has orders
 
@@ -124,14 +124,9 @@ def history_from_log(paths: Sequence[str], settings: Settings) -> History:
     result = run_backfill(records, settings, errors=None, engine=engine,
                           listeners=[tally, profile])
     click.echo(result.summary.render(), err=True)  # totals and the first bad lines
-    shop_rows = result.report()
-    rows = report_rows(shop_rows, None)
-    agent_rows = report_rows(shop_rows, tally, by_agent=True)
-    if engine.has_orders:  # the §7 figures, exactly as `backfill --report` writes them
-        from stream.report.conversion import with_conversion
-
-        rows = with_conversion(rows, result, by_agent=False, violations=False)
-        agent_rows = with_conversion(agent_rows, result, by_agent=True, violations=False)
+    # exactly the rows `backfill --report` (and `--by agent`) would write, §7 figures included
+    rows = result.report_rows(None)
+    agent_rows = result.report_rows(tally, by_agent=True)
     history = History(rows, agent_rows, "log", platforms=engine.shops(),
                       hours=profile.hours)
     for shop, waits in profile.waits.items():
