@@ -255,6 +255,16 @@ def install_drain(consumer: Any, topic: str, handler: BatchHandler, *,
         if fresh:
             with contextlib.suppress(Exception):  # unknown: the first batch is taken as is
                 offsets.update(await consumer.earliest_offsets(*fresh))
+        # aiokafka seeks only to a committed offset above 0: a partition with none (or 0)
+        # keeps the fetch position its prefetched records left, and records fetched before
+        # this seek are dropped (not sought yet). Seek those back to where they start.
+        unsought = [tp for tp, offset in committed.items()
+                    if tp.topic == topic and not (offset and offset > 0)]
+        if app.consumer_generation_id != generation:
+            return committed
+        for tp in unsought:
+            start = offsets.get(TP(tp.topic, tp.partition))
+            await consumer.seek(tp, start if start is not None and start > 0 else 0)
         if app.consumer_generation_id == generation:
             positions.sought(generation, offsets)
         return committed

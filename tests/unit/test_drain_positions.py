@@ -177,7 +177,26 @@ def test_a_partition_without_committed_offset_starts_where_the_log_starts() -> N
     applied, consumer = run_drain(
         [seek_to_committed, {P3: range(3, 5)}, {P3: range(0, 5)}], {P3: None})
     assert applied == [(3, [0, 1, 2, 3, 4])]
-    assert consumer.seeks == [(P3, 0)]
+    # sought to the log's start with the committed offsets, and again when the batch skipped
+    # records (this scripted consumer does not follow seeks)
+    assert consumer.seeks == [(P3, 0), (P3, 0)]
+
+
+def test_a_partition_committed_at_zero_or_never_is_sought_back_to_its_start() -> None:
+    # aiokafka seeks only to committed offsets above 0; records a new generation prefetched
+    # before the seek are dropped (not sought yet), so without a seek of its own the
+    # partition would resume after them and those events were never applied (a zombie
+    # test run: 12 replies never applied after the partitions moved)
+    for committed in (0, None):
+        applied, consumer = run_drain(
+            [new_generation(2), {P3: range(0, 8)}, seek_to_committed], {P3: committed})
+        assert applied == []
+        assert consumer.seeks == [(P3, 0)], committed
+
+
+def test_a_partition_committed_above_zero_is_left_to_the_client_seek() -> None:
+    _, consumer = run_drain([seek_to_committed], {P3: 5})
+    assert consumer.seeks == []
 
 
 def test_a_rebalance_during_the_flush_leaves_the_batch_unacknowledged() -> None:
