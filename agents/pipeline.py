@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -82,6 +83,11 @@ def row_of(value: bytes | Conversation) -> Conversation:
     return value if isinstance(value, Conversation) else decode_row(value)
 
 
+def wall_clock_ms() -> int:
+    """The wall clock, in epoch milliseconds."""
+    return int(time.time() * 1000)
+
+
 def log_ref(conversation_id: str) -> str:
     """A stable stand-in for a conversation id in logs.
 
@@ -95,9 +101,17 @@ class Pipeline:
     """Applies raw Kafka messages to the engine and emits what follows from them."""
 
     def __init__(self, settings: Settings, engine: Engine, metrics: ChatwatchMetrics,
-                 store: StateStore, records: RecordSink, alerts: AlertSink | None = None) -> None:
-        """Drive ``engine`` (built with its content guard) and publish what it decides."""
+                 store: StateStore, records: RecordSink, alerts: AlertSink | None = None,
+                 clock: Callable[[], int] | None = None) -> None:
+        """Drive ``engine`` (built with its content guard) and publish what it decides.
+
+        ``clock`` is the wall clock in epoch milliseconds (tests pass their own): events
+        stamped too far ahead of it are dead-lettered (``Settings.time_bounds``).
+        """
         self.settings = settings
+        self.bounds = settings.time_bounds
+        self.clock = clock or wall_clock_ms
+        self._now_ms: int | None = None  # the clock as read for the batch being applied
         self.engine = engine
         self.metrics = metrics
         self.store = store
@@ -115,20 +129,33 @@ class Pipeline:
 
     # -- events -----------------------------------------------------------------------------
 
-    def on_message(self, partition: int, offset: int, key: bytes | None, raw: bytes) -> None:
-        """Process one message of ``chat.events``; nothing it contains can stop the stream."""
+    def on_message(self, partition: int, offset: int, key: bytes | None,
+                   raw: bytes | None) -> None:
+        """Process one message of ``chat.events``; nothing it contains can stop the stream.
+
+        A record that is not an event (a tombstone, bad JSON, an event time out of bounds)
+        goes to the dead-letter topic with the reason; so does one whose processing fails.
+        """
         self.last_offsets[partition] = offset
-        event = decode(raw, self.settings.default_platform)
-        if isinstance(event, Invalid):
-            self._dead_letter(partition, offset, key, event)
-            return
         try:
-            self._apply(event, partition)
+            if not raw:
+                self._dead_letter(partition, offset, key, Invalid(
+                    "empty value: a tombstone or empty record is not an event", b""))
+                return
+            event = decode(raw, self.settings.default_platform)
+            if not isinstance(event, Invalid):
+                now = self._now_ms
+                event = self.bounds.check(event, raw, self.clock() if now is None else now)
+            if isinstance(event, Invalid):
+                self._dead_letter(partition, offset, key, event)
+                return
+            self._apply(event, partition, offset)
         except Exception as exc:  # a bug must cost one message, visibly, not the worker
             log.exception("failed to process %s/%d/%d", self.settings.events_topic, partition,
                           offset)
             self._dead_letter(partition, offset, key,
-                              Invalid(f"internal error: {type(exc).__name__}: {exc}", raw))
+                              Invalid(f"internal error: {type(exc).__name__}: {exc}",
+                                      raw if isinstance(raw, bytes) else b""))
 
     def on_batch(self, partition: int, records: Sequence[Any]) -> None:
         """Process a partition's records (``.offset``, ``.key``, ``.value``) in offset order.
@@ -139,12 +166,14 @@ class Pipeline:
         """
         rows: dict[str, Conversation] = {}
         self._batch_rows = rows
+        self._now_ms = self.clock()  # one look at the clock per batch
         try:
             on_message = self.on_message
             for record in records:
                 on_message(partition, record.offset, record.key, record.value)
         finally:
             self._batch_rows = None
+            self._now_ms = None
             if all(c.partition == partition for c in rows.values()):
                 self._put_rows(partition, list(rows.items()))
             else:
@@ -160,8 +189,8 @@ class Pipeline:
             for key, value in rows:
                 self.store.put(partition, key, value)
 
-    def _apply(self, event: ChatEvent, partition: int) -> None:
-        applied = self.engine.apply(event, partition)
+    def _apply(self, event: ChatEvent, partition: int, offset: int = -1) -> None:
+        applied = self.engine.apply(event, partition, offset)
         self.metrics.record(applied)
         if applied.duplicate:
             return
@@ -184,7 +213,7 @@ class Pipeline:
     def _dead_letter(self, partition: int, offset: int, key: bytes | None, bad: Invalid) -> None:
         self.metrics.record_invalid()
         source = f"{self.settings.events_topic}/{partition}/{offset}"
-        value, headers = dead_letter(bad.raw, bad.reason, source)
+        key, value, headers = dead_letter(bad.raw, bad.reason, source, key)
         self.records.send(self.settings.dlq_topic, key, value, headers)
         log.warning("dead-lettered %s: %s", source, bad.reason[:300])
 
@@ -273,13 +302,16 @@ class Pipeline:
         """Adopt the recovered rows of a newly assigned partition; returns how many."""
         self.engine.drop_partition(partition)
         part = self.engine.partition(partition)
+        # A row stamped beyond the time bounds (written before they existed) must not become
+        # the partition's event time: it would breach every wait and be "today".
+        latest = self.clock() + self.bounds.max_future_ms
         n = 0
         for key, raw in rows:
             conv = row_of(raw)
             if conv.partition != partition:
                 continue
             self.engine.load(key, conv)
-            if conv.latest_ts > part.max_event_ms:
+            if part.max_event_ms < conv.latest_ts <= latest:
                 part.max_event_ms = conv.latest_ts
             n += 1
         return n

@@ -53,6 +53,7 @@ from stream.core.orders import Conversion
 from stream.core.reply_window import WAITS, WaitBreached
 from stream.inputs import (
     FORMATS,
+    LogClock,
     LogReader,
     Record,
     Summary,
@@ -499,8 +500,10 @@ def backfill_command(ctx: object, inputs: tuple[str, ...], report_path: str, fmt
     bar = None
     errors: Any = sys.stderr
     if progress:
+        clock = LogClock(settings.time_bounds)  # one log, however many files
         readers = [LogReader(p, fmt=fmt, csv_columns=csv_columns,
-                             default_platform=settings.default_platform) for p in inputs]
+                             default_platform=settings.default_platform, clock=clock)
+                   for p in inputs]
         sizes = [os.path.getsize(p) if p != "-" and os.path.exists(p) else None for p in inputs]
         total = None if None in sizes else sum(s or 0 for s in sizes)
         bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
@@ -509,7 +512,8 @@ def backfill_command(ctx: object, inputs: tuple[str, ...], report_path: str, fmt
         errors = _BarErrors(bar)
     else:
         records = read_events(list(inputs), fmt=fmt, csv_columns=csv_columns,
-                              default_platform=settings.default_platform, strict=strict)
+                              default_platform=settings.default_platform, strict=strict,
+                              bounds=settings.time_bounds)
 
     by_agent = by == "agent"
     # The content guard costs time; it runs when something reads its findings.

@@ -31,6 +31,12 @@ from stream.core.policy import (
     ShopProfile,
 )
 from stream.errors import ConfigError
+from stream.schema import (
+    DEFAULT_EARLIEST_EVENT_TIME,
+    DEFAULT_MAX_FUTURE_SECONDS,
+    TimeBounds,
+    parse_instant,
+)
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,10 @@ class Settings:
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     clock_skew_seconds: float = 0.5
+    # Believable event times (stream.schema.TimeBounds): an event stamped before the earliest
+    # time, or further ahead of the driver's clock than max_future_seconds, is dead-lettered.
+    max_future_seconds: float = DEFAULT_MAX_FUTURE_SECONDS
+    earliest_event_time: str = DEFAULT_EARLIEST_EVENT_TIME
     sweep_interval_seconds: float = 0.1
     # Consumer-group timings. A short rebalance timeout keeps joins fast (the embedded broker
     # waits half of it for members to join); the session timeout is how long a killed
@@ -119,6 +129,12 @@ class Settings:
         return replace(self, **changes)
 
 
+    @property
+    def time_bounds(self) -> TimeBounds:
+        """The event-time bounds every driver applies."""
+        return TimeBounds(int(self.max_future_seconds * 1000),
+                          parse_instant(self.earliest_event_time))
+
 # Environment variable -> (settings field, parser)
 _ENV_SCALARS: dict[str, tuple[str, type]] = {
     "CHATWATCH_APP_ID": ("app_id", str),
@@ -140,6 +156,8 @@ _ENV_SCALARS: dict[str, tuple[str, type]] = {
     "CHATWATCH_BOARD_URL": ("board_url", str),
     "CHATWATCH_BOARD_TOKEN": ("board_token", str),
     "CHATWATCH_BOARD_BASIC_AUTH": ("board_basic_auth", str),
+    "CHATWATCH_MAX_FUTURE_SECONDS": ("max_future_seconds", float),
+    "CHATWATCH_EARLIEST_EVENT_TIME": ("earliest_event_time", str),
     "CHATWATCH_ALERTMANAGER_URL": ("alertmanager_url", str),
     "CHATWATCH_ALERT_HOLD_SECONDS": ("alert_hold_seconds", float),
     "CHATWATCH_LOG_LEVEL": ("log_level", str),
@@ -259,6 +277,8 @@ def _check_scalars(values: dict[str, Any]) -> None:
     ]
     for name, value, kind, ok in checks:
         if value is None:
+        ("max_future_seconds", values.get("max_future_seconds"), float,
+         lambda v: 1 <= v <= 7 * 86400),
             continue
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = values[name] = float(value)
@@ -295,6 +315,15 @@ def _check_scalars(values: dict[str, Any]) -> None:
 
 _TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 
+    earliest = values.get("earliest_event_time")
+    if earliest is not None:
+        try:
+            parse_instant(str(earliest))
+        except ValueError as exc:
+            raise ConfigError("earliest_event_time", earliest,
+                              f"{exc}; events stamped before it are dead-lettered "
+                              f"(default {DEFAULT_EARLIEST_EVENT_TIME})") from None
+        values["earliest_event_time"] = str(earliest)
 _HINTS = {
     "partitions": "the number of partitions of chat.events: a whole number of at least 1",
     "replication_factor": "copies the brokers keep of each topic partition: a whole number "
@@ -326,6 +355,8 @@ def _security(section: Mapping[str, Any], env: Mapping[str, str]) -> KafkaSecuri
         if env.get(var):
             values[name] = env[var]
     security = KafkaSecurity(**values)
+    "max_future_seconds": "seconds an event may be stamped ahead of the worker's clock before "
+                          "it is dead-lettered, 1-604800 (default 300)",
     if security.security_protocol not in _SECURITY_PROTOCOLS:
         raise ConfigError("KAFKA_SECURITY_PROTOCOL", security.security_protocol,
                           f"use one of {', '.join(sorted(_SECURITY_PROTOCOLS))}")

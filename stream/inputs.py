@@ -22,16 +22,18 @@ import gzip
 import io
 import os
 import sys
+import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import IO, NamedTuple, cast
+from typing import IO, NamedTuple, TypeVar, cast
 
 import msgspec
 
 from stream.core.events import ChatEvent
 from stream.core.policy import DEFAULT_PLATFORM
 from stream.errors import InputError
-from stream.schema import Invalid, decode
+from stream.schema import Invalid, TimeBounds, decode
 
 STDIN = "-"
 FORMATS = ("auto", "jsonl", "csv")
@@ -89,8 +91,12 @@ class LogReader:
 
     def __init__(self, path: str, *, fmt: str = "auto", csv_columns: Mapping[str, str] | None = None,
                  default_platform: str = DEFAULT_PLATFORM, start: Position | None = None,
-                 keep: Callable[[bytes], bool] | None = None) -> None:
-        """``keep(raw)``, when given, picks the lines to decode and yield (``--jobs``)."""
+                 keep: Callable[[bytes], bool] | None = None,
+                 clock: LogClock | None = None) -> None:
+        """``keep(raw)``, when given, picks the lines to decode and yield (``--jobs``).
+
+        With a ``clock``, events whose time is out of its bounds are yielded as invalid.
+        """
         if fmt not in FORMATS:
             raise InputError(f"unknown input format {fmt!r}: use one of {', '.join(FORMATS)}")
         self.path = path
@@ -100,6 +106,7 @@ class LogReader:
         self.default_platform = default_platform
         self.start = start or Position()
         self.keep = keep
+        self.clock = clock
         # the resume point, kept as two ints (set for every line; a Position only when asked)
         self._line_no, self._offset = self.start
         self.size: int | None = None
@@ -122,6 +129,21 @@ class LogReader:
             return 0
 
     def __iter__(self) -> Iterator[Record]:
+        clock = self.clock
+        if clock is None:
+            yield from self._records()
+            return
+
+        def placed() -> Iterator[tuple[Record, int, int]]:
+            for record in self._records():
+                yield record, self._line_no, self._offset
+
+        # The clock looks a few records ahead: the resume point is that of the record yielded.
+        for record, line_no, offset in clock.judge(placed()):
+            self._line_no, self._offset = line_no, offset
+            yield record
+
+    def _records(self) -> Iterator[Record]:
         raw, stream = self._open()
         try:
             head = stream.peek(64)[:64] if hasattr(stream, "peek") else b""
@@ -273,18 +295,24 @@ def _skip(stream: IO[bytes], offset: int) -> None:
         left -= len(got)
 
 
+DEFAULT_BOUNDS = TimeBounds()
+
+
 def read_events(paths: Iterable[str], *, fmt: str = "auto",
                 csv_columns: Mapping[str, str] | None = None,
                 default_platform: str = DEFAULT_PLATFORM, strict: bool = False,
-                keep: Callable[[bytes], bool] | None = None) -> Iterator[Record]:
+                keep: Callable[[bytes], bool] | None = None,
+                bounds: TimeBounds | None = DEFAULT_BOUNDS) -> Iterator[Record]:
     """Stream the records of several logs in order (``"-"`` is stdin).
 
     Invalid lines are yielded with their reason; with ``strict`` the first one raises
-    :class:`InputError` naming the file, the line and the reason.
+    :class:`InputError` naming the file, the line and the reason. Event times are judged by
+    ``bounds`` against the time the log has reached (:class:`LogClock`; None: not judged).
     """
+    clock = None if bounds is None else LogClock(bounds)
     for path in paths:
         reader = LogReader(path, fmt=fmt, csv_columns=csv_columns,
-                           default_platform=default_platform, keep=keep)
+                           default_platform=default_platform, keep=keep, clock=clock)
         if strict:
             yield from strict_records(reader)
         else:
@@ -337,3 +365,62 @@ class Summary:
             lines.append(f"invalid lines{more}:")
             lines.extend(f"  {line}" for line in self.bad_lines)
         return "\n".join(lines)
+
+
+_Item = TypeVar("_Item", bound=tuple[Record, int, int])
+
+
+class LogClock:
+    """The offline clock of :class:`~stream.schema.TimeBounds`: the time a log has reached.
+
+    Live, an event is judged against the wall clock when it arrives. A log has no wall clock
+    of its own, but a log written as things happened has the next best thing: the events
+    around each one. The time the log has reached is the latest event time believed so far,
+    and never earlier than the wall clock of the run (no past event can be from the future).
+    An event further ahead than ``max_future`` of that is believed only when the log goes on
+    from there: when the median time of the next :attr:`LOOKAHEAD` valid events is within
+    ``max_future`` of it (the log caught up with it, as the wall clock would have). So a
+    quiet night followed by the morning's chats is read as written, while one event stamped
+    in 2100 amid the log's own day is out. A log of the past is never cut by the rule: its
+    events are all behind the wall clock.
+    """
+
+    LOOKAHEAD = 9
+
+    def __init__(self, bounds: TimeBounds, wall_ms: int | None = None) -> None:
+        """Judge by ``bounds``; ``wall_ms`` is the run's wall clock (now when None)."""
+        self.bounds = bounds
+        self.reached = int(time.time() * 1000) if wall_ms is None else wall_ms
+
+    def judge(self, items: Iterable[_Item]) -> Iterator[_Item]:
+        """Pass ``items`` (a record first) on in order, out-of-bounds events made invalid."""
+        buffer: deque[_Item] = deque()
+        ahead = self.LOOKAHEAD
+        for item in items:
+            buffer.append(item)
+            if len(buffer) > ahead:
+                yield self._verdict(buffer.popleft(), buffer)
+        while buffer:
+            yield self._verdict(buffer.popleft(), buffer)
+
+    def _verdict(self, item: _Item, following: deque[_Item]) -> _Item:
+        record = item[0]
+        event = record.event
+        if isinstance(event, Invalid):
+            return item
+        bounds = self.bounds
+        ts = event.ts_ms
+        reason = bounds.too_early(ts)
+        if reason is None:
+            if ts <= self.reached + bounds.max_future_ms:
+                self.reached = max(self.reached, ts)
+                return item
+            later = sorted(f[0].event.ts_ms for f in following
+                           if not isinstance(f[0].event, Invalid))
+            clock = max(self.reached, later[(len(later) - 1) // 2]) if later else self.reached
+            reason = bounds.too_late(ts, clock, "the time the log has reached")
+            if reason is None:
+                self.reached = ts
+                return item
+        judged = record._replace(event=Invalid(reason, record.raw))
+        return cast(_Item, (judged, *item[1:]))

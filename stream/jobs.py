@@ -175,7 +175,8 @@ def _run_part(job_of: tuple[int, int]) -> Part:
 
         records = read_events(list(opts.inputs), fmt=opts.fmt, csv_columns=opts.csv_columns,
                               default_platform=settings.default_platform,
-                              keep=lambda raw: owner(raw, jobs) == job)
+                              keep=lambda raw: owner(raw, jobs) == job,
+                              bounds=settings.time_bounds)
         listeners: list[Any] = [x for x in (tally, writer) if x is not None]
         result = run_backfill(located(records), settings, errors=errors, engine=engine,
                               listeners=listeners)

@@ -120,7 +120,8 @@ def history_from_log(paths: Sequence[str], settings: Settings) -> History:
     engine = Engine(settings.policies)
     tally = Tally(engine, by_agent=True)
     profile = HourProfile(engine)
-    records = read_events(list(paths), default_platform=settings.default_platform)
+    records = read_events(list(paths), default_platform=settings.default_platform,
+                          bounds=settings.time_bounds)
     result = run_backfill(records, settings, errors=None, engine=engine,
                           listeners=[tally, profile])
     click.echo(result.summary.render(), err=True)  # totals and the first bad lines

@@ -139,18 +139,27 @@ def encode_breach(breach: WaitBreached | KpiBreached, tz: ZoneInfo,
     return _json.encode(breach_record(breach, tz, kpi))
 
 
-def dead_letter(raw: bytes, reason: str, source: str,
-                limit: int = MAX_RECORD_BYTES) -> tuple[bytes, list[tuple[str, bytes]]]:
-    """The value and headers of a dead letter: the original bytes, the reason, the source.
+MAX_DLQ_KEY_BYTES = 1024  # a longer key is replaced by its digest (no conversation id is that long)
 
-    Bytes that would not fit in one record are cut to fit; the headers then say so and carry
-    the original size and SHA-256, so the message can still be found in the producer's logs.
+
+def dead_letter(raw: bytes, reason: str, source: str, key: bytes | None = None,
+                limit: int = MAX_RECORD_BYTES
+                ) -> tuple[bytes | None, bytes, list[tuple[str, bytes]]]:
+    """The key, value and headers of a dead letter: the original bytes, reason and source.
+
+    Bytes that would not fit in one record, the key counted, are cut to fit; the headers then
+    say so and carry the original size and SHA-256, so the message can still be found in the
+    producer's logs. A key over ``MAX_DLQ_KEY_BYTES`` is replaced by its SHA-256 the same way.
     """
     reason = reason if len(reason) <= 1000 else reason[:1000] + "…"
     headers = [("reason", reason.encode()), ("source", source.encode())]
-    room = limit - DLQ_MARGIN
+    if key is not None and len(key) > MAX_DLQ_KEY_BYTES:
+        headers += [("original_key_bytes", str(len(key)).encode()),
+                    ("original_key_sha256", hashlib.sha256(key).hexdigest().encode())]
+        key = hashlib.sha256(key).hexdigest().encode()
+    room = limit - DLQ_MARGIN - (len(key) if key is not None else 0)
     if len(raw) > room:
         headers += [("truncated", b"true"), ("original_bytes", str(len(raw)).encode()),
                     ("original_sha256", hashlib.sha256(raw).hexdigest().encode())]
         raw = raw[:room]
-    return raw, headers
+    return key, raw, headers

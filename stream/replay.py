@@ -34,6 +34,7 @@ from stream.errors import BrokerError, InputError
 from stream.inputs import (
     FORMATS,
     STDIN,
+    LogClock,
     LogReader,
     Position,
     Summary,
@@ -224,6 +225,8 @@ async def replay(settings: Settings, broker_url: str, paths: Sequence[str], *,
 
     reader: LogReader | None = None
     pos = Position()
+    # Events the worker would refuse as out of time are bad lines here too (the same rule).
+    clock = LogClock(settings.time_bounds)
     try:
         for i, path in enumerate(paths):
             start = starts[i]
@@ -231,7 +234,8 @@ async def replay(settings: Settings, broker_url: str, paths: Sequence[str], *,
                 bar.update(sizes[i] or 0)
                 continue
             reader = LogReader(path, fmt=fmt, csv_columns=csv_columns,
-                               default_platform=settings.default_platform, start=start)
+                               default_platform=settings.default_platform, start=start,
+                               clock=clock)
             pos, base = start, bar.n
             records = strict_records(reader) if strict else reader
             stopped = False

@@ -25,6 +25,7 @@ from stream.core.kpi_figures import KpiFigures
 from stream.core.kpi_state import open_slots
 from stream.core.policy import Policy
 from stream.core.rows import Conversation
+from stream.schema import LATEST_MS
 
 DEFAULT_LIMIT = 200
 MAX_LIMIT = 2000
@@ -241,7 +242,7 @@ def watermark_now(engine: Engine, partitions: Iterable[int]) -> int:
     newcomer's board still says whether counting is on.
     """
     marks = [engine.partitions[p].watermark_ms for p in partitions if p in engine.partitions]
-    mark = max(marks, default=0)
+    mark = min(max(marks, default=0), LATEST_MS)  # a date any time zone can show
     return mark if mark else int(time.time() * 1000)
 
 

@@ -140,8 +140,13 @@ class Engine:
 
     # -- events -----------------------------------------------------------------------------
 
-    def apply(self, event: ChatEvent, partition: int = 0) -> Applied:
-        """Apply one event (arrival order within its conversation)."""
+    def apply(self, event: ChatEvent, partition: int = 0, offset: int = -1) -> Applied:
+        """Apply one event (arrival order within its conversation).
+
+        ``offset`` is the event's offset in ``partition`` (-1 when the input has none): an
+        event at or below the conversation's ``applied_offset`` was applied before and is a
+        duplicate (a restart reading again what it had applied but not committed).
+        """
         cid = event.conversation_id
         event_hash = id_hash(event.event_id)
         conv = self.conversations.get(cid)
@@ -151,11 +156,16 @@ class Engine:
             state.shops.setdefault(conv.shop_id, conv.platform)
             if cid != default_id(conv.shop_id, conv.buyer_id):
                 self.conversions.adopt(conv, cid, state.orders, state.aliases)
-        elif is_duplicate(conv, event.event_id, event_hash) or (
+        elif (0 <= offset <= conv.applied_offset and partition == conv.partition) or \
+                is_duplicate(conv, event.event_id, event_hash) or (
                 event.type == ORDER and is_duplicate_order(conv, event.order_id or "",
                                                            event.status or "")):
+            if offset > conv.applied_offset and partition == conv.partition:
+                conv.applied_offset = offset
             self.duplicates += 1
             return DUPLICATE
+        if offset >= 0 and partition == conv.partition:
+            conv.applied_offset = offset
         # The conversation's platform and shop (from its first event), not the event's: the
         # sweep and a restart resolve deadlines that way, and a wait opened under a different
         # window would never be found due (nor breached at end of input).

@@ -8,9 +8,22 @@ the row:
   (agent ``""`` = unassigned), one per business day and agent that held a customer wait that
   day; the first triple of a day carries the day's first wait. Any hour counts (unlike the
   counted waits of §3).
-* ``orders`` — one frozen :class:`Order` per order id seen: which statuses arrived (a repeated
-  (order id, status) other than ``refunded`` is a duplicate), the paid amount, the refunds so
-  far and where the payment was attributed.
+* ``orders`` — the *live* orders, one frozen :class:`Order` each: which statuses arrived (a
+  repeated (order id, status) other than ``refunded`` is a duplicate), the paid amount, the
+  refunds so far and where the payment was attributed. An order is live while its outcome can
+  still change a figure: awaiting payment, or paid on a business day the figures still keep
+  (a refund, however late, counts for that day; a restart rebuilds the day from the row).
+* ``retired`` — the *settled* orders, 8 bytes each (:func:`retired_entry`): the key and the
+  statuses seen, all a settled order still needs (to recognise a repeated status). Settled:
+  cancelled without money (no payment, no refund), or paid on a day the figures forgot
+  (:func:`prune`). A payment or refund of a cancelled order brings it back to life, so every
+  figure is what it would have been had it stayed.
+
+Both are capped (:class:`~stream.core.limits.RowLimits`): beyond ``max_live_orders`` the
+oldest live order is settled early (one without money first: that loses nothing but its
+place), beyond ``max_settled_orders`` the oldest settled ones are forgotten; each is counted
+(:class:`~stream.core.limits.Capped`). So an order event costs the same in the 100,000th
+order of a conversation as in its first, and the row stays small.
 
 A row's *contributions* to the §7 figures follow from those two fields alone
 (:func:`contributions`); :class:`OrderBook` keeps their sums per shop and day and per shop,
@@ -34,7 +47,8 @@ import msgspec
 import xxhash
 
 from stream.core.distinct import shift_buyer
-from stream.core.rows import Conversation, Order
+from stream.core.limits import Capped, RowLimits
+from stream.core.rows import NO_WAIT, Conversation, Order
 
 CREATED, PAID, REFUNDED, CANCELLED = "created", "paid", "refunded", "cancelled"
 STATUSES = (CREATED, PAID, REFUNDED, CANCELLED)
@@ -44,8 +58,9 @@ UNASSIGNED = "unassigned"
 DEFAULT_CONVERSION_WINDOW_HOURS = 24.0
 MARK = 3  # ints and strs per inquiry mark: (day, first wait ms, agent)
 
-_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
-_DECIMAL_STRING = re.compile(r"-?\d+(?:\.\d+)?")
+# ASCII digits only: \d would take １２ or ٣ for a price.
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_DECIMAL_STRING = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 
 # --- amounts ----------------------------------------------------------------------------------
@@ -64,7 +79,7 @@ def parse_amount(text: str) -> int | str:
         value = Decimal(text)
     except InvalidOperation:
         return f"amount {shown!r} is not a decimal number of yuan such as 19.90"
-    if value < 0:
+    if value < 0 or text.startswith("-"):  # -0 too: a sign says a refund was meant
         return (f"amount {shown} is negative; a refund is status refunded with a positive "
                 f"amount")
     if value and value.adjusted() > 12:
@@ -131,12 +146,41 @@ def _find(orders: tuple[Order, ...], key: int) -> int:
     return -1
 
 
+RETIRED = 8  # bytes per settled order in ``Conversation.retired``
+_PAID_BIT = _STATUS_BIT[PAID]
+
+
+def retired_entry(key: int, seen: int) -> bytes:
+    """A settled order as the row keeps it: the key's first 7 bytes (big-endian), its status bits.
+
+    56 bits of a 64-bit hash tell the orders of one conversation apart (two of a thousand
+    orders share them with odds of about 1 in 10^11).
+    """
+    return key.to_bytes(8, "big")[:7] + bytes((seen,))
+
+
+def _find_retired(retired: bytes, key: int) -> int:
+    """Where ``key``'s entry starts in ``retired`` (aligned: never across two), or -1."""
+    prefix = key.to_bytes(8, "big")[:7]
+    i = retired.find(prefix)
+    while i >= 0:
+        if i % RETIRED == 0:
+            return i
+        i = retired.find(prefix, i + 1)
+    return -1
+
+
 def is_duplicate_order(conv: Conversation, order_id: str, status: str) -> bool:
     """Whether (order id, status) was already applied; ``refunded`` never repeats."""
-    if status == REFUNDED or not conv.orders:
+    if status == REFUNDED or not (conv.orders or conv.retired):
         return False
-    i = _find(conv.orders, order_key(order_id))
-    return i >= 0 and bool(conv.orders[i].seen & _STATUS_BIT[status])
+    key = order_key(order_id)
+    bit = _STATUS_BIT[status]
+    i = _find(conv.orders, key)
+    if i >= 0:
+        return bool(conv.orders[i].seen & bit)
+    at = _find_retired(conv.retired, key)
+    return at >= 0 and bool(conv.retired[at + RETIRED - 1] & bit)
 
 
 # --- inquiry marks ------------------------------------------------------------------------------

@@ -57,6 +57,11 @@ class Conversation(msgspec.Struct, array_like=True, gc=False):
     # Orders and inquiry marks (DOMAIN.md §7; layout owned by stream/core/orders.py).
     marks: tuple[int | str, ...] = ()
     orders: tuple[Order, ...] = ()
+    # The offset of the latest event applied from the conversation's partition (-1: none, or a
+    # log without offsets). A restart re-reads the events since the last committed offset;
+    # those at or below this were applied already, however many there are (``recent`` only
+    # remembers the last 32 ids).
+    applied_offset: int = -1
 
     @property
     def has_open_wait(self) -> bool:

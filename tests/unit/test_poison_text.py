@@ -91,14 +91,30 @@ def test_a_violation_record_stays_under_its_bound_whatever_the_guard_kept():
 
 def test_a_dead_letter_at_the_limit_is_cut_with_its_size_and_digest():
     raw = b"x" * (MAX_RECORD_BYTES + 10)
-    value, headers = dead_letter(raw, "not JSON: " + "r" * 5000, "chat.events/0/7")
+    _, value, headers = dead_letter(raw, "not JSON: " + "r" * 5000, "chat.events/0/7")
     names = dict(headers)
     assert len(value) + sum(len(k) + len(v) for k, v in headers) < MAX_RECORD_BYTES
     assert names["truncated"] == b"true"
     assert names["original_bytes"] == str(len(raw)).encode()
     assert len(names["reason"]) < 1100
-    small, small_headers = dead_letter(b'{"a":', "not JSON", "chat.events/0/8")
+    _, small, small_headers = dead_letter(b'{"a":', "not JSON", "chat.events/0/8")
     assert small == b'{"a":' and "truncated" not in dict(small_headers)
+
+
+def test_a_dead_letter_counts_its_key_and_a_huge_key_is_replaced_by_its_digest():
+    raw = b"x" * (MAX_RECORD_BYTES + 10)
+    key = b"k" * 1_100_000
+    out_key, value, headers = dead_letter(raw, "not JSON", "chat.events/0/9", key)
+    names = dict(headers)
+    assert out_key is not None and len(out_key) == 64
+    assert names["original_key_bytes"] == str(len(key)).encode()
+    size = len(out_key) + len(value) + sum(len(k) + len(v) for k, v in headers)
+    assert size < MAX_RECORD_BYTES
+    short_key, _, short_headers = dead_letter(b"{}", "schema", "chat.events/0/10", b"shop:buyer")
+    assert short_key == b"shop:buyer" and "original_key_bytes" not in dict(short_headers)
+    # a key just under the cut still leaves the value room within the limit
+    kept_key, kept, _ = dead_letter(raw, "not JSON", "chat.events/0/11", b"k" * 1000)
+    assert kept_key == b"k" * 1000 and len(kept_key) + len(kept) < MAX_RECORD_BYTES - 1000
 
 
 def test_a_breach_record_is_small():
