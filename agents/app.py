@@ -25,8 +25,9 @@ from prometheus_client import CollectorRegistry
 from agents import internals
 from agents.board.links import with_board_links
 from agents.fencing import LogWatch, WriteFence, install_wake_check, probe_end_offsets
-from agents.metrics import ChatwatchMetrics, EngineCollector
+from agents.metrics import ChatwatchMetrics
 from agents.pipeline import AlertSink, Pipeline, encode_row
+from agents.series import SeriesCaps
 from agents.web import register_views
 from stream.config import Settings
 from stream.core.engine import Engine
@@ -378,7 +379,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
                        partitions=settings.partitions)
     table = app.Table("conversations", key_type=bytes, value_type=bytes,
                       partitions=settings.partitions)
-    metrics = ChatwatchMetrics(registry)
+    metrics = ChatwatchMetrics(registry, caps=SeriesCaps.from_settings(settings))
     for outcome in ("sent", "retried", "dropped", "stale"):
         metrics.alerts_pushed.labels(outcome)
     pusher = None
@@ -426,7 +427,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
         marks = [engine.partitions[p].watermark_ms for p in loaded if p in engine.partitions]
         return max(marks, default=0)
 
-    registry.register(EngineCollector(engine, event_time_now, owned))
+    metrics.watch(engine, event_time_now, owned)  # the per-shop gauges, capped alike
 
     def load(partition: int) -> None:
         rows = ((k.decode(), v) for k, v in table.data.items())

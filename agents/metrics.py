@@ -10,21 +10,25 @@ Labels carry shop and agent ids only; buyer ids and message text never become la
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections.abc import Callable, Iterable, Iterator
+import time
+from collections.abc import Callable, Generator, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
+from agents.series import OTHER, Children, SeriesCaps
+from stream.core import kpi_engine
 from stream.core.engine import Applied, Engine, EngineOutcome
 from stream.core.guard import ContentFlagged
 from stream.core.kpi_state import KpiBreached, KpiFirstResponse
-from stream.core.orders import OrderPaid, OrderRefunded
+from stream.core.orders import OrderBook, OrderPaid, OrderRefunded
 from stream.core.reply_window import WaitBreached, WaitClosed, WaitOpened
+from stream.core.rows import NO_WAIT, Conversation
 from stream.core.staffing import Kpi
 
 # Response and breach-latency buckets are in seconds. The response buckets put bounds at the
@@ -46,9 +50,14 @@ class ChatwatchMetrics:
     """
 
     def __init__(self, registry: CollectorRegistry,
-                 process_registry: CollectorRegistry | None = None) -> None:
-        """Register every metric (tests pass fresh registries)."""
+                 process_registry: CollectorRegistry | None = None,
+                 caps: SeriesCaps | None = None) -> None:
+        """Register every metric (tests pass fresh registries); ``caps`` bound the labels."""
         process = registry if process_registry is None else process_registry
+        self.registry = registry
+        self.caps = caps = SeriesCaps() if caps is None else caps
+        self.engine_gauges: EngineCollector | None = None  # set by watch()
+        self._scrape_lock: asyncio.Lock | None = None
         self.events = Counter("chatwatch_events", "Chat events by outcome: processed, "
                               "invalid (dead-lettered), duplicate (dropped), oversized "
                               "(text beyond the content-check budget).", ["outcome"],
@@ -82,11 +91,13 @@ class ChatwatchMetrics:
         self.agent_kpi_breaches = Counter("chatwatch_agent_kpi_breaches", "Counted waits "
                                           "breached per KPI, by the agent holding them.",
                                           ["shop", "agent", "kpi"], registry=registry)
-        self.first_response_seconds = Histogram("chatwatch_first_response_seconds", "Session "
-                                                "start to the first reply the KPI counts, in "
-                                                "seconds (sessions in counted hours).",
-                                                ["shop", "kpi"], buckets=RESPONSE_BUCKETS,
-                                                registry=registry)
+        # A summary (count and sum: the mean), not a histogram: buckets per shop and KPI were
+        # 20 series a shop that no rule or dashboard read; the response-time distribution
+        # per shop is chatwatch_response_seconds.
+        self.first_response_seconds = Summary("chatwatch_first_response_seconds", "Session "
+                                              "start to the first reply the KPI counts, in "
+                                              "seconds (sessions in counted hours).",
+                                              ["shop", "kpi"], registry=registry)
         # Sales in yuan (a float at this boundary only: the core keeps integer fen).
         self.chat_sales = Counter("chatwatch_chat_sales_yuan", "Paid orders attributed to a "
                                   "consultation (客服销售额), yuan, at payment.", ["shop"],
@@ -121,20 +132,45 @@ class ChatwatchMetrics:
         self._processed = self.events.labels("processed")
         self._duplicate = self.events.labels("duplicate")
         self._invalid = self.events.labels("invalid")
-        self._waits = Children(self.waits)
-        self._response = Children(self.response_seconds)
-        self._shop_breaches = Children(self.waits_breached)
-        self._agent_breaches = Children(self.agent_breaches)
-        self._violations = Children(self.violations)
-        self._agent_violations = Children(self.agent_violations)
-        self._kpi_breaches = Children(self.kpi_breaches)
-        self._agent_kpi_breaches = Children(self.agent_kpi_breaches)
-        self._first_response = Children(self.first_response_seconds)
-        self._chat_sales = Children(self.chat_sales)
-        self._silent_sales = Children(self.silent_sales)
-        self._agent_sales = Children(self.agent_chat_sales)
-        self._refunds = Children(self.chat_refunds)
-        self._orders_paid = Children(self.orders_paid)
+        def shop(key: Any) -> tuple[str, ...]:
+            if isinstance(key, tuple):
+                return (caps.shop(key[0]), *key[1:])
+            return (caps.shop(key),)
+
+        def agent(key: tuple[str, ...]) -> tuple[str, ...]:
+            return (*caps.agent(key[0], key[1]), *key[2:])
+
+        def shop_ok(labels: tuple[str, ...]) -> bool:
+            return caps.shop_allowed(labels[0])
+
+        def agent_ok(labels: tuple[str, ...]) -> bool:
+            return caps.agent_allowed(labels[0], labels[1])
+
+        def by_shop(metric: Any) -> Children:
+            return Children(metric, shop, shop_ok)
+
+        def by_agent(metric: Any) -> Children:
+            return Children(metric, agent, agent_ok)
+
+        self._waits = by_shop(self.waits)
+        self._response = by_shop(self.response_seconds)
+        self._shop_breaches = by_shop(self.waits_breached)
+        self._agent_breaches = by_agent(self.agent_breaches)
+        self._violations = by_shop(self.violations)
+        self._agent_violations = by_agent(self.agent_violations)
+        self._kpi_breaches = by_shop(self.kpi_breaches)
+        self._agent_kpi_breaches = by_agent(self.agent_kpi_breaches)
+        self._first_response = by_shop(self.first_response_seconds)
+        self._chat_sales = by_shop(self.chat_sales)
+        self._silent_sales = by_shop(self.silent_sales)
+        self._agent_sales = by_agent(self.agent_chat_sales)
+        self._refunds = by_shop(self.chat_refunds)
+        self._orders_paid = by_shop(self.orders_paid)
+        self._children = (self._waits, self._response, self._shop_breaches,
+                          self._agent_breaches, self._violations, self._agent_violations,
+                          self._kpi_breaches, self._agent_kpi_breaches, self._first_response,
+                          self._chat_sales, self._silent_sales, self._agent_sales,
+                          self._refunds, self._orders_paid)
 
     @classmethod
     def create(cls, registry: CollectorRegistry,
@@ -162,8 +198,10 @@ class ChatwatchMetrics:
 
     def record_outcomes(self, outcomes: Iterable[EngineOutcome]) -> None:
         """Count outcomes: of an event, or breaches a watermark declared."""
+        busy, busy_agent = self._busy, self._busy_agent
         for outcome in outcomes:
             if isinstance(outcome, WaitOpened):
+                busy(outcome.shop_id)
                 if outcome.counted:
                     self._waits[outcome.shop_id].inc()
             elif isinstance(outcome, WaitClosed):
@@ -173,6 +211,7 @@ class ChatwatchMetrics:
                 if outcome.counted:
                     self._shop_breaches[outcome.shop_id].inc()
                     self._agent_breaches[outcome.shop_id, outcome.agent].inc()
+                    busy_agent(outcome.shop_id, outcome.agent)
             elif isinstance(outcome, KpiBreached):
                 if outcome.counted:
                     self._kpi_breaches[outcome.shop_id, outcome.kpi].inc()
@@ -186,6 +225,7 @@ class ChatwatchMetrics:
                     self._violations[shop, category, severity].inc()
                 for severity in outcome.severities:
                     self._agent_violations[shop, outcome.agent, severity].inc()
+                busy_agent(shop, outcome.agent)
                 if outcome.oversized:
                     self.events.labels("oversized").inc()
             elif isinstance(outcome, OrderPaid):
@@ -201,168 +241,426 @@ class ChatwatchMetrics:
             return
         self._chat_sales[shop].inc(paid.amount / 100)
         self._agent_sales[shop, paid.agent].inc(paid.amount / 100)
+        self._busy_agent(shop, paid.agent)
         self._orders_paid[shop, "chat"].inc()
         if paid.refunded:  # refunds that arrived before the payment count now
             self._refunds[shop].inc(paid.refunded / 100)
 
+    # -- bounded series (agents.series) ------------------------------------------------------
 
-class Children(dict[Any, Any]):
-    """The labelled children of one metric, each looked up with ``labels()`` only once.
+    def _busy(self, shop: str) -> None:
+        """One more wait of ``shop``: how the caps rank shops."""
+        activity = self.caps.shop_activity
+        n = activity.get(shop)
+        if n is None:
+            self.caps.shop(shop)  # first seen: noted as fresh for the next ranking
+            n = 0
+        activity[shop] = n + 1
 
-    ``children[shop]`` or ``children[shop, agent]``; for hot paths, where ``labels()`` (about
-    a microsecond: validation, a lock, a dict) would run several times per event. Only valid
-    while nobody calls ``remove()``/``clear()`` on the metric — chatwatch never does.
-    """
+    def _busy_agent(self, shop: str, agent: str) -> None:
+        """One more breach, violation or paid order of an agent: how the caps rank agents."""
+        activity = self.caps.agent_activity
+        pair = (shop, agent)
+        n = activity.get(pair)
+        if n is None:
+            self.caps.agent(shop, agent)  # first seen: indexed by shop
+            n = 0
+        activity[pair] = n + 1
 
-    def __init__(self, metric: MetricWrapperBase) -> None:
-        super().__init__()
-        self.metric = metric
+    def rerank(self, live: Iterable[str]) -> None:
+        """Rank shops and agents again (:meth:`SeriesCaps.rerank`) and drop what it folds.
 
-    def __missing__(self, key: Any) -> Any:
-        child = self.metric.labels(*key) if isinstance(key, tuple) else self.metric.labels(key)
-        self[key] = child
-        return child
+        ``live``: the shops the engine still holds. Series of shops no longer live, or no
+        longer kept, are removed; the cached children are looked up again.
+        """
+        if self.caps.rerank(live):
+            for children in self._children:
+                children.prune()
+
+    def watch(self, engine: Engine, now_ms: Callable[[], int],
+              partitions: Callable[[], Iterable[int]]) -> EngineCollector:
+        """Register the engine's scrape-time gauges in this bundle's registry, capped alike."""
+        self.engine_gauges = EngineCollector(engine, now_ms, partitions, self)
+        self.registry.register(self.engine_gauges)
+        return self.engine_gauges
+
+    async def scrape(self) -> bytes:
+        """The ``/metrics`` text, without holding the event loop for long.
+
+        The engine's gauges are read on the loop, a slice of a few milliseconds at a time
+        (:meth:`EngineCollector.refresh`); the text is written in a thread from that snapshot
+        and from the counters (prometheus_client's children are thread-safe). One scrape at
+        a time: a second waits for the first.
+        """
+        if self._scrape_lock is None:
+            self._scrape_lock = asyncio.Lock()
+        async with self._scrape_lock:
+            gauges = self.engine_gauges
+            if gauges is None:
+                return await asyncio.to_thread(render, self.registry)
+            await gauges.refresh()
+            try:
+                return await asyncio.to_thread(render, self.registry)
+            finally:
+                gauges.snapshot = None  # the next synchronous collect reads the engine again
+
+
+# A scrape reads the engine on the event loop in slices of about this long, then lets the
+# loop run (EngineCollector.refresh): events, the sweeper and /health wait at most that.
+SLICE_SECONDS = 0.005
+_ROWS = 5000  # conversations or keys read between two looks at the clock
 
 
 class EngineCollector(Collector):
-    """Per-shop gauges computed from the engine at scrape time (event-time based)."""
+    """Per-shop gauges computed from the engine at scrape time (event-time based).
+
+    The shops are those a conversation of the worker's partitions still refers to: a shop
+    whose conversations were all evicted (``state_retention_hours``) or whose partitions moved
+    to another worker leaves ``/metrics``. With a bundle (``metrics``, the live worker) its
+    caps apply: a kept shop has every gauge; the folded shops add up under ``shop="_other"``
+    in the gauges that add up (open waits; the oldest wait is their oldest) and in none of the
+    others (rates, targets and staffing advice are per shop); ``chatwatch_metrics_folded``
+    counts them.
+
+    :meth:`collect` computes the gauges at once (tests, the backfill's history). The live
+    ``/metrics`` (:meth:`ChatwatchMetrics.scrape`) calls :meth:`refresh` on the event loop
+    first, which computes them a slice at a time and keeps the result for :meth:`collect` to
+    hand out from the rendering thread, which never touches the engine.
+    """
 
     def __init__(self, engine: Engine, now_ms: Callable[[], int],
-                 partitions: Callable[[], Iterable[int]]) -> None:
+                 partitions: Callable[[], Iterable[int]],
+                 metrics: ChatwatchMetrics | None = None) -> None:
         self.engine = engine
         self.now_ms = now_ms  # the current event-time watermark
         self.partitions = partitions
+        self.metrics = metrics
+        self.snapshot: list[Metric] | None = None  # what refresh() read, until rendered
 
     def collect(self) -> Iterator[Metric]:
-        """Yield the per-shop gauges."""
-        engine = self.engine
+        """Yield the per-shop gauges (while a scrape renders: its refresh's)."""
+        if self.snapshot is not None:
+            yield from self.snapshot
+            return
+        steps = self._steps()
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                yield from done.value
+                return
+
+    async def refresh(self) -> None:
+        """Compute the gauges on the event loop, yielding to it every few milliseconds."""
+        steps = self._steps()
+        began = time.perf_counter()
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                self.snapshot = done.value
+                return
+            if time.perf_counter() - began > SLICE_SECONDS:
+                await asyncio.sleep(0)
+                began = time.perf_counter()
+
+    def _steps(self) -> Generator[None, None, list[Metric]]:
+        """The families, built in steps (each ``yield`` is a point where the loop may run).
+
+        Nothing is iterated across a ``yield`` that the loop could change meanwhile: the
+        engine's dicts are copied into lists first (a copy is quick, C speed).
+        """
+        engine, metrics = self.engine, self.metrics
         now = self.now_ms()
-        open_waits = GaugeMetricFamily("chatwatch_open_waits", "Open waits within their "
-                                       "window.", labels=["shop"])
-        oldest = GaugeMetricFamily("chatwatch_oldest_wait_seconds", "Age of the shop's oldest "
-                                   "open wait (event time); 0 when none.", labels=["shop"])
-        rate = GaugeMetricFamily("chatwatch_reply_rate", "Reply rate of the current business "
-                                 "day; NaN with no consultations.", labels=["shop"])
-        consult = GaugeMetricFamily("chatwatch_consultations", "Distinct buyers with a counted "
-                                    "wait today.", labels=["shop"])
-        unreplied = GaugeMetricFamily("chatwatch_unreplied", "Distinct buyers with a breached "
-                                      "counted wait today.", labels=["shop"])
-        target = GaugeMetricFamily("chatwatch_reply_rate_target", "The shop's reply-rate "
-                                   "target from configuration.", labels=["shop"])
-        at_risk = GaugeMetricFamily("chatwatch_wait_at_risk_seconds", "The shop's "
-                                    "at-risk wait age from configuration (WaitAtRisk).",
-                                    labels=["shop"])
-        needed = GaugeMetricFamily("chatwatch_agents_needed", "Agents needed now to hold the "
-                                   "KPI's target by Erlang C, from the last 15 min of event "
-                                   "time (arrivals, busy time per reply); NaN when it cannot "
-                                   "be sized.", labels=["shop", "kpi"])
-        active = GaugeMetricFamily("chatwatch_agents_active", "Agents who replied within the "
-                                   "last 15 min of event time.", labels=["shop"])
-        inquiries = GaugeMetricFamily("chatwatch_inquiries", "Distinct customer buyers with a "
-                                      "wait today, any hour (询单人数).", labels=["shop"])
-        paid_buyers = GaugeMetricFamily("chatwatch_conversions", "Today's inquiries converted: "
-                                        "distinct customers with a paid order attributed to "
-                                        "today (付款人数), so far.", labels=["shop"])
-        conversion = GaugeMetricFamily("chatwatch_conversion_rate", "Paid buyers attributed to "
-                                       "today over today's inquiries (询单转化率), so far; NaN "
-                                       "without inquiries.", labels=["shop"])
-        agent_conversion = GaugeMetricFamily("chatwatch_agent_conversion_rate", "An agent's "
-                                             "paid buyers over the buyers whose waits the "
-                                             "agent held today, so far; NaN without.",
-                                             labels=["shop", "agent"])
+        partitions = list(self.partitions())
+        owned = set(partitions)
+        live: set[str] = set()
+        rows = list(engine.conversations.values())
+        for i in range(0, len(rows), _ROWS):
+            live.update(c.shop_id for c in rows[i:i + _ROWS] if c.partition in owned)
+            yield
+        del rows
+        shops: dict[str, str] = {}  # Engine.shops, a partition at a time
+        for state in [engine.partitions[n] for n in partitions if n in engine.partitions]:
+            for shop, platform in list(state.shops.items()):
+                if shop in live and shop not in shops:
+                    shops[shop] = platform
+            yield
+        caps = None
+        if metrics is not None:
+            metrics.rerank(live)
+            caps = metrics.caps
+            yield
+        if caps is None or caps.max_shops is None:
+            kept = dict(sorted(shops.items()))
+        else:
+            kept = {s: shops[s] for s in sorted(caps.kept_shops) if s in shops}
         counts: dict[str, int] = {}
         starts: dict[str, int] = {}
-        for _, conv in engine.open_waits():
-            shop = conv.shop_id
-            counts[shop] = counts.get(shop, 0) + 1
-            if conv.wait_start < starts.get(shop, conv.wait_start + 1):
-                starts[shop] = conv.wait_start
-        yield from self._kpi_families(starts)
-        partitions = list(self.partitions())
-        for shop, platform in sorted(engine.shops(partitions).items()):
-            policy, tz = engine.policies.resolve(platform, shop)
-            open_waits.add_metric([shop], counts.get(shop, 0))
-            age = (now - starts[shop]) / 1000 if shop in starts else 0.0
-            oldest.add_metric([shop], max(age, 0.0))
-            target.add_metric([shop], policy.reply_rate_target)
-            at_risk.add_metric([shop], policy.at_risk_seconds)
-            today = datetime.fromtimestamp(now / 1000, tz).date().toordinal()
-            figures = engine.figures(shop, today, partitions)
-            if figures is None:
-                rate.add_metric([shop], math.nan)
-                consult.add_metric([shop], 0)
-                unreplied.add_metric([shop], 0)
-            else:
-                rate.add_metric([shop], math.nan if figures.reply_rate is None
-                                else figures.reply_rate)
-                consult.add_metric([shop], figures.consultations)
-                unreplied.add_metric([shop], figures.unreplied)
-            kset = engine.policies.kpis(platform, shop)
-            advice = engine.staffing.advise(
-                shop, now, [Kpi(k.name, k.window_seconds, k.target) for k in kset.kpis],
-                counts.get(shop, 0))
-            for one in advice:
-                needed.add_metric([shop, one.kpi], math.nan if one.agents_needed is None
-                                  else one.agents_needed)
-            active.add_metric([shop], advice[0].agents_active if advice else 0)
-            shop_conversion, agents = engine.conversion(shop, today, partitions)
-            inquiries.add_metric([shop], shop_conversion.inquiries if shop_conversion else 0)
-            paid_buyers.add_metric([shop], shop_conversion.paid_buyers if shop_conversion else 0)
-            conversion.add_metric([shop], _rate(shop_conversion.conversion_rate
-                                                if shop_conversion else None))
-            for row in agents:
-                agent_conversion.add_metric([shop, row.agent or "unassigned"],
-                                            _rate(row.conversion_rate))
-        yield from (open_waits, oldest, rate, consult, unreplied, target, at_risk, needed,
-                    active, inquiries, paid_buyers, conversion, agent_conversion)
+        waits = yield from self._open_waits()
+        for i in range(0, len(waits), _ROWS):
+            for conv in waits[i:i + _ROWS]:
+                shop = conv.shop_id
+                counts[shop] = counts.get(shop, 0) + 1
+                if conv.wait_start < starts.get(shop, conv.wait_start + 1):
+                    starts[shop] = conv.wait_start
+            yield
+        del waits
+        kpi_starts = yield from self._kpi_starts(partitions, kept, starts)
+        orders = yield from self._order_keys(partitions, kept)
+        out = _Families()
+        for shop, platform in kept.items():
+            self._shop(out, shop, platform, now, partitions, counts, starts, kpi_starts,
+                       orders.get(shop, ()), caps)
+            yield
+        if caps is not None and caps.max_shops is not None and len(kept) < len(shops):
+            folded = [s for s in shops if s not in kept]
+            out.open_waits.add_metric([OTHER], sum(counts.get(s, 0) for s in folded))
+            first = min((starts[s] for s in folded if s in starts), default=None)
+            out.oldest.add_metric([OTHER], 0.0 if first is None
+                                  else max((now - first) / 1000, 0.0))
+        families = out.all()
+        if caps is not None:
+            folded_family = GaugeMetricFamily(
+                "chatwatch_metrics_folded", "Shops (label=shop) and agents (label=agent) "
+                "whose series are folded into the label value _other by the series caps "
+                "(metrics_max_shops, metrics_max_agents).", labels=["label"])
+            folded_family.add_metric(["shop"], caps.folded_shops)
+            folded_family.add_metric(["agent"], caps.folded_agents)
+            families.append(folded_family)
+        return families
 
-    def _kpi_families(self, base_starts: dict[str, int]) -> list[Metric]:
-        """The per-(shop, KPI) gauges.
+    def _open_waits(self) -> Generator[None, None, list[Conversation]]:
+        """The rows of ``Engine.open_waits``, read a partition at a time."""
+        conversations = self.engine.conversations
+        seen: set[str] = set()
+        out: list[Conversation] = []
+        for state in list(self.engine.partitions.values()):
+            ids = [cid for group in list(state.deadlines.by_second.values()) for cid in group]
+            for cid in ids:
+                if cid in seen:
+                    continue
+                conv = conversations.get(cid)
+                if conv is not None and conv.wait_start != NO_WAIT and not conv.wait_breached:
+                    seen.add(cid)
+                    out.append(conv)
+            yield
+        return out
 
-        Today's rate, units, units breached, target, min volume, the oldest open wait and the
-        age at which a wait is at risk (read by KpiBelowTarget and KpiWaitAtRisk).
-        """
+    def _kpi_starts(self, partitions: list[int], kept: dict[str, str], starts: dict[str, int],
+                    ) -> Generator[None, None, dict[tuple[str, str], int]]:
+        """(shop, KPI) -> oldest open unbreached wait start, for the kept shops only."""
         engine = self.engine
-        now = self.now_ms()
-        labels = ["shop", "kpi"]
-        rate = GaugeMetricFamily("chatwatch_kpi_rate", "Today's rate of the KPI; NaN without "
-                                 "units.", labels=labels)
-        units = GaugeMetricFamily("chatwatch_kpi_units", "Today's counted units of the KPI "
-                                  "(buyers, rounds or sessions).", labels=labels)
-        breached = GaugeMetricFamily("chatwatch_kpi_units_breached", "Today's counted units "
-                                     "breached.", labels=labels)
-        target = GaugeMetricFamily("chatwatch_kpi_target", "The KPI's target from "
-                                   "configuration.", labels=labels)
-        volume = GaugeMetricFamily("chatwatch_kpi_min_volume", "Units a day needs before "
-                                   "KpiBelowTarget may fire.", labels=labels)
-        oldest = GaugeMetricFamily("chatwatch_kpi_oldest_wait_seconds", "Age of the oldest "
-                                   "open unbreached wait of the KPI; 0 when none.",
-                                   labels=labels)
-        at_risk = GaugeMetricFamily("chatwatch_kpi_wait_at_risk_seconds", "Age at which a "
-                                    "wait of the KPI is at risk (at_risk_share of its "
-                                    "window).", labels=labels)
-        info = GaugeMetricFamily("chatwatch_kpi_info", "1 per KPI of a shop; labels carry its "
-                                 "Chinese title (notices) and unit.",
-                                 labels=["shop", "kpi", "title", "unit"])
-        starts = engine.oldest_kpi_waits(base_starts)
-        partitions = list(self.partitions())
-        for shop, platform in sorted(engine.shops(partitions).items()):
-            _, tz = engine.policies.resolve(platform, shop)
-            kset = engine.policies.kpis(platform, shop)
-            today = datetime.fromtimestamp(now / 1000, tz).date().toordinal()
-            figures = engine.kpi_figures(shop, today, partitions)
-            for kpi, f in zip(kset.kpis, figures, strict=True):
-                key = [shop, kpi.name]
-                rate.add_metric(key, math.nan if f.rate is None else f.rate)
-                units.add_metric(key, f.units)
-                breached.add_metric(key, f.units_breached)
-                target.add_metric(key, kpi.target)
-                volume.add_metric(key, kpi.min_volume)
-                start = starts.get((shop, kpi.name))
-                oldest.add_metric(key, max((now - start) / 1000, 0.0) if start else 0.0)
-                at_risk.add_metric(key, kpi.at_risk_share * kpi.window_seconds)
-                info.add_metric([shop, kpi.name, kpi.title, kpi.unit], 1)
-        return [rate, units, breached, target, volume, oldest, at_risk, info]
+        out: dict[tuple[str, str], int] = {}
+        for number in partitions:
+            part = engine.partitions.get(number)
+            if part is None:
+                continue
+            mine = {s: p for s, p in list(part.shops.items()) if s in kept}
+            for shop, platform in mine.items():
+                kset = engine.policies.kpis(platform, shop)
+                if kset.mirror >= 0 and shop in starts:
+                    out[(shop, kset.kpis[kset.mirror].name)] = starts[shop]
+            found = kpi_engine.oldest_open(part.kpi, engine.policies, engine.conversations, mine)
+            for key, start in found.items():
+                if start < out.get(key, start + 1):
+                    out[key] = start
+            yield
+        return out
+
+    def _order_keys(self, partitions: list[int], kept: dict[str, str],
+                    ) -> Generator[None, None, dict[str, list[tuple[OrderBook, Any]]]]:
+        """Shop -> the (book, key) of its §7 totals in each partition, for the kept shops.
+
+        ``Engine.conversion`` merges every shop's totals to read one shop's: per shop, over
+        tens of thousands of shops, that is quadratic. The keys are read once here instead.
+        """
+        out: dict[str, list[tuple[OrderBook, Any]]] = {}
+        for number in partitions:
+            part = self.engine.partitions.get(number)
+            if part is None:
+                continue
+            book = part.orders
+            keys = list(book.totals)
+            for i in range(0, len(keys), _ROWS):
+                for key in keys[i:i + _ROWS]:
+                    if key[0] in kept:
+                        out.setdefault(key[0], []).append((book, key))
+                yield
+        return out
+
+    def _shop(self, out: _Families, shop: str, platform: str, now: int, partitions: list[int],
+              counts: dict[str, int], starts: dict[str, int],
+              kpi_starts: dict[tuple[str, str], int],
+              orders: Iterable[tuple[OrderBook, Any]], caps: SeriesCaps | None) -> None:
+        """Every gauge of one kept shop."""
+        engine = self.engine
+        policy, tz = engine.policies.resolve(platform, shop)
+        today = datetime.fromtimestamp(now / 1000, tz).date().toordinal()
+        label = [shop]
+        open_now = counts.get(shop, 0)
+        out.open_waits.add_metric(label, open_now)
+        age = (now - starts[shop]) / 1000 if shop in starts else 0.0
+        out.oldest.add_metric(label, max(age, 0.0))
+        out.target.add_metric(label, policy.reply_rate_target)
+        out.at_risk.add_metric(label, policy.at_risk_seconds)
+        figures = engine.figures(shop, today, partitions)
+        if figures is None:
+            out.rate.add_metric(label, math.nan)
+            out.consult.add_metric(label, 0)
+            out.unreplied.add_metric(label, 0)
+        else:
+            out.rate.add_metric(label, _rate(figures.reply_rate))
+            out.consult.add_metric(label, figures.consultations)
+            out.unreplied.add_metric(label, figures.unreplied)
+        kset = engine.policies.kpis(platform, shop)
+        # Engine.kpi_figures, without its lookup of the shop's platform among all shops.
+        book = engine.kpi_book(partitions, (shop, today))
+        for kpi in kset.kpis:
+            f = book.figures(shop, today, kpi)
+            key = [shop, kpi.name]
+            out.kpi_rate.add_metric(key, _rate(f.rate))
+            out.kpi_units.add_metric(key, f.units)
+            out.kpi_breached.add_metric(key, f.units_breached)
+            out.kpi_target.add_metric(key, kpi.target)
+            out.kpi_volume.add_metric(key, kpi.min_volume)
+            start = kpi_starts.get((shop, kpi.name))
+            out.kpi_oldest.add_metric(key, max((now - start) / 1000, 0.0) if start else 0.0)
+            out.kpi_at_risk.add_metric(key, kpi.at_risk_share * kpi.window_seconds)
+            out.kpi_info.add_metric([shop, kpi.name, kpi.title, kpi.unit], 1)
+        advice = engine.staffing.advise(
+            shop, now, [Kpi(k.name, k.window_seconds, k.target) for k in kset.kpis], open_now)
+        for one in advice:
+            out.needed.add_metric([shop, one.kpi], _rate(one.agents_needed))
+        out.active.add_metric(label, advice[0].agents_active if advice else 0)
+        merged = OrderBook()
+        for source, key in orders:
+            totals = source.totals.get(key) if key[2] == today else None
+            if totals is not None:
+                single = OrderBook()
+                single.totals[key] = totals
+                merged.merge(single)
+        shop_conversion = merged.figures(shop, today)
+        out.inquiries.add_metric(label, shop_conversion.inquiries if shop_conversion else 0)
+        out.paid_buyers.add_metric(label, shop_conversion.paid_buyers if shop_conversion else 0)
+        out.conversion.add_metric(label, _rate(shop_conversion.conversion_rate
+                                               if shop_conversion else None))
+        folded_in = folded_paid = 0
+        for row in merged.agents(shop, today):
+            agent = row.agent or "unassigned"
+            if caps is not None and caps.agent(shop, agent)[1] == OTHER:
+                folded_in += row.inquiries
+                folded_paid += row.paid_buyers
+                continue
+            out.agent_conversion.add_metric([shop, agent], _rate(row.conversion_rate))
+        if folded_in or folded_paid:
+            out.agent_conversion.add_metric([shop, OTHER], folded_paid / folded_in
+                                            if folded_in else math.nan)
+
+
+class _Families:
+    """The scrape-time gauge families, filled shop by shop."""
+
+    def __init__(self) -> None:
+        shop, kpi = ["shop"], ["shop", "kpi"]
+        self.open_waits = GaugeMetricFamily("chatwatch_open_waits", "Open waits within their "
+                                            "window.", labels=shop)
+        self.oldest = GaugeMetricFamily("chatwatch_oldest_wait_seconds", "Age of the shop's "
+                                        "oldest open wait (event time); 0 when none.",
+                                        labels=shop)
+        self.rate = GaugeMetricFamily("chatwatch_reply_rate", "Reply rate of the current "
+                                      "business day; NaN with no consultations.", labels=shop)
+        self.consult = GaugeMetricFamily("chatwatch_consultations", "Distinct buyers with a "
+                                         "counted wait today.", labels=shop)
+        self.unreplied = GaugeMetricFamily("chatwatch_unreplied", "Distinct buyers with a "
+                                           "breached counted wait today.", labels=shop)
+        self.target = GaugeMetricFamily("chatwatch_reply_rate_target", "The shop's reply-rate "
+                                        "target from configuration.", labels=shop)
+        self.at_risk = GaugeMetricFamily("chatwatch_wait_at_risk_seconds", "The shop's "
+                                         "at-risk wait age from configuration (WaitAtRisk).",
+                                         labels=shop)
+        self.needed = GaugeMetricFamily("chatwatch_agents_needed", "Agents needed now to hold "
+                                        "the KPI's target by Erlang C, from the last 15 min of "
+                                        "event time (arrivals, busy time per reply); NaN when "
+                                        "it cannot be sized.", labels=kpi)
+        self.active = GaugeMetricFamily("chatwatch_agents_active", "Agents who replied within "
+                                        "the last 15 min of event time.", labels=shop)
+        self.inquiries = GaugeMetricFamily("chatwatch_inquiries", "Distinct customer buyers "
+                                           "with a wait today, any hour (询单人数).",
+                                           labels=shop)
+        self.paid_buyers = GaugeMetricFamily("chatwatch_conversions", "Today's inquiries "
+                                             "converted: distinct customers with a paid order "
+                                             "attributed to today (付款人数), so far.",
+                                             labels=shop)
+        self.conversion = GaugeMetricFamily("chatwatch_conversion_rate", "Paid buyers "
+                                            "attributed to today over today's inquiries "
+                                            "(询单转化率), so far; NaN without inquiries.",
+                                            labels=shop)
+        self.agent_conversion = GaugeMetricFamily("chatwatch_agent_conversion_rate", "An "
+                                                  "agent's paid buyers over the buyers whose "
+                                                  "waits the agent held today, so far; NaN "
+                                                  "without.", labels=["shop", "agent"])
+        # The per-(shop, KPI) gauges: today's rate, units, units breached, target, min
+        # volume, the oldest open wait and the age at which a wait is at risk (read by
+        # KpiBelowTarget and KpiWaitAtRisk).
+        self.kpi_rate = GaugeMetricFamily("chatwatch_kpi_rate", "Today's rate of the KPI; NaN "
+                                          "without units.", labels=kpi)
+        self.kpi_units = GaugeMetricFamily("chatwatch_kpi_units", "Today's counted units of "
+                                           "the KPI (buyers, rounds or sessions).", labels=kpi)
+        self.kpi_breached = GaugeMetricFamily("chatwatch_kpi_units_breached", "Today's counted "
+                                              "units breached.", labels=kpi)
+        self.kpi_target = GaugeMetricFamily("chatwatch_kpi_target", "The KPI's target from "
+                                            "configuration.", labels=kpi)
+        self.kpi_volume = GaugeMetricFamily("chatwatch_kpi_min_volume", "Units a day needs "
+                                            "before KpiBelowTarget may fire.", labels=kpi)
+        self.kpi_oldest = GaugeMetricFamily("chatwatch_kpi_oldest_wait_seconds", "Age of the "
+                                            "oldest open unbreached wait of the KPI; 0 when "
+                                            "none.", labels=kpi)
+        self.kpi_at_risk = GaugeMetricFamily("chatwatch_kpi_wait_at_risk_seconds", "Age at "
+                                             "which a wait of the KPI is at risk "
+                                             "(at_risk_share of its window).", labels=kpi)
+        self.kpi_info = GaugeMetricFamily("chatwatch_kpi_info", "1 per KPI of a shop; labels "
+                                          "carry its Chinese title (notices) and unit.",
+                                          labels=["shop", "kpi", "title", "unit"])
+
+    def all(self) -> list[Metric]:
+        """Every family, the KPI ones first (as before)."""
+        return [self.kpi_rate, self.kpi_units, self.kpi_breached, self.kpi_target,
+                self.kpi_volume, self.kpi_oldest, self.kpi_at_risk, self.kpi_info,
+                self.open_waits, self.oldest, self.rate, self.consult, self.unreplied,
+                self.target, self.at_risk, self.needed, self.active, self.inquiries,
+                self.paid_buyers, self.conversion, self.agent_conversion]
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    """The text exposition of ``registry`` without the ``_created`` series.
+
+    prometheus_client adds a ``<name>_created`` series to every counter, histogram and
+    summary child (a start timestamp): in the text format Prometheus stores each as a series
+    of its own, doubling what every shop costs, and nothing of chatwatch reads them.
+    """
+    return generate_latest(_WithoutCreated(registry))
+
+
+class _WithoutCreated:
+    """A registry's families, ``_created`` samples left out (for :func:`render`)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.registry.collect():
+            if family.type in ("counter", "histogram", "summary"):
+                samples = [s for s in family.samples if not s.name.endswith("_created")]
+                if len(samples) != len(family.samples):
+                    family = _copy_family(family, samples)
+            yield family
+
+
+def _copy_family(family: Metric, samples: list[Any]) -> Metric:
+    copy = Metric(family.name, family.documentation, family.type, family.unit)
+    copy.samples = samples
+    return copy
 
 
 def _rate(value: float | None) -> float:

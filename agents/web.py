@@ -11,7 +11,7 @@ from typing import Any, Literal
 import faust
 import msgspec
 from faust.web import View
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from agents.board.data import counting_notes
 from agents.board.http import serve_on_worker
@@ -44,7 +44,9 @@ def register_views(app: faust.App, settings: Settings, registry: CollectorRegist
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
         # aiohttp refuses a charset inside content_type; the exposition format is UTF-8 anyway.
-        return web.bytes(generate_latest(registry), content_type="text/plain; version=0.0.4")
+        # The engine is read on the loop in slices, the text written in a thread.
+        body = await pipeline.metrics.scrape()
+        return web.bytes(body, content_type="text/plain; version=0.0.4")
 
     @app.page("/health")
     async def health_view(web: Any, request: Any) -> Any:

@@ -98,6 +98,10 @@ class Settings:
     state_retention_hours: float = 48.0
     # /health answers 503 (not ready) while the worker lags more than this behind the events.
     health_max_lag_seconds: float = 60.0
+    # Series caps of /metrics (agents.series): the busiest shops and (shop, agent) pairs keep
+    # label values of their own, the rest are folded into shop="_other" / agent="_other".
+    metrics_max_shops: int = 500
+    metrics_max_agents: int = 2000
     # How often the worker compares the log it has read with what the broker still holds; a
     # log that became shorter (a blank broker restart, a recreated topic) stops the worker
     # with a message, so its supervisor restarts it on the log as it is now.
@@ -151,6 +155,8 @@ _ENV_SCALARS: dict[str, tuple[str, type]] = {
     "CHATWATCH_REBALANCE_TIMEOUT_SECONDS": ("rebalance_timeout_seconds", float),
     "CHATWATCH_STATE_RETENTION_HOURS": ("state_retention_hours", float),
     "CHATWATCH_HEALTH_MAX_LAG_SECONDS": ("health_max_lag_seconds", float),
+    "CHATWATCH_METRICS_MAX_SHOPS": ("metrics_max_shops", int),
+    "CHATWATCH_METRICS_MAX_AGENTS": ("metrics_max_agents", int),
     "CHATWATCH_LOG_CHECK_SECONDS": ("log_check_seconds", float),
     "CHATWATCH_CHECK_TOKEN": ("check_token", str),
     "CHATWATCH_BOARD_URL": ("board_url", str),
@@ -272,6 +278,10 @@ def _check_scalars(values: dict[str, Any]) -> None:
          lambda v: 1 <= v <= 86400),
         ("health_max_lag_seconds", values.get("health_max_lag_seconds"), float,
          lambda v: 1 <= v <= 86400),
+        ("metrics_max_shops", values.get("metrics_max_shops"), int,
+         lambda v: 1 <= v <= 100_000),
+        ("metrics_max_agents", values.get("metrics_max_agents"), int,
+         lambda v: 1 <= v <= 1_000_000),
         ("log_check_seconds", values.get("log_check_seconds"), float,
          lambda v: 0.5 <= v <= 3600),
     ]
@@ -342,6 +352,11 @@ _HINTS = {
                          "0.5-3600 (default 5)",
     "health_max_lag_seconds": "event lag in seconds beyond which /health says not ready, "
                               "1-86400 (default 60)",
+    "metrics_max_shops": "shops with series of their own in /metrics, 1-100000 (default "
+                         "500); the rest are folded into shop=\"_other\"",
+    "metrics_max_agents": "(shop, agent) pairs with series of their own in /metrics, "
+                          "1-1000000 (default 2000); the rest are folded into "
+                          "agent=\"_other\"",
 }
 
 
