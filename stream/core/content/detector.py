@@ -15,19 +15,32 @@ from operator import attrgetter
 
 import ahocorasick_rs
 
-from stream.core.content import links
+from stream.core.content import explain, links
 from stream.core.content.keywords import CUES, DEFAULT_ABUSE, PLATFORM_DOMAINS, Cue
 from stream.core.content.masking import mask_spans, mask_value
 from stream.core.content.normalize import Compact, Normalizer, View, char_class, compact, tables
 from stream.core.content.numbers import MEASURE, Group, clusters, find_numbers, read_zeros, valid
 from stream.core.content.prefilter import CLEAN, COMMON, FULL, Prefilter
 from stream.core.content.quality import bare_presence
-from stream.core.content.sounds import SHAPES, STRONG, WORD, SoundMatcher, matcher, ordinary
+from stream.core.content.sounds import (
+    SHAPES,
+    STRONG,
+    WORD,
+    SoundMatcher,
+    is_official,
+    matcher,
+    ordinary,
+)
 
 CONTACT_CATEGORIES = frozenset({"phone", "wechat", "qq", "alipay", "email", "link", "handle"})
 _SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 MODES = ("mention", "handover")
 _ID_KINDS = frozenset({"wechat", "qq", "alipay", "handle", "contact"})
+_CHANNELS = frozenset({"wechat", "qq", "alipay", "handle"})
+_HOTLINE = re.compile(r"(?:0{0,2}86)?[48]00[0-9]{7}")
+_MOBILE = re.compile(r"1[3-9][0-9]{9}")
+_LATIN = re.compile(r"[a-z]")
+_NOT_DIGIT = re.compile(r"[^0-9]+")
 _AFTER_KINDS = frozenset({"wechat", "qq", "alipay", "handle", "phone"})  # "13812345678 是我的电话"
 
 # What may stand between a cue and the number it introduces: "微信号：", "qq是", "电话为",
@@ -282,9 +295,10 @@ class Detector:
             shielded = self._links(view, text, platform, cues, hits)
             groups = list(clusters(vt))
             if groups:
-                self._numbers(view, groups, cues, hits, shielded)
+                self._numbers(view, groups, cues, hits, shielded, mode)
             if cues:
                 self._ids(view, cues, hits)
+            self._unexplained(text, view, groups, cues, hits, shielded, mode)
         if not contacts_only:
             if cues:
                 self._mentions(view, cues, mode, hits)
@@ -403,7 +417,7 @@ class Detector:
         return ends, starts
 
     def _numbers(self, view: View, groups_of: list[list[Group]], cues: list[_Cue],
-                 hits: list[_Hit], shielded: bytearray | None) -> None:
+                 hits: list[_Hit], shielded: bytearray | None, mode: str) -> None:
         vt = view.text
         n = len(vt)
         ends, starts = self._cue_index(cues)
@@ -445,6 +459,8 @@ class Detector:
                 c, after = chosen.get((s, e), (None, False))
                 if e < n and "a" <= vt[e] <= "z" and (c is None or c.cue.kind == "phone"):
                     continue  # "13812345678abc": part of a longer code
+                if c is None and explain.order_after(vt, e):
+                    continue  # "09164693987 这个订单": an order number, named after it
                 if s > 0 and vt[s - 1] == "+":
                     s -= 1  # "+86 138…": the plus belongs to the number
                 digits = "".join(ch for ch in vt[s:e] if ch.isdigit())
@@ -454,7 +470,11 @@ class Detector:
                     "phone-shape" if kind == "phone" and c is not None and not valid(digits)
                     else "",
                     "before-cue" if after else "") or "number"
-                hits.append(_Hit(*view.span(s, e), kind, "critical", how))
+                # A 400/800 brand hotline is a phone: critical under PDD's mention rule, for
+                # review elsewhere unless the shop allow-lists it (content.allow).
+                severity = "warning" if (mode == "handover" and kind == "phone"
+                                         and _HOTLINE.fullmatch(digits)) else "critical"
+                hits.append(_Hit(*view.span(s, e), kind, severity, how))
 
     def _ids(self, view: View, cues: list[_Cue], hits: list[_Hit]) -> None:
         """Letters-and-digits ids after (or before) a cue: ``vx lily_2024``, ``KTB582 威``."""
@@ -491,6 +511,100 @@ class Detector:
                     continue
             if cue.kind != "contact" and not cue.ids:
                 self._id_before(view, c, kind, how, hits)
+
+    # -- the contact is the invariant (DOMAIN.md §4) ------------------------------------------
+    def _unexplained(self, text: str, view: View, groups_of: list[list[Group]], cues: list[_Cue],
+                     hits: list[_Hit], shielded: bytearray | None, mode: str) -> None:
+        """Contact-shaped tokens that no stage flagged and no benign reading explains.
+
+        Critical on PDD (``mention``) and wherever a contact cue stands anywhere in the message;
+        a ``warning`` for review otherwise. The cues decide the category.
+        """
+        vt = view.text
+        # Letter-and-digit ids first: a digit run inside one is judged with it.
+        latin = _LATIN.search(vt) is not None
+        found: list[tuple[int, int, str]] = (
+            [(s, e, "link") for s, e in explain.link_shapes(vt)] if latin else [])
+        if latin:
+            found.extend((*m.span(), "mixed") for m in explain.MIXED.finditer(vt))
+        inside = bytearray(len(vt)) if found else None
+        if inside is not None:
+            for s, e, _ in found:
+                inside[s:e] = b"\x01" * (e - s)
+        for groups in groups_of:
+            # A group at either edge glued to letters (338195 24h) or to a unit (…，24小时)
+            # belongs there.
+            lo, hi = 0, len(groups)
+            if hi > 1 and explain.edge_group(vt, groups[-1].start, groups[-1].end, True):
+                hi -= 1
+            if hi - lo > 1 and explain.edge_group(vt, groups[0].start, groups[0].end, False):
+                lo += 1
+            digits = "".join(g.digits for g in groups[lo:hi])
+            s, e = groups[lo].start, groups[hi - 1].end
+            if 5 <= len(digits) <= 12 and (inside is None or inside.find(1, s, e) == -1):
+                found.append((s, e, "digits"))
+        if "@" in vt:
+            found.extend((*m.span(), "handle") for m in explain.HANDLES.finditer(vt))
+        if not found:
+            return
+        busy = bytearray(len(text))
+        for h in hits:
+            busy[h.start:h.end] = b"\x01" * (h.end - h.start)
+        context: _Context | None = None
+        explained: set[str] = set()  # a token read once (型号 le6542 和 le6542) reads so again
+        for s, e, shape in found:
+            a, b = view.span(s, e)
+            if busy.find(1, a, b) != -1 or (shielded is not None and shielded.find(1, s, e) != -1):
+                continue
+            token = vt[s:e]
+            if token in explained:
+                continue
+            if shape == "digits":
+                if explain.digit_reading(vt, s, e, _NOT_DIGIT.sub("", token), token) is not None:
+                    explained.add(token)
+                    continue
+            elif shape == "mixed":
+                reading = explain.mixed_reading(vt, s, e, text[a:b])
+                if reading is not None and reading not in explain.SHAPE_ONLY:
+                    explained.add(token)
+                    continue
+                if reading is not None:  # a code by its shape alone: unless a cue says otherwise
+                    if context is None:
+                        context = self._context(vt, cues)
+                    if not context.names_channel(s, e) and _OWN_CHANNEL.match(token) is None:
+                        explained.add(token)
+                        continue
+            if context is None:
+                context = self._context(vt, cues)
+            kind, how = context.category(vt, s, e, shape)
+            severity = ("critical" if (mode == "mention" or kind == "link" or shape == "handle"
+                                      or how.startswith("glued") or context.any_outside(s, e))
+                        else "warning")
+            busy[a:b] = b"\x01" * (b - a)
+            hits.append(_Hit(a, b, kind, severity, _evasions("unexplained-id", how)))
+
+    def _context(self, vt: str, cues: list[_Cue]) -> _Context:
+        """The contact cues of a message: its channel cues and the invitations by sound."""
+        spans: list[tuple[int, int, str | None, str]] = []
+        for c in cues:
+            if c.cue.kind != "shield":
+                kind = c.cue.kind if c.cue.kind in _CHANNELS else None
+                # An ordinary word read like a channel (微小, 卫星) names it last of all.
+                how = "" if c.cue.how == "keyword" else c.cue.how
+                spans.append((c.start, c.end, kind, how if c.level != WORD else "sound:" + how))
+        for m in self._sounds.invitations.finditer(vt):
+            group = m.lastgroup or ""
+            if group == "official" and not is_official(m.group()):
+                continue
+            kind = {"wechat": "wechat", "qq": "qq", "qie": "qq", "kou": "qq", "wei": "wechat",
+                    "official": "wechat"}.get(group)
+            how = {"wechat": "invitation", "qq": "invitation", "qie": "homophone:企鹅",
+                   "kou": "homophone:扣扣", "wei": "homophone:微信"}.get(
+                group, "group" if group == "group" else "official-account")
+            spans.append((m.start(), m.end(), kind, how))
+        for m in _INVITE.finditer(vt):
+            spans.append((m.start(), m.end(), None, "invitation" if m.group("strong") else "cue"))
+        return _Context(spans)
 
     def _id_before(self, view: View, c: _Cue, kind: str, how: str, hits: list[_Hit]) -> None:
         vt = view.text
@@ -546,6 +660,106 @@ class Detector:
             a, b = view.span(small.at(s), small.at(e - 1) + 1)
             allowed[a:b] = b"\x01" * (b - a)
         return [h for h in hits if allowed.find(0, h.start, h.end) != -1]
+
+
+# Invitation words with no channel (加 20456617, 联系 kd8812, 需要的…), the notes that go with a
+# dotless address, and the @ of a handle: a contact cue for ``_unexplained``.
+_INVITE = re.compile(r"(?P<strong>(?<![增参追外附更再叠])加(?![绒厚大长购急油工宽高价热强固湿量班盟重快速减分钱])"
+                     r"|联(?![名盟合通想动网])|(?<![寻查])找(?![到不回零钱补平])|私(?![密有自服])"
+                     r"|(?<![一点水])滴(?![水胶漏灌])|戳|搜|好友|[+➕]|@"
+                     r"|闲鱼|咸鱼|钉钉|飞书|企微|陌陌|探探|微博|小红书|抖音|快手"
+                     r"|(?<![您你])(?:需要|想要)的)"
+                     r"|需要|有需|想要|空格|浏览器")
+# How close a strong invitation must stand to a code for it to speak for the code.
+_INVITE_REACH = 8
+# An id glued to the letter of its channel: 加vkd8812, +w778812345, 加q20456617.
+_GLUED_CHANNEL = re.compile(r"(?:加|[+➕]|十|个)\s?(?:(?P<wechat>v|w|vx|wx)|(?P<qq>q|qq))$")
+# A channel's letters at the head of an id (gzhleo745: 公众号 leo745).
+_HEAD_CHANNEL = re.compile(r"(?P<wechat>gzh|vx|wx|weixin)|(?P<qq>qq|kk)|(?P<group>qun)")
+# The heads no product code starts with (WX4669 and QQ-332 are model codes, GZHKTB_6533 is not).
+_OWN_CHANNEL = re.compile(r"gzh|weixin|wechat")
+# … or glued after a number: 16176090261v同.
+_TAIL_CHANNEL = re.compile(r"[0-9](?:(?P<wechat>v|w|vx|wx)|(?P<qq>q|qq))$")
+
+
+class _Context:
+    """The contact cues of one message (view spans, category or None, how)."""
+
+    __slots__ = ("spans",)
+
+    def __init__(self, spans: list[tuple[int, int, str | None, str]]) -> None:
+        self.spans = spans
+
+    def any_outside(self, s: int, e: int) -> bool:
+        """Whether a cue stands anywhere in the message outside ``[s, e)``."""
+        return any(not (cs >= s and ce <= e) for cs, ce, _, _ in self.spans)
+
+    def names_channel(self, s: int, e: int) -> bool:
+        """Whether a cue outside ``[s, e)`` says the code there is a contact.
+
+        A channel, group or official-account word anywhere, or an invitation next to it
+        (加 QZY28451): a code's shape then explains nothing. An invitation counts within ``_INVITE_REACH`` characters either side (搜索 KD8812
+        加好友); 需要 and 想要 are too common in service talk to count at all.
+        """
+        for cs, ce, kind, how in self.spans:
+            if cs >= s and ce <= e:
+                continue
+            if (kind is not None and not how.startswith("sound:")) or how in ("group", "official-account"):
+                return True
+            if how == "invitation" and (s - _INVITE_REACH <= ce <= s or e <= cs <= e + _INVITE_REACH):
+                return True
+        return False
+
+    def category(self, vt: str, s: int, e: int, shape: str) -> tuple[str, str]:
+        """The category of the token ``vt[s:e]`` and the cue stage that names it.
+
+        A channel word (the nearest one, either side) decides; then an invitation or
+        group word that names a channel by sound; then the token's own shape.
+        """
+        glued = _GLUED_CHANNEL.search(vt, max(0, s - 3), s + 2)
+        token = vt[s:e]
+        if shape == "mixed" and glued is None and token[:1] in "vwq":
+            glued = _GLUED_CHANNEL.search(vt, max(0, s - 2), s + 1)
+        if glued is None and shape == "mixed":
+            glued = _HEAD_CHANNEL.match(token) or _TAIL_CHANNEL.search(token)
+        if glued is None and shape == "digits":
+            glued = _TAIL_CHANNEL.match(vt, e - 1, e + 2)
+            if glued is not None and e + glued.end() - e < len(vt) and "a" <= vt[glued.end():glued.end() + 1] <= "z":
+                glued = None
+        if glued is not None and glued.groupdict().get("group"):
+            return ("phone" if _MOBILE.fullmatch(token[3:]) else "handle"), "glued+group"
+        if glued is not None:
+            return ("wechat" if glued.group("wechat") else "qq"), "glued"
+        best: tuple[int, int, str, str] | None = None  # (rank, distance, kind, how)
+        for cs, ce, kind, how in self.spans:
+            if kind is None or (cs >= s and ce <= e):
+                continue
+            distance = s - ce if ce <= s else cs - e
+            rank = (0 if how in ("", "look-alike") or how.startswith("homophone")
+                    else 2 if how.startswith("sound:") else 1)
+            key = (rank, abs(distance), kind, how)
+            if best is None or key[:2] < best[:2]:
+                best = key
+        stage = ""
+        for _, _, kind, how in self.spans:
+            if kind is None and how:
+                stage = how
+        if best is not None and best[3].startswith("sound:"):
+            best = (*best[:3], best[3][6:])
+        if shape in ("handle", "link"):
+            return shape, best[3] if best is not None else stage
+        digits = _NOT_DIGIT.sub("", token)
+        if best is not None and best[2] == "qq" and shape == "digits" and not (
+                5 <= len(digits) <= 11 and digits[0] != "0"):
+            best = None  # QQ 123456789012: no QQ number has twelve digits; read by its shape
+        if best is not None:
+            return best[2], best[3]
+        if shape == "mixed" and explain.glued_tld(token):
+            return "link", stage
+        if shape == "digits" and (_MOBILE.fullmatch(digits) or digits[:1] == "0"
+                                  or _HOTLINE.fullmatch(digits)):
+            return "phone", stage
+        return "handle", stage
 
 
 def _channel_before(vt: str, c: _Cue, ends: dict[int, _Cue]) -> _Cue | None:

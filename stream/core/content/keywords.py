@@ -110,4 +110,8 @@ TLDS: tuple[str, ...] = (
     "com", "cn", "net", "org", "cc", "top", "xyz", "vip", "io", "co", "info", "shop", "club",
     "site", "online", "tv", "link", "ly", "gl", "ink", "wang", "ren", "biz", "me", "im", "hk",
     "tw", "us", "uk", "jp", "asia", "mobi", "store", "fun", "icu", "live", "work", "pro",
+    # New TLDs evaders pick because filters do not know them (issue 27).
+    "world", "lol", "xin", "life", "space", "tech", "dev", "cloud", "website", "games", "email",
+    "group", "plus", "fans", "cyou", "buzz", "bond", "sbs", "cfd", "ltd", "city", "wiki", "kim",
+    "pw", "ws", "run", "bar", "rest", "lat", "today",
 )

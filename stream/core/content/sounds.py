@@ -135,6 +135,12 @@ class SoundMatcher:
     # also the prefilter's triggers for the word.
     strong: tuple[frozenset[str], ...]
     single_strong: frozenset[str]  # for one-syllable words: the unusual spellings of it
+    # Invitations, group and official-account words by sound, on the view text (see
+    # ``invitations``): groups ``wechat``/``qq`` (加微, 佳喂, 茄丘, 十Q), ``qie`` (企-0鹅, 乞儿),
+    # ``group`` (群, 裙, qun, 君羊), ``official`` (公众号, 工枞号, 蚣粽), and ``kou``/``wei``
+    # (a character read kou or wei standing alone: it names QQ or WeChat only for an
+    # unexplained id).
+    invitations: re.Pattern[str]
 
 
 def matcher(translate: dict[int, str], common: frozenset[str]) -> SoundMatcher:
@@ -166,7 +172,50 @@ def matcher(translate: dict[int, str], common: frozenset[str]) -> SoundMatcher:
                    else frozenset() for w in SOUND_WORDS)
     single = frozenset().union(*(classes[fold(w.syllables[w.key])] - avoid
                                  for w in SOUND_WORDS if w.single))
-    return SoundMatcher(pattern, SOUND_WORDS, classes, strong, single)
+    return SoundMatcher(pattern, SOUND_WORDS, classes, strong, single, invitations(by_syllable))
+
+
+# Ordinary words read like an official-account word: 工种 (a trade), 公众 (the public) alone.
+_NOT_OFFICIAL = frozenset(("工种", "公众", "宫中", "公中", "共中", "供中"))
+
+
+def invitations(by_syllable: dict[str, set[str]]) -> re.Pattern[str]:
+    """One pattern for the invitation, group and official-account cues, spelt by sound.
+
+    Run on the view text (not the compact one: ``+喂+`` needs its plus), with up to three
+    separators (or a padding 0: 企-0鹅) between the characters of a word.
+    """
+    def cls(*syllables: str, extra: str = "") -> str:
+        chars = set(extra)
+        for syl in syllables:
+            chars |= {c for c in by_syllable.get(fold(syl), set()) if ord(c) < 0x10000}
+        return "[" + re.escape("".join(sorted(chars))) + "]"
+
+    gap = r"[\W_]{0,3}"
+    jia = cls("jia", extra="+➕十")
+    wei = cls("wei", extra="vw徽")
+    kou = cls("kou", "qiu", extra="q口")
+    # 七 is read 7 in the view (七鹅), but not a 7 inside a number (…07、0 哦).
+    qie = "(?:" + cls("qi") + "|(?<![0-9])7)" + r"[\W_0]{0,3}" + cls("e", "er")
+    group = cls("qun", extra="羣") + "|qun|君" + gap + "羊|羊" + gap + "君"
+    official = (cls("gong") + gap + cls("zhong") + "(?:" + gap + cls("hao") + ")?" + "|gzh")
+    invite = f"{jia}{gap}(?:个{gap})?"
+    # A kou or wei character standing alone (卫 ～～ ab57561) or ending the message
+    # (…先到先得卫): glued into a sentence (折扣, 口感, 为了) it names nothing.
+    def lone(chars: str) -> str:
+        return f"(?<![\u4e00-\u9fff]){chars}(?![\u4e00-\u9fff])|{chars}(?=[\\W_]{{0,8}}$)"
+
+    kou_alone = lone(cls("kou", extra="筘窛"))
+    wei_alone = lone(cls("wei", extra="徽")) + "|(?<![a-z])wei(?![a-z])"
+    return re.compile(f"(?P<wechat>{invite}{wei})|(?P<qq>{invite}{kou})|(?P<qie>{qie})"
+                      f"|(?P<group>{group})|(?P<official>{official})"
+                      f"|(?P<kou>{kou_alone})|(?P<wei>{wei_alone})")
+
+
+def is_official(word: str) -> bool:
+    """Whether a match of the ``official`` group is an official-account word (not 工种)."""
+    core = "".join(ch for ch in word if ch.isalnum())
+    return len(core) > 2 or core == "gzh" or core not in _NOT_OFFICIAL
 
 
 WORD = 2     # the hit is, or is glued to, an ordinary word: counts only when handed over
