@@ -21,6 +21,7 @@ import yaml
 from stream import kpi_config
 from stream.core.content import Detector
 from stream.core.guard import ContentGuard, GuardLimits
+from stream.core.limits import RowLimits
 from stream.core.policy import (
     BUILTIN_POLICIES,
     DEFAULT_PLATFORM,
@@ -154,6 +155,9 @@ _ENV_SCALARS: dict[str, tuple[str, type]] = {
     "CHATWATCH_SESSION_TIMEOUT_SECONDS": ("session_timeout_seconds", float),
     "CHATWATCH_REBALANCE_TIMEOUT_SECONDS": ("rebalance_timeout_seconds", float),
     "CHATWATCH_STATE_RETENTION_HOURS": ("state_retention_hours", float),
+    "CHATWATCH_STATE_MAX_LIVE_ORDERS": ("state_max_live_orders", int),
+    "CHATWATCH_STATE_MAX_SETTLED_ORDERS": ("state_max_settled_orders", int),
+    "CHATWATCH_STATE_MAX_DAYS": ("state_max_days", int),
     "CHATWATCH_HEALTH_MAX_LAG_SECONDS": ("health_max_lag_seconds", float),
     "CHATWATCH_METRICS_MAX_SHOPS": ("metrics_max_shops", int),
     "CHATWATCH_METRICS_MAX_AGENTS": ("metrics_max_agents", int),
@@ -248,8 +252,13 @@ def settings_from_mapping(doc: Mapping[str, Any], env: Mapping[str, str]) -> Set
     _check_timezone("default_timezone", default_timezone)
     platforms = _platforms(doc.get("platforms") or {})
     shops = _shops(doc.get("shops") or {}, default_timezone)
+    # the row caps live with the policies, where every driver's engine finds them
+    limits = RowLimits(**{name.removeprefix("state_"): values.pop(name) for name in
+                          ("state_max_live_orders", "state_max_settled_orders", "state_max_days")
+                          if name in values})
     policies = PolicyBook(platforms=platforms, shops=shops, default_platform=default_platform,
-                          default_timezone=default_timezone, kpi_catalog=kpi_catalog)
+                          default_timezone=default_timezone, kpi_catalog=kpi_catalog,
+                          limits=limits)
     content = _content(doc.get("content") or {}, env)
     return Settings(security=security, policies=policies, content=content, **values)
 
@@ -270,6 +279,11 @@ def _check_scalars(values: dict[str, Any]) -> None:
          lambda v: 0.01 <= v <= 1),
         ("state_retention_hours", values.get("state_retention_hours"), float,
          lambda v: 1 <= v <= 24 * 90),
+        ("state_max_live_orders", values.get("state_max_live_orders"), int,
+         lambda v: 1 <= v <= 4096),
+        ("state_max_settled_orders", values.get("state_max_settled_orders"), int,
+         lambda v: 0 <= v <= 65536),
+        ("state_max_days", values.get("state_max_days"), int, lambda v: 1 <= v <= 400),
         ("session_timeout_seconds", values.get("session_timeout_seconds"), float,
          lambda v: 3 <= v <= 300),
         ("rebalance_timeout_seconds", values.get("rebalance_timeout_seconds"), float,
@@ -345,6 +359,13 @@ _HINTS = {
     "session_timeout_seconds": "Kafka consumer session timeout, 3-300 s (default 10)",
     "state_retention_hours": "hours of event time idle conversations are kept, 1-2160 "
                              "(default 48)",
+    "state_max_live_orders": "orders per conversation kept whole while they can still change a "
+                             "figure, 1-4096 (default 256; beyond, the oldest is settled and "
+                             "counted)",
+    "state_max_settled_orders": "settled orders per conversation remembered to spot repeats, "
+                                "0-65536 (default 1024)",
+    "state_max_days": "business days per conversation whose contributions its row keeps, "
+                      "1-400 (default 32; keep it above state_retention_hours / 24 + 1)",
     "rebalance_timeout_seconds": "Kafka rebalance timeout, 2-600 s (default 6)",
     "alert_hold_seconds": "seconds an event alert stays firing before it resolves, 1-86400 "
                           "(default 300)",

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
 from stream.core.events import CUSTOMER, ChatEvent
+from stream.core.limits import Capped, RowLimits
 from stream.core.orders import (
     CANCELLED,
     DEFAULT_CONVERSION_WINDOW_HOURS,
@@ -27,6 +28,7 @@ from stream.core.orders import (
     attributed_day,
     contributions,
     first_waits,
+    keep_marks,
     mark,
     prune,
 )
@@ -50,10 +52,13 @@ class Conversions:
     default ids (one conversation per buyer and shop) it stays empty.
     """
 
-    def __init__(self, conversations: dict[str, Conversation]) -> None:
+    def __init__(self, conversations: dict[str, Conversation],
+                 limits: RowLimits | None = None, capped: Capped | None = None) -> None:
         self.conversations = conversations
         self.applied = 0  # order events applied (not duplicates): "the log has orders"
         self._longest: int | None = None
+        self.limits = limits or RowLimits()
+        self.capped = capped if capped is not None else Capped()
 
     def longest_window_ms(self, policies: PolicyBook) -> int:
         """The longest conversion window of any platform or shop (what eviction must keep)."""
@@ -81,14 +86,13 @@ class Conversions:
             payment_day = business_day(paid_ms, tz).toordinal()
             attributed = attributed_day(self._buyer_rows(conv, cid, aliases), paid_ms,
                                         policy.conversion_window_ms)
-        before = contributions(conv.marks, conv.orders)
         outcomes = apply_order(conv, cid, event.order_id or "", status, event.amount_fen,
-                               counted, payment_day, attributed)
-        book.change(conv.shop_id, conv.buyer_id, before, contributions(conv.marks, conv.orders))
+                               counted, payment_day, attributed, self.limits, self.capped)
+        for outcome in outcomes:  # the order's change of contributions, and nothing else's
+            book.record(conv.buyer_id, outcome)
         return outcomes
 
-    @staticmethod
-    def mark(conv: Conversation, book: OrderBook) -> None:
+    def mark(self, conv: Conversation, book: OrderBook) -> None:
         """Give the open wait's holder an inquiry mark for the wait's business day."""
         day = conv.wait_day
         marks = conv.marks
@@ -96,6 +100,9 @@ class Conversions:
         mark(conv)
         book.inquire(conv.shop_id, conv.buyer_id, day, conv.wait_agent or UNASSIGNED,
                      conv.wait_start if first else None)
+        limits = self.limits
+        if first or len(conv.marks) > MARK * limits.max_marks:
+            self.capped.marks += keep_marks(conv, limits.max_days, limits.max_marks)
 
     def _buyer_rows(self, conv: Conversation, cid: str, aliases: Aliases) -> Iterator[Conversation]:
         """The buyer's conversations in the shop (this partition): this one, then the others."""
@@ -143,4 +150,4 @@ class Conversions:
         book.forget_before(keep_from_day)
         for conv in self.conversations.values():
             if conv.partition == partition and (conv.marks or conv.orders):
-                prune(conv, keep_from_day)
+                prune(conv, keep_from_day, self.limits, self.capped)

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from stream.core import kpi_engine
+from stream.core import kpi_engine, kpi_state
 from stream.core.agent_days import AgentDay
 from stream.core.conversion import Aliases, Conversions, default_id
 from stream.core.deadlines import Deadlines
@@ -24,7 +24,16 @@ from stream.core.guard import ContentFlagged, ContentGuard
 from stream.core.kpi_engine import KpiPartition
 from stream.core.kpi_figures import KpiBook, KpiFigures
 from stream.core.kpi_state import KpiBreached, KpiOutcome
-from stream.core.orders import Conversion, OrderBook, OrderOutcome, is_duplicate_order, needs_mark
+from stream.core.limits import Capped
+from stream.core.orders import (
+    Conversion,
+    OrderBook,
+    OrderOutcome,
+    is_duplicate_order,
+    keep_marks,
+    keep_orders,
+    needs_mark,
+)
 from stream.core.policy import Policy, PolicyBook
 from stream.core.reply_window import (
     DAY_RECORD,
@@ -33,10 +42,10 @@ from stream.core.reply_window import (
     WaitOpened,
     apply_event,
     business_day,
-    day_record,
     expire_wait,
     id_hash,
     is_duplicate,
+    keep_days,
     new_conversation,
     share_ids,
 )
@@ -107,7 +116,10 @@ class Engine:
         self.out_of_order = 0
         # Sliding windows of arrivals and replies per shop, for the staffing advice (§6).
         self.staffing = StaffingBook()
-        self.conversions = Conversions(self.conversations)  # orders (§7)
+        # Caps on each row (stream.core.limits) and the count of what they dropped.
+        self.limits = policies.limits
+        self.capped = Capped()
+        self.conversions = Conversions(self.conversations, self.limits, self.capped)  # §7
 
     # -- state ------------------------------------------------------------------------------
 
@@ -128,6 +140,7 @@ class Engine:
         kpi_engine.load(part.kpi, self.policies, conversation_id, conv, old)
         self.conversions.adopt(conv, conversation_id, part.orders, part.aliases, old)
         self.conversations[conversation_id] = conv
+        self._bound(conv, self.policies.resolve(conv.platform, conv.shop_id)[1], restored=True)
         if conv.has_open_wait and not conv.wait_breached:
             policy = self.policies.policy(conv.platform, conv.shop_id)
             part.deadlines.add(conv.wait_start + policy.window_ms, conversation_id)
@@ -193,6 +206,9 @@ class Engine:
                     part.deadlines.add(outcome.deadline_ms, cid)
             if conv.days is not before:
                 self._book_change(part.book, conv, before, conv.days)
+        if len(conv.days) > self.limits.max_days * DAY_RECORD or \
+                kpi_state.day_count(conv.kpi) > self.limits.max_days:
+            self._bound(conv, tz)
         everything: list[EngineOutcome] = [*outcomes, *kpis]
         if outcomes or (event.sender == "agent" and event.type == "message"):
             self.staffing.observe(conv.shop_id, event.sender, event.agent_id, conv.latest_ts,
@@ -307,17 +323,37 @@ class Engine:
     @staticmethod
     def _book_change(book: DayBook, conv: Conversation, before: tuple[int, ...],
                      after: tuple[int, ...]) -> None:
-        """Tell the book how a conversation's day records changed (flat ``days`` tuples)."""
+        """Tell the book how a conversation's day records changed (flat ``days`` tuples).
+
+        Linear in the records: a scan of ``before`` per record of ``after`` froze the worker
+        for a minute on a row that had gained a day every other event.
+        """
+        old = {before[i]: before[i + 1:i + DAY_RECORD] for i in range(0, len(before), DAY_RECORD)}
         for i in range(0, len(after), DAY_RECORD):
             day = after[i]
             new = after[i + 1:i + DAY_RECORD]
-            old = day_record(before, day)
-            if old != new:
-                book.change(conv.shop_id, conv.buyer_id, day, old, new)
-        for i in range(0, len(before), DAY_RECORD):
-            if day_record(after, before[i]) is None:
-                book.change(conv.shop_id, conv.buyer_id, before[i], before[i + 1:i + DAY_RECORD],
-                            None)
+            prev = old.pop(day, None)
+            if prev != new:
+                book.change(conv.shop_id, conv.buyer_id, day, prev, new)
+        for day, gone in old.items():
+            book.change(conv.shop_id, conv.buyer_id, day, gone, None)
+
+    def _bound(self, conv: Conversation, tz: ZoneInfo, restored: bool = False) -> None:
+        """Hold a row to its caps (``self.limits``), counting what they drop.
+
+        After an event only the day records can have outgrown theirs (orders and marks are held
+        where they are added); a row restored from an older version may hold anything.
+        """
+        limits, capped = self.limits, self.capped
+        capped.days += keep_days(conv, limits.max_days)
+        if kpi_state.day_count(conv.kpi) > limits.max_days:
+            conv.kpi, dropped = kpi_state.keep_days(
+                conv.kpi, self.policies.kpis(conv.platform, conv.shop_id), limits.max_days, tz,
+                conv.wait_day if conv.wait_start != NO_WAIT else None)
+            capped.days += dropped
+        if restored:
+            capped.marks += keep_marks(conv, limits.max_days, limits.max_marks)
+            keep_orders(conv, limits, capped)
 
     def evict(self, partition: int, retention_ms: int) -> list[str]:
         """Forget what lies more than ``retention_ms`` of event time behind a partition.

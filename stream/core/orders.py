@@ -41,6 +41,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from operator import attrgetter
 from typing import cast
 
 import msgspec
@@ -139,11 +140,25 @@ class OrderRefunded(msgspec.Struct, frozen=True, gc=False):
 OrderOutcome = OrderPaid | OrderRefunded
 
 
+_KEY = attrgetter("key")
+
+
+_last: tuple[tuple[Order, ...], int, int] = ((), 0, -1)  # (orders, key, where): the last look
+
+
 def _find(orders: tuple[Order, ...], key: int) -> int:
-    for i, order in enumerate(orders):
-        if order.key == key:
-            return i
-    return -1
+    """Where the order ``key`` is in ``orders``, or -1.
+
+    Scanned in C (every new order scans them all). The last answer is remembered: an event
+    asks twice, for duplicates and to apply, and a tuple never changes.
+    """
+    global _last
+    if _last[0] is orders and _last[1] == key:
+        return _last[2]
+    keys = list(map(_KEY, orders))
+    found = keys.index(key) if key in keys else -1
+    _last = (orders, key, found)
+    return found
 
 
 RETIRED = 8  # bytes per settled order in ``Conversation.retired``
@@ -238,19 +253,43 @@ def attributed_day(candidates: Iterable[Conversation], paid_ms: int,
 
 def apply_order(conv: Conversation, conversation_id: str, order_id: str, status: str,
                 amount: int | None, counted: bool, payment_day: int,
-                day: int | None) -> list[OrderOutcome]:
+                day: int | None, limits: RowLimits | None = None,
+                capped: Capped | None = None) -> list[OrderOutcome]:
     """Apply one non-duplicate order event.
 
     ``counted`` is False for orders of ad and peer buyers: their statuses are remembered (for
     duplicates) and nothing else. For a counted ``paid``, ``day`` is the attributed business
     day (:func:`attributed_day`) or None, when the payment is silent and counts on
     ``payment_day``; the agent is the one holding the conversation now (§3 rule 6).
+
+    The outcomes are exactly the change of the row's contributions (:func:`contributions`), so
+    the book follows them (:meth:`OrderBook.record`) without reading the other orders.
+    ``limits`` caps the row's orders (default :class:`RowLimits`), counting into ``capped``.
     """
+    limits = limits or RowLimits()
     key = order_key(order_id)
+    bit = _STATUS_BIT[status]
     orders = conv.orders
     i = _find(orders, key)
-    order = orders[i] if i >= 0 else Order(key)
-    order = msgspec.structs.replace(order, seen=order.seen | _STATUS_BIT[status])
+    if i >= 0:
+        order = orders[i]
+    else:
+        at = _find_retired(conv.retired, key) if conv.retired else -1
+        if at >= 0:
+            seen = conv.retired[at + RETIRED - 1]
+            if seen & _PAID_BIT or status in (CREATED, CANCELLED):
+                # settled for good (paid on a forgotten day, or set aside by the cap), or a
+                # status that carries no money: only the statuses seen change
+                retired = conv.retired
+                conv.retired = retired[:at] + retired_entry(key, seen | bit) + \
+                    retired[at + RETIRED:]
+                return []
+            # a payment or refund of a cancelled order: live again, as if it had never left
+            conv.retired = conv.retired[:at] + conv.retired[at + RETIRED:]
+            order = Order(key, seen)
+        else:
+            order = Order(key)
+    order = msgspec.structs.replace(order, seen=order.seen | bit)
     outcomes: list[OrderOutcome] = []
     if counted and status == PAID:
         fen = amount or 0
@@ -268,22 +307,124 @@ def apply_order(conv: Conversation, conversation_id: str, order_id: str, status:
         if order.day and not order.silent:
             outcomes.append(OrderRefunded(conversation_id, conv.shop_id, order.agent, order.day,
                                           fen))
-    conv.orders = (*orders[:i], order, *orders[i + 1:]) if i >= 0 else (*orders, order)
+    if status == CANCELLED and not order.seen & _PAID_BIT and not order.refunded:
+        # settled: it will never convert, and it carries no money
+        if i >= 0:
+            conv.orders = (*orders[:i], *orders[i + 1:])
+        _retire(conv, (retired_entry(key, order.seen),), limits, capped)
+        return outcomes
+    if i >= 0:
+        conv.orders = (*orders[:i], order, *orders[i + 1:])
+        return outcomes
+    conv.orders = (*orders, order)
+    if len(conv.orders) > limits.max_live_orders:
+        _settle_oldest(conv, limits, capped)
     return outcomes
 
 
-def prune(conv: Conversation, before_day: int) -> None:
-    """Drop marks and counted orders of business days before ``before_day`` (bounded rows).
+def _settle_oldest(conv: Conversation, limits: RowLimits, capped: Capped | None) -> None:
+    """Settle one live order early (the cap): the oldest without money, else the oldest."""
+    orders = conv.orders
+    victim = next((j for j, o in enumerate(orders)
+                   if not o.seen & _PAID_BIT and not o.refunded), 0)
+    order = orders[victim]
+    conv.orders = (*orders[:victim], *orders[victim + 1:])
+    if capped is not None:
+        capped.live_orders += 1
+    _retire(conv, (retired_entry(order.key, order.seen),), limits, capped)
 
-    Called when the book has forgotten those days: their contributions are no longer read.
-    Orders not yet paid are kept (their statuses still de-duplicate).
+
+def _retire(conv: Conversation, entries: Iterable[bytes], limits: RowLimits,
+            capped: Capped | None) -> None:
+    """Append settled orders to the row, forgetting the oldest beyond the cap."""
+    retired = conv.retired + b"".join(entries)
+    over = len(retired) - limits.max_settled_orders * RETIRED
+    if over > 0:
+        retired = retired[over:]
+        if capped is not None:
+            capped.settled_orders += over // RETIRED
+    conv.retired = retired
+
+
+def prune(conv: Conversation, before_day: int, limits: RowLimits | None = None,
+          capped: Capped | None = None) -> None:
+    """Drop marks, and settle orders, of business days before ``before_day`` (bounded rows).
+
+    Called when the book has forgotten those days: their contributions are no longer read, and
+    a refund of such an order would count for a day no figure shows any more. The settled
+    order keeps its statuses, so a repeated payment is still a duplicate. Orders not yet paid
+    stay live.
     """
     marks = conv.marks
     if marks and cast(int, marks[0]) < before_day:
         conv.marks = tuple(v for i in range(0, len(marks), MARK)
                            if cast(int, marks[i]) >= before_day for v in marks[i:i + MARK])
     if conv.orders and any(o.day and o.day < before_day for o in conv.orders):
+        old = [o for o in conv.orders if o.day and o.day < before_day]
         conv.orders = tuple(o for o in conv.orders if not o.day or o.day >= before_day)
+        _retire(conv, (retired_entry(o.key, o.seen) for o in old), limits or RowLimits(),
+                capped)
+
+
+def keep_orders(conv: Conversation, limits: RowLimits, capped: Capped | None = None) -> None:
+    """Settle what a restored row holds beyond the caps (or settled before they existed).
+
+    Cancelled orders without money are settled (nothing is lost); then, beyond
+    ``max_live_orders``, the oldest without money, then the oldest; as :func:`apply_order`
+    would have done.
+    """
+    orders = conv.orders
+    gone = [j for j, o in enumerate(orders) if o.seen & _STATUS_BIT[CANCELLED]
+            and not o.seen & _PAID_BIT and not o.refunded]
+    over = len(orders) - len(gone) - limits.max_live_orders
+    if over > 0:
+        taken = set(gone)
+        spare = [j for j, o in enumerate(orders)
+                 if j not in taken and not o.seen & _PAID_BIT and not o.refunded]
+        spare += [j for j in range(len(orders)) if j not in taken and j not in set(spare)]
+        gone += spare[:over]
+        if capped is not None:
+            capped.live_orders += over
+    if gone:
+        out = set(gone)
+        conv.orders = tuple(o for j, o in enumerate(orders) if j not in out)
+        _retire(conv, (retired_entry(orders[j].key, orders[j].seen) for j in sorted(out)),
+                limits, capped)
+    elif len(conv.retired) > limits.max_settled_orders * RETIRED:
+        _retire(conv, (), limits, capped)
+
+
+def keep_marks(conv: Conversation, max_days: int, max_marks: int) -> int:
+    """Bound the inquiry marks: the newest ``max_days`` days' and at most ``max_marks``.
+
+    The book keeps what a dropped mark counted (it is not told); only a restart, which rebuilds
+    the figures from the rows, loses it. Kept whatever the caps: the marks of the open wait's
+    day, a day's first mark (it carries the first wait, which attribution reads) and the open
+    wait holder's mark (else it would be marked again at once). Returns how many were dropped.
+    """
+    marks = conv.marks
+    n = len(marks) // MARK
+    days = {cast(int, marks[i]) for i in range(0, len(marks), MARK)}
+    if n <= max_marks and len(days) <= max_days:
+        return 0
+    keep = set(sorted(days)[-max_days:])
+    open_day = conv.wait_day if conv.wait_start != NO_WAIT else None
+    if open_day is not None:
+        keep.add(open_day)
+    triples = [marks[i:i + MARK] for i in range(0, len(marks), MARK) if marks[i] in keep]
+    if len(triples) > max_marks:
+        firsts: set[int | str] = set()
+        holder = conv.wait_agent or ""
+        spare: list[int] = []
+        for j, (day, _, agent) in enumerate(triples):
+            if day not in firsts:
+                firsts.add(day)
+            elif day != open_day or agent != holder:
+                spare.append(j)
+        drop = set(spare[:len(triples) - max_marks])
+        triples = [t for j, t in enumerate(triples) if j not in drop]
+    conv.marks = tuple(v for t in triples for v in t)
+    return n - len(triples)
 
 
 # --- contributions and the book -----------------------------------------------------------------
@@ -321,6 +462,18 @@ def contributions(marks: tuple[int | str, ...], orders: tuple[Order, ...]) -> Co
             v[SALES] += order.amount
             v[REFUNDS] += order.refunded
     return out
+
+
+def _shift_payer(payers: Counter[str], buyer: str, orders: int) -> None:
+    """Count a buyer's paid orders in or out; a buyer pays while the count is above 0.
+
+    Orders, not rows: one order's change (:meth:`OrderBook.record`) and a whole row's
+    (:meth:`OrderBook.change`) then add up alike.
+    """
+    if orders:
+        payers[buyer] += orders
+        if payers[buyer] <= 0:
+            del payers[buyer]
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,7 +519,7 @@ class ConversionTotals:
 
     vector: list[int] = field(default_factory=lambda: [0, 0, 0, 0, 0, 0])
     inquirers: Counter[str] = field(default_factory=Counter)  # buyer -> rows with a mark
-    payers: Counter[str] = field(default_factory=Counter)  # buyer -> rows with a paid order
+    payers: Counter[str] = field(default_factory=Counter)  # buyer -> paid orders (not silent)
     last_first_ms: int = 0  # the latest first wait of the day (when the day settles)
 
     def figures(self, shop_id: str, agent: str | None, day: int) -> Conversion:
@@ -414,12 +567,42 @@ class OrderBook:
             for i in range(6):
                 vec[i] += new[i] - old[i]
             shift_buyer(totals.inquirers, buyer_id, old[INQUIRY] > 0, new[INQUIRY] > 0)
-            shift_buyer(totals.payers, buyer_id, old[PAID_ORDERS] > 0, new[PAID_ORDERS] > 0)
+            _shift_payer(totals.payers, buyer_id, new[PAID_ORDERS] - old[PAID_ORDERS])
         if firsts:
             for day, start in firsts.items():
                 totals = self.totals.get((shop_id, None, day))
                 if totals is not None and start > totals.last_first_ms:
                     totals.last_first_ms = start
+
+    def record(self, buyer_id: str, outcome: OrderOutcome) -> None:
+        """What :meth:`change` would do for one order's change, straight from its outcome.
+
+        The outcomes of :func:`apply_order` are that order's change of contributions, so an
+        order event costs the same however many orders the row has.
+        """
+        shop_id, day = outcome.shop_id, outcome.day
+        if isinstance(outcome, OrderRefunded):
+            for agent in (None, outcome.agent):
+                self._totals(shop_id, agent, day).vector[REFUNDS] += outcome.amount
+            return
+        if outcome.silent:
+            vec = self._totals(shop_id, None, day).vector
+            vec[SILENT_ORDERS] += 1
+            vec[SILENT_SALES] += outcome.amount
+            return
+        for agent in (None, outcome.agent):
+            totals = self._totals(shop_id, agent, day)
+            vec = totals.vector
+            vec[PAID_ORDERS] += 1
+            vec[SALES] += outcome.amount
+            vec[REFUNDS] += outcome.refunded
+            totals.payers[buyer_id] += 1
+
+    def _totals(self, shop_id: str, agent: str | None, day: int) -> ConversionTotals:
+        totals = self.totals.get((shop_id, agent, day))
+        if totals is None:
+            totals = self.totals[(shop_id, agent, day)] = ConversionTotals()
+        return totals
 
     def inquire(self, shop_id: str, buyer_id: str, day: int, agent: str, first_ms: int | None,
                 ) -> None:

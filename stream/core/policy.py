@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from stream.core.kpi import KpiCatalog, KpiSet
+from stream.core.limits import RowLimits
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 DEFAULT_PLATFORM = "pdd"
@@ -79,6 +80,9 @@ class PolicyBook:
     default_platform: str = DEFAULT_PLATFORM
     default_timezone: str = DEFAULT_TIMEZONE
     kpi_catalog: KpiCatalog = field(default_factory=KpiCatalog)
+    # How much one conversation row may hold (every driver's engine reads them from here, so
+    # live and backfill cap alike).
+    limits: RowLimits = field(default_factory=RowLimits)
     _cache: dict[tuple[str, str], tuple[Policy, ZoneInfo]] = field(
         default_factory=dict, repr=False, compare=False
     )

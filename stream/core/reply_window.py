@@ -169,6 +169,25 @@ def shared_days(days: tuple[int, ...]) -> tuple[int, ...]:
     return days
 
 
+def keep_days(conv: Conversation, max_days: int) -> int:
+    """Drop all but the newest ``max_days`` day records (and the open wait's); return how many.
+
+    The book is not told: it keeps what the dropped days counted, as it does for an evicted
+    row. No later event can touch them: an event's effects go to the day of the open wait (kept)
+    or to the day of its own time, never earlier than the newest day.
+    """
+    days = conv.days
+    n = len(days) // DAY_RECORD
+    if n <= max_days:
+        return 0
+    keep = set(sorted(days[i] for i in range(0, len(days), DAY_RECORD))[-max_days:])
+    if conv.wait_start != NO_WAIT:
+        keep.add(conv.wait_day)
+    conv.days = shared_days(tuple(v for i in range(0, len(days), DAY_RECORD)
+                                  if days[i] in keep for v in days[i:i + DAY_RECORD]))
+    return n - len(conv.days) // DAY_RECORD
+
+
 def _seen(recent: bytes, h: bytes) -> bool:
     """Whether ``h`` is one of the hashes in ``recent`` (aligned: never across two)."""
     i = recent.find(h)

@@ -62,6 +62,8 @@ class Conversation(msgspec.Struct, array_like=True, gc=False):
     # those at or below this were applied already, however many there are (``recent`` only
     # remembers the last 32 ids).
     applied_offset: int = -1
+    # Settled orders, 8 bytes each (key and statuses seen; layout owned by stream/core/orders.py).
+    retired: bytes = b""
 
     @property
     def has_open_wait(self) -> bool:
