@@ -16,6 +16,7 @@ from operator import attrgetter
 import ahocorasick_rs
 
 from stream.core.content import explain, links
+from stream.core.content.context import INVITE, OWN_CHANNEL, Context
 from stream.core.content.keywords import CUES, DEFAULT_ABUSE, PLATFORM_DOMAINS, Cue
 from stream.core.content.masking import mask_spans, mask_value
 from stream.core.content.normalize import Compact, Normalizer, View, char_class, compact, tables
@@ -38,7 +39,6 @@ MODES = ("mention", "handover")
 _ID_KINDS = frozenset({"wechat", "qq", "alipay", "handle", "contact"})
 _CHANNELS = frozenset({"wechat", "qq", "alipay", "handle"})
 _HOTLINE = re.compile(r"(?:0{0,2}86)?[48]00[0-9]{7}")
-_MOBILE = re.compile(r"1[3-9][0-9]{9}")
 _LATIN = re.compile(r"[a-z]")
 _NOT_DIGIT = re.compile(r"[^0-9]+")
 _AFTER_KINDS = frozenset({"wechat", "qq", "alipay", "handle", "phone"})  # "13812345678 是我的电话"
@@ -550,7 +550,7 @@ class Detector:
         busy = bytearray(len(text))
         for h in hits:
             busy[h.start:h.end] = b"\x01" * (h.end - h.start)
-        context: _Context | None = None
+        context: Context | None = None
         explained: set[str] = set()  # a token read once (型号 le6542 和 le6542) reads so again
         for s, e, shape in found:
             a, b = view.span(s, e)
@@ -559,19 +559,16 @@ class Detector:
             token = vt[s:e]
             if token in explained:
                 continue
-            if shape == "digits":
-                if explain.digit_reading(vt, s, e, _NOT_DIGIT.sub("", token), token) is not None:
-                    explained.add(token)
-                    continue
-            elif shape == "mixed":
-                reading = explain.mixed_reading(vt, s, e, text[a:b])
+            if shape in ("digits", "mixed"):
+                reading = (explain.digit_reading(vt, s, e, _NOT_DIGIT.sub("", token), token)
+                           if shape == "digits" else explain.mixed_reading(vt, s, e, text[a:b]))
                 if reading is not None and reading not in explain.SHAPE_ONLY:
                     explained.add(token)
                     continue
                 if reading is not None:  # a code by its shape alone: unless a cue says otherwise
                     if context is None:
                         context = self._context(vt, cues)
-                    if not context.names_channel(s, e) and _OWN_CHANNEL.match(token) is None:
+                    if not context.names_channel(s, e) and OWN_CHANNEL.match(token) is None:
                         explained.add(token)
                         continue
             if context is None:
@@ -583,7 +580,7 @@ class Detector:
             busy[a:b] = b"\x01" * (b - a)
             hits.append(_Hit(a, b, kind, severity, _evasions("unexplained-id", how)))
 
-    def _context(self, vt: str, cues: list[_Cue]) -> _Context:
+    def _context(self, vt: str, cues: list[_Cue]) -> Context:
         """The contact cues of a message: its channel cues and the invitations by sound."""
         spans: list[tuple[int, int, str | None, str]] = []
         for c in cues:
@@ -602,9 +599,9 @@ class Detector:
                    "kou": "homophone:扣扣", "wei": "homophone:微信"}.get(
                 group, "group" if group == "group" else "official-account")
             spans.append((m.start(), m.end(), kind, how))
-        for m in _INVITE.finditer(vt):
-            spans.append((m.start(), m.end(), None, "invitation" if m.group("strong") else "cue"))
-        return _Context(spans)
+        for m in INVITE.finditer(vt):
+            spans.append((m.start(), m.end(), None, "invitation" if m.group("strong") else "invitation-word"))
+        return Context(spans)
 
     def _id_before(self, view: View, c: _Cue, kind: str, how: str, hits: list[_Hit]) -> None:
         vt = view.text
@@ -660,106 +657,6 @@ class Detector:
             a, b = view.span(small.at(s), small.at(e - 1) + 1)
             allowed[a:b] = b"\x01" * (b - a)
         return [h for h in hits if allowed.find(0, h.start, h.end) != -1]
-
-
-# Invitation words with no channel (加 20456617, 联系 kd8812, 需要的…), the notes that go with a
-# dotless address, and the @ of a handle: a contact cue for ``_unexplained``.
-_INVITE = re.compile(r"(?P<strong>(?<![增参追外附更再叠])加(?![绒厚大长购急油工宽高价热强固湿量班盟重快速减分钱])"
-                     r"|联(?![名盟合通想动网])|(?<![寻查])找(?![到不回零钱补平])|私(?![密有自服])"
-                     r"|(?<![一点水])滴(?![水胶漏灌])|戳|搜|好友|[+➕]|@"
-                     r"|闲鱼|咸鱼|钉钉|飞书|企微|陌陌|探探|微博|小红书|抖音|快手"
-                     r"|(?<![您你])(?:需要|想要)的)"
-                     r"|需要|有需|想要|空格|浏览器")
-# How close a strong invitation must stand to a code for it to speak for the code.
-_INVITE_REACH = 8
-# An id glued to the letter of its channel: 加vkd8812, +w778812345, 加q20456617.
-_GLUED_CHANNEL = re.compile(r"(?:加|[+➕]|十|个)\s?(?:(?P<wechat>v|w|vx|wx)|(?P<qq>q|qq))$")
-# A channel's letters at the head of an id (gzhleo745: 公众号 leo745).
-_HEAD_CHANNEL = re.compile(r"(?P<wechat>gzh|vx|wx|weixin)|(?P<qq>qq|kk)|(?P<group>qun)")
-# The heads no product code starts with (WX4669 and QQ-332 are model codes, GZHKTB_6533 is not).
-_OWN_CHANNEL = re.compile(r"gzh|weixin|wechat")
-# … or glued after a number: 16176090261v同.
-_TAIL_CHANNEL = re.compile(r"[0-9](?:(?P<wechat>v|w|vx|wx)|(?P<qq>q|qq))$")
-
-
-class _Context:
-    """The contact cues of one message (view spans, category or None, how)."""
-
-    __slots__ = ("spans",)
-
-    def __init__(self, spans: list[tuple[int, int, str | None, str]]) -> None:
-        self.spans = spans
-
-    def any_outside(self, s: int, e: int) -> bool:
-        """Whether a cue stands anywhere in the message outside ``[s, e)``."""
-        return any(not (cs >= s and ce <= e) for cs, ce, _, _ in self.spans)
-
-    def names_channel(self, s: int, e: int) -> bool:
-        """Whether a cue outside ``[s, e)`` says the code there is a contact.
-
-        A channel, group or official-account word anywhere, or an invitation next to it
-        (加 QZY28451): a code's shape then explains nothing. An invitation counts within ``_INVITE_REACH`` characters either side (搜索 KD8812
-        加好友); 需要 and 想要 are too common in service talk to count at all.
-        """
-        for cs, ce, kind, how in self.spans:
-            if cs >= s and ce <= e:
-                continue
-            if (kind is not None and not how.startswith("sound:")) or how in ("group", "official-account"):
-                return True
-            if how == "invitation" and (s - _INVITE_REACH <= ce <= s or e <= cs <= e + _INVITE_REACH):
-                return True
-        return False
-
-    def category(self, vt: str, s: int, e: int, shape: str) -> tuple[str, str]:
-        """The category of the token ``vt[s:e]`` and the cue stage that names it.
-
-        A channel word (the nearest one, either side) decides; then an invitation or
-        group word that names a channel by sound; then the token's own shape.
-        """
-        glued = _GLUED_CHANNEL.search(vt, max(0, s - 3), s + 2)
-        token = vt[s:e]
-        if shape == "mixed" and glued is None and token[:1] in "vwq":
-            glued = _GLUED_CHANNEL.search(vt, max(0, s - 2), s + 1)
-        if glued is None and shape == "mixed":
-            glued = _HEAD_CHANNEL.match(token) or _TAIL_CHANNEL.search(token)
-        if glued is None and shape == "digits":
-            glued = _TAIL_CHANNEL.match(vt, e - 1, e + 2)
-            if glued is not None and e + glued.end() - e < len(vt) and "a" <= vt[glued.end():glued.end() + 1] <= "z":
-                glued = None
-        if glued is not None and glued.groupdict().get("group"):
-            return ("phone" if _MOBILE.fullmatch(token[3:]) else "handle"), "glued+group"
-        if glued is not None:
-            return ("wechat" if glued.group("wechat") else "qq"), "glued"
-        best: tuple[int, int, str, str] | None = None  # (rank, distance, kind, how)
-        for cs, ce, kind, how in self.spans:
-            if kind is None or (cs >= s and ce <= e):
-                continue
-            distance = s - ce if ce <= s else cs - e
-            rank = (0 if how in ("", "look-alike") or how.startswith("homophone")
-                    else 2 if how.startswith("sound:") else 1)
-            key = (rank, abs(distance), kind, how)
-            if best is None or key[:2] < best[:2]:
-                best = key
-        stage = ""
-        for _, _, kind, how in self.spans:
-            if kind is None and how:
-                stage = how
-        if best is not None and best[3].startswith("sound:"):
-            best = (*best[:3], best[3][6:])
-        if shape in ("handle", "link"):
-            return shape, best[3] if best is not None else stage
-        digits = _NOT_DIGIT.sub("", token)
-        if best is not None and best[2] == "qq" and shape == "digits" and not (
-                5 <= len(digits) <= 11 and digits[0] != "0"):
-            best = None  # QQ 123456789012: no QQ number has twelve digits; read by its shape
-        if best is not None:
-            return best[2], best[3]
-        if shape == "mixed" and explain.glued_tld(token):
-            return "link", stage
-        if shape == "digits" and (_MOBILE.fullmatch(digits) or digits[:1] == "0"
-                                  or _HOTLINE.fullmatch(digits)):
-            return "phone", stage
-        return "handle", stage
 
 
 def _channel_before(vt: str, c: _Cue, ends: dict[int, _Cue]) -> _Cue | None:

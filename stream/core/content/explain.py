@@ -105,7 +105,9 @@ _MODEL = re.compile(r"[A-Z0-9]{1,12}(?:[-/][A-Z0-9]{1,12}){0,3}")
 def digit_reading(vt: str, s: int, e: int, digits: str, original: str) -> str | None:
     """A benign reading of the digit token ``vt[s:e]`` (its digits ``digits``), or None.
 
-    ``original`` is the token as written (its separators tell a date or a price).
+    ``original`` is the token as written (its separators tell a date or a price). A reading
+    in :data:`SHAPE_ONLY` (a round number, a date by its digits) holds only where no cue
+    speaks for the token (加 125000 is not an amount).
     """
     if glued_code(vt, s, e):
         return "code"  # glued to letters: a part of a code, judged as one (MIXED)
@@ -131,14 +133,16 @@ def digit_reading(vt: str, s: int, e: int, digits: str, original: str) -> str | 
         return "amount"
     if short and _MONEY_BEFORE.search(vt, max(0, s - 5), s) is not None:
         return "amount"
-    if _DATE.fullmatch(original.replace(" ", "")) is not None or _date_digits(digits):
+    if _DATE.fullmatch(original.replace(" ", "")) is not None:
         return "date"
+    if _date_digits(digits):
+        return "date-shape"  # 20261203: a date by its digits alone
     if _SERVICE.fullmatch(digits):
         return "service-line"
     if _DECIMAL.fullmatch(original) is not None:
         return "amount"  # 2999.00, 12.5: a decimal
     if len(digits) <= 7 and digits.rstrip("0") and len(digits) - len(digits.rstrip("0")) >= 3:
-        return "amount"  # 10000, 250000: a round amount, never an account
+        return "round"  # 10000, 250000: a round amount, never an account
     return None
 
 
@@ -164,7 +168,7 @@ def mixed_reading(vt: str, s: int, e: int, written: str) -> str | None:
     return None
 
 
-SHAPE_ONLY = frozenset(("spec", "model"))
+SHAPE_ONLY = frozenset(("spec", "model", "round", "date-shape"))
 
 
 # A code word glued to its number (sku7551002626, no20261203).

@@ -100,7 +100,7 @@ PLATFORM_DOMAINS: dict[str | None, tuple[str, ...]] = {
     "pdd": ("yangkeduo.com", "pinduoduo.com", "pddpic.com", "pdd.com"),
     "taobao": ("taobao.com", "tmall.com", "tb.cn", "alicdn.com", "tmall.hk"),
     "tmall": ("taobao.com", "tmall.com", "tb.cn", "alicdn.com", "tmall.hk"),
-    "jd": ("jd.com", "3.cn", "jd.hk", "360buyimg.com"),
+    "jd": ("jd.com", "3.cn", "jd.hk", "360buy.com", "360buyimg.com"),
     "douyin": ("douyin.com", "jinritemai.com", "iesdouyin.com"),
 }
 PLATFORM_DOMAINS[None] = tuple(sorted({d for ds in PLATFORM_DOMAINS.values() for d in ds}))

@@ -38,6 +38,12 @@ UNITS = {
     "emoji-digits": "🌸1🌸2",
     "urls": "http://a/b,",
     "digit-run-cues": "qq 1111111111111111111111111 ",
+    # The unexplained-id stage (issue 27): many tokens and many cues in one text.
+    "unexplained-ids": "加 20456617 mk5530 交流裙 718293045 企-0鹅 ",
+    "glued-channels": "加vmk5530 售后@mkshop@mk_two 十Q55019283 ",
+    "dotless-links": "www mk55 shop 店名.shop 去空格 mk55ccom ",
+    "lone-sounds": "筘 卫 wei ",
+    "benign-codes": "KD8812 XR-1380 950618，24小时 订单 3021874591 ",
 }
 
 
