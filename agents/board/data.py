@@ -10,15 +10,21 @@ so a field added here must be merged there.
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import bisect
 import heapq
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import msgspec
+
 from agents.board.feed import BoardFeed
 from agents.pipeline import log_ref
+from stream.core.agent_days import AgentDay
 from stream.core.engine import Engine
 from stream.core.kpi import KpiSet
 from stream.core.kpi_figures import KpiFigures
@@ -29,6 +35,55 @@ from stream.schema import LATEST_MS
 
 DEFAULT_LIMIT = 200
 MAX_LIMIT = 2000
+# Page sizes of the read-outs (the default, the largest a request may ask for): every
+# ``/api/*`` answer is one page, with ``more`` and the ``next_cursor`` that asks for the next.
+PAGES = {"summary": (200, 2000), "waits": (DEFAULT_LIMIT, MAX_LIMIT), "agents": (200, 2000),
+         "violations": (50, 500)}
+# The agents' ranking is read from the engine at most this often (pages of one ranking).
+RANKING_SECONDS = 2.0
+SLICE_SECONDS = 0.005  # work on the event loop between two pauses of a long read-out
+
+
+class CursorError(ValueError):
+    """A ``cursor`` that no page of this read-out gave (the message says what it should be)."""
+
+
+def wait_cursor(start_ms: int, ref: str) -> str:
+    """The cursor after an open wait (waits are ordered by start, then masked ref)."""
+    return f"{start_ms}:{ref}"
+
+
+def parse_wait_cursor(cursor: str) -> tuple[int, str]:
+    """(start_ms, ref) of a :func:`wait_cursor` (raises :class:`CursorError`)."""
+    start, _, ref = cursor.partition(":")
+    try:
+        return int(start), ref
+    except ValueError:
+        raise CursorError(f"{cursor!r}: the next_cursor of a page of waits") from None
+
+
+def agent_cursor(row: dict[str, Any]) -> str:
+    """The cursor after an agent row: its place in the ranking, as URL-safe text."""
+    return base64.urlsafe_b64encode(msgspec.json.encode(list(rank(row)))).decode()
+
+
+def parse_agent_cursor(cursor: str) -> tuple[Any, ...]:
+    """The ranking key of an :func:`agent_cursor` (raises :class:`CursorError`)."""
+    try:
+        key = msgspec.json.decode(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, msgspec.DecodeError):
+        raise CursorError(f"{cursor!r}: the next_cursor of a page of agents") from None
+    if not isinstance(key, list) or len(key) != 6:
+        raise CursorError(f"{cursor!r}: the next_cursor of a page of agents")
+    return tuple(key)
+
+
+def parse_seq_cursor(cursor: str) -> int:
+    """The sequence number of a violations cursor (raises :class:`CursorError`)."""
+    try:
+        return int(cursor)
+    except ValueError:
+        raise CursorError(f"{cursor!r}: the next_cursor of a page of violations") from None
 
 
 def counting_note(policy: Policy, tz: ZoneInfo, now_ms: int) -> dict[str, Any]:
@@ -79,6 +134,8 @@ class LocalSource:
         self.feed = feed
         self.owned = owned
         self.now_ms = now_ms
+        # shop filter -> (monotonic time, now_ms, ranked agent rows): pages of one ranking
+        self._rankings: dict[str | None, tuple[float, int, list[dict[str, Any]]]] = {}
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -102,11 +159,18 @@ class LocalSource:
 
     # -- read-outs --------------------------------------------------------------------------
 
-    def summary(self, shop: str | None = None) -> dict[str, Any]:
-        """Per shop: today's KPIs and figures, open and at-risk waits, counted-hours note."""
+    def summary(self, shop: str | None = None, limit: int = PAGES["summary"][0],
+                cursor: str | None = None) -> dict[str, Any]:
+        """Per shop: today's KPIs and figures, open and at-risk waits, counted-hours note.
+
+        One page of shops by id: the ``limit`` first after ``cursor`` (a shop id).
+        """
         now = self.now_ms()
         engine, partitions = self.engine, self.owned()
-        shops = self._shops(shop)
+        every = self._shops(shop)
+        names = [s for s in every if cursor is None or s > cursor]
+        more = len(names) > limit
+        shops = {s: every[s] for s in names[:limit]}
         waits = self._open(shops)
         out = []
         for shop_id, platform in shops.items():
@@ -128,22 +192,38 @@ class LocalSource:
                 "oldest_wait_seconds": (now - oldest) / 1000 if oldest is not None else 0.0,
                 "counting": counting_note(policy, tz, now),
             })
-        return {"now_ms": now, "partitions": partitions, "shops": out}
+        return {"now_ms": now, "partitions": partitions, "shops": out, "limit": limit,
+                "more": more, "next_cursor": out[-1]["shop_id"] if more else None}
 
-    def waits(self, shop: str | None = None, limit: int = DEFAULT_LIMIT) -> dict[str, Any]:
-        """Open waits, oldest first, at most ``limit`` (the total is given too)."""
+    def waits(self, shop: str | None = None, limit: int = DEFAULT_LIMIT,
+              cursor: str | None = None) -> dict[str, Any]:
+        """Open waits, oldest first (then by masked ref), one page of ``limit`` after ``cursor``.
+
+        ``total`` counts every open wait of the shops, whatever the page.
+        """
         now = self.now_ms()
         engine = self.engine
         shops = self._shops(shop)
         rows: list[tuple[int, str, Any]] = []
         for items in self._open(shops).values():
             rows.extend(items)
-        oldest = heapq.nsmallest(limit, rows, key=lambda w: (w[0], w[1]))
+        total = len(rows)
+        if cursor:
+            after, ref = parse_wait_cursor(cursor)
+            rows = [w for w in rows if w[0] > after or (w[0] == after and log_ref(w[1]) > ref)]
+        # The order is (start, masked ref): refs are worked out only for the page's waits and
+        # those that start in the same millisecond as its last one.
+        first = heapq.nsmallest(limit + 1, rows, key=lambda w: w[0])
+        if first:
+            last = first[-1][0]
+            first = [w for w in first if w[0] < last] + [w for w in rows if w[0] == last]
+        ordered = sorted(((w[0], log_ref(w[1]), w) for w in first), key=lambda t: t[:2])
+        page, more = ordered[:limit], len(rows) > limit
         out = []
-        for start, cid, conv in oldest:
+        for start, ref, (_, cid, conv) in page:
             policy, tz = engine.policies.resolve(conv.platform, conv.shop_id)
             out.append({
-                "ref": log_ref(cid),
+                "ref": ref,
                 "shop_id": conv.shop_id,
                 "agent": conv.wait_agent or "unassigned",
                 "start_ms": start,
@@ -154,35 +234,144 @@ class LocalSource:
                 "at_risk": now - start >= policy.at_risk_seconds * 1000,
                 "deadlines": deadlines(engine, cid, conv, now),
             })
-        return {"now_ms": now, "total": len(rows), "limit": limit, "waits": out}
+        return {"now_ms": now, "total": total, "limit": limit, "waits": out, "more": more,
+                "next_cursor": wait_cursor(page[-1][0], page[-1][1]) if more else None}
 
-    def agents(self, shop: str | None = None) -> dict[str, Any]:
-        """Agents of each shop today, ranked by breaches, slow replies, violations."""
+    def agents(self, shop: str | None = None, limit: int = PAGES["agents"][0],
+               cursor: str | None = None) -> dict[str, Any]:
+        """Agents of each shop today, ranked by breaches, slow replies, violations.
+
+        One page of ``limit`` rows after ``cursor`` (a place in the ranking). The ranking is
+        read from the engine at most every ``RANKING_SECONDS``: the web server reads it
+        first with :meth:`prepare`, a few milliseconds at a time.
+        """
+        cached = self._ranked(shop)
+        if cached is None:
+            steps = self._rank_steps(shop)
+            while True:
+                try:
+                    next(steps)
+                except StopIteration as done:
+                    cached = self._keep(shop, *done.value)
+                    break
+        now, rows = cached
+        start = 0
+        if cursor:
+            start = bisect.bisect_right(rows, parse_agent_cursor(cursor), key=rank)
+        page = rows[start:start + limit]
+        more = start + limit < len(rows)
+        return {"now_ms": now, "agents": page, "total": len(rows), "limit": limit,
+                "more": more, "next_cursor": agent_cursor(page[-1]) if more else None}
+
+    async def prepare(self, read_out: str, shop: str | None) -> None:
+        """Read what a read-out needs without holding the event loop for long.
+
+        The agents' ranking reads every agent-day of the day: it is built here a slice of
+        ``SLICE_SECONDS`` at a time and kept for :meth:`agents`.
+        """
+        if read_out != "agents" or self._ranked(shop) is not None:
+            return
+        steps = self._rank_steps(shop)
+        began = time.perf_counter()
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                self._keep(shop, *done.value)
+                return
+            if time.perf_counter() - began > SLICE_SECONDS:
+                await asyncio.sleep(0)
+                began = time.perf_counter()
+
+    def _ranked(self, shop: str | None) -> tuple[int, list[dict[str, Any]]] | None:
+        cached = self._rankings.get(shop)
+        if cached is None or time.monotonic() - cached[0] >= RANKING_SECONDS:
+            return None
+        return cached[1], cached[2]
+
+    def _keep(self, shop: str | None, now: int, rows: list[dict[str, Any]],
+              ) -> tuple[int, list[dict[str, Any]]]:
+        at = time.monotonic()
+        self._rankings = {k: v for k, v in self._rankings.items()
+                          if at - v[0] < RANKING_SECONDS}
+        self._rankings[shop] = (at, now, rows)
+        return now, rows
+
+    def _rank_steps(self, shop: str | None,
+                    ) -> Generator[None, None, tuple[int, list[dict[str, Any]]]]:
+        """The agents' rows of today, built in steps (each ``yield`` lets the loop run).
+
+        ``Engine.agent_book`` in one pass for every shop: asked shop by shop it reads every
+        shop's agent-days each time (quadratic: minutes with tens of thousands of shops).
+        """
         now = self.now_ms()
+        engine, partitions = self.engine, self.owned()
         shops = self._shops(shop)
-        waits = self._open(shops)
-        out = []
+        today: dict[str, tuple[int, str]] = {}
         for shop_id, platform in shops.items():
-            policy, tz = self.engine.policies.resolve(platform, shop_id)
-            ordinal, day = self._today(tz, now)
-            rows = agent_day(self.engine, self.feed, shop_id, ordinal, day, self.owned())
-            for start, _, conv in waits[shop_id]:
+            today[shop_id] = self._today(engine.policies.resolve(platform, shop_id)[1], now)
+        yield
+        merged: dict[tuple[str, str, int], AgentDay] = {}
+        for number in partitions:
+            state = engine.partitions.get(number)
+            if state is None:
+                continue
+            items = list(state.kpi.agents.days.items())
+            for i in range(0, len(items), 5000):
+                for key, rec in items[i:i + 5000]:
+                    wanted = today.get(key[0])
+                    if wanted is None or key[2] != wanted[0]:
+                        continue
+                    mine = merged.get(key)
+                    if mine is None:
+                        mine = merged[key] = AgentDay()
+                    mine.merge(rec)
+                yield
+        by_shop: dict[str, dict[str, dict[str, Any]]] = {}
+        kpi_names: dict[str, Any] = {}
+        for (shop_id, agent, day), rec in sorted(merged.items()):
+            names = kpi_names.get(shop_id)
+            if names is None:
+                names = kpi_names[shop_id] = engine.kpi_book(
+                    partitions, (shop_id, day)).kpis_of(shop_id, day)
+            by_shop.setdefault(shop_id, {})[agent] = agent_row(
+                {"agent": agent, **rec.row(names, shop_id, day)})
+        yield
+        out = []
+        for shop_id, waits in self._open(shops).items():
+            policy = engine.policies.resolve(shops[shop_id], shop_id)[0]
+            rows = by_shop.setdefault(shop_id, {})
+            for start, _, conv in waits:
                 row = rows.setdefault(conv.wait_agent or "unassigned", _agent_row())
                 row["holding"] += 1
                 row["at_risk"] += now - start >= policy.at_risk_seconds * 1000
+        for shop_id, rows in by_shop.items():
+            day_iso = today[shop_id][1]
             for agent, row in rows.items():
-                out.append({"shop_id": shop_id, "day": day, "agent": agent, **row})
+                out.append({"shop_id": shop_id, "day": day_iso, "agent": agent, **row})
         out.sort(key=rank)
-        return {"now_ms": now, "agents": out}
+        return now, out
 
     def violations(self, shop: str | None = None, since: int = 0,
-                   limit: int = 50) -> dict[str, Any]:
-        """The latest violations of the shops (masked), newest first."""
+                   limit: int = PAGES["violations"][0],
+                   cursor: str | None = None) -> dict[str, Any]:
+        """The latest violations of the shops (masked), newest first.
+
+        One page of ``limit`` after ``cursor`` (the sequence number of the last one shown).
+        """
+        before = parse_seq_cursor(cursor) if cursor else None
         out: list[dict[str, Any]] = []
         for shop_id in self._shops(shop):
-            out.extend(self.feed.recent(shop_id, since, limit))
+            if before is None:
+                out.extend(self.feed.recent(shop_id, since, limit + 1))
+            else:
+                out.extend([v for v in self.feed.recent(shop_id, since, self.feed.per_shop)
+                            if v["seq"] < before][:limit + 1])
         out.sort(key=lambda v: v["seq"], reverse=True)
-        return {"now_ms": self.now_ms(), "violations": out[:limit]}
+        more = len(out) > limit
+        out = out[:limit]
+        return {"now_ms": self.now_ms(), "violations": out, "limit": limit, "more": more,
+                "next_cursor": str(out[-1]["seq"]) if more else None}
 
 
 def deadlines(engine: Engine, cid: str, conv: Conversation, now: int) -> list[dict[str, Any]]:
@@ -224,15 +413,19 @@ def agent_day(engine: Engine, feed: BoardFeed, shop_id: str, day: int, day_iso: 
     says what ``backfill --kpi-report --by agent`` says.
     """
     del feed, day_iso
-    rows: dict[str, dict[str, Any]] = {}
-    for found in engine.agent_days(shop_id, day, partitions):
-        row = rows[found["agent"]] = _agent_row()
-        for name in ("breaches", "slow_replies", "violations", "waits", "responses",
-                     "agent_messages", "buyer_messages", "answer_ratio", "max_concurrent"):
-            row[name] = found[name]
-        row["kpis"] = [{"name": k["kpi"], "units": k["units"], "breached": k["breached"]}
-                       for k in found["kpis"]]
-    return rows
+    return {found["agent"]: agent_row(found)
+            for found in engine.agent_days(shop_id, day, partitions)}
+
+
+def agent_row(found: dict[str, Any]) -> dict[str, Any]:
+    """The board's row of one agent-day of ``Engine.agent_days`` (``holding`` etc. zero)."""
+    row = _agent_row()
+    for name in ("breaches", "slow_replies", "violations", "waits", "responses",
+                 "agent_messages", "buyer_messages", "answer_ratio", "max_concurrent"):
+        row[name] = found[name]
+    row["kpis"] = [{"name": k["kpi"], "units": k["units"], "breached": k["breached"]}
+                   for k in found["kpis"]]
+    return row
 
 
 def watermark_now(engine: Engine, partitions: Iterable[int]) -> int:

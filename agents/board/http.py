@@ -3,10 +3,14 @@
 =============================  =============================================================
 ``/``                          the page (``static/index.html``, ``board.js``, ``board.css``)
 ``/api/summary?shop=``         per shop: today's KPIs vs target, open and at-risk waits
-``/api/waits?shop=&limit=``    open waits, oldest first (masked refs), at most ``limit``
+``/api/waits?shop=``           open waits, oldest first (masked refs)
 ``/api/agents?shop=``          agents ranked by breaches, slow replies, violations today
-``/api/violations?shop=&since=&limit=``  latest violations (masked), newest first
+``/api/violations?shop=&since=``  latest violations (masked), newest first
 =============================  =============================================================
+
+Every ``/api/*`` answer is one page: ``limit=`` rows (default and largest in
+:data:`~agents.board.data.PAGES`), ``more`` says whether there are more, and ``cursor=`` with
+the answer's ``next_cursor`` asks for the next page.
 
 One :func:`answer` serves both web servers from a *source*: :class:`~agents.board.data.LocalSource`
 on a worker, :class:`~agents.board.merge.MergedSource` on the stand-alone board.
@@ -22,7 +26,7 @@ from typing import Any
 import msgspec
 
 from agents.board.access import COOKIE, Access
-from agents.board.data import DEFAULT_LIMIT, MAX_LIMIT
+from agents.board.data import PAGES, CursorError
 
 STATIC = {
     "/": ("index.html", "text/html; charset=utf-8"),
@@ -59,18 +63,23 @@ def _int(query: Mapping[str, str], name: str, default: int, low: int, high: int)
 async def api(source: Any, path: str, query: Mapping[str, str]) -> Any:
     """The JSON of one API path (raises :class:`BadRequest`)."""
     shop = query.get("shop") or None
-    if path == "/api/summary":
-        result = source.summary(shop)
-    elif path == "/api/waits":
-        result = source.waits(shop, _int(query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT))
-    elif path == "/api/agents":
-        result = source.agents(shop)
-    elif path == "/api/violations":
-        result = source.violations(shop, _int(query, "since", 0, 0, 2**62),
-                                   _int(query, "limit", 50, 1, 500))
-    else:
+    name = path.removeprefix("/api/")
+    if path not in API:
         raise BadRequest(f"no such endpoint {path}; use one of {', '.join(API)}")
-    return await result if inspect.isawaitable(result) else result
+    default, largest = PAGES[name]
+    limit = _int(query, "limit", default, 1, largest)
+    cursor = query.get("cursor") or None
+    try:
+        prepare = getattr(source, "prepare", None)
+        if prepare is not None:  # a worker's own engine: long reads in slices (LocalSource)
+            await prepare(name, shop)
+        if name == "violations":
+            result = source.violations(shop, _int(query, "since", 0, 0, 2**62), limit, cursor)
+        else:
+            result = getattr(source, name)(shop, limit, cursor)
+        return await result if inspect.isawaitable(result) else result
+    except CursorError as exc:
+        raise BadRequest(f"cursor={exc}; start without one") from None
 
 
 async def answer(source: Any, access: Access, static: Mapping[str, tuple[bytes, str]], path: str,

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from agents.board.data import rank
+from agents.board.data import agent_cursor, rank, wait_cursor
 
 _SUMMED = ("consultations", "unreplied", "waits", "waits_breached", "responses",
            "fast_responses")
@@ -79,9 +79,15 @@ class MergedSource:
 
     # -- the four read-outs, merged ---------------------------------------------------------
 
-    async def summary(self, shop: str | None = None) -> dict[str, Any]:
-        """Per shop, summed over workers; the rates recomputed from the sums."""
-        bodies, status = await self._all("/api/summary", {"shop": shop})
+    async def summary(self, shop: str | None = None, limit: int = 200,
+                      cursor: str | None = None) -> dict[str, Any]:
+        """Per shop, summed over workers; the rates recomputed from the sums.
+
+        A page of shops by id, exact: each worker's first ``limit`` after ``cursor`` hold
+        every shop of the merged first ``limit``.
+        """
+        bodies, status = await self._all("/api/summary", {"shop": shop, "limit": limit,
+                                                          "cursor": cursor})
         shops: dict[str, dict[str, Any]] = {}
         for body in bodies:
             for row in body["shops"]:
@@ -90,22 +96,39 @@ class MergedSource:
                     shops[row["shop_id"]] = _copy(row)
                 elif row["day"] == mine["day"]:
                     _add_shop(mine, row)
+        names = sorted(shops)
+        more = len(names) > limit or any(b.get("more") for b in bodies)
+        names = names[:limit]
         return {"now_ms": max((b["now_ms"] for b in bodies), default=int(time.time() * 1000)),
                 "partitions": sorted({p for b in bodies for p in b["partitions"]}),
-                "shops": [shops[s] for s in sorted(shops)], "workers": status}
+                "shops": [shops[s] for s in names], "workers": status, "limit": limit,
+                "more": more, "next_cursor": names[-1] if more and names else None}
 
-    async def waits(self, shop: str | None = None, limit: int = 200) -> dict[str, Any]:
-        """The oldest ``limit`` open waits over all workers."""
-        bodies, status = await self._all("/api/waits", {"shop": shop, "limit": limit})
-        waits = sorted((w for b in bodies for w in b["waits"]),
-                       key=lambda w: (w["start_ms"], w["ref"]))[:limit]
+    async def waits(self, shop: str | None = None, limit: int = 200,
+                    cursor: str | None = None) -> dict[str, Any]:
+        """The oldest ``limit`` open waits over all workers after ``cursor`` (exact)."""
+        bodies, status = await self._all("/api/waits", {"shop": shop, "limit": limit,
+                                                        "cursor": cursor})
+        every = sorted((w for b in bodies for w in b["waits"]),
+                       key=lambda w: (w["start_ms"], w["ref"]))
+        waits = every[:limit]
+        more = len(every) > limit or any(b.get("more") for b in bodies)
         return {"now_ms": max((b["now_ms"] for b in bodies), default=int(time.time() * 1000)),
                 "total": sum(b["total"] for b in bodies), "limit": limit, "waits": waits,
-                "workers": status}
+                "workers": status, "more": more,
+                "next_cursor": wait_cursor(waits[-1]["start_ms"], waits[-1]["ref"])
+                if more and waits else None}
 
-    async def agents(self, shop: str | None = None) -> dict[str, Any]:
-        """Agents summed over workers (a shop's agent holds waits in many partitions)."""
-        bodies, status = await self._all("/api/agents", {"shop": shop})
+    async def agents(self, shop: str | None = None, limit: int = 200,
+                     cursor: str | None = None) -> dict[str, Any]:
+        """Agents summed over workers (a shop's agent holds waits in many partitions).
+
+        A page of the ranking after ``cursor``, from each worker's page: an agent whose rows
+        on two workers rank apart may rank here by the part on the worker that listed it
+        (exact whenever every worker's rows fit in a page: ``limit`` up to 2,000).
+        """
+        bodies, status = await self._all("/api/agents", {"shop": shop, "limit": limit,
+                                                         "cursor": cursor})
         rows: dict[tuple[str, str, str], dict[str, Any]] = {}
         for body in bodies:
             for row in body["agents"]:
@@ -129,22 +152,30 @@ class MergedSource:
                                  "breached": kpi["breached"]
                                  + (other["breached"] if other else 0)})
                 mine["kpis"] = kpis + [dict(k) for k in theirs.values()]
+        ranked = sorted(rows.values(), key=rank)
+        more = len(ranked) > limit or any(b.get("more") for b in bodies)
+        page = ranked[:limit]
         return {"now_ms": max((b["now_ms"] for b in bodies), default=int(time.time() * 1000)),
-                "agents": sorted(rows.values(), key=rank), "workers": status}
+                "agents": page, "workers": status, "limit": limit,
+                "total": sum(b.get("total", len(b["agents"])) for b in bodies), "more": more,
+                "next_cursor": agent_cursor(page[-1]) if more and page else None}
 
-    async def violations(self, shop: str | None = None, since: int = 0,
-                         limit: int = 50) -> dict[str, Any]:
+    async def violations(self, shop: str | None = None, since: int = 0, limit: int = 50,
+                         cursor: str | None = None) -> dict[str, Any]:
         """The latest violations over all workers, newest first (by event time).
 
-        ``since`` is a worker's own sequence number, meaningless across workers: the merged
-        board always returns the latest ``limit``.
+        ``since`` and ``cursor`` are a worker's own sequence numbers, meaningless across
+        workers: the merged board returns the latest ``limit`` and says whether there are
+        more, without a ``next_cursor``.
         """
-        del since
+        del since, cursor
         bodies, status = await self._all("/api/violations", {"shop": shop, "limit": limit})
         items = [v for b in bodies for v in b["violations"]]
         items.sort(key=lambda v: _when(v.get("ts")), reverse=True)
         return {"now_ms": max((b["now_ms"] for b in bodies), default=int(time.time() * 1000)),
-                "violations": items[:limit], "workers": status}
+                "violations": items[:limit], "workers": status, "limit": limit,
+                "more": len(items) > limit or any(b.get("more") for b in bodies),
+                "next_cursor": None}
 
 
 def _when(ts: str | None) -> float:
