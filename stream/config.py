@@ -125,6 +125,12 @@ class Settings:
     log_level: str = "info"
 
     @property
+    def time_bounds(self) -> TimeBounds:
+        """The event-time bounds every driver applies."""
+        return TimeBounds(int(self.max_future_seconds * 1000),
+                          parse_instant(self.earliest_event_time))
+
+    @property
     def default_platform(self) -> str:
         """The platform assumed for events that do not name one."""
         return self.policies.default_platform
@@ -133,12 +139,6 @@ class Settings:
         """A copy with some fields replaced (tests and CLI flags)."""
         return replace(self, **changes)
 
-
-    @property
-    def time_bounds(self) -> TimeBounds:
-        """The event-time bounds every driver applies."""
-        return TimeBounds(int(self.max_future_seconds * 1000),
-                          parse_instant(self.earliest_event_time))
 
 # Environment variable -> (settings field, parser)
 _ENV_SCALARS: dict[str, tuple[str, type]] = {
@@ -151,6 +151,8 @@ _ENV_SCALARS: dict[str, tuple[str, type]] = {
     "CHATWATCH_WEB_HOST": ("web_host", str),
     "CHATWATCH_WEB_PORT": ("web_port", int),
     "CHATWATCH_CLOCK_SKEW_SECONDS": ("clock_skew_seconds", float),
+    "CHATWATCH_MAX_FUTURE_SECONDS": ("max_future_seconds", float),
+    "CHATWATCH_EARLIEST_EVENT_TIME": ("earliest_event_time", str),
     "CHATWATCH_SWEEP_INTERVAL_SECONDS": ("sweep_interval_seconds", float),
     "CHATWATCH_SESSION_TIMEOUT_SECONDS": ("session_timeout_seconds", float),
     "CHATWATCH_REBALANCE_TIMEOUT_SECONDS": ("rebalance_timeout_seconds", float),
@@ -166,8 +168,6 @@ _ENV_SCALARS: dict[str, tuple[str, type]] = {
     "CHATWATCH_BOARD_URL": ("board_url", str),
     "CHATWATCH_BOARD_TOKEN": ("board_token", str),
     "CHATWATCH_BOARD_BASIC_AUTH": ("board_basic_auth", str),
-    "CHATWATCH_MAX_FUTURE_SECONDS": ("max_future_seconds", float),
-    "CHATWATCH_EARLIEST_EVENT_TIME": ("earliest_event_time", str),
     "CHATWATCH_ALERTMANAGER_URL": ("alertmanager_url", str),
     "CHATWATCH_ALERT_HOLD_SECONDS": ("alert_hold_seconds", float),
     "CHATWATCH_LOG_LEVEL": ("log_level", str),
@@ -275,6 +275,8 @@ def _check_scalars(values: dict[str, Any]) -> None:
         ("replication_factor", values.get("replication_factor"), int, lambda v: v >= 1),
         ("web_port", values.get("web_port"), int, lambda v: 0 <= v <= 65535),
         ("clock_skew_seconds", values.get("clock_skew_seconds"), float, lambda v: 0 <= v <= 60),
+        ("max_future_seconds", values.get("max_future_seconds"), float,
+         lambda v: 1 <= v <= 7 * 86400),
         ("sweep_interval_seconds", values.get("sweep_interval_seconds"), float,
          lambda v: 0.01 <= v <= 1),
         ("state_retention_hours", values.get("state_retention_hours"), float,
@@ -301,8 +303,6 @@ def _check_scalars(values: dict[str, Any]) -> None:
     ]
     for name, value, kind, ok in checks:
         if value is None:
-        ("max_future_seconds", values.get("max_future_seconds"), float,
-         lambda v: 1 <= v <= 7 * 86400),
             continue
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = values[name] = float(value)
@@ -318,6 +318,15 @@ def _check_scalars(values: dict[str, Any]) -> None:
         value = values.get(name)
         if value is not None and not _TOPIC_NAME.fullmatch(value):
             raise ConfigError(name, value, "a Kafka name: up to 249 of a-z A-Z 0-9 . _ -")
+    earliest = values.get("earliest_event_time")
+    if earliest is not None:
+        try:
+            parse_instant(str(earliest))
+        except ValueError as exc:
+            raise ConfigError("earliest_event_time", earliest,
+                              f"{exc}; events stamped before it are dead-lettered "
+                              f"(default {DEFAULT_EARLIEST_EVENT_TIME})") from None
+        values["earliest_event_time"] = str(earliest)
     url = values.get("alertmanager_url")
     if url is not None and not url.startswith(("http://", "https://")):
         raise ConfigError("alertmanager_url", url,
@@ -339,15 +348,6 @@ def _check_scalars(values: dict[str, Any]) -> None:
 
 _TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 
-    earliest = values.get("earliest_event_time")
-    if earliest is not None:
-        try:
-            parse_instant(str(earliest))
-        except ValueError as exc:
-            raise ConfigError("earliest_event_time", earliest,
-                              f"{exc}; events stamped before it are dead-lettered "
-                              f"(default {DEFAULT_EARLIEST_EVENT_TIME})") from None
-        values["earliest_event_time"] = str(earliest)
 _HINTS = {
     "partitions": "the number of partitions of chat.events: a whole number of at least 1",
     "replication_factor": "copies the brokers keep of each topic partition: a whole number "
@@ -355,6 +355,8 @@ _HINTS = {
                           "production cluster; default 1)",
     "web_port": "a TCP port 0-65535 (0 picks a free one)",
     "clock_skew_seconds": "seconds of producer clock skew to tolerate, 0-60 (default 0.5)",
+    "max_future_seconds": "seconds an event may be stamped ahead of the worker's clock before "
+                          "it is dead-lettered, 1-604800 (default 300)",
     "sweep_interval_seconds": "how often breaches are swept, 0.01-1 s (default 0.1)",
     "session_timeout_seconds": "Kafka consumer session timeout, 3-300 s (default 10)",
     "state_retention_hours": "hours of event time idle conversations are kept, 1-2160 "
@@ -391,8 +393,6 @@ def _security(section: Mapping[str, Any], env: Mapping[str, str]) -> KafkaSecuri
         if env.get(var):
             values[name] = env[var]
     security = KafkaSecurity(**values)
-    "max_future_seconds": "seconds an event may be stamped ahead of the worker's clock before "
-                          "it is dead-lettered, 1-604800 (default 300)",
     if security.security_protocol not in _SECURITY_PROTOCOLS:
         raise ConfigError("KAFKA_SECURITY_PROTOCOL", security.security_protocol,
                           f"use one of {', '.join(sorted(_SECURITY_PROTOCOLS))}")
