@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
-from typing import Any, Literal
+from typing import Any
 
 import faust
-import msgspec
 from faust.web import View
 from prometheus_client import CollectorRegistry
 
+from agents.board.access import Access
 from agents.board.data import counting_notes
 from agents.board.http import serve_on_worker
+from agents.check_pool import (  # noqa: F401 - CheckRequest and the parser live on here
+    CHECK_MAX_DEPTH,
+    REFUSAL_DELAY_SECONDS,
+    RETRY_AFTER_SECONDS,
+    CheckPool,
+    CheckRequest,
+    parse_check_request,
+)
 from agents.pipeline import Pipeline
-from stream.check import check_text
 from stream.config import Settings
 from stream.core.engine import Engine
 from stream.report.conversion import figures_view
@@ -24,25 +32,55 @@ from stream.report.conversion import figures_view
 log = logging.getLogger(__name__)
 
 
-def _token_ok(settings: Settings, request: Any) -> bool:
-    expected = settings.check_token
+def check_allowed(settings: Settings, headers: Mapping[str, str]) -> bool:
+    """Whether a ``POST /check`` may be served: credentials whenever any are configured.
+
+    Its own token, the board's token or the board's basic credentials each let a request in;
+    only in headers: a token in the address ends up in logs, and a cookie would let any page
+    the supervisor has open post checks in their name.
+    """
+    tokens = [t for t in (settings.check_token, settings.board_token) if t]
+    rules = [Access(token=t) for t in tokens]
+    if settings.board_basic_auth:
+        rules.append(Access(basic=settings.board_basic_auth))
+    return not rules or any(rule.allows(headers, {}, {}) for rule in rules)
+
+
+def metrics_allowed(settings: Settings, headers: Mapping[str, str]) -> bool:
+    """Whether ``/metrics`` may be served: ``Authorization: Bearer <metrics_token>`` when set."""
+    expected = settings.metrics_token
     if not expected:
         return True
-    header = request.headers.get("Authorization", "")
+    header = headers.get("Authorization", "")
     given = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
-    given = given or request.headers.get("X-Chatwatch-Token", "")
     return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def is_json(content_type: str) -> bool:
+    """Whether a request's media type (parameters stripped) is JSON.
+
+    Only JSON: a web page can post ``text/plain`` (and forms) to any address without asking,
+    while a JSON body needs the server's consent (CORS), which this server never gives.
+    """
+    media = content_type.split(";")[0].strip().lower()
+    return media == "application/json"
 
 
 def register_views(app: faust.App, settings: Settings, registry: CollectorRegistry,
                    engine: Engine, pipeline: Pipeline, owned: Callable[[], list[int]],
                    health: Callable[[], tuple[bool, dict[str, Any]]]) -> None:
     """Attach the chatwatch views to ``app``'s web server (and the board, ``agents.board``)."""
-    guard = engine.guard or settings.content.guard()
     serve_on_worker(app, settings, engine, pipeline.board, owned)
+    board_access = Access.from_settings(settings)
+    checks = CheckPool(settings.content, settings.policies, settings.check_concurrency,
+                       settings.check_processes)
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
+        if not metrics_allowed(settings, request.headers):
+            return web.json({"error": "/metrics needs Authorization: Bearer <the metrics "
+                                      "token, CHATWATCH_METRICS_TOKEN>"}, status=401,
+                            headers={"WWW-Authenticate": 'Bearer realm="chatwatch metrics"'})
         # aiohttp refuses a charset inside content_type; the exposition format is UTF-8 anyway.
         # The engine is read on the loop in slices, the text written in a thread.
         body = await pipeline.metrics.scrape()
@@ -59,7 +97,12 @@ def register_views(app: faust.App, settings: Settings, registry: CollectorRegist
         """Daily figures of the partitions this worker owns (report format), and conversion.
 
         ``conversion``: the §7 figures per shop-day (with ``settled``) and per agent, ranked.
+        The board's credentials apply: the figures are its data.
         """
+        if not board_access.allows(request.headers, request.query, request.cookies):
+            return web.json({"error": "/figures needs the board's credentials (Authorization: "
+                                      "Bearer <CHATWATCH_BOARD_TOKEN>, or basic auth)"},
+                            status=401, headers=board_access.challenge())
         day = request.query.get("day")
         rows = engine.book(owned()).report()
         if day:
@@ -80,78 +123,32 @@ def register_views(app: faust.App, settings: Settings, registry: CollectorRegist
             return self.json({"error": "use POST with a JSON body {\"text\": ...}"}, status=405)
 
         async def post(self, request: Any) -> Any:
-            if not _token_ok(settings, request):
+            if not check_allowed(settings, request.headers):
                 return self.json({"error": "missing or wrong token"}, status=401)
-            raw = await _read_body(request, CHECK_MAX_BODY_BYTES)
-            if raw is None:
-                return self.json({"error": f"the body is larger than {CHECK_MAX_BODY_BYTES} "
-                                           f"bytes"}, status=413)
-            parsed = parse_check_request(raw)
-            if isinstance(parsed, str):
-                return self.json({"error": parsed}, status=400)
-            result = check_text(guard, settings.policies, parsed.text,
-                                parsed.platform or None,
-                                role="buyer" if parsed.role == "buyer" else "agent",
-                                shop_id=parsed.shop_id)
-            return self.json(result)
+            if not is_json(request.headers.get("Content-Type", "")):
+                return self.json({"error": "send the body as Content-Type: application/json"},
+                                 status=415)
+            with checks.slot() as free:
+                if not free:
+                    await asyncio.sleep(REFUSAL_DELAY_SECONDS)
+                    return self.json(
+                        {"error": f"more than {checks.concurrency} checks at once; try again "
+                                  f"in {RETRY_AFTER_SECONDS} s"},
+                        status=429, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+                raw = await _read_body(request, CHECK_MAX_BODY_BYTES)
+                if raw is None:
+                    return self.json({"error": f"the body is larger than "
+                                               f"{CHECK_MAX_BODY_BYTES} bytes"}, status=413)
+                status, answer = await checks.check(raw)
+            return self.json(answer, status=status)
+
+    @app.on_before_shutdown.connect
+    async def _stop_checks(sender: Any, *args: Any, **kwargs: Any) -> None:
+        checks.close()
 
 
-# POST /check: the largest body read, and how deeply a body may nest (README).
+# POST /check: the largest body read (README); parsing and nesting: agents.check_pool.
 CHECK_MAX_BODY_BYTES = 1 << 20
-CHECK_MAX_DEPTH = 32
-
-
-class CheckRequest(msgspec.Struct, frozen=True):
-    """The body of ``POST /check``; unknown fields are ignored."""
-
-    text: str
-    platform: str | None = None
-    role: Literal["agent", "bot", "buyer"] = "agent"
-    shop_id: str | None = None
-
-
-_check_decoder = msgspec.json.Decoder(CheckRequest)
-
-
-def parse_check_request(raw: bytes) -> CheckRequest | str:
-    """The request, or a one-line reason why the body is not one (answered with 400)."""
-    if raw.count(b"[") + raw.count(b"{") > CHECK_MAX_DEPTH and _depth(raw) > CHECK_MAX_DEPTH:
-        return f"the body nests deeper than {CHECK_MAX_DEPTH} levels"
-    try:
-        return _check_decoder.decode(raw)
-    except msgspec.ValidationError as exc:
-        return f"the body must be a JSON object with a string field `text`: {exc}"
-    except msgspec.DecodeError as exc:
-        return f"the body must be JSON (UTF-8): {exc}"
-    except UnicodeDecodeError:
-        return "the body must be JSON (UTF-8): it is not valid UTF-8"
-    except (RecursionError, ValueError, OverflowError) as exc:
-        return f"the body is not a check request: {type(exc).__name__}"
-
-
-def _depth(raw: bytes) -> int:
-    """The deepest nesting of arrays and objects in a JSON text, outside strings."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for byte in raw:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:  # quote
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):  # [ {
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-                if deepest > CHECK_MAX_DEPTH:
-                    return deepest
-        elif byte in (0x5D, 0x7D):
-            depth -= 1
-    return deepest
 
 
 async def _read_body(request: Any, limit: int) -> bytes | None:

@@ -108,6 +108,12 @@ class Settings:
     # with a message, so its supervisor restarts it on the log as it is now.
     log_check_seconds: float = 5.0
     check_token: str | None = field(default=None, repr=False)
+    # POST /check runs in checker processes, never on the event loop: at most
+    # check_concurrency requests at a time (beyond: 429), in check_processes processes.
+    check_concurrency: int = 8
+    check_processes: int = 1
+    # /metrics wants this bearer token when set (Prometheus: authorization.credentials_file).
+    metrics_token: str | None = field(default=None, repr=False)
     # The supervisor's board (agents.board): its public address, put in alerts and notices,
     # and its credentials (board_token falls back to check_token; basic auth is user:password).
     board_url: str | None = None
@@ -165,6 +171,9 @@ _ENV_SCALARS: dict[str, tuple[str, type]] = {
     "CHATWATCH_METRICS_MAX_AGENTS": ("metrics_max_agents", int),
     "CHATWATCH_LOG_CHECK_SECONDS": ("log_check_seconds", float),
     "CHATWATCH_CHECK_TOKEN": ("check_token", str),
+    "CHATWATCH_CHECK_CONCURRENCY": ("check_concurrency", int),
+    "CHATWATCH_CHECK_PROCESSES": ("check_processes", int),
+    "CHATWATCH_METRICS_TOKEN": ("metrics_token", str),
     "CHATWATCH_BOARD_URL": ("board_url", str),
     "CHATWATCH_BOARD_TOKEN": ("board_token", str),
     "CHATWATCH_BOARD_BASIC_AUTH": ("board_basic_auth", str),
@@ -274,6 +283,8 @@ def _check_scalars(values: dict[str, Any]) -> None:
         ("partitions", values.get("partitions"), int, lambda v: v >= 1),
         ("replication_factor", values.get("replication_factor"), int, lambda v: v >= 1),
         ("web_port", values.get("web_port"), int, lambda v: 0 <= v <= 65535),
+        ("check_concurrency", values.get("check_concurrency"), int, lambda v: 1 <= v <= 1024),
+        ("check_processes", values.get("check_processes"), int, lambda v: 1 <= v <= 64),
         ("clock_skew_seconds", values.get("clock_skew_seconds"), float, lambda v: 0 <= v <= 60),
         ("max_future_seconds", values.get("max_future_seconds"), float,
          lambda v: 1 <= v <= 7 * 86400),
@@ -310,7 +321,7 @@ def _check_scalars(values: dict[str, Any]) -> None:
             raise ConfigError(name, value, _HINTS[name])
     for name in ("app_id", "events_topic", "dlq_topic", "breaches_topic", "violations_topic",
                  "data_dir", "web_host", "check_token", "alertmanager_url", "store", "log_level",
-                 "board_url", "board_token", "board_basic_auth"):
+                 "board_url", "board_token", "board_basic_auth", "metrics_token"):
         value = values.get(name)
         if value is not None and (not isinstance(value, str) or not value.strip()):
             raise ConfigError(name, value, "a non-empty string")
@@ -354,6 +365,9 @@ _HINTS = {
                           "from 1 to the number of brokers (1 for a single broker, 3 for a "
                           "production cluster; default 1)",
     "web_port": "a TCP port 0-65535 (0 picks a free one)",
+    "check_concurrency": "POST /check requests served at a time, 1-1024 (default 8); more "
+                         "are answered 429 with Retry-After",
+    "check_processes": "processes that run POST /check's content checks, 1-64 (default 1)",
     "clock_skew_seconds": "seconds of producer clock skew to tolerate, 0-60 (default 0.5)",
     "max_future_seconds": "seconds an event may be stamped ahead of the worker's clock before "
                           "it is dead-lettered, 1-604800 (default 300)",

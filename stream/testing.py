@@ -51,6 +51,12 @@ class WorkerProcess:
         self.config_path.write_text(yaml.safe_dump(dict(config)), encoding="utf-8")
         self.log_path = self.workdir / f"{name}.log"
         self.extra_env = dict(env or {})
+        # the credentials the worker asks for: the board's for /figures and /api/*, and the
+        # metrics token for /metrics (None when the worker asks for none)
+        merged = {**{k: str(v) for k, v in config.items() if isinstance(v, str)},
+                  **{k.removeprefix("CHATWATCH_").lower(): v for k, v in self.extra_env.items()}}
+        self.token = merged.get("board_token") or merged.get("check_token")
+        self.metrics_token = merged.get("metrics_token")
         self.command = command or [sys.executable, "-m", "stream", "worker"]
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -97,9 +103,14 @@ class WorkerProcess:
         """GET a path of the worker's web server; None when it does not answer.
 
         An error status is an answer: its body is returned (``/health`` says 503 and why).
+        The worker's credentials go along (:attr:`token`, :attr:`metrics_token`).
         """
+        token = self.metrics_token if path.startswith("/metrics") else self.token
+        request = urllib.request.Request(self.url + path)
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
         try:
-            with urllib.request.urlopen(self.url + path, timeout=timeout) as resp:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310
                 return bytes(resp.read())
         except urllib.error.HTTPError as exc:
             return bytes(exc.read())
