@@ -1,4 +1,5 @@
-// chatwatch board: polls the JSON twins every POLL_MS and counts waiting times up between polls.
+// chatwatch board: polls the JSON twins (each panel POLL_MS after its previous answer) and
+// counts waiting times up between polls.
 // No build step, no dependencies: served as is from the Python package.
 "use strict";
 (function () {
@@ -23,11 +24,12 @@
   }
   function nowMs() { return Date.now() + state.offset; }  // the server's (event-time) clock
 
-  async function get(path) {
+  async function get(path, signal) {
     const q = new URLSearchParams();
     if (state.shop) q.set("shop", state.shop);
     const sep = path.includes("?") ? "&" : "?";
-    const resp = await fetch(path + (q.toString() ? sep + q : ""), { credentials: "same-origin" });
+    const resp = await fetch(path + (q.toString() ? sep + q : ""),
+                             { credentials: "same-origin", signal });
     if (!resp.ok) throw new Error(path + ": HTTP " + resp.status);
     return resp.json();
   }
@@ -147,20 +149,47 @@
     }
   }
 
-  async function poll() {
+  // One loop per panel: the next request of a panel goes out only once its previous one has
+  // answered (or timed out, REQUEST_TIMEOUT_MS) and POLL_MS have passed, so a slow worker
+  // never has two requests of the same panel in flight.
+  const PANELS = {
+    summary: { path: "api/summary", render(d) { renderShops(d); renderKpis(d); } },
+    waits: { path: "api/waits?limit=200", render: renderWaits },
+    agents: { path: "api/agents?limit=100", render: renderAgents },
+    violations: { path: "api/violations?limit=30", render: renderViolations },
+  };
+  const REQUEST_TIMEOUT_MS = 10000;
+  const inFlight = {};  // panel -> true while its request is out
+  const timers = {};    // panel -> the timer of its next request
+  const dirty = {};     // panel -> the shop changed while its request was out
+
+  async function refresh(name) {
+    if (inFlight[name]) { dirty[name] = true; return; }
+    clearTimeout(timers[name]);
+    inFlight[name] = true;
+    dirty[name] = false;
+    const panel = PANELS[name];
+    const abort = new AbortController();
+    const timeout = setTimeout(() => abort.abort(), REQUEST_TIMEOUT_MS);
     try {
-      const [summary, waits, agents, violations] = await Promise.all([
-        get("api/summary"), get("api/waits?limit=200"), get("api/agents"),
-        get("api/violations?limit=30")]);
-      state.offset = summary.now_ms - Date.now();
-      renderShops(summary); renderKpis(summary); renderWaits(waits);
-      renderAgents(agents); renderViolations(violations);
-      $("updated").textContent = "updated " + new Date().toLocaleTimeString();
-      document.body.dataset.loaded = "1";
+      const data = await get(panel.path, abort.signal);
+      if (!dirty[name]) {  // an answer for the shop shown before the change is dropped
+        state.offset = data.now_ms - Date.now();
+        panel.render(data);
+        $("updated").textContent = "updated " + new Date().toLocaleTimeString();
+        document.body.dataset.loaded = "1";
+      }
     } catch (err) {
-      $("updated").textContent = "not answering: " + err.message;
+      $("updated").textContent = "not answering: " + (err.name === "AbortError"
+        ? name + ": no answer in " + REQUEST_TIMEOUT_MS / 1000 + " s" : err.message);
+    } finally {
+      clearTimeout(timeout);
+      inFlight[name] = false;
+      timers[name] = setTimeout(() => refresh(name), dirty[name] ? 0 : POLL_MS);
     }
   }
+
+  function refreshAll() { for (const name in PANELS) refresh(name); }
 
   $("shop").addEventListener("change", (e) => {
     state.shop = e.target.value;
@@ -168,9 +197,8 @@
     if (state.shop) q.set("shop", state.shop); else q.delete("shop");
     q.delete("token");
     history.replaceState(null, "", "?" + q);
-    poll();
+    refreshAll();
   });
-  poll();
-  setInterval(poll, POLL_MS);
+  refreshAll();
   setInterval(tick, 250);
 })();
