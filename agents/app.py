@@ -27,11 +27,13 @@ from agents.board.links import with_board_links
 from agents.fencing import LogWatch, WriteFence, install_wake_check, probe_end_offsets
 from agents.metrics import ChatwatchMetrics
 from agents.pipeline import AlertSink, Pipeline, encode_row
+from agents.store_failure import StoreFailed, StoreGuard
 from agents.series import SeriesCaps
 from agents.web import register_views
 from stream.config import Settings
 from stream.core.engine import Engine
 from stream.core.reply_window import Conversation
+from stream.listen import url_host
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +50,10 @@ class ChangelogWriter:
     so the changelog holds every key's writes in the order they were made.
     """
 
-    def __init__(self, app: faust.App, table: Any) -> None:
+    def __init__(self, app: faust.App, table: Any, guard: StoreGuard | None = None) -> None:
         self.app = app
         self.table = table
+        self.guard = guard
         self.pending: dict[int, list[tuple[bytes, bytes | None]]] = {}
         self._lock = asyncio.Lock()
 
@@ -96,7 +99,12 @@ class ChangelogWriter:
                 return
             # What faust records after each changelog write: RocksDB keeps the offset its
             # data is complete up to, so a restart replays only the changelog after it.
-            self.table.data.set_persisted_offset(tp, fut.result().offset + n - 1)
+            try:
+                self.table.data.set_persisted_offset(tp, fut.result().offset + n - 1)
+            except Exception as exc:  # a callback's error would only be logged by asyncio
+                if self.guard is None:
+                    raise
+                self.guard.failed(exc, f"recording the changelog offset of {topic}/{partition}")
 
         delivered.add_done_callback(done)
 
@@ -116,11 +124,13 @@ class TableStore:
     """
 
     def __init__(self, table: Any, source_topic: str, changelog: ChangelogWriter,
-                 keep_objects: bool = False) -> None:
+                 keep_objects: bool = False, guard: StoreGuard | None = None) -> None:
         self.table = table
         self.source_topic = source_topic
         self.changelog = changelog
         self.keep_objects = keep_objects
+        # a fatal store error (a full disk) stops the worker instead of only its fetcher
+        self.guard = guard or StoreGuard("?")
 
     def put(self, partition: int, key: str, row: Conversation) -> None:
         """Write one row to the table and its changelog partition."""
@@ -132,16 +142,21 @@ class TableStore:
         add = self.changelog.add
         keep_objects = self.keep_objects
         # the RocksDB store picks the partition's database from the current event
+        self.guard.check()
         with internals.as_partition(self.source_topic, partition):
             for key, row in rows:
                 raw_key, raw = key.encode(), encode_row(row)
-                store[raw_key] = row if keep_objects else raw
+                try:
+                    store[raw_key] = row if keep_objects else raw
+                except Exception as exc:
+                    raise self.guard.failed(exc, f"writing partition {partition}") from exc
                 add(partition, raw_key, raw)
 
     def delete(self, partition: int, key: str) -> None:
         """Remove one row; the changelog gets a tombstone."""
         raw_key = key.encode()
-        with internals.as_partition(self.source_topic, partition), contextlib.suppress(KeyError):
+        with internals.as_partition(self.source_topic, partition), contextlib.suppress(KeyError), \
+                self.guard.guarding(f"deleting from partition {partition}"):
             del self.table.data[raw_key]
         self.changelog.add(partition, raw_key, None)
 
@@ -307,6 +322,7 @@ class Worker:
     pipeline: Pipeline
     registry: CollectorRegistry
     metrics: ChatwatchMetrics
+    store_guard: StoreGuard | None = None
 
 
 class _PusherMetrics:
@@ -356,7 +372,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
         datadir=settings.data_dir,
         web_enabled=True,
         web_bind=settings.web_host,
-        web_host=settings.web_host,
+        web_host=url_host(settings.web_host),  # faust builds its URL from it: [::] for ::
         web_port=settings.web_port,
         # faust's own pages would serve any conversation row by key (/table/…, /router/…):
         # buyer ids and state. Only chatwatch's views are served.
@@ -396,10 +412,12 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
     # clear exit when the broker lost the log this worker read.
     fence = WriteFence(settings.session_timeout_seconds)
     watch = LogWatch(settings.events_topic)
-    changelog = ChangelogWriter(app, table)
+    store_guard = StoreGuard(settings.data_dir)
+    changelog = ChangelogWriter(app, table, store_guard)
     sink = TopicSink(app)
 
     async def flush_outputs() -> None:
+        store_guard.check()  # after a store failure nothing goes out: the process is ending
         if sink.pending or changelog.pending:
             await fence.before_write()
         # Output records are delivered before the rows that remember their events: a worker
@@ -411,7 +429,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
         await changelog.flush()
 
     store = TableStore(table, settings.events_topic, changelog,
-                       keep_objects=settings.store.startswith("memory:"))
+                       keep_objects=settings.store.startswith("memory:"), guard=store_guard)
     pipeline = Pipeline(settings, engine, metrics, store, sink, alerts)
     loaded: set[int] = set()
     pending: set[int] = set()
@@ -492,7 +510,8 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
         # `rebalancing` is true from revocation until that restore is done.
         # Nor once the worker is stopping: its final commit has flushed the changelog, and a
         # row written after it would be lost; the next owner declares those breaches.
-        if not app.tables.recovery.completed.is_set() or app.rebalancing or app.should_stop:
+        if not app.tables.recovery.completed.is_set() or app.rebalancing or app.should_stop \
+                or store_guard.failure:
             return
         fence.check()  # a worker waking from a pause must not sweep with its jumped clock
         for p in sorted(pending):
@@ -519,8 +538,11 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
             caught_up[p] = high is not None and done >= high
             if caught_up[p]:
                 views.append(internals.fetch_view_ms(app, tp))
-        pipeline.sweep(sweep_clock(wall_ms(), views), caught_up)
-        await flush_outputs()
+        try:
+            pipeline.sweep(sweep_clock(wall_ms(), views), caught_up)
+            await flush_outputs()
+        except StoreFailed:  # the guard stops the process; a crashed timer would end it at once
+            return
         swept[0] = time.time()
         if all(caught_up.values()):
             if backlog:
@@ -545,6 +567,8 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
     def health() -> tuple[bool, dict[str, Any]]:
         """Ready only when assigned, restored and caught up within the lag limit."""
         body: dict[str, Any] = {"partitions": owned(), "lag_seconds": pipeline.lag_seconds}
+        if store_guard.failure:
+            return False, {**body, "status": "store failed", "reason": store_guard.failure}
         if not app.tables.recovery.completed.is_set() or app.rebalancing or pending:
             return False, {**body, "status": "recovering",
                            "reason": "restoring state or rebalancing partitions"}
@@ -563,4 +587,5 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
         return True, {**body, "status": "ok"}
 
     register_views(app, settings, registry, engine, pipeline, owned, health)
-    return Worker(app=app, pipeline=pipeline, registry=registry, metrics=metrics)
+    return Worker(app=app, pipeline=pipeline, registry=registry, metrics=metrics,
+                  store_guard=store_guard)

@@ -13,6 +13,7 @@ import stream.core
 from stream.broker import EmbeddedBroker, broker_for
 from stream.config import Settings
 from stream.kafka import ensure_topics
+from stream.listen import check_listen, url_host
 
 log = logging.getLogger(__name__)
 
@@ -22,18 +23,26 @@ def run_worker(settings: Settings) -> None:
     from faust.worker import Worker as FaustWorker
 
     from agents.app import create_app
+    from agents.store_failure import exit_now
 
+    check_listen(settings.web_host, settings.web_port)  # one clear line, not a traceback
     with broker_for(settings.broker) as url:
         asyncio.run(ensure_topics(settings, url))
         worker = create_app(settings, url)
         click.echo(f"chatwatch worker: broker {url}, metrics on "
-                   f"http://{settings.web_host}:{settings.web_port}/metrics; "
+                   f"http://{url_host(settings.web_host)}:{settings.web_port}/metrics; "
                    f"{stream.core.native_status()}", err=True)
         # faust and the Kafka client log whole messages at DEBUG - keys and texts, i.e. buyer
         # ids and contact details - so they stay at INFO even when chatwatch itself debugs.
         for name in ("aiokafka", "faust", "mode"):
             logging.getLogger(name).setLevel(logging.INFO)
-        FaustWorker(worker.app, loglevel=settings.log_level).execute_from_commandline()
+        try:
+            FaustWorker(worker.app, loglevel=settings.log_level).execute_from_commandline()
+        finally:
+            # a store failure ends the worker with its own code and cause, whether faust's
+            # crash handling (the fetcher) or the guard's timer gets there first
+            if worker.store_guard is not None and worker.store_guard.failure:
+                exit_now(worker.store_guard.failure)
 
 
 @click.command("worker")

@@ -57,13 +57,20 @@ class WorkerProcess:
                   **{k.removeprefix("CHATWATCH_").lower(): v for k, v in self.extra_env.items()}}
         self.token = merged.get("board_token") or merged.get("check_token")
         self.metrics_token = merged.get("metrics_token")
+        # the credentials the worker asks for: the board's for /figures and /api/*, and the
+        # metrics token for /metrics (None when the worker asks for none)
+        merged = {**{k: str(v) for k, v in config.items() if isinstance(v, str)},
+                  **{k.removeprefix("CHATWATCH_").lower(): v for k, v in self.extra_env.items()}}
+        self.token = merged.get("board_token") or merged.get("check_token")
+        self.metrics_token = merged.get("metrics_token")
         self.command = command or [sys.executable, "-m", "stream", "worker"]
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        """Base URL of the worker's web server."""
-        return f"http://127.0.0.1:{self.port}"
+        """Base URL of the worker's web server (on loopback: IPv6 when it listens on ::)."""
+        host = self.extra_env.get("CHATWATCH_WEB_HOST", "")
+        return f"http://{'[::1]' if ':' in host else '127.0.0.1'}:{self.port}"
 
     def start(self, timeout: float = 60.0) -> WorkerProcess:
         """Start the worker and wait until it owns partitions and serves /metrics."""
