@@ -27,8 +27,8 @@ from agents.board.links import with_board_links
 from agents.fencing import LogWatch, WriteFence, install_wake_check, probe_end_offsets
 from agents.metrics import ChatwatchMetrics
 from agents.pipeline import AlertSink, Pipeline, encode_row
-from agents.store_failure import StoreFailed, StoreGuard
 from agents.series import SeriesCaps
+from agents.store_failure import StoreFailed, StoreGuard
 from agents.web import register_views
 from stream.config import Settings
 from stream.core.engine import Engine

@@ -57,12 +57,6 @@ class WorkerProcess:
                   **{k.removeprefix("CHATWATCH_").lower(): v for k, v in self.extra_env.items()}}
         self.token = merged.get("board_token") or merged.get("check_token")
         self.metrics_token = merged.get("metrics_token")
-        # the credentials the worker asks for: the board's for /figures and /api/*, and the
-        # metrics token for /metrics (None when the worker asks for none)
-        merged = {**{k: str(v) for k, v in config.items() if isinstance(v, str)},
-                  **{k.removeprefix("CHATWATCH_").lower(): v for k, v in self.extra_env.items()}}
-        self.token = merged.get("board_token") or merged.get("check_token")
-        self.metrics_token = merged.get("metrics_token")
         self.command = command or [sys.executable, "-m", "stream", "worker"]
         self.proc: subprocess.Popen[bytes] | None = None
 
