@@ -178,6 +178,7 @@ def test_a_scrape_leaves_the_event_loop_free() -> None:
     finally:
         gc.unfreeze()
     assert size > 0 and took < 10
-    # the loop ran all along: many ticks, none held up for long
+    # the loop ran all along: many ticks, none held up for long (a read of the engine at
+    # once would hold it for the whole scrape; the bound leaves room for a busy machine)
     assert len(gaps) >= 20, (took, len(gaps))
-    assert max(gaps) < 0.25, (took, sorted(gaps)[-5:])
+    assert max(gaps) < 0.5, (took, sorted(gaps)[-5:])
