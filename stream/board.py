@@ -19,6 +19,7 @@ import click
 
 from stream.config import Settings
 from stream.errors import ConfigError
+from stream.listen import check_listen, url_host
 
 REDISCOVER_SECONDS = 5.0
 
@@ -72,8 +73,9 @@ def board_command(ctx: Any, workers_flag: str | None, service: str | None, host:
     from aiohttp import web
 
     from agents.board.access import Access
-    from agents.board.http import aiohttp_app
+    from agents.board.http import access_logger_class, aiohttp_app
     from agents.board.merge import MergedSource
+    from agents.runbook import add_runbook
 
     settings: Settings = ctx.settings
     urls = parse_workers(workers_flag)
@@ -84,12 +86,14 @@ def board_command(ctx: Any, workers_flag: str | None, service: str | None, host:
     source = MergedSource(Workers(urls, service),
                           token=worker_token or settings.board_token or settings.check_token)
     app = aiohttp_app(source, access)
+    add_runbook(app)  # the alerts' runbook_url leads here too
 
     async def close(_: Any) -> None:
         await source.close()
 
     app.on_cleanup.append(close)
-    click.echo(f"chatwatch board: http://{host}:{port}/ over "
+    check_listen(host, port, "--host")  # one clear line, not a traceback
+    click.echo(f"chatwatch board: http://{url_host(host)}:{port}/ over "
                f"{', '.join(urls) or ''}{' + ' if urls and service else ''}"
                f"{service or ''}", err=True)
-    web.run_app(app, host=host, port=port, print=None)
+    web.run_app(app, host=host, port=port, print=None, access_log_class=access_logger_class())

@@ -12,6 +12,7 @@ import base64
 import binascii
 import hmac
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -19,6 +20,17 @@ from stream.config import Settings
 from stream.errors import ConfigError
 
 COOKIE = "chatwatch_board"
+# How long the board's cookie lives: a working day; the link with ?token= logs in again.
+COOKIE_MAX_AGE = 12 * 3600
+# Characters a cookie value may hold as it is (RFC 6265 cookie-octet, no quotes).
+_COOKIE_SAFE = re.compile(r"[!#-+\--:<-\[\]-~]+")
+# ?token=... (or &token=...) in a logged request line or Referer
+_TOKEN_IN_URL = re.compile(r"([?&;]token=)[^&;#\s\"]*", re.IGNORECASE)
+
+
+def redact_token(text: str) -> str:
+    """``text`` with the value of every ``token=`` URL parameter replaced by ``***``."""
+    return _TOKEN_IN_URL.sub(r"\1***", text)
 
 
 def is_loopback(host: str) -> bool:
@@ -76,6 +88,20 @@ class Access:
                 return False
             return hmac.compare_digest(pair.encode(), self.basic.encode())
         return False
+
+    def cookie(self, given: str, secure: bool = False) -> str | None:
+        """The ``Set-Cookie`` value that logs a browser in with ``?token=given``, or None.
+
+        Only the configured token itself is ever set (never the text of the address, which
+        could carry cookie attributes of its own), and only when it is cookie-safe.
+        """
+        token = self.token
+        if not token or not given or not hmac.compare_digest(given.encode(), token.encode()):
+            return None
+        if not _COOKIE_SAFE.fullmatch(token):
+            return None  # sent as a header or ?token= instead; the cookie would be mangled
+        return (f"{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={COOKIE_MAX_AGE}"
+                + ("; Secure" if secure else ""))
 
     def challenge(self) -> dict[str, str]:
         """Headers of a 401 answer: the browser asks for basic credentials when configured."""

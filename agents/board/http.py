@@ -25,7 +25,7 @@ from typing import Any
 
 import msgspec
 
-from agents.board.access import COOKIE, Access
+from agents.board.access import Access, redact_token
 from agents.board.data import PAGES, CursorError
 
 STATIC = {
@@ -84,8 +84,13 @@ async def api(source: Any, path: str, query: Mapping[str, str]) -> Any:
 
 async def answer(source: Any, access: Access, static: Mapping[str, tuple[bytes, str]], path: str,
                  headers: Mapping[str, str], query: Mapping[str, str],
-                 cookies: Mapping[str, str]) -> tuple[int, bytes, str, dict[str, str]]:
-    """(status, body, content type, headers) of one board request, access checked."""
+                 cookies: Mapping[str, str],
+                 secure: bool = False) -> tuple[int, bytes, str, dict[str, str]]:
+    """(status, body, content type, headers) of one board request, access checked.
+
+    ``secure``: the request came over HTTPS (a proxy in front says so with
+    ``X-Forwarded-Proto``), so the login cookie is marked ``Secure``.
+    """
     out_headers = {"Cache-Control": "no-store"}
     if not access.allows(headers, query, cookies):
         body = _json.encode({"error": "the board needs credentials: a token "
@@ -93,11 +98,12 @@ async def answer(source: Any, access: Access, static: Mapping[str, tuple[bytes, 
         return 401, body, "application/json", {**out_headers, **access.challenge()}
     if path in static:
         body, ctype = static[path]
-        if access.token and query.get("token"):
-            # A link with ?token= logs the browser in; the page's API calls then carry the
-            # cookie, and the token does not stay in addresses the page builds.
-            out_headers["Set-Cookie"] = (f"{COOKIE}={query['token']}; HttpOnly; "
-                                         "SameSite=Strict; Path=/")
+        # A link with ?token= logs the browser in; the page's API calls then carry the
+        # cookie, and the token does not stay in addresses the page builds.
+        secure = secure or headers.get("X-Forwarded-Proto", "").lower() == "https"
+        cookie = access.cookie(query.get("token", ""), secure)
+        if cookie is not None:
+            out_headers["Set-Cookie"] = cookie
         return 200, body, ctype, out_headers
     try:
         result = await api(source, path, query)
@@ -113,7 +119,8 @@ def register_board(app: Any, source: Any, access: Access) -> None:
     def page(path: str) -> None:
         async def view(web: Any, request: Any) -> Any:
             status, body, ctype, headers = await answer(
-                source, access, static, path, request.headers, request.query, request.cookies)
+                source, access, static, path, request.headers, request.query, request.cookies,
+                secure=request.secure)
             return web.bytes(body, content_type=ctype.split(";")[0], status=status,
                              headers=headers)
 
@@ -122,6 +129,18 @@ def register_board(app: Any, source: Any, access: Access) -> None:
 
     for path in (*STATIC, *API):
         page(path)
+
+
+def access_logger_class() -> Any:
+    """aiohttp's access logger, but a ``?token=`` in a request line or Referer is redacted."""
+    from aiohttp.web_log import AccessLogger
+
+    class RedactingAccessLogger(AccessLogger):
+        def _format_line(self, request: Any, response: Any, time: float) -> Any:
+            return tuple((key, redact_token(value) if isinstance(value, str) else value)
+                         for key, value in super()._format_line(request, response, time))
+
+    return RedactingAccessLogger
 
 
 def aiohttp_app(source: Any, access: Access) -> Any:
@@ -133,7 +152,7 @@ def aiohttp_app(source: Any, access: Access) -> Any:
     async def handler(request: web.Request) -> web.Response:
         status, body, ctype, headers = await answer(
             source, access, static, request.path, request.headers, request.query,
-            request.cookies)
+            request.cookies, secure=request.secure)
         ctype, _, charset = ctype.partition("; charset=")
         return web.Response(body=body, status=status, content_type=ctype,
                             charset=charset or None, headers=headers)
