@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from agents.series import OTHER, Children, SeriesCaps
@@ -428,6 +428,15 @@ class EngineCollector(Collector):
             folded_family.add_metric(["shop"], caps.folded_shops)
             folded_family.add_metric(["agent"], caps.folded_agents)
             families.append(folded_family)
+        capped = CounterMetricFamily(
+            "chatwatch_state_capped", "What the per-conversation row caps dropped "
+            "(state_max_live_orders, state_max_settled_orders, state_max_days), by cap: live "
+            "orders settled early, settled orders forgotten, day records, inquiry marks. The "
+            "figures keep what they counted; a restart rebuilds them without it.",
+            labels=["cap"])
+        for cap, dropped in engine.capped.as_dict().items():
+            capped.add_metric([cap], dropped)
+        families.append(capped)
         return families
 
     def _open_waits(self) -> Generator[None, None, list[Conversation]]:

@@ -376,7 +376,7 @@ _HINTS = {
     "state_retention_hours": "hours of event time idle conversations are kept, 1-2160 "
                              "(default 48)",
     "state_max_live_orders": "orders per conversation kept whole while they can still change a "
-                             "figure, 1-4096 (default 256; beyond, the oldest is settled and "
+                             "figure, 1-4096 (default 128; beyond, the oldest is settled and "
                              "counted)",
     "state_max_settled_orders": "settled orders per conversation remembered to spot repeats, "
                                 "0-65536 (default 1024)",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DEFAULT_MAX_LIVE_ORDERS = 256
+DEFAULT_MAX_LIVE_ORDERS = 128
 DEFAULT_MAX_SETTLED_ORDERS = 1024
 DEFAULT_MAX_DAYS = 32
 MARKS_PER_DAY = 4  # inquiry marks a row keeps per kept day, on average (one per holder)
