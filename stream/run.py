@@ -221,6 +221,11 @@ class Stack:
         doc = prometheus_config([f"{HOST}:{opts.web_port}"], rule_files=rules,
                                 alertmanagers=[f"{HOST}:{opts.alertmanager_port}"],
                                 scrape_interval="5s", evaluation_interval="5s")
+        if self.settings.metrics_token:  # the worker's /metrics wants it: Prometheus reads a file
+            token_path = run / "metrics-token"
+            token_path.write_text(self.settings.metrics_token, encoding="utf-8")
+            token_path.chmod(0o600)
+            doc["scrape_configs"][0]["authorization"] = {"credentials_file": str(token_path)}
         (prom_dir / "prometheus.yml").write_text(yaml.safe_dump(doc, sort_keys=False),
                                                  encoding="utf-8")
         return [
@@ -353,7 +358,8 @@ class StatusReporter:
 
     def counters(self) -> dict[str, float]:
         """Sums of the worker's counters by name (and events by outcome)."""
-        body = http_get(self.stack.worker_url + "/metrics")
+        body = http_get(self.stack.worker_url + "/metrics",
+                        token=self.stack.settings.metrics_token)
         out: dict[str, float] = {}
         for family in text_string_to_metric_families((body or b"").decode()):
             for s in family.samples:
@@ -383,7 +389,9 @@ class StatusReporter:
 
     def counting(self) -> None:
         """Say (once per change) which shops are outside counted hours, and until when."""
-        body = http_get(self.stack.worker_url + "/figures")
+        settings = self.stack.settings
+        body = http_get(self.stack.worker_url + "/figures",
+                        token=settings.board_token or settings.check_token)
         try:
             notes = json.loads(body or b"{}").get("not_counting") or []
         except ValueError:

@@ -78,10 +78,13 @@ class Child:
             self.proc.wait()
 
 
-def http_get(url: str, timeout: float = 2.0) -> bytes | None:
-    """GET ``url``; None when nothing answers (yet)."""
+def http_get(url: str, timeout: float = 2.0, token: str | None = None) -> bytes | None:
+    """GET ``url`` (with ``Authorization: Bearer token`` when given); None when nothing answers."""
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 - loopback
             return bytes(resp.read())
     except (urllib.error.URLError, OSError, ValueError):
         return None

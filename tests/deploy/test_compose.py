@@ -32,6 +32,7 @@ SCHEMA = json.loads((Path(__file__).parent / "compose_spec.json").read_text(enco
 OPERATOR_ENV = {
     "CHATWATCH_CHECK_TOKEN": "test-check-token-0123456789",
     "CHATWATCH_PAGER_TOKEN": "test-pager-token-0123456789",
+    "CHATWATCH_METRICS_TOKEN": "test-metrics-token-0123456789",
     "GRAFANA_ADMIN_PASSWORD": "test-grafana-password",
 }
 
@@ -156,6 +157,7 @@ def test_worker_environment_passes_configuration_validation(
         assert settings.web_host == "0.0.0.0" and settings.web_port == 6066
         assert settings.partitions == 12
         assert settings.check_token == OPERATOR_ENV["CHATWATCH_CHECK_TOKEN"]
+        assert settings.metrics_token == OPERATOR_ENV["CHATWATCH_METRICS_TOKEN"]
         assert settings.alertmanager_url == "http://alertmanager:9093"
         assert settings.security.security_protocol == overrides.get("KAFKA_SECURITY_PROTOCOL",
                                                                     "PLAINTEXT")
@@ -179,7 +181,8 @@ def _only_references(value: str) -> bool:
 def test_required_secrets_stop_compose_when_unset(compose: dict[str, Any]) -> None:
     required = {name for value in walk_strings(compose) for name, op, _ in references(value)
                 if op in (":?", "?")}
-    assert {"CHATWATCH_CHECK_TOKEN", "CHATWATCH_PAGER_TOKEN", "GRAFANA_ADMIN_PASSWORD"} <= required
+    assert {"CHATWATCH_CHECK_TOKEN", "CHATWATCH_PAGER_TOKEN", "CHATWATCH_METRICS_TOKEN",
+            "GRAFANA_ADMIN_PASSWORD"} <= required
     worker = compose["services"]["worker-1"]
     with pytest.raises(MissingVariable, match="CHATWATCH_CHECK_TOKEN"):
         interpolate(environment_of(worker)["CHATWATCH_CHECK_TOKEN"], {"CHATWATCH_CHECK_TOKEN": ""})
@@ -335,3 +338,21 @@ def test_one_setting_chooses_who_alerts(compose: dict[str, Any]) -> None:
     # the event alerts keep going to Alertmanager in both ways
     for worker in (s for n, s in compose["services"].items() if n.startswith("worker")):
         assert environment_of(worker)["CHATWATCH_ALERTMANAGER_URL"] == "http://alertmanager:9093"
+
+
+def test_prometheus_and_the_healthcheck_send_the_metrics_token(
+        compose: dict[str, Any], worker_services: dict[str, Any]) -> None:
+    """The workers' /metrics wants CHATWATCH_METRICS_TOKEN: every scraper sends it."""
+    prometheus = compose["services"]["prometheus"]
+    mounts = dict(reversed(v.split(":")[:2]) for v in prometheus["volumes"])
+    config = yaml.safe_load((DEPLOY / mounts["/etc/prometheus/prometheus.yml"])
+                            .read_text(encoding="utf-8"))
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "chatwatch"]
+    token_file = job["authorization"]["credentials_file"]
+    script = "\n".join(prometheus["command"])
+    assert f"> {token_file})" in script, f"compose does not write {token_file}"
+    assert "CHATWATCH_METRICS_TOKEN" in environment_of(prometheus)
+    for name, svc in worker_services.items():
+        check = " ".join(svc["healthcheck"]["test"])
+        assert "Bearer" in check and "CHATWATCH_METRICS_TOKEN" in check, name
+        assert "CHATWATCH_METRICS_TOKEN" in environment_of(svc), name

@@ -166,11 +166,20 @@ def test_worker_probes_hit_the_metrics_and_health_endpoints(
         objects: list[dict[str, Any]]) -> None:
     (container,) = find(objects, "StatefulSet")["spec"]["template"]["spec"]["containers"]
     # alive while the web server answers; ready only when assigned, restored and caught up
-    expected = {"startupProbe": "/metrics", "livenessProbe": "/metrics",
-                "readinessProbe": "/health"}
-    for probe, path in expected.items():
-        assert container[probe]["httpGet"]["path"] == path, probe
-        assert container[probe]["httpGet"]["port"] == "http-metrics"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health"
+    assert container["readinessProbe"]["httpGet"]["port"] == "http-metrics"
+    # /metrics wants the metrics token, which an httpGet probe cannot take from a Secret: the
+    # probe is a request from inside the container that sends it
+    (port,) = [p["containerPort"] for p in container["ports"] if p["name"] == "http-metrics"]
+    names = {e["name"] for e in container["env"]}
+    for probe in ("startupProbe", "livenessProbe"):
+        command = container[probe]["exec"]["command"]
+        assert command[:2] == ["python", "-c"], probe
+        script = command[2]
+        assert f"'http://127.0.0.1:{port}/metrics'" in script, probe
+        assert "'Bearer ' + os.environ['CHATWATCH_METRICS_TOKEN']" in script, probe
+        assert "CHATWATCH_METRICS_TOKEN" in names
+        compile(script, probe, "exec")
 
 
 def test_worker_environment_is_what_chatwatch_reads_and_validates(
@@ -189,6 +198,7 @@ def test_worker_environment_is_what_chatwatch_reads_and_validates(
     assert settings.store == "rocksdb://" and settings.web_host == "0.0.0.0"
     assert settings.security.security_protocol == "SASL_SSL"
     assert settings.check_token == "from-secret-check-token"
+    assert settings.metrics_token == "from-secret-metrics-token"
     assert config == yaml.safe_load((DEPLOY / "config" / "chatwatch.yml").read_text("utf-8"))
 
 
@@ -271,6 +281,10 @@ def test_service_monitor_selects_the_metrics_service_under_job_chatwatch(
     for endpoint in spec["endpoints"]:
         assert endpoint["port"] in port_names
         assert endpoint["path"] == "/metrics"
+        # the workers' /metrics token, from the Secret the workers read it from
+        credentials = endpoint["authorization"]["credentials"]
+        assert endpoint["authorization"]["type"] == "Bearer"
+        assert credentials == {"name": "chatwatch-secrets", "key": "metrics-token"}
         assert re.fullmatch(r"\d+s", endpoint["interval"])
     assert spec["namespaceSelector"]["matchNames"] == ["chatwatch"]
 

@@ -50,6 +50,15 @@ def promtool_check(config: dict[str, Any], tmp_path: Path) -> subprocess.Complet
     ``kubernetes_sd_configs`` as an unknown field. Then the check runs again with each such
     block replaced by a static target, which still checks the relabelling, rules and the rest.
     """
+    # promtool reads every credentials file: the secret is mounted or written at run time,
+    # so the check gets a stand-in file at the same place in the configuration
+    config = copy.deepcopy(config)
+    for job in config.get("scrape_configs", []):
+        auth = job.get("authorization") or {}
+        if "credentials_file" in auth:
+            stand_in = tmp_path / f"{job['job_name']}-credentials"
+            stand_in.write_text("stand-in-token", encoding="utf-8")
+            auth["credentials_file"] = str(stand_in)
     result = _run_promtool(config, tmp_path / "prometheus.yml")
     if "field kubernetes_sd_configs not found" not in result.stdout + result.stderr:
         return result
