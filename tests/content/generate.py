@@ -287,6 +287,14 @@ NO_DOT = ["去空格访问", "去掉空格", "复制到浏览器", "空格去掉
 WEAK = ["同号微", "手机", "同号v", "微同号", "也是微", "手机号", "同V", "打这个", "电话", "v同"]
 
 
+def account(r: random.Random) -> str:
+    """A QQ or group number as they are issued: 6 to 10 digits (no QQ number has more)."""
+    while True:
+        number = str(r.randint(1, 9)) + "".join(r.choice("0123456789") for _ in range(r.randint(5, 9)))
+        if len(set(number)) > 2:
+            return number
+
+
 def _slug(r: random.Random) -> str:
     return r.choice(["kd", "ab", "vip", "hao", "mei", "shop", "tt", "jj", "xm", "zz", "mm", "sun"]) + \
         str(r.randint(1000, 99999))
@@ -294,9 +302,7 @@ def _slug(r: random.Random) -> str:
 
 def _id(r: random.Random, kind: str) -> str:
     if kind == "qq":
-        number = qq_number(r)
-        while len(number) < 6:
-            number = qq_number(r)
+        number = account(r)
         return r.choice([number, number, split(r, number)])
     ident = r.choice([wechat_id(r), code_id(r), _slug(r), split(r, mobile(r))])
     while len(ident) < 6:  # shorter than any account id the platforms accept
@@ -334,9 +340,7 @@ def p_invitation_homophone(r: random.Random, held_out: bool = False) -> tuple[st
 
 def p_group_number(r: random.Random, held_out: bool = False) -> tuple[str, str]:
     g = r.choice(_half(GROUP, held_out))
-    number = qq_number(r)
-    while len(number) < 6:
-        number = qq_number(r)
+    number = account(r)
     x = r.choice([number, number, split(r, number)])
     kind = {"q群": "qq", "v群": "wechat"}.get(g, "handle") + ("|phone" if _is_mobile(number) else "")
     form = r.choice(["{g}{x}", "{g} {x}", "欢迎{g}：{x}", "{x} {g}", "福利都在{g}{x}里", "亲，{g} {x} 有优惠"])
@@ -345,19 +349,21 @@ def p_group_number(r: random.Random, held_out: bool = False) -> tuple[str, str]:
 
 def p_bare_invitation(r: random.Random, held_out: bool = False) -> tuple[str, str, bool]:
     if r.random() < 0.35:  # an advertisement ending in a number, no cue at all
-        number = r.choice([mobile(r, valid=False), qq_number(r) + digits(r, 1), mobile(r, valid=False)[:10]])
+        number = r.choice([mobile(r, valid=False), account(r), mobile(r, valid=False)[:10]])
         head = r.choice(_half(AD_HEADS, held_out))
         # The head may end in a numeral (一比一) that joins the number: phone or handle.
         return head + r.choice(["", " ", "～"]) + number, "phone|handle", False
     v = r.choice(_half(INVITE, held_out))
-    x = r.choice([qq_number(r) + digits(r, 1), split(r, qq_number(r) + digits(r, 1)), code_id(r), _slug(r)])
+    x = r.choice([account(r), split(r, account(r)), code_id(r), _slug(r)])
     form = r.choice(["{v}{x}", "{v} {x}", "{v}：{x}", "亲，{v} {x} 哦", "{v}{x}，秒回"])
-    return form.format(v=v, x=x), "handle", True
+    # 加 QD34784 reads as 加Q (add on QQ) D34784 as well: either category is right.
+    glued = {"q": "|qq", "v": "|wechat", "w": "|wechat"}.get(x[:1].lower(), "")
+    return form.format(v=v, x=x), "handle" + glued, True
 
 
 def p_official_account(r: random.Random, held_out: bool = False) -> tuple[str, str]:
     c = r.choice(_half(OFFICIAL, held_out))
-    x = r.choice([_slug(r) + r.choice(["shop", "", "hh"]), code_id(r), wechat_id(r), qq_number(r) + "8"])
+    x = r.choice([_slug(r) + r.choice(["shop", "", "hh"]), code_id(r), wechat_id(r), account(r)])
     while len(x) < 6:
         x = _slug(r)
     form = r.choice(["{c} {x}", "{c}：{x}", "关注{c}{x}领券", "{c}为 {x}", "{x} {c}", "搜{c}{x}"])
@@ -373,7 +379,7 @@ def p_glued_prefix(r: random.Random, held_out: bool = False) -> tuple[str, str]:
     prefix = r.choice(_half(["加v", "加w", "+v", "加V", "加W", "➕v", "加个v", "+w", "加vx", "加wx"],
                             held_out)) if kind == "wechat" else r.choice(
         _half(["加q", "+q", "加Q", "十q", "加个q", "加qq"], held_out))
-    x = r.choice([_slug(r), code_id(r).lower(), qq_number(r) + digits(r, 1)])
+    x = r.choice([_slug(r), code_id(r).lower(), account(r)])
     return r.choice(["{p}{x}", "亲{p}{x}", "{p}{x}详聊", "有需要{p}{x}"]).format(p=prefix, x=x), kind
 
 

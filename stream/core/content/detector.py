@@ -40,6 +40,7 @@ _ID_KINDS = frozenset({"wechat", "qq", "alipay", "handle", "contact"})
 _CHANNELS = frozenset({"wechat", "qq", "alipay", "handle"})
 _HOTLINE = re.compile(r"(?:0{0,2}86)?[48]00[0-9]{7}")
 _LATIN = re.compile(r"[a-z]")
+_DIGIT_RUN = re.compile(r"[0-9]+")
 _NOT_DIGIT = re.compile(r"[^0-9]+")
 _AFTER_KINDS = frozenset({"wechat", "qq", "alipay", "handle", "phone"})  # "13812345678 是我的电话"
 
@@ -459,8 +460,8 @@ class Detector:
                 c, after = chosen.get((s, e), (None, False))
                 if e < n and "a" <= vt[e] <= "z" and (c is None or c.cue.kind == "phone"):
                     continue  # "13812345678abc": part of a longer code
-                if c is None and explain.order_after(vt, e):
-                    continue  # "09164693987 这个订单": an order number, named after it
+                if c is None and (explain.order_after(vt, e) or explain.order_before(vt, s)):
+                    continue  # "09164693987 这个订单", "退款单09335853098": an order's number
                 if s > 0 and vt[s - 1] == "+":
                     s -= 1  # "+86 138…": the plus belongs to the number
                 digits = "".join(ch for ch in vt[s:e] if ch.isdigit())
@@ -522,39 +523,56 @@ class Detector:
         """
         vt = view.text
         # Letter-and-digit ids first: a digit run inside one is judged with it.
+        # Addresses and handles first, then letter-and-digit ids outside them, then digit
+        # runs outside both: a token is judged whole, as the longest shape it has.
         latin = _LATIN.search(vt) is not None
         found: list[tuple[int, int, str]] = (
             [(s, e, "link") for s, e in explain.link_shapes(vt)] if latin else [])
+        if "@" in vt:
+            found.extend((*m.span(), "handle") for m in explain.HANDLES.finditer(vt))
+        inside: bytearray | None = None
         if latin:
-            found.extend((*m.span(), "mixed") for m in explain.MIXED.finditer(vt))
-        inside = bytearray(len(vt)) if found else None
-        if inside is not None:
-            for s, e, _ in found:
-                inside[s:e] = b"\x01" * (e - s)
+            mixed = [m.span() for m in explain.MIXED.finditer(vt)]
+            if mixed or found:
+                inside = bytearray(len(vt))
+                for s, e, _ in found:
+                    inside[s:e] = b"\x01" * (e - s)
+                for s, e in mixed:
+                    if inside.find(1, s, e) == -1:
+                        found.append((s, e, "mixed"))
+                for s, e in mixed:
+                    inside[s:e] = b"\x01" * (e - s)
         for groups in groups_of:
             # A group at either edge glued to letters (338195 24h) or to a unit (…，24小时)
             # belongs there.
             lo, hi = 0, len(groups)
-            if hi > 1 and explain.edge_group(vt, groups[-1].start, groups[-1].end, True):
+            if hi == 1:
+                g = groups[0]
+                if 5 <= g.end - g.start <= 12 and (inside is None or inside.find(1, g.start, g.end) == -1):
+                    found.append((g.start, g.end, "digits"))
+                continue
+            if explain.edge_group(vt, groups[-1].start, groups[-1].end, True):
                 hi -= 1
             if hi - lo > 1 and explain.edge_group(vt, groups[0].start, groups[0].end, False):
                 lo += 1
-            digits = "".join(g.digits for g in groups[lo:hi])
+            n = 0
+            for g in groups[lo:hi]:
+                n += g.end - g.start
             s, e = groups[lo].start, groups[hi - 1].end
-            if 5 <= len(digits) <= 12 and (inside is None or inside.find(1, s, e) == -1):
+            if 5 <= n <= 12 and (inside is None or inside.find(1, s, e) == -1):
                 found.append((s, e, "digits"))
-        if "@" in vt:
-            found.extend((*m.span(), "handle") for m in explain.HANDLES.finditer(vt))
         if not found:
             return
-        busy = bytearray(len(text))
-        for h in hits:
-            busy[h.start:h.end] = b"\x01" * (h.end - h.start)
+        busy = bytearray(len(text)) if hits else None  # what the other stages found
+        if busy is not None:
+            for h in hits:
+                busy[h.start:h.end] = b"\x01" * (h.end - h.start)
         context: Context | None = None
         explained: set[str] = set()  # a token read once (型号 le6542 和 le6542) reads so again
         for s, e, shape in found:
             a, b = view.span(s, e)
-            if busy.find(1, a, b) != -1 or (shielded is not None and shielded.find(1, s, e) != -1):
+            if (busy is not None and busy.find(1, a, b) != -1) or (
+                    shielded is not None and shielded.find(1, s, e) != -1):
                 continue
             token = vt[s:e]
             if token in explained:
@@ -569,14 +587,21 @@ class Detector:
                     if context is None:
                         context = self._context(vt, cues)
                     if not context.names_channel(s, e) and OWN_CHANNEL.match(token) is None:
-                        explained.add(token)
-                        continue
+                        part = _contact_part(vt, s, e) if shape == "digits" else None
+                        if part is None:
+                            explained.add(token)
+                            continue
+                        s, e = part  # 一比一 19482750524: the joined digits hid a contact
+                        a, b = view.span(s, e)
+                        token = vt[s:e]
             if context is None:
                 context = self._context(vt, cues)
             kind, how = context.category(vt, s, e, shape)
             severity = ("critical" if (mode == "mention" or kind == "link" or shape == "handle"
                                       or how.startswith("glued") or context.any_outside(s, e))
                         else "warning")
+            if busy is None:
+                busy = bytearray(len(text))
             busy[a:b] = b"\x01" * (b - a)
             hits.append(_Hit(a, b, kind, severity, _evasions("unexplained-id", how)))
 
@@ -657,6 +682,22 @@ class Detector:
             a, b = view.span(small.at(s), small.at(e - 1) + 1)
             allowed[a:b] = b"\x01" * (b - a)
         return [h for h in hits if allowed.find(0, h.start, h.end) != -1]
+
+
+def _contact_part(vt: str, s: int, e: int) -> tuple[int, int] | None:
+    """The longest digit run of a split token read by its shape alone, if it is a contact.
+
+    That is, when the run is contact-shaped and has no reading of its own (the 1 of 一比一
+    joined to the number after it).
+    """
+    best: tuple[int, int] | None = None
+    for m in _DIGIT_RUN.finditer(vt, s, e):
+        if best is None or m.end() - m.start() > best[1] - best[0]:
+            best = m.span()
+    if best is None or best == (s, e) or not 5 <= best[1] - best[0] <= 11:
+        return None
+    digits = vt[best[0]:best[1]]
+    return best if explain.digit_reading(vt, best[0], best[1], digits, digits) is None else None
 
 
 def _channel_before(vt: str, c: _Cue, ends: dict[int, _Cue]) -> _Cue | None:

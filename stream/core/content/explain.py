@@ -55,7 +55,8 @@ _CODE_BEFORE = re.compile(
 _AMOUNT_BEFORE = re.compile(
     r"房间|门牌|栋|楼|室|路|街|小区|地址|收藏|好评|评价|已售|月销|销量|库存|付款|加购|人数|金额|"
     r"价格|价|定金|预算|满|减|共|合计|总计|总价|差价|积分|京豆|约|仅|第|保价|白条|退款")
-_AMOUNT_DIGITS = 7
+_AMOUNT_DIGITS = 7  # with a unit (1250000件)
+_PRICE_DIGITS = 6  # after an amount word (价格 199, 满 20000), up to 999,999 yuan
 _RANGE = re.compile(r"\s?[-~]\s?")
 # ... or that follow it: 这个订单, 的订单, 那单.
 _BENIGN_AFTER = re.compile(r"[^0-9a-z]{0,4}?(?:这个订单|订单|单号|那单|这单|的单|这个型号|这款|款|型号|"
@@ -80,6 +81,7 @@ _DATE = re.compile(r"(?:19|20)[0-9]{2}[-./](?:0?[1-9]|1[0-2])(?:[-./](?:0?[1-9]|
                    r"|(?:19|20)[0-9]{2}[-~/](?:19|20)[0-9]{2}")
 # Service numbers: 95xxx(x), 96xxx, 10xxx and 12xxx public lines.
 _DECIMAL = re.compile(r"[0-9]{1,9}\.[0-9]{1,2}")
+_THOUSANDS = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]{1,2})?")
 _SERVICE = re.compile(r"9[56][0-9]{3}|950[0-9]{3}|1[012][0-9]{3}")
 _MOBILE_SHAPE = re.compile(r"1[3-9][0-9]{9}")
 _TOLL = re.compile(r"[48]00[0-9]{7}")
@@ -106,14 +108,22 @@ def digit_reading(vt: str, s: int, e: int, digits: str, original: str) -> str | 
     """A benign reading of the digit token ``vt[s:e]`` (its digits ``digits``), or None.
 
     ``original`` is the token as written (its separators tell a date or a price). A reading
-    in :data:`SHAPE_ONLY` (a round number, a date by its digits) holds only where no cue
-    speaks for the token (加 125000 is not an amount).
+    in :data:`SHAPE_ONLY` (a round number, a date by its digits, a number longer than any
+    contact but a landline) holds only where no cue speaks for the token (加 125000 is not an
+    amount).
     """
     if glued_code(vt, s, e):
         return "code"  # glued to letters: a part of a code, judged as one (MIXED)
     if len(set(digits)) == 1:
         return "cheer"  # 666666, 888888: live-stream cheering, never an account
-    context = _context(vt, s, e, len(digits) <= _AMOUNT_DIGITS)
+    # An amount, or a range of amounts (914-139622元): no part longer than an amount. (The
+    # cheap readings come first: most numbers in service talk are amounts.)
+    short = all(len(part) <= _AMOUNT_DIGITS for part in _RANGE.split(original))
+    if short and _UNIT.match(vt, e) is not None:
+        return "amount"
+    if short and _MONEY_BEFORE.search(vt, max(0, s - 5), s) is not None:
+        return "amount"
+    context = _context(vt, s, e, len(digits) <= _PRICE_DIGITS)
     if context is not None:
         return context
     if vt[e:e + 1] == ":" and original[-3:-2] in (" ", "日"):
@@ -127,12 +137,6 @@ def digit_reading(vt: str, s: int, e: int, digits: str, original: str) -> str | 
     sides = _BY.split(original)
     if len(sides) == 2 and all(side in _RESOLUTION for side in sides):
         return "size"
-    # An amount, or a range of amounts (914-139622元): no part longer than an amount.
-    short = all(len(part) <= _AMOUNT_DIGITS for part in _RANGE.split(original))
-    if short and _UNIT.match(vt, e) is not None:
-        return "amount"
-    if short and _MONEY_BEFORE.search(vt, max(0, s - 5), s) is not None:
-        return "amount"
     if _DATE.fullmatch(original.replace(" ", "")) is not None:
         return "date"
     if _date_digits(digits):
@@ -141,6 +145,10 @@ def digit_reading(vt: str, s: int, e: int, digits: str, original: str) -> str | 
         return "service-line"
     if _DECIMAL.fullmatch(original) is not None:
         return "amount"  # 2999.00, 12.5: a decimal
+    if _THOUSANDS.fullmatch(original) is not None:
+        return "thousands"  # 12,800: an amount written with separators
+    if (len(digits) == 12 and digits[0] != "0") or (len(digits) == 11 and digits[0] in "23456789"):
+        return "order-length"  # no mobile, landline, QQ or group number is this long: an order
     if len(digits) <= 7 and digits.rstrip("0") and len(digits) - len(digits.rstrip("0")) >= 3:
         return "round"  # 10000, 250000: a round amount, never an account
     return None
@@ -168,7 +176,7 @@ def mixed_reading(vt: str, s: int, e: int, written: str) -> str | None:
     return None
 
 
-SHAPE_ONLY = frozenset(("spec", "model", "round", "date-shape"))
+SHAPE_ONLY = frozenset(("spec", "model", "round", "date-shape", "thousands", "order-length"))
 
 
 # A code word glued to its number (sku7551002626, no20261203).
@@ -230,6 +238,16 @@ def _context(vt: str, s: int, e: int, amount: bool) -> str | None:
 # Words that hand over what follows them, whatever a benign cue before says (订单 加我 12345).
 # A line mentioning one of them between a cue and a number keeps the number unexplained.
 _CONTACT_WORD = re.compile(r"加|联系|找|私|群|号码|电话|微|扣|q|v|@")
+
+
+# Order, refund and waybill words: what follows them is that record's number.
+_ORDER_BEFORE = re.compile(r"(?:订单|单号|运单|退款单|售后单|服务单|工单|交易号|流水号|快递|物流|发票|税号)"
+                           r"[号码编:：\s]{0,4}$")
+
+
+def order_before(vt: str, s: int) -> bool:
+    """Whether an order, refund or waybill word stands right before position ``s``."""
+    return _ORDER_BEFORE.search(vt, max(0, s - 9), s) is not None
 
 
 def order_after(vt: str, e: int) -> bool:
