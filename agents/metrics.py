@@ -25,6 +25,7 @@ from agents.series import OTHER, Children, SeriesCaps
 from stream.core import kpi_engine
 from stream.core.engine import Applied, Engine, EngineOutcome
 from stream.core.guard import ContentFlagged
+from stream.core.kpi import policy_kpi
 from stream.core.kpi_state import KpiBreached, KpiFirstResponse
 from stream.core.orders import OrderBook, OrderPaid, OrderRefunded
 from stream.core.reply_window import WaitBreached, WaitClosed, WaitOpened
@@ -537,6 +538,12 @@ class EngineCollector(Collector):
             out.kpi_oldest.add_metric(key, max((now - start) / 1000, 0.0) if start else 0.0)
             out.kpi_at_risk.add_metric(key, kpi.at_risk_share * kpi.window_seconds)
             out.kpi_info.add_metric([shop, kpi.name, kpi.title, kpi.unit], 1)
+        # Which KPI the shop's §3 figures are (the one judged by the base wait), or the
+        # policy's own window when no listed KPI is: ReplyRateBelowTarget and WaitAtRisk name
+        # it, and the KPI alerts leave it to them (one page per condition).
+        base = kset.kpis[kset.mirror] if kset.mirror >= 0 else policy_kpi(policy)
+        out.reply_rate_info.add_metric([shop, base.name, base.title, str(base.window_seconds)],
+                                       1)
         advice = engine.staffing.advise(
             shop, now, [Kpi(k.name, k.window_seconds, k.target) for k in kset.kpis], open_now)
         for one in advice:
@@ -631,11 +638,17 @@ class _Families:
         self.kpi_info = GaugeMetricFamily("chatwatch_kpi_info", "1 per KPI of a shop; labels "
                                           "carry its Chinese title (notices) and unit.",
                                           labels=["shop", "kpi", "title", "unit"])
+        self.reply_rate_info = GaugeMetricFamily(
+            "chatwatch_reply_rate_info", "1 per shop; labels name the KPI its reply rate and "
+            "oldest wait are (kpi: a KPI of the shop judged by the same waits, or reply_rate), "
+            "its Chinese title and its window in seconds.",
+            labels=["shop", "kpi", "title", "window"])
 
     def all(self) -> list[Metric]:
         """Every family, the KPI ones first (as before)."""
         return [self.kpi_rate, self.kpi_units, self.kpi_breached, self.kpi_target,
                 self.kpi_volume, self.kpi_oldest, self.kpi_at_risk, self.kpi_info,
+                self.reply_rate_info,
                 self.open_waits, self.oldest, self.rate, self.consult, self.unreplied,
                 self.target, self.at_risk, self.needed, self.active, self.inquiries,
                 self.paid_buyers, self.conversion, self.agent_conversion]

@@ -35,6 +35,7 @@ GAUGES = {"chatwatch_open_waits", "chatwatch_oldest_wait_seconds", "chatwatch_re
           "chatwatch_event_lag_seconds", "chatwatch_alert_queue_depth",
           "chatwatch_kpi_rate", "chatwatch_kpi_units", "chatwatch_kpi_units_breached",
           "chatwatch_kpi_target", "chatwatch_kpi_min_volume", "chatwatch_kpi_info",
+          "chatwatch_reply_rate_info",
           "chatwatch_kpi_oldest_wait_seconds", "chatwatch_kpi_wait_at_risk_seconds",
           "chatwatch_inquiries", "chatwatch_conversions", "chatwatch_conversion_rate",
           "chatwatch_agent_conversion_rate"}

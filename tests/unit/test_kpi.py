@@ -386,3 +386,28 @@ def test_scrape_time_kpi_gauges():
     assert gauge("chatwatch_kpi_min_volume", "pdd_3min_human") == 100
     assert registry.get_sample_value("chatwatch_kpi_info", {
         "shop": "s1", "kpi": "pdd_3min_human", "title": "3分钟人工回复率", "unit": "buyer"}) == 1
+
+
+def test_the_shops_reply_rate_names_its_kpi():
+    """chatwatch_reply_rate_info: the KPI judged by a shop's §3 waits (the alert rules page
+    once for it, as ReplyRateBelowTarget / WaitAtRisk), or the policy's own window."""
+    from agents.metrics import EngineCollector
+
+    settings = load_settings(environ={})
+    engine = Engine(settings.policies)
+    for e in [ev("buyer", 0), ev("buyer", 0, shop="s_tb", platform="taobao"),
+              ev("buyer", 0, shop="s_x", platform="xianyu")]:
+        engine.apply(to_event(e))
+    now = round(T0.timestamp() * 1000) + 10_000
+    registry = CollectorRegistry()
+    registry.register(EngineCollector(engine, lambda: now, lambda: [0]))
+    info = {s.labels["shop"]: s.labels for m in registry.collect()
+            if m.name == "chatwatch_reply_rate_info" for s in m.samples if s.value == 1}
+    # PDD: pdd_5min is the same waits; Taobao lists no KPI of the policy's 300 s window; a
+    # platform without a KPI list has the policy's own as its only KPI (named reply_rate)
+    assert info == {
+        "s1": {"shop": "s1", "kpi": "pdd_5min", "title": "5分钟回复率", "window": "300"},
+        "s_tb": {"shop": "s_tb", "kpi": "reply_rate", "title": "5分钟回复率", "window": "300"},
+        "s_x": {"shop": "s_x", "kpi": "reply_rate", "title": "5分钟回复率", "window": "300"}}
+    assert registry.get_sample_value("chatwatch_kpi_info", {
+        "shop": "s_x", "kpi": "reply_rate", "title": "5分钟回复率", "unit": "buyer"}) == 1
