@@ -48,6 +48,7 @@ _CODE_BEFORE = re.compile(
     r"口令|激活码|邮编|验证码|取件码|工号|卡号|会员|拼单|团购|批次|发票|税号|交易|流水|服务单|"
     r"售后单|退款单|申请|单据|尾号|后几位|前几位|商品id|订单id|商品|宝贝|条形码|序列号|串号|imei|"
     r"日期|时间|生产|保质期|截止|有效期|收货码|提货码|核销码|提取码|(?<!号)码|分辨率|"
+    r"登记|许可|证书|证号|批准|文号|标准|认证|注册|gb|iso|"
     r"型|形|星|款|机型|版本|配置|支持|标配|升级版|适用|芯片|处理器|显卡|系列|颜色|尺码|尺寸|"
     r"order|tracking|invoice|item|model|case|ref|coupon|code|sku|eta|no\.|#")
 # Words of amounts, counts and addresses: they explain a number of at most seven digits (an
@@ -191,11 +192,18 @@ _LETTERS_BEFORE = re.compile(r"([a-z]{1,8})[-_]?$")
 _LETTERS_AFTER = re.compile(r"[a-z]{1,8}")
 
 
+_TIME_AFTER = re.compile(r":[0-9]{2}")
+_TIME_BEFORE = re.compile(r"[0-9]:$")
+
+
 def edge_group(vt: str, s: int, e: int, last: bool) -> bool:
     """Whether the digit group ``vt[s:e]`` at the edge of a cluster belongs elsewhere.
 
-    Glued to the letters of a code (338195 24h), or, the last group, to a unit (950618，24小时).
+    Glued to the letters of a code (338195 24h), or, the last group, to a unit (950618，24小时);
+    or two digits of a time (…20:00 - 11.11 23:59).
     """
+    if e - s <= 2 and (_TIME_AFTER.match(vt, e) if last else _TIME_BEFORE.search(vt, max(0, s - 3), s)):
+        return True  # 20:00 - 11.11 23:59: the hours and minutes of a time
     return glued_code(vt, s, e) or (last and _UNIT.match(vt, e) is not None)
 
 

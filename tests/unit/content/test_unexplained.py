@@ -76,6 +76,14 @@ def test_without_any_cue_an_id_is_critical_on_pdd_and_for_review_elsewhere(
         ("handle", "warning", "unexplained-id")]
 
 
+def test_a_number_joined_to_a_numeral_before_it_is_judged_by_its_own_digits(
+        detector: Detector) -> None:
+    text = "高仿一比一 19482750524"  # the 1 of 一比一 joins it: 12 digits, an order's length
+    assert [(v.category, v.severity, text[v.start:v.end])
+            for v in _findings(detector, text, "pdd")] == [("phone", "critical", "19482750524")]
+    assert [v.severity for v in _findings(detector, text, "jd")] == ["warning"]
+
+
 def test_a_channel_word_decides_the_category_of_each_id(detector: Detector) -> None:
     text = "20456617 老地方 扣 还有 薇 懂的来 kd8812"
     found = {text[v.start:v.end]: v.category for v in detector.scan(text, mode="handover")}
@@ -96,6 +104,8 @@ ORDINARY = [
     "型号 le6542 和 le6542 是一样的", "这款 KFR-35GW/N8MJA3 一级能效", "满 20000 减 2000",
     "运单号 JDVB12345678901 已签收", "SF1402345678901 已派送", "2024-2025 秋冬款",
     "好评 12000 条", "宝宝们扣波888888", "退款 129.90 元已原路返回", "这款 XR-13802 有货",
+    "活动时间 10.24 20:00 - 11.11 23:59", "执行标准 GB/T 22849-2014", "登记号 58721",
+    "您好，302145879612 已经给您加急了", "退款单09335853098已经同意", "您好 您的退款 ¥ 1,299.00 已到账",
 ]
 
 
