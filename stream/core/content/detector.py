@@ -110,7 +110,11 @@ class Violation:
     through, joined by ``+``: ``homophone:微信``, ``look-alike`` (口口 for QQ), ``confusable``
     (look-alike letters such as 𝐔𝐗 or Cyrillic х), ``split-digits``, ``phone-shape`` (an
     unallocated mobile prefix next to a number cue), ``before-cue`` (the id written before
-    its channel word).
+    its channel word). ``unexplained-id`` marks a contact-shaped token no benign reading
+    explains (issue 27), joined with the cue that named its category or made it critical:
+    ``invitation`` (加/联系/找/私 and 加微, 佳喂, 茄丘 by sound), ``group`` (群, 裙, qun, 君羊),
+    ``official-account`` (公众号, 工枞号, gzh), ``glued`` (加vkd8812, 16176090261v), or a
+    channel word's own stage.
     """
 
     category: str   # phone | wechat | qq | alipay | email | link | handle | word | quality
