@@ -27,6 +27,7 @@ from agents.board.links import with_board_links
 from agents.fencing import LogWatch, WriteFence, install_wake_check, probe_end_offsets
 from agents.metrics import ChatwatchMetrics
 from agents.pipeline import AlertSink, Pipeline, encode_row
+from agents.runbook import register_runbook
 from agents.series import SeriesCaps
 from agents.store_failure import StoreFailed, StoreGuard
 from agents.web import register_views
@@ -587,5 +588,6 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
         return True, {**body, "status": "ok"}
 
     register_views(app, settings, registry, engine, pipeline, owned, health)
+    register_runbook(app)  # where every alert's runbook_url leads
     return Worker(app=app, pipeline=pipeline, registry=registry, metrics=metrics,
                   store_guard=store_guard)

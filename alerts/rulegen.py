@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-DEFAULT_RUNBOOK_BASE = "https://github.com/chatwatch/chatwatch/blob/main/docs/alerts.md"
+from alerts.runbook import RUNBOOK_PATH, runbook_url
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class Thresholds:
     #                one hour consumes 2 * 1 h / 15 h = 13 % of it -> page.
     #   slow: 1.2x -> breach ratio >= 36 %; sustained over 6 h it consumes 48 % of the day's
     #                budget and the day ends below target -> warning.
-    # Both are reachable for any target below ~83 % (fast) / ~97 % (slow); see docs/alerts.md.
+    # Both are reachable for any target below ~83 % (fast) / ~97 % (slow); see alerts/runbook.md.
     burn_fast_factor: float = 2.0
     burn_slow_factor: float = 1.2
     burn_min_waits: int = 20             # volume guard over the long window
@@ -65,10 +65,21 @@ class Thresholds:
     conversion_drop_share: float = 0.7
     conversion_min_inquiries: int = 50
     for_conversion_drop: str = "30m"
-    runbook_base: str = DEFAULT_RUNBOOK_BASE
+    # Where the runbook pages are; each alert links to <runbook_base>/<AlertName>. Empty: the
+    # board's pages (<board_url>/runbook, served by the worker and by ``chatwatch board``),
+    # or without a board_url the path /runbook, which the pager bridge resolves against its
+    # own board_url (alerts/runbook.py).
+    runbook_base: str = ""
     # The board's public base URL (``board_url``): each alert then links to it, filtered to
     # the alert's shop. Empty: no link (the pager bridge still adds its own).
     board_url: str = ""
+
+    @property
+    def runbook_root(self) -> str:
+        """The base every ``runbook_url`` starts with."""
+        if self.runbook_base:
+            return self.runbook_base
+        return (self.board_url.rstrip("/") if self.board_url else "") + RUNBOOK_PATH
 
 
 @dataclass(frozen=True)
@@ -110,7 +121,7 @@ def _alert(name: str, expr: str, duration: str, severity: str, summary: str,
         annotations={
             "summary": summary,
             "description": description,
-            "runbook_url": f"{t.runbook_base}#{name.lower()}",
+            "runbook_url": runbook_url(t.runbook_root, name),
             **({"board_url": t.board_url.rstrip("/") + "/?shop={{ $labels.shop | urlquery }}"}
                if t.board_url else {}),
         },
@@ -413,8 +424,10 @@ def main(argv: list[str] | None = None) -> None:
                              " contact points and routes, its time zone the mute timing's")
     parser.add_argument("--all", action="store_true",
                         help="rewrite every committed output under the repository root")
-    parser.add_argument("--runbook-base", default=DEFAULT_RUNBOOK_BASE,
-                        help="URL of docs/alerts.md; alerts link to <base>#<alertname>")
+    parser.add_argument("--runbook-base", default="",
+                        help="URL of the runbook pages; alerts link to <base>/<AlertName>"
+                             " (default: <board-url>/runbook, or the path /runbook that the"
+                             " pager bridge completes with its board_url)")
     parser.add_argument("--board-url", default="",
                         help="the board's public base URL; alerts link to <url>/?shop=<shop>")
     args = parser.parse_args(argv)

@@ -75,6 +75,7 @@ def board_command(ctx: Any, workers_flag: str | None, service: str | None, host:
     from agents.board.access import Access
     from agents.board.http import access_logger_class, aiohttp_app
     from agents.board.merge import MergedSource
+    from agents.runbook import add_runbook
 
     settings: Settings = ctx.settings
     urls = parse_workers(workers_flag)
@@ -85,6 +86,7 @@ def board_command(ctx: Any, workers_flag: str | None, service: str | None, host:
     source = MergedSource(Workers(urls, service),
                           token=worker_token or settings.board_token or settings.check_token)
     app = aiohttp_app(source, access)
+    add_runbook(app)  # the alerts' runbook_url leads here too
 
     async def close(_: Any) -> None:
         await source.close()

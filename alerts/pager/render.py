@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from alerts.alertmanager import board_link
+from alerts.runbook import resolve
 
 MAX_LISTED = 10   # a robot message stays readable; the rest is counted
 
@@ -144,8 +145,12 @@ def notices(payload: dict[str, Any], timezone: str = "Asia/Shanghai",
         if len(alerts) > MAX_LISTED:
             lines.append(f"- ……另有 {len(alerts) - MAX_LISTED} 条")
         ann = alerts[0].get("annotations", {})
-        if ann.get("runbook_url"):
-            lines.append(f"处理手册：{ann['runbook_url']}")
+        # A rule rendered without the board's address links to the path /runbook/<alert>
+        # on the board; completed here, or left out when no board is configured (a bare path
+        # opens nothing in a robot message).
+        runbook = resolve(ann.get("runbook_url", ""), board_url)
+        if runbook and not runbook.startswith("/"):
+            lines.append(f"处理手册：{runbook}")
         link = alerts[0].get("generatorURL") or payload.get("externalURL") or ""
         board = ann.get("board_url") or (
             board_link(board_url, shop or first.get("shop", "")) if board_url else "")
