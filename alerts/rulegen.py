@@ -26,6 +26,10 @@ import yaml
 
 from alerts.runbook import RUNBOOK_PATH, runbook_url
 
+# Notices name the KPI the shop's reply rate is (label ``title`` of chatwatch_reply_rate_info);
+# this stands in for it while no worker exports one.
+_RATE_TITLE = '{{ or $labels.title "回复率" }}'
+
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -171,6 +175,10 @@ def recording_rules() -> list[dict[str, str]]:
             "min by (shop, kpi) (chatwatch_kpi_wait_at_risk_seconds)"),
         rec("shop_kpi:chatwatch_kpi_info:max",
             "max by (shop, kpi, title) (chatwatch_kpi_info)"),
+        # The KPI a shop's §3 figures are (its name, title and window): ReplyRateBelowTarget
+        # and WaitAtRisk carry its labels, and the KPI alerts leave that KPI to them.
+        rec("shop:chatwatch_reply_rate_info:max",
+            "max by (shop, kpi, title, window) (chatwatch_reply_rate_info)"),
         # Staffing (DOMAIN.md §6). max, not sum: each worker sizes the traffic of its own
         # partitions, and an agent who answers on two workers is active on both.
         rec("shop:chatwatch_agents_needed:max", "max by (shop) (chatwatch_agents_needed)"),
@@ -204,6 +212,32 @@ def recording_rules() -> list[dict[str, str]]:
     return rules
 
 
+# One page per condition. A KPI judged by the same waits as the shop's §3 figures (DOMAIN.md
+# §3, "Platform KPIs": the seed's pdd_5min on PDD, the policy's own KPI where a platform lists
+# none) is the same condition as ReplyRateBelowTarget and WaitAtRisk: both would page for one
+# breach. The rules drop that KPI from KpiBelowTarget and KpiWaitAtRisk (the worker names it
+# in chatwatch_reply_rate_info) instead of Alertmanager inhibiting one of the two: Grafana
+# alerting has no inhibition and follows the same table, promtool can test a rule but not an
+# inhibition, and an inhibited alert is still raised and resolved, racing its twin. The §3
+# alerts are the ones kept: every shop has them (DOMAIN.md §5, a platform whose KPIs do not
+# include the §3 window still pages on it), the ChatwatchDown and burn-rate inhibitions and
+# Grafana's mute timing key on them, and WaitAtRisk honours the shop's own at_risk_seconds.
+# They carry the KPI's labels (kpi, title, window), so the notice names the shop's own KPI.
+_NOT_THE_SHOPS_RATE = "unless on (shop, kpi) shop:chatwatch_reply_rate_info:max"
+
+
+def _as_shop_kpi(condition: str) -> str:
+    """``condition`` (one series per shop) with the labels of the shop's reply-rate KPI.
+
+    ``topk`` keeps one info series per shop (two could exist while workers roll out a changed
+    configuration, and ``group_left`` would then fail the whole rule); a shop without one (an
+    older worker) still fires, without the labels.
+    """
+    return (f"{condition} * on (shop) group_left (kpi, title, window)"
+            " topk by (shop) (1, shop:chatwatch_reply_rate_info:max)"
+            f" or on (shop) {condition}")
+
+
 def alert_rules(t: Thresholds) -> list[Alert]:
     """Return the alerts of DOMAIN.md §5 evaluated on metrics (event alerts: the worker).
 
@@ -219,38 +253,45 @@ def alert_rules(t: Thresholds) -> list[Alert]:
     return [
         _alert(
             "ReplyRateBelowTarget",
-            "shop:chatwatch_reply_rate:today < on (shop) shop:chatwatch_reply_rate_target:max"
-            f" and on (shop) shop:chatwatch_consultations:sum >= {t.min_consultations}",
+            _as_shop_kpi("(shop:chatwatch_reply_rate:today"
+                         " < on (shop) shop:chatwatch_reply_rate_target:max"
+                         " and on (shop) shop:chatwatch_consultations:sum"
+                         f" >= {t.min_consultations})"),
             t.for_reply_rate, "page",
-            "店铺 {{ $labels.shop }} 今日5分钟回复率 {{ $value | humanizePercentage }} 低于目标"
-            " / reply rate below target",
-            "店铺 {{ $labels.shop }} 今日5分钟回复率为 {{ $value | humanizePercentage }}，"
+            "店铺 {{ $labels.shop }} 今日「" + _RATE_TITLE + "」{{ $value | humanizePercentage }}"
+            " 低于目标 / reply rate below target",
+            "店铺 {{ $labels.shop }} 今日「" + _RATE_TITLE + "」为 {{ $value | humanizePercentage }}，"
             "低于该店目标，咨询人数不少于 " + str(t.min_consultations) + "。"
-            " Shop {{ $labels.shop }} reply rate today is {{ $value | humanizePercentage }},"
-            " below its target.",
+            " Shop {{ $labels.shop }} reply rate{{ with $labels.kpi }} ({{ . }}){{ end }} today"
+            " is {{ $value | humanizePercentage }}, below its target.",
             t, counted_hours_only=True),
         _alert(
             "WaitAtRisk",
             # The shop's own threshold, or the default where no worker exports one (an
             # older worker): "or on (shop)" adds the default only for shops without a value.
-            "shop:chatwatch_oldest_wait_seconds:max > on (shop)"
-            " (shop:chatwatch_wait_at_risk_seconds:min"
-            f" or on (shop) (shop:chatwatch_oldest_wait_seconds:max * 0 + {t.wait_at_risk_seconds}))",
+            _as_shop_kpi("(shop:chatwatch_oldest_wait_seconds:max > on (shop)"
+                         " (shop:chatwatch_wait_at_risk_seconds:min or on (shop)"
+                         " (shop:chatwatch_oldest_wait_seconds:max * 0"
+                         f" + {t.wait_at_risk_seconds})))"),
             t.for_wait_at_risk, "warning",
-            "店铺 {{ $labels.shop }} 有买家已等待 {{ $value | humanizeDuration }} / wait at risk",
-            "店铺 {{ $labels.shop }} 最久的未回复等待 {{ $value | humanizeDuration }}，已超过该店的"
-            "风险阈值（at_risk_seconds，默认 " + str(t.wait_at_risk_seconds) + " 秒），即将超出回复"
-            "时限，请主管介入。 The oldest open wait of shop {{ $labels.shop }} is"
-            " {{ $value | humanizeDuration }} old, past the shop's at-risk threshold;"
-            " it breaches at the end of the reply window.",
+            "店铺 {{ $labels.shop }}「" + _RATE_TITLE + "」有买家已等待"
+            " {{ $value | humanizeDuration }} / wait at risk",
+            "店铺 {{ $labels.shop }} 按「" + _RATE_TITLE + "」计，最久的未回复等待"
+            " {{ $value | humanizeDuration }}，已超过该店的风险阈值（at_risk_seconds，默认 "
+            + str(t.wait_at_risk_seconds) + " 秒），即将超出{{ with $labels.window }} {{ . }} 秒的"
+            "{{ end }}回复时限，请主管介入。 The oldest open wait of shop {{ $labels.shop }} is"
+            " {{ $value | humanizeDuration }} old, past the shop's at-risk threshold; it"
+            " breaches at the end of the{{ with $labels.window }} {{ . }} s{{ end }} reply"
+            " window.",
             t, counted_hours_only=True),
         _alert(
             "KpiBelowTarget",
             # the KPI's Chinese title joins in from chatwatch_kpi_info (label "title")
-            "(shop_kpi:chatwatch_kpi_rate:today < on (shop, kpi) shop_kpi:chatwatch_kpi_target:max"
+            "((shop_kpi:chatwatch_kpi_rate:today < on (shop, kpi) shop_kpi:chatwatch_kpi_target:max"
             " and on (shop, kpi) shop_kpi:chatwatch_kpi_units:sum"
             " >= on (shop, kpi) shop_kpi:chatwatch_kpi_min_volume:max)"
-            " * on (shop, kpi) group_left (title) shop_kpi:chatwatch_kpi_info:max",
+            " * on (shop, kpi) group_left (title) shop_kpi:chatwatch_kpi_info:max)"
+            f" {_NOT_THE_SHOPS_RATE}",
             t.for_kpi, "page",
             "店铺 {{ $labels.shop }} 今日「{{ $labels.title }}」{{ $value | humanizePercentage }}"
             " 低于目标 / KPI {{ $labels.kpi }} below target",
@@ -262,9 +303,10 @@ def alert_rules(t: Thresholds) -> list[Alert]:
             t, counted_hours_only=True),
         _alert(
             "KpiWaitAtRisk",
-            "(shop_kpi:chatwatch_kpi_oldest_wait_seconds:max"
+            "((shop_kpi:chatwatch_kpi_oldest_wait_seconds:max"
             " > on (shop, kpi) shop_kpi:chatwatch_kpi_wait_at_risk_seconds:min)"
-            " * on (shop, kpi) group_left (title) shop_kpi:chatwatch_kpi_info:max",
+            " * on (shop, kpi) group_left (title) shop_kpi:chatwatch_kpi_info:max)"
+            f" {_NOT_THE_SHOPS_RATE}",
             t.for_wait_at_risk, "warning",
             "店铺 {{ $labels.shop }}「{{ $labels.title }}」有买家已等待"
             " {{ $value | humanizeDuration }} / KPI wait at risk",

@@ -18,7 +18,7 @@ MAX_LISTED = 10   # a robot message stays readable; the rest is counted
 
 WHAT = {
     "ForbiddenContent": "禁止内容",
-    "ReplyWindowBreached": "5分钟未回复",
+    "ReplyWindowBreached": "买家等待超时未回复",
     "ReplyRateBelowTarget": "回复率低于目标",
     "WaitAtRisk": "买家等待即将超时",
     "ChatwatchDown": "监控中断",
@@ -29,9 +29,11 @@ WHAT = {
     "KpiWaitAtRisk": "买家等待即将超时",
     "ConversionDrop": "询单转化率下降",
 }
-# Alerts about one platform KPI: the notice's title names the KPI (label ``title``, e.g.
-# 「3分钟人工回复率」, joined in by the rules from chatwatch_kpi_info).
-KPI_WHAT = {"KpiBelowTarget": "「{}」低于目标", "KpiWaitAtRisk": "「{}」买家等待即将超时"}
+# Alerts about one KPI: the notice's title names the KPI (label ``title``, e.g.
+# 「3分钟人工回复率」, joined in by the rules from chatwatch_kpi_info, and for the shop's own
+# reply rate from chatwatch_reply_rate_info), never a window of its own.
+KPI_WHAT = {"KpiBelowTarget": "「{}」低于目标", "KpiWaitAtRisk": "「{}」买家等待即将超时",
+            "ReplyRateBelowTarget": "「{}」低于目标", "WaitAtRisk": "「{}」买家等待即将超时"}
 CATEGORY = {"phone": "手机号", "wechat": "微信", "qq": "QQ", "alipay": "支付宝", "email": "邮箱",
             "link": "站外链接", "word": "违禁词", "quality": "服务质量"}
 
@@ -93,7 +95,7 @@ def _describe(alert: dict[str, Any], tz: ZoneInfo) -> list[str]:
         if ann.get("text"):
             what += f"：{ann['text']}"
     elif name == "ReplyWindowBreached":
-        what = ann.get("summary") or "买家等待超过5分钟未获回复"
+        what = ann.get("summary") or "买家等待超过回复时限未获回复"
     else:
         what = ann.get("summary") or ann.get("description") or name
     line = "- " + " · ".join([*who, what])
