@@ -44,6 +44,8 @@ from urllib.parse import urlencode
 
 import aiohttp
 
+from alerts.runbook import RUNBOOK_PATH, runbook_url
+
 log = logging.getLogger(__name__)
 
 FORBIDDEN_CONTENT = "ForbiddenContent"
@@ -101,13 +103,18 @@ class EventAlert:
         annotation.
         """
         link = board_link(base, self.shop, ref)
-        return replace(self, link=link,
-                       extra_annotations={**self.extra_annotations, "board_url": link})
+        runbook = runbook_url(base.rstrip("/") + RUNBOOK_PATH, self.alertname)
+        return replace(self, link=link, extra_annotations={
+            **self.extra_annotations, "board_url": link, "runbook_url": runbook})
 
     def to_api(self, ends_at: datetime) -> dict[str, Any]:
         """Return the v2 ``postableAlert`` body."""
+        # The runbook as a path on the board unless linked to it (with_board): the pager
+        # bridge completes the path with its own board_url.
         annotations = {"summary": self.summary, "text": self.text,
-                       "conversation_id": self.conversation_id, **self.extra_annotations}
+                       "conversation_id": self.conversation_id,
+                       "runbook_url": runbook_url(RUNBOOK_PATH, self.alertname),
+                       **self.extra_annotations}
         body: dict[str, Any] = {
             "labels": {"alertname": self.alertname, "shop": self.shop, "agent": self.agent,
                        "severity": self.severity, "category": self.category,

@@ -1,8 +1,8 @@
 """Every link in a notice opens something real: each rule's ``runbook_url`` is followed.
 
 The runbook pages are served by the worker (``create_app``'s web server) and by the stand-alone
-board at ``/runbook/<AlertName>``. Every rule the repository holds or generates is followed
-against a served copy: a path (``/runbook/X``, the default) resolved against the board's
+board at ``/runbook/<AlertName>``. Every rule the repository holds or generates, and each alert
+the worker pushes itself, is followed against a served copy: a path (``/runbook/X``, the default) resolved against the board's
 address, as the pager bridge resolves it; an absolute link (rules rendered with
 ``--board-url``) as it is. Each must answer 200 with the page of its own alert.
 """
@@ -10,6 +10,7 @@ address, as the pager bridge resolves it; an absolute link (rules rendered with
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -20,6 +21,7 @@ from aiohttp.test_utils import TestServer
 
 from agents.runbook import add_runbook
 from alerts import grafana, rulegen, runbook
+from alerts.alertmanager import EventAlert
 from alerts.pager.render import notices
 from alerts.rulegen import REPO, Thresholds
 
@@ -138,11 +140,33 @@ async def test_the_pager_notice_links_each_rules_runbook(board: str) -> None:
             assert not any(x.startswith("处理手册：") for x in alone.lines)
 
 
-async def test_event_alerts_have_runbook_pages(board: str) -> None:
+def event_alerts() -> list[EventAlert]:
+    """One of each alert the worker pushes to Alertmanager itself."""
+    at = datetime(2026, 11, 11, 10, tzinfo=UTC)
+    return [EventAlert.forbidden_content(shop="s1", agent="a1", category="wechat",
+                                         masked_text="加我vx1******89", conversation_id="c-1",
+                                         at=at),
+            EventAlert.reply_window_breached(shop="s1", agent="a1", conversation_id="c-1",
+                                             at=at, wait_seconds=300)]
+
+
+async def test_event_alerts_link_their_runbook_pages(board: str) -> None:
+    """The worker's own alerts: a path the pager completes, or the board's page once the
+    worker knows the board (board_url), and the notice shows it."""
+    pushed = event_alerts()
+    assert {a.alertname for a in pushed} == set(EVENT_ALERTS)
+    at = datetime(2026, 11, 11, 10, 5, tzinfo=UTC)
     async with aiohttp.ClientSession() as session:
-        for alert in EVENT_ALERTS:
-            url = f"{board}/runbook/{alert}"
-            _assert_page(*await _get(session, url), alert, "event alert", url)
+        for alert in pushed:
+            body = alert.to_api(at)
+            assert body["annotations"]["runbook_url"] == f"/runbook/{alert.alertname}"
+            linked = alert.with_board(board + "/", "ref-1").to_api(at)
+            url = linked["annotations"]["runbook_url"]
+            assert url == f"{board}/runbook/{alert.alertname}"
+            _assert_page(*await _get(session, url), alert.alertname, "event alert", url)
+            payload = {"alerts": [{**body, "status": "firing"}]}
+            [notice] = notices(payload, board_url=board)
+            assert f"处理手册：{board}/runbook/{alert.alertname}" in notice.lines
 
 
 async def test_an_alert_without_a_runbook_is_a_404(board: str) -> None:
