@@ -99,7 +99,7 @@ def test_check_needs_credentials_json_and_a_free_slot_and_keeps_the_loop_free(
         # 200 clients at once: at most 4 served, the rest told when to come back; the loop
         # (here: /health) answers at once all along, as the checks run elsewhere
         statuses, latencies, retry_after = asyncio.run(_storm(worker.url, 200, 6.0))
-        assert set(statuses) <= {200, 429}, statuses
+        assert set(statuses) <= {200, 429}, statuses  # never 500 or 503
         assert statuses.get(200, 0) > 0 and statuses.get(429, 0) > 0, statuses
         assert retry_after == {"1"}
         assert len(latencies) >= 10, latencies
