@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import bisect
 import heapq
 import time
 from collections.abc import Callable, Generator, Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -30,7 +29,7 @@ from stream.core.kpi import KpiSet
 from stream.core.kpi_figures import KpiFigures
 from stream.core.kpi_state import open_slots
 from stream.core.policy import Policy
-from stream.core.rows import Conversation
+from stream.core.rows import NO_WAIT, Conversation
 from stream.schema import LATEST_MS
 
 DEFAULT_LIMIT = 200
@@ -107,6 +106,17 @@ def counting_note(policy: Policy, tz: ZoneInfo, now_ms: int) -> dict[str, Any]:
     return note
 
 
+def shop_kpi_figures(engine: Engine, shop_id: str, platform: str, day: int,
+                     partitions: list[int]) -> list[KpiFigures]:
+    """``Engine.kpi_figures`` of a shop whose platform is known.
+
+    The engine's own looks the platform up among every shop of the partitions: per shop, with
+    tens of thousands of shops, that is most of the work (15 s for a page of 200).
+    """
+    book = engine.kpi_book(partitions, (shop_id, day))
+    return [book.figures(shop_id, day, k) for k in engine.policies.kpis(platform, shop_id).kpis]
+
+
 def kpis(figures: list[KpiFigures], kset: KpiSet) -> list[dict[str, Any]]:
     """Each reply KPI of a shop today (DOMAIN.md §3, "Platform KPIs"), against its target.
 
@@ -134,24 +144,61 @@ class LocalSource:
         self.feed = feed
         self.owned = owned
         self.now_ms = now_ms
+        # (shops, open waits by shop) read in slices by prepare() for the next read-out
+        self._prepared: tuple[dict[str, str], dict[str, list[Any]]] | None = None
         # shop filter -> (monotonic time, now_ms, ranked agent rows): pages of one ranking
-        self._rankings: dict[str | None, tuple[float, int, list[dict[str, Any]]]] = {}
+        self._rankings: dict[str | None, tuple[float, int, list[tuple[Any, ...]]]] = {}
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def _shops(self, shop: str | None) -> dict[str, str]:
-        shops = self.engine.shops(self.owned())
+    def _shops(self, shop: str | None, ordered: bool = True) -> dict[str, str]:
+        if self._prepared is not None:
+            shops = self._prepared[0]
+        else:
+            shops = self.engine.shops(self.owned())
         if shop:
             return {shop: shops[shop]} if shop in shops else {}
-        return dict(sorted(shops.items()))
+        return dict(sorted(shops.items())) if ordered else shops
 
     def _open(self, shops: Iterable[str]) -> dict[str, list[tuple[int, str, Any]]]:
-        wanted = set(shops)
-        out: dict[str, list[tuple[int, str, Any]]] = {s: [] for s in wanted}
-        for cid, conv in self.engine.open_waits():
-            if conv.shop_id in wanted:
-                out[conv.shop_id].append((conv.wait_start, cid, conv))
-        return out
+        if self._prepared is not None:
+            by_shop = self._prepared[1]
+            self._prepared = None  # read once: the next request reads the engine again
+        else:
+            by_shop = _run(self._open_steps())[1]
+        return {s: by_shop.get(s, []) for s in shops}
+
+    def _open_steps(self) -> Generator[None, None, tuple[dict[str, str],
+                                                         dict[str, list[Any]]]]:
+        """(shop -> platform, shop -> its open waits), a partition at a time.
+
+        ``Engine.shops`` and ``Engine.open_waits`` read in steps: with tens of thousands of
+        shops either takes a few hundred milliseconds at once.
+        """
+        engine = self.engine
+        shops: dict[str, str] = {}
+        states = [engine.partitions[n] for n in self.owned() if n in engine.partitions]
+        for state in states:
+            for shop, platform in list(state.shops.items()):
+                shops.setdefault(shop, platform)
+            yield
+        conversations = engine.conversations
+        seen: set[str] = set()
+        by_shop: dict[str, list[Any]] = {}
+        for state in list(engine.partitions.values()):
+            ids = [cid for group in list(state.deadlines.by_second.values()) for cid in group]
+            for i in range(0, len(ids), 5000):
+                for cid in ids[i:i + 5000]:
+                    if cid in seen:
+                        continue
+                    conv = conversations.get(cid)
+                    if conv is not None and conv.wait_start != NO_WAIT \
+                            and not conv.wait_breached:
+                        seen.add(cid)
+                        by_shop.setdefault(conv.shop_id, []).append((conv.wait_start, cid,
+                                                                     conv))
+                yield
+        return shops, by_shop
 
     def _today(self, tz: ZoneInfo, now: int) -> tuple[int, str]:
         day = datetime.fromtimestamp(now / 1000, tz).date()
@@ -182,7 +229,7 @@ class LocalSource:
             oldest = min((w[0] for w in mine), default=None)
             out.append({
                 "shop_id": shop_id, "platform": platform, "timezone": tz.key, "day": day,
-                "kpis": kpis(engine.kpi_figures(shop_id, ordinal, partitions),
+                "kpis": kpis(shop_kpi_figures(engine, shop_id, platform, ordinal, partitions),
                              engine.policies.kpis(platform, shop_id)),
                 "figures": figures.as_dict() if figures else None,
                 "open_waits": len(mine),
@@ -203,7 +250,7 @@ class LocalSource:
         """
         now = self.now_ms()
         engine = self.engine
-        shops = self._shops(shop)
+        shops = self._shops(shop, ordered=False)
         rows: list[tuple[int, str, Any]] = []
         for items in self._open(shops).values():
             rows.extend(items)
@@ -247,20 +294,15 @@ class LocalSource:
         """
         cached = self._ranked(shop)
         if cached is None:
-            steps = self._rank_steps(shop)
-            while True:
-                try:
-                    next(steps)
-                except StopIteration as done:
-                    cached = self._keep(shop, *done.value)
-                    break
-        now, rows = cached
-        start = 0
+            cached = self._keep(shop, *_run(self._rank_steps(shop)))
+        now, keyed = cached
+        after = keyed
         if cursor:
-            start = bisect.bisect_right(rows, parse_agent_cursor(cursor), key=rank)
-        page = rows[start:start + limit]
-        more = start + limit < len(rows)
-        return {"now_ms": now, "agents": page, "total": len(rows), "limit": limit,
+            key = parse_agent_cursor(cursor)
+            after = [k for k in keyed if k[0] > key]
+        page = [self._full_row(row) for _, row in heapq.nsmallest(limit, after)]
+        more = len(after) > limit
+        return {"now_ms": now, "agents": page, "total": len(keyed), "limit": limit,
                 "more": more, "next_cursor": agent_cursor(page[-1]) if more else None}
 
     async def prepare(self, read_out: str, shop: str | None) -> None:
@@ -269,28 +311,19 @@ class LocalSource:
         The agents' ranking reads every agent-day of the day: it is built here a slice of
         ``SLICE_SECONDS`` at a time and kept for :meth:`agents`.
         """
-        if read_out != "agents" or self._ranked(shop) is not None:
-            return
-        steps = self._rank_steps(shop)
-        began = time.perf_counter()
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                self._keep(shop, *done.value)
-                return
-            if time.perf_counter() - began > SLICE_SECONDS:
-                await asyncio.sleep(0)
-                began = time.perf_counter()
+        if read_out in ("summary", "waits"):
+            self._prepared = await _sliced(self._open_steps())
+        elif read_out == "agents" and self._ranked(shop) is None:
+            self._keep(shop, *await _sliced(self._rank_steps(shop)))
 
-    def _ranked(self, shop: str | None) -> tuple[int, list[dict[str, Any]]] | None:
+    def _ranked(self, shop: str | None) -> tuple[int, list[tuple[Any, ...]]] | None:
         cached = self._rankings.get(shop)
         if cached is None or time.monotonic() - cached[0] >= RANKING_SECONDS:
             return None
         return cached[1], cached[2]
 
-    def _keep(self, shop: str | None, now: int, rows: list[dict[str, Any]],
-              ) -> tuple[int, list[dict[str, Any]]]:
+    def _keep(self, shop: str | None, now: int, rows: list[tuple[Any, ...]],
+              ) -> tuple[int, list[tuple[Any, ...]]]:
         at = time.monotonic()
         self._rankings = {k: v for k, v in self._rankings.items()
                           if at - v[0] < RANKING_SECONDS}
@@ -298,59 +331,99 @@ class LocalSource:
         return now, rows
 
     def _rank_steps(self, shop: str | None,
-                    ) -> Generator[None, None, tuple[int, list[dict[str, Any]]]]:
-        """The agents' rows of today, built in steps (each ``yield`` lets the loop run).
+                    ) -> Generator[None, None, tuple[int, list[tuple[Any, ...]]]]:
+        """(ranking key, row) of today's agents, built in steps (a ``yield`` lets the loop run).
 
         ``Engine.agent_book`` in one pass for every shop: asked shop by shop it reads every
         shop's agent-days each time (quadratic: minutes with tens of thousands of shops).
         """
         now = self.now_ms()
         engine, partitions = self.engine, self.owned()
-        shops = self._shops(shop)
+        shops = self._shops(shop, ordered=False)
         today: dict[str, tuple[int, str]] = {}
-        for shop_id, platform in shops.items():
-            today[shop_id] = self._today(engine.policies.resolve(platform, shop_id)[1], now)
-        yield
-        merged: dict[tuple[str, str, int], AgentDay] = {}
+        by_zone: dict[str, tuple[int, str]] = {}
+        named = list(shops.items())
+        for i in range(0, len(named), 2000):
+            for shop_id, platform in named[i:i + 2000]:
+                tz = engine.policies.resolve(platform, shop_id)[1]
+                day = by_zone.get(tz.key)
+                if day is None:
+                    day = by_zone[tz.key] = self._today(tz, now)
+                today[shop_id] = day
+            yield
+        # An agent-day of one partition is read where it is; one in several is merged into
+        # a copy. Few objects are made: tens of thousands of them would cost more in the
+        # garbage collector's passes than in the reading.
+        found: dict[tuple[str, str, int], AgentDay] = {}
+        copies: set[tuple[str, str, int]] = set()
         for number in partitions:
             state = engine.partitions.get(number)
             if state is None:
                 continue
             items = list(state.kpi.agents.days.items())
-            for i in range(0, len(items), 5000):
-                for key, rec in items[i:i + 5000]:
+            for i in range(0, len(items), 2000):
+                for key, rec in items[i:i + 2000]:
                     wanted = today.get(key[0])
                     if wanted is None or key[2] != wanted[0]:
                         continue
-                    mine = merged.get(key)
+                    mine = found.get(key)
                     if mine is None:
-                        mine = merged[key] = AgentDay()
-                    mine.merge(rec)
+                        found[key] = rec
+                    elif key in copies:
+                        mine.merge(rec)
+                    else:
+                        copy = found[key] = AgentDay()
+                        copy.merge(mine)
+                        copy.merge(rec)
+                        copies.add(key)
                 yield
-        by_shop: dict[str, dict[str, dict[str, Any]]] = {}
-        kpi_names: dict[str, Any] = {}
-        for (shop_id, agent, day), rec in sorted(merged.items()):
-            names = kpi_names.get(shop_id)
-            if names is None:
-                names = kpi_names[shop_id] = engine.kpi_book(
-                    partitions, (shop_id, day)).kpis_of(shop_id, day)
-            by_shop.setdefault(shop_id, {})[agent] = agent_row(
-                {"agent": agent, **rec.row(names, shop_id, day)})
+        policies: dict[str, Policy] = {}
+        _, by_shop = yield from self._open_steps()
+        waits = [w for s, items in by_shop.items() if s in shops for w in items]
         yield
-        out = []
-        for shop_id, waits in self._open(shops).items():
-            policy = engine.policies.resolve(shops[shop_id], shop_id)[0]
-            rows = by_shop.setdefault(shop_id, {})
-            for start, _, conv in waits:
-                row = rows.setdefault(conv.wait_agent or "unassigned", _agent_row())
-                row["holding"] += 1
-                row["at_risk"] += now - start >= policy.at_risk_seconds * 1000
-        for shop_id, rows in by_shop.items():
-            day_iso = today[shop_id][1]
-            for agent, row in rows.items():
-                out.append({"shop_id": shop_id, "day": day_iso, "agent": agent, **row})
-        out.sort(key=rank)
-        return now, out
+        held: dict[tuple[str, str], list[int]] = {}  # (shop, agent) -> [holding, at risk]
+        for i in range(0, len(waits), 2000):
+            for start, _, conv in waits[i:i + 2000]:
+                shop_id = conv.shop_id
+                policy = policies.get(shop_id)
+                if policy is None:
+                    policy = policies[shop_id] = engine.policies.resolve(shops[shop_id],
+                                                                         shop_id)[0]
+                pair = (shop_id, conv.wait_agent or "unassigned")
+                counts = held.get(pair)
+                if counts is None:
+                    counts = held[pair] = [0, 0]
+                counts[0] += 1
+                counts[1] += now - start >= policy.at_risk_seconds * 1000
+            yield
+        # (ranking key, what a row is made of): the ranking needs four numbers of a row, the
+        # rest (each KPI's figures) is worked out for the rows of a page only (agents()), and
+        # the page is the smallest keys after its cursor (no full sort in one go).
+        keyed: list[tuple[tuple[Any, ...], tuple[Any, ...]]] = []
+        entries = list(found.items())
+        for i in range(0, len(entries), 500):
+            for (shop_id, agent, ordinal), rec in entries[i:i + 500]:
+                holding, at_risk = held.pop((shop_id, agent), (0, 0))
+                keyed.append(((-rec.breaches, -(rec.slow_replies or 0), -rec.violations,
+                               -at_risk, shop_id, agent),
+                              (shop_id, agent, today[shop_id][1], holding, at_risk, ordinal,
+                               rec)))
+            yield
+        for (shop_id, agent), (holding, at_risk) in held.items():
+            keyed.append(((0, 0, 0, -at_risk, shop_id, agent),
+                          (shop_id, agent, today[shop_id][1], holding, at_risk, None, None)))
+        return now, keyed
+
+    def _full_row(self, entry: tuple[Any, ...]) -> dict[str, Any]:
+        """A ranked entry of :meth:`_rank_steps` as the board shows it (every figure)."""
+        shop_id, agent, day, holding, at_risk, ordinal, rec = entry
+        row = _agent_row()
+        if rec is not None:
+            names = self.engine.kpi_book(self.owned(), (shop_id, ordinal)).kpis_of(shop_id,
+                                                                                  ordinal)
+            row = agent_row({"agent": agent, **rec.row(names, shop_id, ordinal)})
+        row["holding"], row["at_risk"] = holding, at_risk
+        return {"shop_id": shop_id, "day": day, "agent": agent, **row}
 
     def violations(self, shop: str | None = None, since: int = 0,
                    limit: int = PAGES["violations"][0],
@@ -372,6 +445,33 @@ class LocalSource:
         out = out[:limit]
         return {"now_ms": self.now_ms(), "violations": out, "limit": limit, "more": more,
                 "next_cursor": str(out[-1]["seq"]) if more else None}
+
+
+_T = TypeVar("_T")
+
+
+def _run(steps: Generator[None, None, _T]) -> _T:
+    """The result of a stepped read, read at once."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            result: _T = done.value
+            return result
+
+
+async def _sliced(steps: Generator[None, None, _T]) -> _T:
+    """The result of a stepped read, letting the event loop run every ``SLICE_SECONDS``."""
+    began = time.perf_counter()
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            result: _T = done.value
+            return result
+        if time.perf_counter() - began > SLICE_SECONDS:
+            await asyncio.sleep(0)
+            began = time.perf_counter()
 
 
 def deadlines(engine: Engine, cid: str, conv: Conversation, now: int) -> list[dict[str, Any]]:
