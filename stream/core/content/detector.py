@@ -572,6 +572,7 @@ class Detector:
             for h in hits:
                 busy[h.start:h.end] = b"\x01" * (h.end - h.start)
         context: Context | None = None
+        words: explain.Words | None = None
         explained: set[str] = set()  # a token read once (型号 le6542 和 le6542) reads so again
         for s, e, shape in found:
             a, b = view.span(s, e)
@@ -582,8 +583,10 @@ class Detector:
             if token in explained:
                 continue
             if shape in ("digits", "mixed"):
-                reading = (explain.digit_reading(vt, s, e, _NOT_DIGIT.sub("", token), token)
-                           if shape == "digits" else explain.mixed_reading(vt, s, e, text[a:b]))
+                if words is None:
+                    words = explain.Words(vt)
+                reading = (explain.digit_reading(vt, s, e, _NOT_DIGIT.sub("", token), token, words)
+                           if shape == "digits" else explain.mixed_reading(vt, s, e, text[a:b], words))
                 if reading is not None and reading not in explain.SHAPE_ONLY:
                     explained.add(token)
                     continue
@@ -591,7 +594,7 @@ class Detector:
                     if context is None:
                         context = self._context(vt, cues)
                     if not context.names_channel(s, e) and OWN_CHANNEL.match(token) is None:
-                        part = _contact_part(vt, s, e) if shape == "digits" else None
+                        part = _contact_part(vt, s, e, words) if shape == "digits" else None
                         if part is None:
                             explained.add(token)
                             continue
@@ -688,7 +691,7 @@ class Detector:
         return [h for h in hits if allowed.find(0, h.start, h.end) != -1]
 
 
-def _contact_part(vt: str, s: int, e: int) -> tuple[int, int] | None:
+def _contact_part(vt: str, s: int, e: int, words: explain.Words) -> tuple[int, int] | None:
     """The longest digit run of a split token read by its shape alone, if it is a contact.
 
     That is, when the run is contact-shaped and has no reading of its own (the 1 of 一比一
@@ -701,7 +704,7 @@ def _contact_part(vt: str, s: int, e: int) -> tuple[int, int] | None:
     if best is None or best == (s, e) or not 5 <= best[1] - best[0] <= 11:
         return None
     digits = vt[best[0]:best[1]]
-    return best if explain.digit_reading(vt, best[0], best[1], digits, digits) is None else None
+    return best if explain.digit_reading(vt, best[0], best[1], digits, digits, words) is None else None
 
 
 def _channel_before(vt: str, c: _Cue, ends: dict[int, _Cue]) -> _Cue | None:

@@ -8,18 +8,19 @@ an order, waybill or service number by its cue, a price or an amount, a date, a 
 size by its unit, a model, SKU or coupon code by its shape or cue, a service hotline. A token
 left without a reading is what the detector reports as ``unexplained-id``.
 
-Every check looks at a bounded window around its token (at most ``_WINDOW`` characters each
-side), and every pattern is bounded, so the whole text still costs linear time.
+The benign words of a message are found once (an Aho-Corasick automaton) and looked up by
+bisection; every other check looks at a bounded window around its token, and every pattern is
+bounded, so the whole text still costs linear time.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
+
+import ahocorasick_rs
 
 from stream.core.content.keywords import TLDS
-
-# How far a benign cue may stand from the token it explains.
-_WINDOW = 14
 
 # A letter-and-digit token: 6-20 letters, digits, ``_`` or ``-`` holding both a letter and a
 # digit, not glued to more of them. (Shorter ones are model codes and sizes: A2894, 3XL.)
@@ -41,27 +42,84 @@ NO_DOT_NOTE = re.compile(r"空格|浏览器|访问|网址|域名|复制.{0,3}打
 # A TLD glued to the end of an id (kd88ccom): the dot left out.
 _GLUED_TLD = re.compile(r"[a-z0-9]{3}(?:cn|cc|" + "|".join(t for t in TLDS if len(t) >= 3) + ")$")
 
+def _gated(alternatives: str) -> str:
+    """``(?:alternatives)`` behind a lookahead on their first characters.
+
+    Python's engine tries every branch of an alternation at every position; the class of
+    first characters turns away most positions in one test. (Each branch starts with a
+    literal character, or with a lookbehind and then one.)
+    """
+    firsts = set()
+    for alt in alternatives.split("|"):
+        if alt.startswith("(?<"):
+            alt = alt[alt.index(")") + 1:]
+        firsts.add(alt[0])
+    return "(?=[" + re.escape("".join(sorted(firsts))) + "])(?:" + alternatives + ")"
+
+
 # Words whose number or code follows them, a few characters on: order, waybill, service and
-# product numbers and codes. (Not a bare "id": 我的id is a hand-over.)
-_CODE_BEFORE = re.compile(
-    r"订单|单号|运单|快递|物流|货号|型号|编号|款号|批号|条码|工单|sku|编码|规格|券|优惠码|兑换码|"
-    r"口令|激活码|邮编|验证码|取件码|工号|卡号|会员|拼单|团购|批次|发票|税号|交易|流水|服务单|"
-    r"售后单|退款单|申请|单据|尾号|后几位|前几位|商品id|订单id|商品|宝贝|条形码|序列号|串号|imei|"
-    r"日期|时间|生产|保质期|截止|有效期|收货码|提货码|核销码|提取码|(?<!号)码|分辨率|"
-    r"登记|许可|证书|证号|批准|文号|标准|认证|注册|gb|iso|"
-    r"型|形|星|款|机型|版本|配置|支持|标配|升级版|适用|芯片|处理器|显卡|系列|颜色|尺码|尺寸|"
-    r"order|tracking|invoice|item|model|case|ref|coupon|code|sku|eta|no\.|#")
-# Words of amounts, counts and addresses: they explain a number of at most seven digits (an
-# amount of money or goods, a house number), never an account-length one (差价 1949689363).
-_AMOUNT_BEFORE = re.compile(
-    r"房间|门牌|栋|楼|室|路|街|小区|地址|收藏|好评|评价|已售|月销|销量|库存|付款|加购|人数|金额|"
-    r"价格|价|定金|预算|满|减|共|合计|总计|总价|差价|积分|京豆|约|仅|第|保价|白条|退款")
+# product numbers and codes. (Not a bare "id": 我的id is a hand-over; 码 not after 号: 号码.)
+_CODE_WORDS = (
+    "订单 单号 运单 快递 物流 货号 型号 编号 款号 批号 条码 工单 sku 编码 规格 券 优惠码 兑换码 口令 "
+    "激活码 邮编 验证码 取件码 工号 卡号 会员 拼单 团购 批次 发票 税号 交易 流水 服务单 售后单 退款单 "
+    "申请 单据 尾号 后几位 前几位 商品id 订单id 商品 宝贝 条形码 序列号 串号 imei 日期 时间 生产 保质期 "
+    "截止 有效期 收货码 提货码 核销码 提取码 码 分辨率 登记 许可 证书 证号 批准 文号 标准 认证 注册 gb "
+    "iso 型 形 星 款 机型 版本 配置 支持 标配 升级版 适用 芯片 处理器 显卡 系列 颜色 尺码 尺寸 order "
+    "tracking invoice item model case ref coupon code eta no. #").split()
+# Words of amounts, counts and addresses: they explain a short number only (an amount of money
+# or goods, a house number), never an account-length one (差价 1949689363).
+_AMOUNT_WORDS = (
+    "房间 门牌 栋 楼 室 路 街 小区 地址 收藏 好评 评价 已售 月销 销量 库存 付款 加购 人数 金额 价格 价 "
+    "定金 预算 满 减 共 合计 总计 总价 差价 积分 京豆 约 仅 第 保价 白条 退款").split()
+_WORDS = ahocorasick_rs.AhoCorasick([*_CODE_WORDS, *_AMOUNT_WORDS],
+                                    matchkind=ahocorasick_rs.MatchKind.LeftmostLongest)
+_N_CODE = len(_CODE_WORDS)
+
+
+class Words:
+    """The benign words of one message, found in one pass (an Aho-Corasick automaton).
+
+    ``before(s, ...)`` then asks, by bisection, for the last one ending before a token.
+    """
+
+    __slots__ = ("_ends", "_found")
+
+    def __init__(self, vt: str) -> None:
+        """Find the benign words of the view text ``vt``."""
+        found: list[tuple[int, int, bool]] = []  # start, end, is an amount word
+        for idx, a, b in _WORDS.find_matches_as_indexes(vt):
+            if idx < _N_CODE and _CODE_WORDS[idx] == "码" and a > 0 and vt[a - 1] == "号":
+                continue  # 号码: a phone cue, not a code's
+            found.append((a, b, idx >= _N_CODE))
+        self._found = found
+        self._ends = [f[1] for f in found]
+
+    def before(self, vt: str, s: int, amount: bool) -> bool:
+        """Whether a benign word stands right before position ``s``.
+
+        An amount word (价格:199, 满300) right before its number, and only when ``amount``
+        (the number is short enough); a one-character code word (款, 型) next to it; a code
+        word (订单号后几位 …) a few characters on; no contact word between.
+        """
+        i = bisect_right(self._ends, s) - 1
+        while i >= 0:
+            a, b, is_amount = self._found[i]
+            if s - b > 8:
+                return False
+            if not is_amount or amount:
+                reach = 1 if is_amount else 2 if b - a == 1 else 8
+                return s - b <= reach and not _has_contact_word(vt, b, s)
+            i -= 1
+        return False
+
+
 _AMOUNT_DIGITS = 7  # with a unit (1250000件)
 _PRICE_DIGITS = 6  # after an amount word (价格 199, 满 20000), up to 999,999 yuan
 _RANGE = re.compile(r"\s?[-~]\s?")
 # ... or that follow it: 这个订单, 的订单, 那单.
-_BENIGN_AFTER = re.compile(r"[^0-9a-z]{0,4}?(?:这个订单|订单|单号|那单|这单|的单|这个型号|这款|款|型号|"
-                           r"设计稿|稿|文件|图纸|版本|规格|尺码|颜色|分辨率|像素)")
+_BENIGN_AFTER = re.compile(r"[^0-9a-z]{0,4}?" + _gated(
+    r"这个订单|订单|单号|那单|这单|的单|这个型号|这款|款|型号|设计稿|稿|文件|图纸|版本|规格|尺码|颜色|"
+    r"分辨率|像素"))
 # Screen and camera resolutions (1920*1080): the common widths and heights.
 _RESOLUTION = frozenset("480 576 640 720 768 800 900 1024 1050 1080 1200 1280 1366 1440 1600 1920 "
                         "2048 2160 2400 2560 2880 3200 3840 4096 4320 7680".split())
@@ -69,11 +127,11 @@ _BY = re.compile(r"\s?[*x×]\s?")
 # Dimensions (98x193x78cm, 1000*2000mm) and 4K120Hz-style specifications.
 _DIMENSIONS = re.compile(r"[0-9]{1,5}(?:[x*×][0-9]{1,5}){1,3}(?:cm|mm|m|in)?|[0-9]k[0-9]{2,3}hz")
 # Units right after a number: an amount, a quantity, a size, a duration.
-_UNIT = re.compile(
-    r"\s?(?:元|块|角|毛|万|千|百|亿|rmb|yuan|件|个|人|位|单|次|条|份|张|台|只|双|盒|包|套|瓶|斤|克|"
+_UNIT = re.compile(r"\s?" + _gated(
+    r"元|块|角|毛|万|千|百|亿|rmb|yuan|件|个|人|位|单|次|条|份|张|台|只|双|盒|包|套|瓶|斤|克|"
     r"公斤|吨|升|毫升|米|厘米|毫米|cm|mm|ml|kg|mah|毫安|hz|天|小时|分钟|秒|年|月|日|周|岁|倍|%|度|"
     r"楼|层|室|栋|积分|京豆|分|多|余|左右|以内|以上|以下|起|颗|粒|箱|袋|支|本|把|顶|色|码|款|批|期|"
-    r"代|笔|单)")
+    r"代|笔|单"))
 # A currency sign right before (amount words are read by ``_context``).
 _MONEY_BEFORE = re.compile(r"(?:[¥$€£]|rmb)\s?$")
 # Dates written with separators (2026-12-01, 2026.12, 2025-2026); plain digits are
@@ -94,18 +152,18 @@ _WAYBILL = re.compile(r"(?:sf|yt|yto|zto|sto|jt|jtsd|jd[a-z]{0,2}|yd|dpk|dppk|db
 _UNIT_CODE = re.compile(r"(?:[0-9]k)?[0-9]{1,6}(?:mhz|ghz|khz|mbps|gbps|rpm|ppi|kwh|kw|wh|nits|lm|db|mah|gb|tb|mb|hz|p|mm|cm|ml|kg|mg|ah|km|ti|nm|fps|dpi|mp|"
                         r"inch|th|st|nd|rd|x[0-9]{1,4}(?:cm|mm)?)")
 # Product names and specification words a number is glued to (iphone15, rtx4060, ddr5-6000).
-_PRODUCT = re.compile(
-    r"(?:iphone|ipad|mate|galaxy|redmi|xiaomi|honor|nova|pura|rtx|gtx|rx|ryzen|r[3579]|i[3579]|"
+_PRODUCT = re.compile(_gated(
+    r"iphone|ipad|mate|galaxy|redmi|xiaomi|honor|nova|pura|rtx|gtx|rx|ryzen|r[3579]|i[3579]|"
     r"ddr|lpddr|usb|hdmi|wifi|sn|pd|ip|type|gen|snapdragon|m[1-4]|a[0-9]{2}|pro|max|plus|"
     r"mini|air|note|ultra|xr|xs|se|sm|gt|gen|win|windows|office|ps|xbox|switch|ios|android|"
-    r"macbook|thinkpad|airpods|watch|band|pad|book|lite|neo|reno|find|vivo|oppo|iqoo|oneplus)"
-    r"[0-9_-]")
+    r"macbook|thinkpad|airpods|watch|band|pad|book|lite|neo|reno|find|vivo|oppo|iqoo|oneplus")
+    + r"[0-9_-]")
 # A model, SKU or coupon code as shops write them: capitals and digits (XR-1380, KD12345B,
 # SALE2026, KFR-35GW/N8MJA3), read on the original text; with no channel cue in the message.
 _MODEL = re.compile(r"[A-Z0-9]{1,12}(?:[-/][A-Z0-9]{1,12}){0,3}")
 
 
-def digit_reading(vt: str, s: int, e: int, digits: str, original: str) -> str | None:
+def digit_reading(vt: str, s: int, e: int, digits: str, original: str, words: Words) -> str | None:
     """A benign reading of the digit token ``vt[s:e]`` (its digits ``digits``), or None.
 
     ``original`` is the token as written (its separators tell a date or a price). A reading
@@ -124,7 +182,7 @@ def digit_reading(vt: str, s: int, e: int, digits: str, original: str) -> str | 
         return "amount"
     if short and _MONEY_BEFORE.search(vt, max(0, s - 5), s) is not None:
         return "amount"
-    context = _context(vt, s, e, len(digits) <= _PRICE_DIGITS)
+    context = _context(vt, s, e, len(digits) <= _PRICE_DIGITS, words)
     if context is not None:
         return context
     if vt[e:e + 1] == ":" and original[-3:-2] in (" ", "日"):
@@ -155,7 +213,7 @@ def digit_reading(vt: str, s: int, e: int, digits: str, original: str) -> str | 
     return None
 
 
-def mixed_reading(vt: str, s: int, e: int, written: str) -> str | None:
+def mixed_reading(vt: str, s: int, e: int, written: str, words: Words) -> str | None:
     """A benign reading of the letter-and-digit token ``vt[s:e]``, or None.
 
     ``written`` is the token in the original text (capitals tell a model code). A reading in
@@ -167,7 +225,7 @@ def mixed_reading(vt: str, s: int, e: int, written: str) -> str | None:
         return "waybill"
     if _CODE_HEAD.match(token) is not None:
         return "code"
-    context = _context(vt, s, e, False)
+    context = _context(vt, s, e, False, words)
     if context is not None:
         return context
     if _UNIT_CODE.fullmatch(token) or _DIMENSIONS.fullmatch(token):
@@ -219,26 +277,12 @@ def glued_code(vt: str, s: int, e: int) -> bool:
     return after is not None and after.group() not in _CHANNEL_LETTERS
 
 
-def _context(vt: str, s: int, e: int, amount: bool) -> str | None:
-    """``context`` when a benign cue stands just before (or after) ``vt[s:e]``.
+def _context(vt: str, s: int, e: int, amount: bool, words: Words) -> str | None:
+    """``context`` when a benign word stands just before (or after) ``vt[s:e]``.
 
     ``amount``: the token is short enough to be an amount, a count or a house number.
     """
-    lo = max(0, s - _WINDOW)
-    last = None
-    for m in _CODE_BEFORE.finditer(vt, lo, s):
-        last = m
-    if amount:
-        for m in _AMOUNT_BEFORE.finditer(vt, lo, s):
-            if last is None or m.end() > last.end():
-                last = m
-    # An amount word (价格:199, 满300) right before its number, a one-character code word (款,
-    # 型) next to it, a code word (订单号后几位 …) a few characters on.
-    reach = (1 if _AMOUNT_BEFORE.fullmatch(last.group()) else 2 if len(last.group()) == 1
-             else 8) if last is not None else 0
-    if last is not None and s - last.end() <= reach and not _has_contact_word(vt, last.end(), s):
-        return "context"
-    if _BENIGN_AFTER.match(vt, e, e + 12) is not None:
+    if words.before(vt, s, amount) or _BENIGN_AFTER.match(vt, e, e + 12) is not None:
         return "context"
     return None
 
