@@ -536,7 +536,7 @@ class Detector:
             found.extend((*m.span(), "handle") for m in explain.HANDLES.finditer(vt))
         inside: bytearray | None = None
         if latin:
-            mixed = [m.span() for m in explain.MIXED.finditer(vt)]
+            mixed = explain.mixed_tokens(vt)
             if mixed or found:
                 inside = bytearray(len(vt))
                 for s, e, _ in found:

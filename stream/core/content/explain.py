@@ -24,8 +24,11 @@ from stream.core.content.keywords import TLDS
 
 # A letter-and-digit token: 6-20 letters, digits, ``_`` or ``-`` holding both a letter and a
 # digit, not glued to more of them. (Shorter ones are model codes and sizes: A2894, 3XL.)
-MIXED = re.compile(r"(?<![a-z0-9_-])(?=[0-9_-]{0,31}[a-z])(?=[a-z_-]{0,31}[0-9])"
-                   r"[a-z0-9][a-z0-9_-]{5,19}+(?![a-z0-9_-])")
+# Found from its letters (``mixed_tokens``): most messages hold few.
+_LETTERS = re.compile(r"[a-z]+")
+_ID_RUN = re.compile(r"[a-z0-9_-]*")
+_DIGIT = re.compile(r"[0-9]")
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
 # @handles glued to Chinese text or chained (联系@abc@def): a name of three or more characters.
 HANDLES = re.compile(r"(?<![a-z0-9._%+-])@\s?[a-z][a-z0-9_]{2,31}+(?:@[a-z][a-z0-9_]{2,31}+){0,7}"
                      r"(?![a-z0-9_]|\.[a-z])")
@@ -82,17 +85,24 @@ class Words:
     ``before(s, ...)`` then asks, by bisection, for the last one ending before a token.
     """
 
-    __slots__ = ("_ends", "_found")
+    __slots__ = ("_vt", "_ends", "_found")
 
     def __init__(self, vt: str) -> None:
-        """Find the benign words of the view text ``vt``."""
-        found: list[tuple[int, int, bool]] = []  # start, end, is an amount word
+        """Hold the view text ``vt``; its words are found on the first question."""
+        self._vt = vt
+        self._found: list[tuple[int, int, bool]] | None = None  # start, end, an amount word
+        self._ends: list[int] = []
+
+    def _find(self) -> list[tuple[int, int, bool]]:
+        vt = self._vt
+        found: list[tuple[int, int, bool]] = []
         for idx, a, b in _WORDS.find_matches_as_indexes(vt):
             if idx < _N_CODE and _CODE_WORDS[idx] == "码" and a > 0 and vt[a - 1] == "号":
                 continue  # 号码: a phone cue, not a code's
             found.append((a, b, idx >= _N_CODE))
         self._found = found
         self._ends = [f[1] for f in found]
+        return found
 
     def before(self, vt: str, s: int, amount: bool) -> bool:
         """Whether a benign word stands right before position ``s``.
@@ -101,9 +111,10 @@ class Words:
         (the number is short enough); a one-character code word (款, 型) next to it; a code
         word (订单号后几位 …) a few characters on; no contact word between.
         """
+        found = self._found if self._found is not None else self._find()
         i = bisect_right(self._ends, s) - 1
         while i >= 0:
-            a, b, is_amount = self._found[i]
+            a, b, is_amount = found[i]
             if s - b > 8:
                 return False
             if not is_amount or amount:
@@ -163,6 +174,26 @@ _PRODUCT = re.compile(_gated(
 _MODEL = re.compile(r"[A-Z0-9]{1,12}(?:[-/][A-Z0-9]{1,12}){0,3}")
 
 
+def mixed_tokens(vt: str) -> list[tuple[int, int]]:
+    """Spans of the letter-and-digit tokens of ``vt``, each run of id characters once."""
+    out: list[tuple[int, int]] = []
+    done = -1
+    for m in _LETTERS.finditer(vt):
+        if m.start() < done:
+            continue  # another letter run of a token already read
+        s = m.start()
+        while s > 0 and vt[s - 1] in _ID_CHARS:
+            s -= 1
+        run = _ID_RUN.match(vt, m.end())
+        e = run.end() if run is not None else m.end()
+        done = e
+        while s < e and vt[s] in "_-":
+            s += 1
+        if 6 <= e - s <= 20 and _DIGIT.search(vt, s, e) is not None:
+            out.append((s, e))
+    return out
+
+
 def digit_reading(vt: str, s: int, e: int, digits: str, original: str, words: Words) -> str | None:
     """A benign reading of the digit token ``vt[s:e]`` (its digits ``digits``), or None.
 
@@ -172,7 +203,7 @@ def digit_reading(vt: str, s: int, e: int, digits: str, original: str, words: Wo
     amount).
     """
     if glued_code(vt, s, e):
-        return "code"  # glued to letters: a part of a code, judged as one (MIXED)
+        return "code"  # glued to letters: a part of a code, judged as one (mixed_tokens)
     if len(set(digits)) == 1:
         return "cheer"  # 666666, 888888: live-stream cheering, never an account
     # An amount, or a range of amounts (914-139622元): no part longer than an amount. (The
@@ -270,11 +301,14 @@ def glued_code(vt: str, s: int, e: int) -> bool:
 
     Letters that name a channel (qun8626, 9404v) are a cue, not a code.
     """
-    before = _LETTERS_BEFORE.search(vt, max(0, s - 9), s)
-    if before is not None and before.group(1) not in _CHANNEL_LETTERS:
-        return True
-    after = _LETTERS_AFTER.match(vt, e)
-    return after is not None and after.group() not in _CHANNEL_LETTERS
+    if s > 0 and vt[s - 1] in _ID_CHARS and not vt[s - 1].isdigit():
+        before = _LETTERS_BEFORE.search(vt, max(0, s - 9), s)
+        if before is not None and before.group(1) not in _CHANNEL_LETTERS:
+            return True
+    if e < len(vt) and "a" <= vt[e] <= "z":
+        after = _LETTERS_AFTER.match(vt, e)
+        return after is not None and after.group() not in _CHANNEL_LETTERS
+    return False
 
 
 def _context(vt: str, s: int, e: int, amount: bool, words: Words) -> str | None:
