@@ -59,12 +59,27 @@ tools: ## Install Prometheus, Alertmanager, promtool, amtool, Chromium and a CJK
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES) >/dev/null; \
 	fi
 
+# Apache Kafka (KRaft) for the tests that run on it: its jars from Maven Central into
+# .cache/kafka/<version> (stream/kafka_local.py; a second run does nothing). Fetching needs
+# Java 17+ and Maven: installed from Debian, as `tools` does, when missing.
+.PHONY: kafka
+kafka: $(STAMP) ## Fetch Apache Kafka (KRaft mode) from Maven Central into .cache/kafka, once
+	@missing=""; command -v java >/dev/null || missing="openjdk-17-jre-headless"; \
+	command -v mvn >/dev/null || missing="$$missing maven"; \
+	if [ -n "$$missing" ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian packages$${missing:+ }$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@$(BIN)/python -m stream.kafka_local install
+
 .PHONY: run
 run: $(STAMP) $(NATIVE) ## Start the embedded broker, a worker and the simulator (Ctrl-C stops all)
 	$(BIN)/chatwatch run
 
 .PHONY: test
-test: $(BENCH_STAMP) $(NATIVE) tools ## Install everything the tests need and run the whole suite
+test: $(BENCH_STAMP) $(NATIVE) tools kafka ## Install everything the tests need and run the whole suite
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: test-fast
