@@ -127,6 +127,7 @@ class Words:
 _AMOUNT_DIGITS = 7  # with a unit (1250000件)
 _PRICE_DIGITS = 6  # after an amount word (价格 199, 满 20000), up to 999,999 yuan
 _RANGE = re.compile(r"\s?[-~]\s?")
+_ARITHMETIC = re.compile(r"\s?[-~+*x×]\s?")
 # ... or that follow it: 这个订单, 的订单, 那单.
 _BENIGN_AFTER = re.compile(r"[^0-9a-z]{0,4}?" + _gated(
     r"这个订单|订单|单号|那单|这单|的单|这个型号|这款|款|型号|设计稿|稿|文件|图纸|版本|规格|尺码|颜色|"
@@ -147,7 +148,8 @@ _UNIT = re.compile(r"\s?" + _gated(
 _MONEY_BEFORE = re.compile(r"(?:[¥$€£]|rmb)\s?$")
 # Dates written with separators (2026-12-01, 2026.12, 2025-2026); plain digits are
 # read by ``_date_digits``.
-_DATE = re.compile(r"(?:19|20)[0-9]{2}[-./](?:0?[1-9]|1[0-2])(?:[-./](?:0?[1-9]|[12][0-9]|3[01]))?"
+_DATE = re.compile(r"(?:19|20)?[0-9]{2}[-./](?:0?[1-9]|1[0-2])[-./](?:0?[1-9]|[12][0-9]|3[01])"
+                   r"|(?:19|20)[0-9]{2}[-./](?:0?[1-9]|1[0-2])"
                    r"|(?:19|20)[0-9]{2}[-~/](?:19|20)[0-9]{2}")
 # Service numbers: 95xxx(x), 96xxx, 10xxx and 12xxx public lines.
 _DECIMAL = re.compile(r"[0-9]{1,9}\.[0-9]{1,2}")
@@ -170,8 +172,9 @@ _PRODUCT = re.compile(_gated(
     r"macbook|thinkpad|airpods|watch|band|pad|book|lite|neo|reno|find|vivo|oppo|iqoo|oneplus")
     + r"[0-9_-]")
 # A model, SKU or coupon code as shops write them: capitals and digits (XR-1380, KD12345B,
-# SALE2026, KFR-35GW/N8MJA3), read on the original text; with no channel cue in the message.
-_MODEL = re.compile(r"[A-Z0-9]{1,12}(?:[-/][A-Z0-9]{1,12}){0,3}")
+# SALE2026, KFR-35GW/N8MJA3) or letters, a hyphen and digits in any case (xr-1380), read on
+# the original text; with no channel cue in the message.
+_MODEL = re.compile(r"[A-Z0-9]{1,12}(?:[-/][A-Z0-9]{1,12}){0,3}|[a-z]{1,4}-[0-9]{2,6}[a-z]{0,3}")
 
 
 def mixed_tokens(vt: str) -> list[tuple[int, int]]:
@@ -189,7 +192,8 @@ def mixed_tokens(vt: str) -> list[tuple[int, int]]:
         done = e
         while s < e and vt[s] in "_-":
             s += 1
-        if 6 <= e - s <= 20 and _DIGIT.search(vt, s, e) is not None:
+        # Letters and digits (kd8812), or letters joined by _ (kd_vip): never an English word.
+        if 6 <= e - s <= 20 and (_DIGIT.search(vt, s, e) is not None or "_" in vt[s:e].strip("_")):
             out.append((s, e))
     return out
 
@@ -213,7 +217,8 @@ def digit_reading(vt: str, s: int, e: int, digits: str, original: str, words: Wo
         return "amount"
     if short and _MONEY_BEFORE.search(vt, max(0, s - 5), s) is not None:
         return "amount"
-    context = _context(vt, s, e, len(digits) <= _PRICE_DIGITS, words)
+    parts = _ARITHMETIC.split(original)
+    context = _context(vt, s, e, all(len(part) <= _PRICE_DIGITS for part in parts), words)
     if context is not None:
         return context
     if vt[e:e + 1] == ":" and original[-3:-2] in (" ", "日"):
@@ -235,6 +240,8 @@ def digit_reading(vt: str, s: int, e: int, digits: str, original: str, words: Wo
         return "service-line"
     if _DECIMAL.fullmatch(original) is not None:
         return "amount"  # 2999.00, 12.5: a decimal
+    if vt[e:e + 1] == "=" and short:
+        return "sum"  # 1299-200=1099: arithmetic on amounts
     if _THOUSANDS.fullmatch(original) is not None:
         return "thousands"  # 12,800: an amount written with separators
     if (len(digits) == 12 and digits[0] != "0") or (len(digits) == 11 and digits[0] in "23456789"):
@@ -261,12 +268,12 @@ def mixed_reading(vt: str, s: int, e: int, written: str, words: Words) -> str | 
         return context
     if _UNIT_CODE.fullmatch(token) or _DIMENSIONS.fullmatch(token):
         return "spec"
-    if _PRODUCT.match(token) or _MODEL.fullmatch(written.replace("_", "-")) is not None:
+    if _PRODUCT.match(token) or _MODEL.fullmatch(written) is not None:
         return "model"
     return None
 
 
-SHAPE_ONLY = frozenset(("spec", "model", "round", "date-shape", "thousands", "order-length"))
+SHAPE_ONLY = frozenset(("spec", "model", "round", "date-shape", "thousands", "order-length", "sum"))
 
 
 # A code word glued to its number (sku7551002626, no20261203).
