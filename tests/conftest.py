@@ -1,4 +1,4 @@
-"""Shared fixtures: an embedded broker per test session, settings, and helpers."""
+"""Shared fixtures: an embedded broker per session (Apache Kafka when asked), settings, helpers."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from stream.broker import EmbeddedBroker
 from stream.config import Settings, load_settings
+from stream.kafka_local import KafkaCluster, install
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -34,6 +35,19 @@ def broker() -> Iterator[EmbeddedBroker]:
     """One embedded Tansu broker for the whole session (memory-only, on a free port)."""
     with EmbeddedBroker() as b:
         yield b
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
+    """One Apache Kafka broker (KRaft mode, data on disk) for the session.
+
+    Started by the first test that asks for it, never otherwise. Installed from Maven Central
+    first when ``make kafka`` has not run; without Java or Maven the test fails, naming the
+    package to install.
+    """
+    install(quiet=True)
+    with KafkaCluster(tmp_path_factory.mktemp("kafka")) as cluster:
+        yield cluster
 
 
 @pytest.fixture
