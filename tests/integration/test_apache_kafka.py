@@ -1,23 +1,27 @@
 """The worker on Apache Kafka (the ``kafka`` fixture: one KRaft broker for the session).
 
-The rest of the suite runs on the embedded broker; these tests run aiokafka and
-``chatwatch worker`` on the broker production runs: its figures and records equal a backfill
-of what it read.
+The rest of the suite runs on the embedded broker; these tests run ``chatwatch worker`` on the
+broker production runs: its figures and records equal a backfill of what it read, the
+changelog faust creates is compacted (as the admin API and Kafka's own tools see it), and a
+broker restart that keeps its data, in the middle of traffic, leaves the figures exact.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from stream.kafka_local import KafkaCluster
-from stream.testing import WorkerProcess, consume, produce, run, topic_config, wait_for
+from stream.kafka_local import CONFIG_COMMAND, TOPIC_COMMAND, KafkaCluster
+from stream.testing import WorkerProcess, consume, event_key, produce, run, topic_config, wait_for
+from tests.chaos.cluster import read_topic
 from tests.integration.test_live_equals_backfill import COUNTERS, SHOPS, backfill, seeded_log
 
 pytestmark = pytest.mark.slow
@@ -118,3 +122,159 @@ def test_worker_on_apache_kafka_publishes_what_backfill_reports(kafka: KafkaClus
             .removesuffix("_sum") in COUNTERS and not key[0].endswith("_created")}
     # sums of response times are floats added in another order: equal to rounding
     assert live == pytest.approx(expected["counters"], rel=1e-12)
+
+
+async def topic_configs(bootstrap: str, topics: list[str]) -> dict[str, dict[str, str]]:
+    """``{topic: {key: value}}`` as the broker describes them (DescribeConfigs)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, t) for t in topics])
+    finally:
+        await admin.close()
+    out: dict[str, dict[str, str]] = {}
+    for response in responses:
+        for error, message, _type, name, entries in response.resources:
+            assert error == 0, f"DescribeConfigs {name}: error {error} {message}"
+            out[name] = {entry[0]: entry[1] for entry in entries}
+    return out
+
+
+def test_changelog_is_compacted_on_apache_kafka(kafka: KafkaCluster, tmp_path: Path,
+                                                unique: str) -> None:
+    cfg = topic_config(unique)
+    changelog = f"{cfg['app_id']}-conversations-changelog"
+    with WorkerProcess(tmp_path, kafka.url, cfg, env=ON_KAFKA):
+        configs = run(topic_configs(kafka.bootstrap, [changelog, cfg["events_topic"]]))
+    assert configs[changelog]["cleanup.policy"] == "compact"
+    # the input is a log, never compacted: only the state's changelog is
+    assert configs[cfg["events_topic"]]["cleanup.policy"] == "delete"
+
+    # Kafka's own tools (kafka-configs, kafka-topics) see the same
+    described = kafka.tool(CONFIG_COMMAND, "--bootstrap-server", kafka.bootstrap,
+                           "--entity-type", "topics", "--entity-name", changelog, "--describe")
+    assert described.returncode == 0, described.stderr
+    assert f"Dynamic configs for topic {changelog} are:" in described.stdout
+    assert "cleanup.policy=compact" in described.stdout, described.stdout
+    topics = kafka.tool(TOPIC_COMMAND, "--bootstrap-server", kafka.bootstrap,
+                        "--describe", "--topic", changelog)
+    assert topics.returncode == 0, topics.stderr
+    header = next(line for line in topics.stdout.splitlines() if "PartitionCount" in line)
+    assert "PartitionCount: 4" in header and "cleanup.policy=compact" in header, header
+
+
+class Sender(threading.Thread):
+    """Sends ``events`` from a thread once :attr:`go` is set, its producer connected before.
+
+    ``acks=all`` and idempotent: a send made while the broker is away is retried until it is
+    back (within ``request_timeout_ms``), and a retry never writes an event twice.
+    """
+
+    def __init__(self, bootstrap: str, topic: str, events: list[dict[str, Any]]) -> None:
+        super().__init__(name="sender", daemon=True)
+        self.bootstrap, self.topic, self.events = bootstrap, topic, events
+        self.connected, self.go = threading.Event(), threading.Event()
+        self.acked = 0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            asyncio.run(self._send())
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            self.error = exc
+            self.connected.set()
+
+    async def _send(self) -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all",
+                                    enable_idempotence=True, linger_ms=5,
+                                    request_timeout_ms=120_000, retry_backoff_ms=200)
+        await producer.start()
+        self.connected.set()
+        try:
+            while not self.go.is_set():
+                await asyncio.sleep(0.05)
+            sent = [await producer.send(self.topic, json.dumps(e, ensure_ascii=False).encode(),
+                                        key=event_key(e)) for e in self.events]
+            for future in sent:
+                await future
+                self.acked += 1
+        finally:
+            await producer.stop()
+
+
+def next_day(log: list[dict[str, Any]], tag: str) -> list[dict[str, Any]]:
+    """``log`` one day later under other event ids: the same conversations, new traffic."""
+    return [{**e, "ts": e["ts"] + 86_400_000, "event_id": f"{tag}-{e['event_id']}"}
+            for e in log]
+
+
+def test_broker_restart_with_data_kept_leaves_figures_exact(kafka: KafkaCluster,
+                                                            tmp_path: Path,
+                                                            unique: str) -> None:
+    """The broker stops while traffic is being sent and comes back on its data folder.
+
+    Day one is sent and processed. The broker then stops (SIGTERM) and stays down past the
+    worker's session timeout, so the worker stops itself (exit 75: the group has dropped it);
+    day two is sent meanwhile, the producer retrying until the broker is back on the same data
+    folder and ports. The worker, started again as its supervisor would, reads its state back
+    from the changelog and its position from the offsets the broker kept. A broker that lost
+    them would leave day two's replies without their waits, and the figures would differ.
+    """
+    day_one = seeded_log(2029, 300)
+    day_two = next_day(seeded_log(2030, 300), "d2")
+    cfg = topic_config(unique, shops=SHOPS)
+    worker = WorkerProcess(tmp_path, kafka.url, cfg, env=ON_KAFKA).start()
+    try:
+        run(produce(kafka.url, cfg["events_topic"], day_one))
+        (tmp_path / "day-one").mkdir()
+        first = backfill(day_one, cfg, tmp_path / "day-one")
+        wait_for(lambda: worker.figures() == first["report"], timeout=30,
+                 what="day one's figures")
+        sender = Sender(kafka.bootstrap, cfg["events_topic"], day_two)
+        sender.start()
+        assert sender.connected.wait(30) and sender.error is None, sender.error
+
+        kafka.stop_node(0)  # SIGTERM: a controlled shutdown; the data folder stays
+        sender.go.set()  # day two goes out while the broker is away
+        assert worker.proc is not None
+        assert worker.proc.wait(60) == 75, worker.tail()
+        assert sender.acked == 0  # nothing can be acknowledged with the broker down
+        kafka.start_node(0)  # the same node, ports and data folder
+        sender.join(120)
+        assert sender.error is None, sender.error
+        assert sender.acked == len(day_two)
+        worker.start()  # as a supervisor (a pod's restart policy) would
+
+        # the broker holds both days, each event once: nothing lost with the restart; so the
+        # backfill of what the worker read is the backfill of both days in the order sent
+        held = run(read_topic(kafka.url, cfg["events_topic"], cfg["partitions"]))
+        assert sorted(json.loads(m.value)["event_id"] for m in held) == \
+            sorted(e["event_id"] for e in day_one + day_two)
+        (tmp_path / "both").mkdir()
+        expected = backfill(day_one + day_two, cfg, tmp_path / "both")
+        assert expected["report"] != first["report"]
+        wait_for(lambda: worker.figures() == expected["report"], timeout=60,
+                 what="the worker's figures equal the backfill of what the broker holds")
+        breaches = wait_for(lambda: by_id(kafka, cfg["breaches_topic"], expected["breaches"]),
+                            timeout=30, what="every breach record on chat.breaches")
+        violations = wait_for(
+            lambda: by_id(kafka, cfg["violations_topic"], expected["violations"]),
+            timeout=30, what="every violation record on chat.violations")
+        assert worker.proc is not None and worker.proc.poll() is None, worker.tail()
+    finally:
+        worker.stop()
+    assert breaches == {r["id"]: r for r in expected["breaches"]}
+    assert violations == {r["id"]: r for r in expected["violations"]}
+
+
+def by_id(kafka: KafkaCluster, topic: str,
+          expected: list[dict[str, Any]]) -> dict[str, dict[str, Any]] | None:
+    """The records of ``topic`` by id once every expected id is there, else None.
+
+    A record the restarted worker sends again must carry the same content as the first.
+    """
+    held: dict[str, dict[str, Any]] = {}
+    for record in records(run(read_topic(kafka.url, topic, 4))):
+        assert held.setdefault(record["id"], record) == record, f"{record['id']} differs"
+    return held if set(held) >= {r["id"] for r in expected} else None
