@@ -562,6 +562,8 @@ def backfill_command(ctx: object, inputs: tuple[str, ...], report_path: str, fmt
     click.echo(result.summary.render(), err=True)
     click.echo(f"{engine.duplicates:,} duplicate events dropped, {engine.out_of_order:,} "
                f"out-of-order events applied at their conversation's latest time", err=True)
+    if (capped := engine.capped.warning()) is not None:
+        click.echo(capped, err=True)
     if result.retired is not None and result.retired.late_days:
         click.echo(f"warning: {result.retired.late_days} shop-day(s) got events more than "
                    f"{retention_hours:g} h behind the log's latest time after their figures were "

@@ -34,6 +34,7 @@ from stream.config import Settings
 from stream.core.engine import Applied, Engine, PartitionState
 from stream.core.events import ChatEvent
 from stream.core.kpi_state import KpiBreached
+from stream.core.limits import Capped
 from stream.core.reply_window import WaitBreached
 from stream.errors import ChatwatchError
 from stream.inputs import Record, Summary, read_events
@@ -95,6 +96,7 @@ class Part:
     summary: Summary
     tally: dict[str, Any] | None
     files: dict[str, str] = field(default_factory=dict)  # kind -> path of sorted tagged lines
+    capped: Capped = field(default_factory=Capped)  # what the row caps dropped
 
 
 class _Tagged(RecordWriter):
@@ -184,7 +186,7 @@ def _run_part(job_of: tuple[int, int]) -> Part:
         "agents": tally.agents, "shop_violations": tally.shop_violations,
         "agent_violations": tally.agent_violations, "breach_hours": tally.breach_hours}
     return Part(engine.partition(0), engine.conversions.applied, engine.duplicates,
-                engine.out_of_order, result.summary, tally_state, files)
+                engine.out_of_order, result.summary, tally_state, files, engine.capped)
 
 
 class _TaggedErrors:
@@ -256,6 +258,7 @@ def run_jobs(settings: Settings, opts: JobOptions, jobs: int, *, errors: IO[str]
         engine.conversions.applied += part.orders_applied
         engine.duplicates += part.duplicates
         engine.out_of_order += part.out_of_order
+        engine.capped.absorb(part.capped)
         summary.read += part.summary.read
         summary.valid += part.summary.valid
         summary.invalid += part.summary.invalid

@@ -64,3 +64,20 @@ class Capped:
         """Per cap, for summaries and metrics."""
         return {"live_orders": self.live_orders, "settled_orders": self.settled_orders,
                 "days": self.days, "marks": self.marks}
+
+    def absorb(self, other: Capped) -> None:
+        """Add another engine's counts (the parts of a parallel backfill)."""
+        self.live_orders += other.live_orders
+        self.settled_orders += other.settled_orders
+        self.days += other.days
+        self.marks += other.marks
+
+    def warning(self) -> str | None:
+        """One line for a driver's summary when a cap dropped anything, else None."""
+        if not self.total:
+            return None
+        dropped = ", ".join(f"{n:,} {cap.replace('_', ' ')}" for cap, n in self.as_dict().items()
+                            if n)
+        return (f"warning: per-conversation caps dropped {dropped} from conversation rows; the "
+                f"figures keep what they counted (raise CHATWATCH_STATE_MAX_LIVE_ORDERS, "
+                f"_MAX_SETTLED_ORDERS or _MAX_DAYS if a real conversation reached them)")

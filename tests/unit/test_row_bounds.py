@@ -34,10 +34,11 @@ HOUR_MS = 3_600_000
 LONG = "x" * 120  # ids of up to 128 characters: what the row bound is stated for
 
 
-def _event(i: int, ts_ms: int, kind: str, **extra: Any) -> ChatEvent:
+def _event(i: int, ts_ms: int, kind: str, platform: str = "pdd", **extra: Any) -> ChatEvent:
     """A decoded event of buyer b1 in shop s1 (built directly: the costs measured are the
     engine's, not the decoder's)."""
-    body = {"event_id": f"h{i}", "ts": ts_ms, "shop_id": "s1", "buyer_id": "b1"}
+    body = {"event_id": f"h{i}", "ts": ts_ms, "shop_id": "s1", "buyer_id": "b1",
+            "platform": platform}
     if kind == "order":
         body.update(type="order", **extra)
     elif kind == "transfer":
@@ -108,11 +109,12 @@ def test_a_100000_order_conversation_is_processed_in_linear_time() -> None:
 
 
 def _apart(n: int, step_ms: int = 12 * HOUR_MS, start_ms: int = T0_MS - 4000 * 12 * HOUR_MS,
-           ) -> list[ChatEvent]:
+           platform: str = "pdd") -> list[ChatEvent]:
     """``n`` events of one conversation ``step_ms`` apart (a negative step: ever earlier, all
     of them clamped to the first), buyer and agent in turn, from years in the past."""
-    return [_event(i, start_ms + i * step_ms, "buyer") if i % 2 == 0 else
-            _event(i, start_ms + i * step_ms, "agent", agent_id=f"a{i % 7}") for i in range(n)]
+    return [_event(i, start_ms + i * step_ms, "buyer", platform) if i % 2 == 0 else
+            _event(i, start_ms + i * step_ms, "agent", platform, agent_id=f"a{i % 7}")
+            for i in range(n)]
 
 
 def test_events_12_hours_apart_cost_the_same_per_event_and_keep_the_row_small() -> None:
@@ -131,7 +133,9 @@ def test_events_12_hours_apart_do_not_blow_up_memory() -> None:
     import tracemalloc
 
     settings = load_settings(environ={})
-    events = _apart(1_500)
+    # JD's KPI list (one session KPI): a row shape no other test here grows for hundreds of
+    # days, so nothing another test left in a process-wide cache hides what this one costs
+    events = _apart(1_500, platform="jd")
     engine = Engine(settings.policies)
     tracemalloc.start()
     try:
@@ -373,3 +377,27 @@ def test_row_round_trip_keeps_the_retired_orders() -> None:
     assert decode_row(encode_row(conv)).retired == conv.retired
     old = msgspec.msgpack.encode(["s1", "b1", "pdd"])  # a row of an older worker
     assert decode_row(old).retired == b""
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_backfill_says_what_the_caps_dropped(tmp_path: Any, jobs: str) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from stream.cli import cli
+
+    log = tmp_path / "log.jsonl"
+    lines = [ev("buyer", 0), ev("agent", 5)] + [order("created", 10 + k, f"o{k}")
+                                               for k in range(12)]
+    lines += [ev("buyer", 0, buyer="b2"), order("created", 20, "o1", buyer="b2")]
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    env = {"CHATWATCH_CONFIG": "", "CHATWATCH_STATE_MAX_LIVE_ORDERS": "10"}
+    result = CliRunner().invoke(cli, ["backfill", "--input", str(log), "--jobs", jobs,
+                                      "--report", str(tmp_path / "r.jsonl")], env=env)
+    assert result.exit_code == 0, result.output
+    assert "caps dropped 2 live orders from conversation rows" in result.stderr
+    env["CHATWATCH_STATE_MAX_LIVE_ORDERS"] = "12"
+    result = CliRunner().invoke(cli, ["backfill", "--input", str(log), "--jobs", jobs,
+                                      "--report", str(tmp_path / "r.jsonl")], env=env)
+    assert result.exit_code == 0 and "caps dropped" not in result.stderr
