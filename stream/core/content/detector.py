@@ -536,6 +536,8 @@ class Detector:
             found.extend((*m.span(), "handle") for m in explain.HANDLES.finditer(vt))
         inside: bytearray | None = None
         if latin:
+            if " " in vt or "\u3000" in vt:
+                found.extend((s, e, "spaced") for s, e in explain.spaced_tokens(vt))
             mixed = explain.mixed_tokens(vt)
             if mixed or found:
                 inside = bytearray(len(vt))

@@ -177,6 +177,27 @@ _PRODUCT = re.compile(_gated(
 _MODEL = re.compile(r"[A-Z0-9]{1,12}(?:[-/][A-Z0-9]{1,12}){0,3}|[a-z]{1,4}-[0-9]{2,6}[a-z]{0,3}")
 
 
+# An id spelt with spaces inside (kd 88 12) right after an invitation: joined, it is a token.
+_SPACED_AFTER_INVITE = re.compile(r"(?:加|联系|找|私|[+➕])我?[^0-9a-z\u4e00-\u9fff]{0,3}"
+                                  r"((?:[a-z0-9][ \u3000]?){5,19}[a-z0-9])(?![a-z0-9])")
+
+
+def spaced_tokens(vt: str) -> list[tuple[int, int]]:
+    """Spans of ids written with spaces inside them right after an invitation."""
+    out: list[tuple[int, int]] = []
+    for m in _SPACED_AFTER_INVITE.finditer(vt):
+        token = m.group(1)
+        pieces = token.replace("\u3000", " ").split(" ")
+        # Spaced out (kd 88 12), every piece short: not a number with a word after it.
+        if len(pieces) > 1 and max(len(p) for p in pieces) <= 4:
+            joined = "".join(pieces)
+            letters = sum(1 for ch in joined if "a" <= ch <= "z")
+            # Two letters at least: 169 2326 4742 v is a number and the v of its channel.
+            if 6 <= len(joined) <= 20 and letters >= 2 and _DIGIT.search(joined):
+                out.append(m.span(1))
+    return out
+
+
 def mixed_tokens(vt: str) -> list[tuple[int, int]]:
     """Spans of the letter-and-digit tokens of ``vt``, each run of id characters once."""
     out: list[tuple[int, int]] = []

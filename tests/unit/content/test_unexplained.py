@@ -47,6 +47,8 @@ HANDOVERS = [
     ("mk55.world", "link", "mk55.world"),
     # letters joined by _ are an id, never a word or a model code
     ("私我拿福利 mk_vip", "handle", "mk_vip"),
+    # an id spaced out right after an invitation
+    ("加我 mk 55 30", "handle", "mk 55 30"),
 ]
 
 
