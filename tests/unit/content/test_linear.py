@@ -44,6 +44,7 @@ UNITS = {
     "dotless-links": "www mk55 shop 店名.shop 去空格 mk55ccom ",
     "lone-sounds": "筘 卫 wei ",
     "benign-codes": "KD8812 XR-1380 950618，24小时 订单 3021874591 ",
+    "spaced-ids": "加我 mk 55 30 a b 1 ",
 }
 
 
