@@ -291,7 +291,8 @@ class Pipeline:
         if wall_ms >= self._next_eviction_ms:
             self._next_eviction_ms = wall_ms + EVICTION_INTERVAL_MS
             for partition in caught_up:
-                for cid in engine.evict(partition, self.retention_ms):
+                # rows go only with their days: a restart rebuilds the figures from the rows
+                for cid in engine.evict(partition, self.retention_ms, with_days=True):
                     self.store.delete(partition, cid)
         return lag
 

@@ -84,6 +84,7 @@ class Applied(msgspec.Struct, frozen=True, gc=False):
 
 
 _EPOCH_ORDINAL = 719_163  # date(1970, 1, 1).toordinal()
+_MAX_UTC_OFFSET_MS = 14 * 3_600_000  # the furthest any time zone is ahead of UTC
 
 DUPLICATE = Applied(duplicate=True, out_of_order=False, outcomes=())
 
@@ -355,16 +356,21 @@ class Engine:
             capped.marks += keep_marks(conv, limits.max_days, limits.max_marks)
             keep_orders(conv, limits, capped)
 
-    def evict(self, partition: int, retention_ms: int) -> list[str]:
+    def evict(self, partition: int, retention_ms: int, *, with_days: bool = False) -> list[str]:
         """Forget what lies more than ``retention_ms`` of event time behind a partition.
 
         Conversations with no open wait — or only a breached one — whose latest event is that
-        old are removed (the caller deletes their durable rows); figures of business days that old are dropped. The clock
-        is the partition's own latest event time, not the wall clock, so replaying last
-        month's log keeps last month's figures. Contributions of evicted conversations stay in
-        the figures of the days still kept. The order figures (and the marks and orders of rows
-        that stay) are kept for the retention or the longest conversion window, whichever is
-        longer.
+        old are removed (the caller deletes their durable rows); figures of business days that
+        old are dropped. The clock is the partition's own latest event time, not the wall
+        clock, so replaying last month's log keeps last month's figures. Contributions of
+        evicted conversations stay in the figures of the days still kept. The order figures
+        (and the marks and orders of rows that stay) are kept for the retention or the longest
+        conversion window, whichever is longer.
+
+        ``with_days``: a row goes only with the figures it counts for, once its latest event
+        is before the first day kept. A driver that rebuilds its figures from the rows it
+        kept (the live worker after a restart or a rebalance) needs this: a row evicted while
+        its days were still kept would take its part of them away at the next restart.
         """
         part = self.partitions.get(partition)
         if part is None or not part.max_event_ms:
@@ -375,23 +381,28 @@ class Engine:
         # retention all the same: keep state_retention_hours >= conversion_window_hours.
         order_horizon = min(horizon, part.max_event_ms - self.conversions.longest_window_ms(
             self.policies))
+        # The horizon's UTC date minus one: no time zone's local date of the horizon is
+        # earlier, so no shop loses a day still within retention.
+        keep_from_day = (horizon // 86_400_000) + _EPOCH_ORDINAL - 1
+        keep_orders_from_day = (order_horizon // 86_400_000) + _EPOCH_ORDINAL - 1
+        # A row whose latest event is before this counts toward no day kept in any time zone
+        # (none is more than 14 h ahead of UTC), its waits' and its orders' days alike.
+        row_horizon = horizon if not with_days else min(horizon, (
+            min(keep_from_day, keep_orders_from_day) - _EPOCH_ORDINAL) * 86_400_000
+            - _MAX_UTC_OFFSET_MS)
         # A wait breached and still unanswered after the whole retention has done all it can
         # (a reply days later would only add a late response time): it goes too.
         evicted = [(cid, conv) for cid, conv in self.conversations.items()
-                   if conv.partition == partition and conv.latest_ts < horizon
+                   if conv.partition == partition and conv.latest_ts < row_horizon
                    and (conv.wait_start == -1 or conv.wait_breached)
                    and not kpi_engine.has_open_kpi_wait(conv, self.policies)]
         for cid, _ in evicted:
             del self.conversations[cid]
-        # The horizon's UTC date minus one: no time zone's local date of the horizon is
-        # earlier, so no shop loses a day still within retention.
-        keep_from_day = (horizon // 86_400_000) + _EPOCH_ORDINAL - 1
         part.book.forget_before(keep_from_day)
         part.kpi.book.forget_before(keep_from_day)
         part.kpi.agents.forget_before(keep_from_day)
-        self.conversions.evict(partition, evicted,
-                               (order_horizon // 86_400_000) + _EPOCH_ORDINAL - 1,
-                               part.orders, part.aliases)
+        self.conversions.evict(partition, evicted, keep_orders_from_day, part.orders,
+                               part.aliases)
         return [cid for cid, _ in evicted]
 
     # -- read-outs --------------------------------------------------------------------------

@@ -352,3 +352,37 @@ def test_replay_resumes_after_the_record_it_last_sent_despite_the_lookahead(tmp_
     assert position == Position(7, position.offset)
     rest = [r.event.event_id for r in LogReader(path, start=position)]
     assert seen + rest == [x["event_id"] for x in lines]
+
+
+# -- 6. a short retention does not change figures across a restart --------------------------------
+
+
+def test_a_short_state_retention_keeps_the_figures_across_a_restart():
+    hour = 3_600_000
+    wall = [T0 + 3 * hour]
+    p, _, store, _ = make(lambda: wall[0], CHATWATCH_STATE_RETENTION_HOURS="1")
+    offset = 0
+    for shop in range(51):
+        for ts, sender in ((T0 + shop * 1000, "buyer"), (T0 + shop * 1000 + 20_000, "agent")):
+            body = event(f"e{shop}-{sender}", ts, sender, buyer=f"b{shop}") | {
+                "shop_id": f"shop-{shop:02d}"}
+            p.on_message(0, offset, b"k", json.dumps(body).encode())
+            offset += 1
+    # two hours later one more event moves the partition's clock past the retention
+    late = event("late", T0 + 2 * hour, buyer="late") | {"shop_id": "shop-00"}
+    p.on_message(0, offset, b"k", json.dumps(late).encode())
+    p.sweep(wall[0], {0: True})  # evicts what it may
+    before = figures(p.engine)
+    assert len({r["shop_id"] for r in before}) == 51
+    q, _, _, _ = make(lambda: wall[0], CHATWATCH_STATE_RETENTION_HOURS="1")
+    q.store = store  # the restarted worker's store is the one the first one wrote
+    q.load_partition(0, list(store.rows.items()))
+    q.sweep(wall[0], {0: True})
+    assert figures(q.engine) == before
+    # a day later, the rows go with their day
+    wall[0] += 3 * 86_400_000
+    later = event("later", wall[0] - 60_000, buyer="later") | {"shop_id": "shop-00"}
+    q.on_message(0, offset + 1, b"k", json.dumps(later).encode())
+    q._next_eviction_ms = 0
+    q.sweep(wall[0], {0: True})
+    assert set(store.rows) == {"shop-00:later"}

@@ -156,9 +156,16 @@ def test_idle_conversations_are_evicted_with_a_tombstone():
     p.on_message(0, 1, b"s1:b1", raw("e2", T0 + 1000, "agent", "好的"))
     p.on_message(0, 2, b"s1:b2", raw("e3", T0 + 2 * 3_600_000, buyer="b2"))
     p.sweep(T0 + 2 * 3_600_000, {0: True})
-    assert store.deleted == ["s1:b1"]
-    assert set(store.rows) == {"s1:b2"}
-    assert set(p.engine.conversations) == {"s1:b2"}
+    # idle past the retention, but its day is still in the figures: the row stays with it
+    assert store.deleted == [] and "s1:b1" in store.rows
+    later = T0 + 3 * 86_400_000
+    p.on_message(0, 3, b"s1:b3", raw("e4", later, buyer="b3"))
+    p._next_eviction_ms = 0
+    p.sweep(later, {0: True})
+    # b1 with its day; b2 too: its wait breached and nobody answered it in three days
+    assert store.deleted == ["s1:b1", "s1:b2"]
+    assert set(store.rows) == {"s1:b3"}
+    assert set(p.engine.conversations) == {"s1:b3"}
 
 
 def test_restored_partition_continues_where_it_stopped():
