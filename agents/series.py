@@ -12,8 +12,9 @@ breaches, violations and paid orders for an agent). While there is room a newcom
 once; the ranking is redone at every scrape (:meth:`SeriesCaps.rerank`), where a folded shop
 takes a kept one's place only when it is busier by a quarter and 8 outcomes, so two shops of
 about the same size do not swap their series at every scrape. A shop no conversation of the
-worker's partitions refers to any more (evicted after ``state_retention_hours``, or its
-partitions moved to another worker) is forgotten, and its series are removed.
+worker's partitions has referred to for ``FORGET_SECONDS`` (evicted after
+``state_retention_hours``, or its partitions moved to another worker) is forgotten, and its
+series are removed.
 
 Label values are what the caps decide at the moment a counter moves: a shop promoted from
 ``_other`` starts its own counters from zero (``rate()`` reads that as a new series), and a
@@ -23,6 +24,7 @@ shop demoted keeps counting under ``_other``; no counter ever goes down.
 from __future__ import annotations
 
 import heapq
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -34,14 +36,22 @@ OTHER = "_other"
 # this share and this many outcomes (hysteresis against swapping at every scrape).
 KEEP_BONUS_SHARE = 0.25
 KEEP_BONUS = 8
+# A shop no conversation refers to any more keeps its series this long (a rebalance unloads
+# partitions for a moment), then they are removed.
+FORGET_SECONDS = 600.0
 
 
 class SeriesCaps:
     """Which shops and agents have label values of their own; ``None`` means no cap."""
 
-    def __init__(self, max_shops: int | None = None, max_agents: int | None = None) -> None:
+    def __init__(self, max_shops: int | None = None, max_agents: int | None = None,
+                 forget_seconds: float = FORGET_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.max_shops = max_shops
         self.max_agents = max_agents
+        self.forget_seconds = forget_seconds
+        self.clock = clock  # wall time, seconds (tests pass their own)
+        self.missing_since: dict[str, float] = {}  # shops not live at the last rankings
         self.shop_activity: dict[str, int] = {}
         self.agent_activity: dict[tuple[str, str], int] = {}
         self.agents_of: dict[str, set[str]] = {}  # shop -> its agents in agent_activity
@@ -122,9 +132,21 @@ class SeriesCaps:
         self.fresh = set()
         before_shops, before_agents = self.kept_shops, self.kept_agents
         activity = self.shop_activity
-        gone = activity.keys() - live
+        # A shop missing from live is forgotten only once it has been missing FORGET_SECONDS:
+        # during a rebalance a worker's partitions are briefly not loaded, and removing their
+        # shops' counters then would restart them from zero for nothing.
+        now = self.clock()
+        missing = activity.keys() - live
+        for shop in self.missing_since.keys() - missing:
+            del self.missing_since[shop]
+        gone = []
+        for shop in missing:
+            since = self.missing_since.setdefault(shop, now)
+            if now - since >= self.forget_seconds:
+                gone.append(shop)
         for shop in gone:
             del activity[shop]
+            del self.missing_since[shop]
             for agent in self.agents_of.pop(shop, ()):
                 self.agent_activity.pop((shop, agent), None)
         for shop in live - activity.keys():

@@ -12,7 +12,7 @@ import msgspec
 from prometheus_client import CollectorRegistry
 
 from agents.metrics import ChatwatchMetrics
-from agents.series import OTHER, SeriesCaps
+from agents.series import FORGET_SECONDS, OTHER, SeriesCaps
 from stream.config import load_settings
 from stream.core.engine import Engine
 from stream.schema import Invalid, decode
@@ -36,9 +36,11 @@ def event(i: int, ts: int, shop: str, buyer: str, sender: str = "buyer",
 
 
 def worker(max_shops: int | None, max_agents: int | None, partitions: int = 1,
-           ) -> tuple[Engine, ChatwatchMetrics, list[int]]:
+           clock: list[float] | None = None) -> tuple[Engine, ChatwatchMetrics, list[int]]:
     engine = Engine(SETTINGS.policies)
-    metrics = ChatwatchMetrics(CollectorRegistry(), caps=SeriesCaps(max_shops, max_agents))
+    wall = clock if clock is not None else [0.0]
+    caps = SeriesCaps(max_shops, max_agents, clock=lambda: wall[0])
+    metrics = ChatwatchMetrics(CollectorRegistry(), caps=caps)
     now = [T0]
     metrics.watch(engine, lambda: now[0], lambda: list(range(partitions)))
     return engine, metrics, now
@@ -124,7 +126,8 @@ def test_the_busiest_shops_keep_their_series() -> None:
 
 
 def test_evicted_shops_leave_metrics() -> None:
-    engine, metrics, now = worker(max_shops=None, max_agents=None)
+    wall = [0.0]
+    engine, metrics, now = worker(max_shops=None, max_agents=None, clock=wall)
     day = 86_400_000
     apply(engine, metrics, event(1, T0, "gone", "b1"))
     apply(engine, metrics, event(2, T0 + 5_000, "gone", "b1", "agent", "a-gone", "好的"))
@@ -134,9 +137,17 @@ def test_evicted_shops_leave_metrics() -> None:
     before = asyncio.run(metrics.scrape()).decode()
     assert value(before, "chatwatch_waits_breached_total", shop="gone") == 1
     assert value(before, "chatwatch_agent_breaches_total", shop="gone", agent="a-gone") == 1
-    apply(engine, metrics, event(4, T0 + 3 * day, "stays", "b9"))
+    apply(engine, metrics, event(4, T0 + 5 * day, "stays", "b9"))
     assert engine.evict(0, 2 * day) == ["gone:b1"]
-    now[0] = T0 + 3 * day
+    now[0] = T0 + 5 * day
+    # a while without conversations may be a rebalance: the counters stay (not restarted)
+    asyncio.run(metrics.scrape())
+    wall[0] += FORGET_SECONDS - 1
+    during = asyncio.run(metrics.scrape()).decode()
+    assert value(during, "chatwatch_waits_breached_total", shop="gone") == 1
+    assert value(during, "chatwatch_open_waits", shop="stays") == 1
+    assert 'chatwatch_open_waits{shop="gone"}' not in during  # no gauge for a shop not held
+    wall[0] += 1
     after = asyncio.run(metrics.scrape()).decode()
     assert 'shop="gone"' not in after, [line for line in after.splitlines() if "gone" in line]
     assert value(after, "chatwatch_open_waits", shop="stays") == 1
