@@ -379,9 +379,10 @@ def keep_orders(conv: Conversation, limits: RowLimits, capped: Capped | None = N
     over = len(orders) - len(gone) - limits.max_live_orders
     if over > 0:
         taken = set(gone)
-        spare = [j for j, o in enumerate(orders)
-                 if j not in taken and not o.seen & _PAID_BIT and not o.refunded]
-        spare += [j for j in range(len(orders)) if j not in taken and j not in set(spare)]
+        moneyless = [j for j, o in enumerate(orders)
+                     if j not in taken and not o.seen & _PAID_BIT and not o.refunded]
+        taken.update(moneyless)
+        spare = moneyless + [j for j in range(len(orders)) if j not in taken]
         gone += spare[:over]
         if capped is not None:
             capped.live_orders += over

@@ -25,7 +25,7 @@ from stream.core.engine import Engine
 from stream.core.events import ChatEvent
 from stream.core.limits import RowLimits
 from stream.core.policy import PolicyBook
-from stream.core.rows import Conversation
+from stream.core.rows import Conversation, Order
 from tests.unit.test_orders import order
 from tests.unit.test_reply_window import T0_MS, ev, to_event
 
@@ -213,6 +213,26 @@ def test_a_restored_row_from_before_the_caps_is_held_to_them() -> None:
     reference = Engine(uncapped)
     reference.load("s1:b1", decode_row(raw))
     assert _figures(engine) == _figures(reference) == _figures(big) | {"duplicates": 0}
+
+
+def test_restoring_a_huge_row_costs_linear_time() -> None:
+    def restore(n: int) -> float:
+        orders = tuple(Order(k, 1) for k in range(n)) + tuple(
+            Order(10**9 + k, 3, 100, 0, 739_000, "a1") for k in range(200))
+        raw = encode_row(Conversation("s1", "b1", "pdd", orders=orders))
+        engine = Engine(PolicyBook())
+        started = time.perf_counter()
+        engine.load("s1:b1", decode_row(raw))
+        took = time.perf_counter() - started
+        conv = _row(engine)
+        assert len(conv.orders) == engine.limits.max_live_orders
+        assert all(o.day for o in conv.orders)  # the ones without money went first
+        assert len(encode_row(conv)) <= ROW_BYTES
+        return took
+
+    restore(1_000)  # warm
+    small, large = restore(8_000), restore(32_000)
+    assert large < 10 * max(small, 0.01), (small, large)  # quadratic would be 16x
 
 
 # --- the caps are configured and count what they drop ---------------------------------------
