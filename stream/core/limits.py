@@ -6,8 +6,9 @@ hostile events) must not make it grow without bound. Normal conversations never 
 caps: what stays within them keeps every figure exact. What a cap drops is counted
 (:class:`Capped`) and named in the driver's summary and metrics, never dropped silently.
 
-With the defaults and ids of up to 128 characters, a row stays under 64 KB whatever the input
-(``tests/unit/test_row_bounds.py``).
+With the defaults, the platforms' default KPI lists and ids of up to 128 characters, a row
+stays under 64 KB whatever the input (``tests/unit/test_row_bounds.py``: 48 KB at most). The
+decoder does not bound the length of ids; a row holds its shop, buyer and agent ids as given.
 """
 
 from __future__ import annotations
