@@ -74,9 +74,13 @@ kafka: $(STAMP) ## Fetch Apache Kafka (KRaft mode) from Maven Central into .cach
 	fi
 	@$(BIN)/python -m stream.kafka_local install
 
+BROKER ?= embedded
+
 .PHONY: run
-run: $(STAMP) $(NATIVE) ## Start the embedded broker, a worker and the simulator (Ctrl-C stops all)
-	$(BIN)/chatwatch run
+run: $(STAMP) $(NATIVE) $(if $(filter kafka,$(BROKER)),kafka) ## Start a broker (BROKER=kafka: Apache Kafka), a worker and the simulator (Ctrl-C stops all)
+	@case "$(BROKER)" in embedded|kafka) ;; \
+	  *) echo "BROKER=$(BROKER): use BROKER=embedded (the default) or BROKER=kafka"; exit 1;; esac
+	$(BIN)/chatwatch run $(if $(filter kafka,$(BROKER)),--kafka)
 
 .PHONY: test
 test: $(BENCH_STAMP) $(NATIVE) tools kafka ## Install everything the tests need and run the whole suite

@@ -270,17 +270,25 @@ class KafkaCluster:
 
     def __init__(self, root: Path, brokers: int = 1, version: str = KAFKA_VERSION,
                  host: str = "127.0.0.1", cache: Path | None = None,
-                 overrides: Mapping[str, str] | None = None) -> None:
-        """Describe (not start) a cluster whose files live under ``root``."""
+                 overrides: Mapping[str, str] | None = None,
+                 ports: Sequence[int] | None = None) -> None:
+        """Describe (not start) a cluster whose files live under ``root``.
+
+        ``ports`` are the brokers' client ports (free ones when not given); the controllers'
+        ports are always free ones.
+        """
         if brokers < 1:
             raise ValueError(f"a cluster needs at least one broker, not {brokers}")
+        if ports is not None and len(ports) != brokers:
+            raise ValueError(f"{len(ports)} port(s) given for {brokers} broker(s)")
         self.root = Path(root)
         self.version = version
         self.host = host
         self.cache = cache
         self.overrides = dict(overrides or {})
-        ports = free_ports(2 * brokers, host)
-        self.nodes = [KafkaNode(i + 1, host, ports[2 * i], ports[2 * i + 1], self.root)
+        free = free_ports(2 * brokers, host)
+        clients = list(ports) if ports is not None else free[:brokers]
+        self.nodes = [KafkaNode(i + 1, host, clients[i], free[brokers + i], self.root)
                       for i in range(brokers)]
         self.cluster_id = cluster_id()
 

@@ -1,7 +1,7 @@
 """``chatwatch run``: the whole stack on one machine, for a first look (``make run``).
 
 It starts, in this order: the embedded broker (in this process; skipped when ``KAFKA_BROKER``
-is set) and the topics; then as child processes the pager bridge with a ``console`` target
+is set; Apache Kafka in KRaft mode with ``--kafka``, ``make run BROKER=kafka``) and the topics; then as child processes the pager bridge with a ``console`` target
 and Alertmanager (only when the Debian binaries are installed), one worker and the traffic
 simulator, and once the worker answers, Prometheus. It prints where to look and a status line every few seconds, and echoes
 each pager notice as it is written.
@@ -40,6 +40,7 @@ from stream.broker import EmbeddedBroker
 from stream.config import Settings
 from stream.errors import ChatwatchError
 from stream.kafka import ensure_topics
+from stream.kafka_local import KAFKA_VERSION, KafkaCluster
 from stream.supervise import HOST, Child, RunError, check_ports, http_get, http_ready, worker_ready
 
 # The simulator first sends the last ten minutes of traffic, so the board, the KPIs and the
@@ -64,6 +65,7 @@ class RunOptions:
     alerts: bool = True
     fast_alerts: bool = False
     status_every: float = 10.0
+    kafka: bool = False  # Apache Kafka (`make kafka`) instead of the embedded broker
 
 
 def daytime_zone(now: datetime | None = None) -> str:
@@ -95,6 +97,7 @@ class Stack:
         self.run_dir = opts.run_dir.resolve()
         self.config_path = str(Path(config_path).resolve()) if config_path else None
         self.broker: EmbeddedBroker | None = None
+        self.kafka: KafkaCluster | None = None
         self.broker_url = settings.broker or ""
         self.children: list[Child] = []
         self.with_alerts = False
@@ -131,7 +134,7 @@ class Stack:
         self.with_alerts = self.opts.alerts and have_tool("prometheus") and have_tool("alertmanager")
         ports = {"the worker's web server": (self.opts.web_port, "--web-port")}
         if not self.settings.broker:
-            ports["the embedded broker"] = (self.opts.broker_port, "--broker-port")
+            ports[self.broker_name] = (self.opts.broker_port, "--broker-port")
         if self.with_alerts:
             ports["Prometheus"] = (self.opts.prometheus_port, "--prometheus-port")
             ports["Alertmanager"] = (self.opts.alertmanager_port, "--alertmanager-port")
@@ -139,11 +142,17 @@ class Stack:
         check_ports(ports)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         # The embedded broker keeps nothing between runs, so neither does the rest: stale alert
-        # spools or TSDB blocks would page about a previous run.
-        for stale in ("worker", "prometheus", "alertmanager"):
+        # spools or TSDB blocks would page about a previous run. Apache Kafka's data goes too,
+        # so both brokers start a run alike.
+        for stale in ("worker", "prometheus", "alertmanager", "kafka"):
             shutil.rmtree(self.run_dir / stale, ignore_errors=True)
         for log in self.run_dir.glob("*.log"):
             log.unlink()
+
+    @property
+    def broker_name(self) -> str:
+        """The broker this run starts, as the operator reads it."""
+        return f"Apache Kafka {KAFKA_VERSION}" if self.opts.kafka else "the embedded broker"
 
     def _python(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "stream", *args]
@@ -252,7 +261,11 @@ class Stack:
     # -- life cycle -------------------------------------------------------------------------
     def start(self, stop: threading.Event, timeout: float = 60.0) -> None:
         """Start the broker and every child, and wait until each answers (or ``stop`` is set)."""
-        if not self.settings.broker:
+        if not self.settings.broker and self.opts.kafka:
+            self.kafka = KafkaCluster(self.run_dir / "kafka", host=HOST,
+                                      ports=[self.opts.broker_port]).start()
+            self.broker_url = self.kafka.url
+        elif not self.settings.broker:
             self.broker = EmbeddedBroker(HOST, self.opts.broker_port).start()
             self.broker_url = self.broker.url
         asyncio.run(ensure_topics(self.settings, self.broker_url))
@@ -293,6 +306,8 @@ class Stack:
         pids: dict[str, int | None] = {"run": os.getpid()}
         if self.broker is not None:
             pids["broker"] = self.broker.pid
+        if self.kafka is not None:
+            pids["broker"] = self.kafka.nodes[0].pid
         pids.update({c.name: c.pid for c in self.children if c.pid is not None})
         self.pids_path.write_text(json.dumps(pids, indent=2) + "\n", encoding="utf-8")
 
@@ -307,6 +322,8 @@ class Stack:
                 child.wait(20.0)
         if self.broker is not None:
             self.broker.stop()
+        if self.kafka is not None:
+            self.kafka.stop()
         self.pids_path.unlink(missing_ok=True)
 
     # -- what the operator sees -------------------------------------------------------------
@@ -328,7 +345,8 @@ class Stack:
                          " to see them fire locally")
         else:
             lines.append("  alerts        off (--no-alerts)")
-        lines += [f"  broker        KAFKA_BROKER={self.broker_url}",
+        kind = f"   ({self.broker_name}, KRaft; data in {rel}/kafka)" if self.kafka else ""
+        lines += [f"  broker        KAFKA_BROKER={self.broker_url}{kind}",
                   f"  logs          {rel}/*.log", ""]
         if self.demo_zone:
             local = datetime.now(ZoneInfo(self.demo_zone))
@@ -438,7 +456,7 @@ def run_stack(settings: Settings, opts: RunOptions, config_path: str | None,
         if stack.with_alerts:
             parts += ["Prometheus", "Alertmanager", "the pager bridge"]
         broker = (f"using the broker at {settings.broker}; " if settings.broker
-                  else "starting the embedded broker, ")
+                  else f"starting {stack.broker_name}, ")
         echo(f"{broker}{', '.join(parts)} (logs in {_relative(stack.run_dir)}/) ...")
         stack.start(stop)
         if not stop.is_set():
@@ -467,7 +485,10 @@ def run_stack(settings: Settings, opts: RunOptions, config_path: str | None,
 @click.option("--web-port", type=int, default=6066, show_default=True,
               help="Port of the worker's /metrics, /figures and /health.")
 @click.option("--broker-port", type=int, default=9092, show_default=True,
-              help="Port of the embedded broker (unused when KAFKA_BROKER is set).")
+              help="Port of the embedded broker or Apache Kafka (unused when KAFKA_BROKER is set).")
+@click.option("--kafka", is_flag=True,
+              help="Start Apache Kafka (KRaft, installed by `make kafka`) instead of the embedded "
+                   "broker; its data lives in RUN_DIR/kafka (`make run BROKER=kafka`).")
 @click.option("--prometheus-port", type=int, default=9090, show_default=True)
 @click.option("--alertmanager-port", type=int, default=9093, show_default=True)
 @click.option("--pager-port", type=int, default=9095, show_default=True)
@@ -484,13 +505,13 @@ def run_stack(settings: Settings, opts: RunOptions, config_path: str | None,
 @click.option("--fast-alerts", is_flag=True,
               help="Alert rules without `for:` delays and 1 s Alertmanager grouping (demos).")
 @click.pass_obj
-def run_command(ctx: Any, web_port: int, broker_port: int, prometheus_port: int,
+def run_command(ctx: Any, web_port: int, broker_port: int, kafka: bool, prometheus_port: int,
                 alertmanager_port: int, pager_port: int, run_dir: Path, shops: int, agents: int,
                 buyers: int, rate: float, alerts: bool, fast_alerts: bool) -> None:
     """Run broker, worker, simulator and local alerting together until Ctrl-C (`make run`)."""
     opts = RunOptions(run_dir=run_dir, web_port=web_port, broker_port=broker_port,
                       prometheus_port=prometheus_port, alertmanager_port=alertmanager_port,
                       pager_port=pager_port, shops=shops, agents=agents, buyers=buyers,
-                      rate=rate, alerts=alerts, fast_alerts=fast_alerts)
+                      rate=rate, alerts=alerts, fast_alerts=fast_alerts, kafka=kafka)
     code = run_stack(ctx.settings, opts, ctx.config_path)
     sys.exit(code)

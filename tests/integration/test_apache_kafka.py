@@ -1,16 +1,26 @@
 """The worker on Apache Kafka (the ``kafka`` fixture: one KRaft broker for the session).
 
-The rest of the suite runs on the embedded broker; these tests run ``chatwatch worker`` on the
-broker production runs: its figures and records equal a backfill of what it read, the
-changelog faust creates is compacted (as the admin API and Kafka's own tools see it), and a
-broker restart that keeps its data, in the middle of traffic, leaves the figures exact.
+The rest of the suite runs on the embedded broker; these tests run aiokafka and
+``chatwatch worker`` on the broker production runs: its figures and records equal a backfill
+of what it read, the changelog faust creates is compacted (as the admin API and Kafka's own
+tools see it), and a broker restart that keeps its data, while traffic is sent, leaves the
+figures exact. Then a client matrix (aiokafka, confluent-kafka, Kafka's console producer:
+what each sends, the worker counts) and ``make run BROKER=kafka``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +28,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from prometheus_client.parser import text_string_to_metric_families
 
-from stream.kafka_local import CONFIG_COMMAND, TOPIC_COMMAND, KafkaCluster
+from stream.broker import free_ports
+from stream.kafka_local import CONFIG_COMMAND, CONSOLE_PRODUCER, TOPIC_COMMAND, KafkaCluster
 from stream.testing import WorkerProcess, consume, event_key, produce, run, topic_config, wait_for
 from tests.chaos.cluster import read_topic
 from tests.integration.test_live_equals_backfill import COUNTERS, SHOPS, backfill, seeded_log
@@ -278,3 +290,139 @@ def by_id(kafka: KafkaCluster, topic: str,
     for record in records(run(read_topic(kafka.url, topic, 4))):
         assert held.setdefault(record["id"], record) == record, f"{record['id']} differs"
     return held if set(held) >= {r["id"] for r in expected} else None
+
+
+# --- clients of Apache Kafka ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def counting_worker(kafka: KafkaCluster, tmp_path_factory: pytest.TempPathFactory,
+                    ) -> Iterator[tuple[WorkerProcess, dict[str, Any]]]:
+    """One worker that counts what each client of the matrix sends."""
+    cfg = topic_config(uuid.uuid4().hex[:8])
+    with WorkerProcess(tmp_path_factory.mktemp("clients"), kafka.url, cfg,
+                       env=ON_KAFKA) as worker:
+        yield worker, cfg
+
+
+def client_events(client: str, n: int) -> list[dict[str, Any]]:
+    """``n`` valid buyer messages of ``client``'s own conversations, Chinese text included."""
+    now = int(time.time() * 1000)
+    return [{"event_id": f"{client}-{i}", "ts": now + i, "shop_id": "s1",
+             "buyer_id": f"{client}-b{i % 7}", "type": "message", "sender": "buyer",
+             "text": f"在吗？第{i}个问题"} for i in range(n)]
+
+
+def send_aiokafka(kafka: KafkaCluster, topic: str, events: list[dict[str, Any]]) -> None:
+    run(produce(kafka.url, topic, events))
+
+
+def send_confluent_kafka(kafka: KafkaCluster, topic: str, events: list[dict[str, Any]]) -> None:
+    from confluent_kafka import Producer  # the `bench` extra, as `make test` installs it
+
+    errors: list[Any] = []
+    producer = Producer({"bootstrap.servers": kafka.bootstrap, "acks": "all"})
+    for event in events:
+        producer.produce(topic, json.dumps(event, ensure_ascii=False).encode(),
+                         key=event_key(event), on_delivery=lambda err, _msg: errors.append(err)
+                         if err else None)
+    assert producer.flush(30) == 0
+    assert errors == []
+
+
+def send_console_producer(kafka: KafkaCluster, topic: str,
+                          events: list[dict[str, Any]]) -> None:
+    lines = "".join(f"{event_key(e).decode()}\t{json.dumps(e, ensure_ascii=False)}\n"
+                    for e in events)
+    done = kafka.tool(CONSOLE_PRODUCER, "--bootstrap-server", kafka.bootstrap, "--topic", topic,
+                      "--reader-property", "parse.key=true", stdin=lines)
+    assert done.returncode == 0, done.stderr
+
+
+CLIENTS = {"aiokafka": send_aiokafka, "confluent-kafka": send_confluent_kafka,
+           "kafka-console-producer": send_console_producer}
+
+
+@pytest.mark.parametrize("client", list(CLIENTS))
+def test_client_events_are_consumed_and_counted(client: str, kafka: KafkaCluster,
+                                                counting_worker: tuple[WorkerProcess,
+                                                                       dict[str, Any]]) -> None:
+    """Events sent by ``client`` reach the worker whole: keyed, decoded and counted."""
+    worker, cfg = counting_worker
+
+    def count(outcome: str) -> float:
+        return worker.sample("chatwatch_events_total", outcome=outcome) or 0.0
+
+    events = client_events(client, 60)
+    before, invalid = count("processed"), count("invalid")
+    CLIENTS[client](kafka, cfg["events_topic"], events)
+    wait_for(lambda: count("processed") >= before + len(events), timeout=30,
+             what=f"the worker counted {client}'s {len(events)} events")
+    assert count("processed") == before + len(events)
+    assert count("invalid") == invalid
+    held = [m for m in run(read_topic(kafka.url, cfg["events_topic"], cfg["partitions"]))
+            if m.key.decode().startswith(f"s1:{client}-")]
+    assert sorted((m.key, json.loads(m.value)["text"]) for m in held) == \
+        sorted((event_key(e), e["text"]) for e in events)
+
+
+def test_make_run_broker_kafka_runs_the_stack_on_apache_kafka(tmp_path: Path) -> None:
+    """``make run BROKER=kafka``: ``chatwatch run --kafka``, the local stack on Apache Kafka."""
+    web_port, broker_port = free_ports(2)
+    run_dir = tmp_path / "run"
+    out_path = tmp_path / "run.out"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATWATCH_", "KAFKA_"))}
+    with open(out_path, "wb") as out:
+        proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "stream", "run", "--kafka", "--no-alerts", "--run-dir",
+             str(run_dir), "--web-port", str(web_port), "--broker-port", str(broker_port),
+             "--rate", "30"], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
+    try:
+        def output() -> str:
+            assert proc.poll() is None, out_path.read_text(errors="replace")
+            return out_path.read_text(errors="replace")
+
+        wait_for(lambda: "chatwatch is running" in output(), timeout=90, interval=0.2,
+                 what="the stack up")
+        pids = json.loads((run_dir / "pids.json").read_text())
+        broker = pids["broker"]
+        assert "kafka.Kafka" in Path(f"/proc/{broker}/cmdline").read_bytes().decode(
+            errors="replace")
+        first = wait_for(lambda: processed(web_port), timeout=60, interval=0.5,
+                         what="events processed")
+        wait_for(lambda: processed(web_port) > first, timeout=30, interval=0.5,
+                 what="events keep flowing")
+        topics = run(list_topics(f"127.0.0.1:{broker_port}"))
+        assert {"chat.events", "chat.breaches", "chatwatch-conversations-changelog"} <= topics
+        assert (run_dir / "kafka" / "node-1" / "data" / "meta.properties").is_file()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 0, out_path.read_text(errors="replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = out_path.read_text(errors="replace")
+    assert "starting Apache Kafka" in text and "stopped." in text
+    assert f"KAFKA_BROKER=kafka://127.0.0.1:{broker_port}   (Apache Kafka" in text
+    assert not Path(f"/proc/{broker}").exists()  # the broker stopped with the stack
+
+
+def processed(port: int) -> float:
+    """The stack's worker's ``chatwatch_events_total{outcome="processed"}`` (0 if silent)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=3) as resp:
+            body = resp.read().decode()
+    except OSError:
+        return 0.0
+    return sum(s.value for family in text_string_to_metric_families(body)
+               for s in family.samples
+               if s.name == "chatwatch_events_total" and s.labels.get("outcome") == "processed")
+
+
+async def list_topics(bootstrap: str) -> set[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return set(await admin.list_topics())
+    finally:
+        await admin.close()
