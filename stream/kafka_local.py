@@ -150,9 +150,13 @@ def install(version: str = KAFKA_VERSION, cache: Path | None = None,
             raise BrokerError(f"Maven ran but kafka_2.13-{version}.jar is not among the jars it "
                               f"copied: {POM} no longer names the broker")
         (staging / _COMPLETE).write_text(version + "\n", encoding="utf-8")
-        if home.exists():  # an older, incomplete attempt
+        if home.exists() and not installed(version, cache):  # an interrupted older attempt
             shutil.rmtree(home)
-        staging.rename(home)
+        try:
+            staging.rename(home)
+        except OSError:
+            if not installed(version, cache):  # not another install that finished first
+                raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return home
@@ -196,7 +200,8 @@ class KafkaNode:
         self.config_path = self.dir / "server.properties"
         self.log_path = self.dir / "kafka.log"
         self.proc: subprocess.Popen[bytes] | None = None
-        self._log_offset = 0
+        self._run_start = 0  # where the current run's output starts in the log
+        self._read_to = 0  # how far started() has read it
 
     @property
     def bootstrap(self) -> str:
@@ -215,7 +220,8 @@ class KafkaNode:
 
     def launch(self, java: str, cp: str) -> None:
         """Start the process (not waiting); its output is appended to :attr:`log_path`."""
-        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self._run_start = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self._read_to = self._run_start
         out = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         try:
             self.proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
@@ -234,8 +240,12 @@ class KafkaNode:
             raise BrokerError(f"Apache Kafka node {self.node_id} exited at start-up (code "
                               f"{self.proc.returncode}):\n{self.tail()}")
         with open(self.log_path, "rb") as log:
-            log.seek(self._log_offset)
-            return _STARTED.encode() in log.read()
+            # from a little before where the last read ended: the line may have been cut there
+            start = max(self._run_start, self._read_to - len(_STARTED))
+            log.seek(start)
+            chunk = log.read()
+        self._read_to = start + len(chunk)
+        return _STARTED.encode() in chunk
 
     def stop(self, timeout: float = 20.0, sig: int = signal.SIGTERM) -> int | None:
         """Stop with ``sig`` (SIGTERM: a controlled shutdown), SIGKILL after ``timeout``."""

@@ -99,3 +99,26 @@ def test_three_nodes_are_one_quorum_on_their_own_ports_and_folders(tmp_path):
 def test_without_the_jars_the_error_says_make_kafka(tmp_path):
     with pytest.raises(KafkaMissing, match="run `make kafka`"):
         kafka_local.classpath("4.4.0", cache=tmp_path)
+
+
+class _Running:
+    """A stand-in for a live process (poll() is None)."""
+
+    def poll(self):
+        return None
+
+
+def test_started_reads_only_the_current_run_and_finds_a_line_cut_between_reads(tmp_path):
+    node = kafka_local.KafkaNode(1, "127.0.0.1", 1, 2, tmp_path)
+    node.dir.mkdir(parents=True)
+    node.log_path.write_bytes(b"[t] INFO [KafkaRaftServer nodeId=1] Kafka Server started\n")
+    # a restart: launch() marks where the new run's output begins
+    node._run_start = node._read_to = node.log_path.stat().st_size
+    node.proc = _Running()
+    assert not node.started()  # the previous run's line does not count
+    with open(node.log_path, "ab") as log:
+        log.write(b"[t] INFO [KafkaRaftServer nodeId=1] Kafka Ser")
+    assert not node.started()
+    with open(node.log_path, "ab") as log:
+        log.write(b"ver started (kafka.server.KafkaRaftServer)\n")
+    assert node.started()
