@@ -396,17 +396,20 @@ class EngineCollector(Collector):
             kept = dict(sorted(shops.items()))
         else:
             kept = {s: shops[s] for s in sorted(caps.kept_shops) if s in shops}
-        counts: dict[str, int] = {}
-        starts: dict[str, int] = {}
-        waits = yield from self._open_waits()
-        for i in range(0, len(waits), _ROWS):
-            for conv in waits[i:i + _ROWS]:
-                shop = conv.shop_id
+        counts: dict[str, int] = {}  # kept shops' open waits
+        starts: dict[str, int] = {}  # and the start of the oldest
+        folded_open, folded_first = 0, None  # the folded shops', together
+        for conv in (yield from self._open_waits()):
+            shop = conv.shop_id
+            if shop in kept:
                 counts[shop] = counts.get(shop, 0) + 1
                 if conv.wait_start < starts.get(shop, conv.wait_start + 1):
                     starts[shop] = conv.wait_start
-            yield
-        del waits
+            else:
+                folded_open += 1
+                if folded_first is None or conv.wait_start < folded_first:
+                    folded_first = conv.wait_start
+        yield
         kpi_starts = yield from self._kpi_starts(partitions, kept, starts)
         orders = yield from self._order_keys(partitions, kept)
         out = _Families()
@@ -415,11 +418,9 @@ class EngineCollector(Collector):
                        orders.get(shop, ()), caps)
             yield
         if caps is not None and caps.max_shops is not None and len(kept) < len(shops):
-            folded = [s for s in shops if s not in kept]
-            out.open_waits.add_metric([OTHER], sum(counts.get(s, 0) for s in folded))
-            first = min((starts[s] for s in folded if s in starts), default=None)
-            out.oldest.add_metric([OTHER], 0.0 if first is None
-                                  else max((now - first) / 1000, 0.0))
+            out.open_waits.add_metric([OTHER], folded_open)
+            out.oldest.add_metric([OTHER], 0.0 if folded_first is None
+                                  else max((now - folded_first) / 1000, 0.0))
         families = out.all()
         if caps is not None:
             folded_family = GaugeMetricFamily(
@@ -441,20 +442,20 @@ class EngineCollector(Collector):
         return families
 
     def _open_waits(self) -> Generator[None, None, list[Conversation]]:
-        """The rows of ``Engine.open_waits``, read a partition at a time."""
+        """The rows of ``Engine.open_waits`` (each once), read a partition at a time."""
         conversations = self.engine.conversations
         seen: set[str] = set()
         out: list[Conversation] = []
         for state in list(self.engine.partitions.values()):
             ids = [cid for group in list(state.deadlines.by_second.values()) for cid in group]
-            for cid in ids:
-                if cid in seen:
-                    continue
-                conv = conversations.get(cid)
-                if conv is not None and conv.wait_start != NO_WAIT and not conv.wait_breached:
-                    seen.add(cid)
-                    out.append(conv)
-            yield
+            for i in range(0, len(ids), _ROWS):
+                for cid in ids[i:i + _ROWS]:
+                    conv = conversations.get(cid)
+                    if conv is not None and conv.wait_start != NO_WAIT \
+                            and not conv.wait_breached and cid not in seen:
+                        seen.add(cid)
+                        out.append(conv)
+                yield
         return out
 
     def _kpi_starts(self, partitions: list[int], kept: dict[str, str], starts: dict[str, int],
