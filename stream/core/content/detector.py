@@ -348,6 +348,7 @@ class Detector:
                 found.sort(key=lambda c: c.start)
         if spoken is None:
             return found  # the automaton reports matches in order: already sorted
+        shields = {c.start for c in found if c.cue.kind == "shield"}
         for m in sounds.pattern.finditer(st, spoken.start()):
             s, e = m.span()
             if (s, e) in literal or _repeated(st, s, e):
@@ -360,7 +361,10 @@ class Detector:
             level = ordinary(st, s, e, sounds.strong[i] or sounds.single_strong, word.key)
             if word.single and level != STRONG:
                 continue  # 为, 位, 维 alone are ordinary words; 胃 alone is a disguise
-            found.append(_Cue(small.at(s), small.at(e - 1) + 1, self._sound_cues[i], level))
+            start, end = small.at(s), small.at(e - 1) + 1
+            if level == WORD and any(p in shields for p in range(start + 1, end)):
+                continue  # 机型 in 耳机型号: its 型 begins 型号, a model number's cue
+            found.append(_Cue(start, end, self._sound_cues[i], level))
         found.sort(key=lambda c: c.start)
         return found
 

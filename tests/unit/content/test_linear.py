@@ -45,6 +45,7 @@ UNITS = {
     "lone-sounds": "筘 卫 wei ",
     "benign-codes": "KD8812 XR-1380 950618，24小时 订单 3021874591 ",
     "spaced-ids": "加我 mk 55 30 a b 1 ",
+    "sound-words-by-shields": "耳机型号 卫星 维修单号 ",
 }
 
 
