@@ -20,27 +20,32 @@ from stream.core.events import AGENT, BOT, MESSAGE, ORDER, TRANSFER, ChatEvent
 from stream.core.orders import NEEDS_AMOUNT, STATUSES, parse_amount, yuan
 from stream.core.policy import DEFAULT_PLATFORM
 
-NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+# Ids are bounded: a conversation's durable row holds several (its shop, buyer, agents and
+# orders), and it must stay small whatever the input (MAX_ID_CHARS; a conversation id may
+# join a shop id and a buyer id).
+MAX_ID_CHARS = 128
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_CHARS)]
+ConversationId = Annotated[str, msgspec.Meta(min_length=1, max_length=2 * MAX_ID_CHARS + 1)]
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
 class _WireEvent(msgspec.Struct, frozen=True, gc=False):
     """The JSON object as sent; unknown fields are ignored for forward compatibility."""
 
-    event_id: NonEmpty
+    event_id: Id
     ts: AwareDatetime | int
-    shop_id: NonEmpty
-    buyer_id: NonEmpty
+    shop_id: Id
+    buyer_id: Id
     type: Literal["message", "read", "end", "transfer", "order"]
-    conversation_id: NonEmpty | None = None
-    platform: NonEmpty | None = None
+    conversation_id: ConversationId | None = None
+    platform: Id | None = None
     sender: Literal["buyer", "agent", "bot", "system"] | None = None
-    agent_id: NonEmpty | None = None
+    agent_id: Id | None = None
     text: str | None = None
     buyer_kind: Literal["customer", "ad", "peer"] = "customer"
     # order events (§7). The amount is kept as its raw JSON text (a number or a string) and
     # parsed exactly: a float would turn 19.9 into 19.899999999999998578...
-    order_id: NonEmpty | None = None
+    order_id: Id | None = None
     status: str | None = None
     amount: msgspec.Raw = msgspec.Raw()
 

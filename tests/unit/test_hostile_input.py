@@ -386,3 +386,14 @@ def test_a_short_state_retention_keeps_the_figures_across_a_restart():
     q._next_eviction_ms = 0
     q.sweep(wall[0], {0: True})
     assert set(store.rows) == {"shop-00:later"}
+
+
+def test_ids_are_bounded_so_a_row_stays_small():
+    body = event("e", T0, "agent")
+    assert not isinstance(decode(json.dumps(body | {"shop_id": "s" * 128,
+                                                    "buyer_id": "b" * 128}).encode()), Invalid)
+    for field in ("event_id", "shop_id", "buyer_id", "agent_id", "platform"):
+        result = decode(json.dumps(body | {field: "x" * 129}).encode())
+        assert isinstance(result, Invalid) and f"`$.{field}`" in result.reason
+    result = decode(json.dumps(body | {"conversation_id": "c" * 258}).encode())
+    assert isinstance(result, Invalid) and "`$.conversation_id`" in result.reason
