@@ -35,6 +35,7 @@ from stream.config import Settings
 from stream.core.engine import Engine
 from stream.core.reply_window import Conversation
 from stream.listen import url_host
+from stream.schema import LATEST_MS
 
 log = logging.getLogger(__name__)
 
@@ -444,7 +445,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
 
     def event_time_now() -> int:
         marks = [engine.partitions[p].watermark_ms for p in loaded if p in engine.partitions]
-        return max(marks, default=0)
+        return min(max(marks, default=0), LATEST_MS)  # a date any time zone can show
 
     metrics.watch(engine, event_time_now, owned)  # the per-shop gauges, capped alike
 
