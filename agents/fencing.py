@@ -60,14 +60,13 @@ EXIT_RESTART = 75
 LEASE_SHARE = 0.8
 
 
-def fail_stop(reason: str) -> None:
-    """Log ``reason`` and exit at once with :data:`EXIT_RESTART`, writing nothing more.
+def leave_now(message: str, code: int) -> None:
+    """Log ``message`` as critical and exit at once with ``code``, writing nothing more.
 
     ``os._exit``: no faust shutdown, whose final commit and flushes are exactly the writes
     that must not happen.
     """
-    log.critical("%s; exiting with code %d so that the supervisor restarts this worker",
-                 reason, EXIT_RESTART)
+    log.critical("%s", message)
     for handler in logging.getLogger().handlers:
         try:
             handler.flush()
@@ -75,7 +74,13 @@ def fail_stop(reason: str) -> None:
             pass
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(EXIT_RESTART)
+    os._exit(code)
+
+
+def fail_stop(reason: str) -> None:
+    """Log ``reason`` and exit at once with :data:`EXIT_RESTART` (:func:`leave_now`)."""
+    leave_now(f"{reason}; exiting with code {EXIT_RESTART} so that the supervisor restarts "
+              "this worker", EXIT_RESTART)
 
 
 class WriteFence:

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from agents.fencing import leave_now
 from stream.errors import ChatwatchError
 
 log = logging.getLogger(__name__)
@@ -58,18 +57,10 @@ def cause_of(exc: BaseException) -> str:
 def exit_now(reason: str) -> None:
     """Log ``reason`` and leave with :data:`EXIT_STORE_FAILED`, writing nothing more.
 
-    ``os._exit``: faust's shutdown would commit and flush, and the state behind those
-    writes is not on disk.
+    Without faust's shutdown (:func:`agents.fencing.leave_now`): it would commit and flush,
+    and the state behind those writes is not on disk.
     """
-    log.critical("%s; exiting with code %d", reason, EXIT_STORE_FAILED)
-    for handler in logging.getLogger().handlers:
-        try:
-            handler.flush()
-        except Exception:  # noqa: S110 - leaving anyway
-            pass
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(EXIT_STORE_FAILED)
+    leave_now(f"{reason}; exiting with code {EXIT_STORE_FAILED}", EXIT_STORE_FAILED)
 
 
 class StoreGuard:

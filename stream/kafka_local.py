@@ -33,6 +33,7 @@ from pathlib import Path
 
 from stream.broker import _die_with_parent, free_ports
 from stream.errors import BrokerError
+from stream.supervise import stop_process
 
 # The newest Apache Kafka on Maven Central when this was written; aiokafka and faust speak it
 # (tests/integration/test_apache_kafka.py).
@@ -250,16 +251,7 @@ class KafkaNode:
     def stop(self, timeout: float = 20.0, sig: int = signal.SIGTERM) -> int | None:
         """Stop with ``sig`` (SIGTERM: a controlled shutdown), SIGKILL after ``timeout``."""
         proc, self.proc = self.proc, None
-        if proc is None:
-            return None
-        if proc.poll() is None:
-            proc.send_signal(sig)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        return proc.returncode
+        return stop_process(proc, sig, timeout)
 
     def tail(self, lines: int = 30) -> str:
         """The end of this node's log."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import urllib.error
 import urllib.request
@@ -76,6 +77,24 @@ class Child:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM,
+                 timeout: float = 20.0) -> int | None:
+    """Send ``sig`` to ``proc`` if it still runs and wait; SIGKILL after ``timeout`` seconds.
+
+    Returns the exit code (None when there was no process).
+    """
+    if proc is None:
+        return None
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
 
 
 def http_get(url: str, timeout: float = 2.0, token: str | None = None) -> bytes | None:

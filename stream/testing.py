@@ -25,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from stream.broker import free_port
 from stream.kafka import bootstrap_servers
+from stream.supervise import stop_process
 
 # The embedded broker holds a new group generation open for half the session timeout before
 # it hands out partitions: 5 s per start and per rebalance at the default 10 s, 1.5 s at the
@@ -144,16 +145,7 @@ class WorkerProcess:
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int | None:
         """Stop the worker with ``sig`` and wait; SIGKILL if it does not exit in time."""
         proc, self.proc = self.proc, None
-        if proc is None:
-            return None
-        if proc.poll() is None:
-            proc.send_signal(sig)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        return proc.returncode
+        return stop_process(proc, sig, timeout)
 
     def kill(self) -> None:
         """SIGKILL: the worker gets no chance to flush or commit."""
