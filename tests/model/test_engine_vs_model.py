@@ -38,14 +38,16 @@ SETTINGS = load_settings(environ={})
 # session gap's (600 s), and longer idles.
 STEPS_MS = [0, 1, 1000, 15_000, 15_001, 29_999, 30_000, 30_001, 60_000, 179_999, 180_000,
             180_001, 299_999, 300_000, 300_001, 599_999, 600_000, 600_001, 3_600_000]
-# Local times the clock jumps to, a little before a counted-hour edge (08:00, JD's 09:00,
-# 23:00, midnight: Taobao's KPI counts 08-24).
-EDGES = [(7, 59), (8, 59), (22, 59), (23, 59)]
+# Local hours the clock jumps to, exactly or a window's length before: the counted-hour edges
+# (08:00, JD's 09:00, 23:00, and midnight, where Taobao's KPI stops counting).
+EDGES = [8, 9, 23, 24]
+BEFORE_EDGE_MS = [0, 0, 1, 1000, 15_000, 30_000, 180_000, 300_000]
 
 
-def next_edge(clock: datetime, edge: tuple[int, int], seconds_before: int) -> datetime:
-    """The next local ``edge`` o'clock after ``clock``, less ``seconds_before``."""
-    at = clock.replace(hour=edge[0], minute=edge[1], second=60 - seconds_before, microsecond=0)
+def next_edge(clock: datetime, hour: int, before_ms: int) -> datetime:
+    """The next local ``hour`` o'clock (24: midnight) less ``before_ms``, after ``clock``."""
+    midnight = clock.replace(hour=0, minute=0, second=0, microsecond=0)
+    at = midnight + timedelta(hours=hour, milliseconds=-before_ms)
     return at if at > clock else at + timedelta(days=1)
 
 
@@ -58,10 +60,12 @@ def logs(draw: st.DrawFn, transfers: bool = True) -> list[ChatEvent]:
     events: list[ChatEvent] = []
     by_conversation: dict[str, list[ChatEvent]] = {}
     orders: dict[str, list[str]] = {}
-    for n in range(draw(st.integers(1, 45))):
+    previous: tuple[str, str] | None = None
+    for n in range(draw(st.integers(1, 60))):
         how = draw(st.sampled_from(["step"] * 12 + ["edge", "back"]))
         if how == "edge":
-            clock = next_edge(clock, draw(st.sampled_from(EDGES)), draw(st.integers(1, 40)))
+            clock = next_edge(clock, draw(st.sampled_from(EDGES)),
+                              draw(st.sampled_from(BEFORE_EDGE_MS)))
         else:
             clock += timedelta(milliseconds=draw(st.sampled_from(STEPS_MS)))
         ts = clock
@@ -73,9 +77,11 @@ def logs(draw: st.DrawFn, transfers: bool = True) -> list[ChatEvent]:
         allowed = sorted(s for s, p in shops.items() if p != "taobao" or ts.hour != 23)
         if not allowed:
             continue
-        shop = draw(st.sampled_from(allowed))
-        buyer = draw(st.sampled_from(["b1", "b2", "b3"]))
-        conv = f"{shop}:{buyer}"
+        if previous is None or previous[0] not in allowed or draw(st.booleans()):
+            previous = (draw(st.sampled_from(allowed)), draw(st.sampled_from(["b1", "b2", "b3"])))
+        shop, buyer = previous  # half the time the conversation of the event before
+        # mostly the default conversation id; sometimes a buyer's second conversation
+        conv = f"{shop}:{buyer}" + draw(st.sampled_from([""] * 5 + [":2"]))
         kind = draw(st.sampled_from(
             ["buyer"] * 8 + ["agent"] * 5 + ["bot"] * 2 + ["transfer"] * (2 if transfers else 0)
             + ["system", "read", "end", "ad", "peer", "order", "order", "order", "again"]))
@@ -195,7 +201,7 @@ def check(events: list[ChatEvent], parts: tuple[str, ...] = PARTS) -> None:
             assert sum(r["units_breached"] for r in agents) == row["units_breached"]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(logs())
 def test_the_engine_computes_the_models_figures(events):
     check(events)
