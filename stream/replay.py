@@ -226,7 +226,7 @@ async def replay(settings: Settings, broker_url: str, paths: Sequence[str], *,
     reader: LogReader | None = None
     pos = Position()
     # Events the worker would refuse as out of time are bad lines here too (the same rule).
-    clock = LogClock(settings.time_bounds)
+    log_clock = LogClock(settings.time_bounds)
     try:
         for i, path in enumerate(paths):
             start = starts[i]
@@ -235,7 +235,7 @@ async def replay(settings: Settings, broker_url: str, paths: Sequence[str], *,
                 continue
             reader = LogReader(path, fmt=fmt, csv_columns=csv_columns,
                                default_platform=settings.default_platform, start=start,
-                               clock=clock)
+                               clock=log_clock)
             pos, base = start, bar.n
             records = strict_records(reader) if strict else reader
             stopped = False
