@@ -17,7 +17,8 @@ from typing import Any
 
 from bench.peers.window import Counters, mismatch
 
-PEERS = {"quix": "bench.peers.quix_app", "bytewax": "bench.peers.bytewax_app"}
+PEERS = {"quix": "bench.peers.quix_app", "bytewax": "bench.peers.bytewax_app",
+         "kafka_streams": "bench.peers.kafka_streams_app"}
 
 
 def run_peer(name: str, bootstrap: str, topic: str, events: int, expected: Counters, *,
