@@ -7,9 +7,10 @@ STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 CORE_SOURCES := $(shell find stream/core -name '*.py' -not -path '*/_native/*')
 NATIVE := stream/core/_native/manifest.json
-DEBIAN_TOOLS := prometheus promtool prometheus-alertmanager amtool
-# chromium: the board's browser test; fonts-noto-cjk: Chinese text in its screenshots
-DEBIAN_PACKAGES := prometheus prometheus-alertmanager chromium fonts-noto-cjk
+DEBIAN_TOOLS := prometheus promtool prometheus-alertmanager amtool kcat
+# chromium: the board's browser test; fonts-noto-cjk: Chinese text in its screenshots; kcat:
+# the client matrix on Apache Kafka (tests/integration/test_apache_kafka.py)
+DEBIAN_PACKAGES := prometheus prometheus-alertmanager chromium fonts-noto-cjk kcat
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
@@ -48,7 +49,7 @@ $(NATIVE): $(STAMP) $(CORE_SOURCES)
 native: $(NATIVE) ## Compile the domain core with mypyc (run, test and bench do it when it is stale)
 
 .PHONY: tools
-tools: ## Install Prometheus, Alertmanager, promtool, amtool, Chromium and a CJK font from Debian when missing
+tools: ## Install Prometheus, Alertmanager, promtool, amtool, Chromium, a CJK font and kcat from Debian when missing
 	@missing=""; for t in $(DEBIAN_TOOLS); do command -v $$t >/dev/null || missing=1; done; \
 	test -x /usr/bin/chromium || missing=1; \
 	test -d /usr/share/fonts/opentype/noto || missing=1; \

@@ -12,7 +12,7 @@ import click
 import stream.core
 from stream.broker import EmbeddedBroker, broker_for
 from stream.config import Settings
-from stream.kafka import ensure_topics
+from stream.kafka import check_changelog, ensure_topics
 from stream.listen import check_listen, url_host
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,8 @@ def run_worker(settings: Settings) -> None:
     check_listen(settings.web_host, settings.web_port)  # one clear line, not a traceback
     with broker_for(settings.broker) as url:
         asyncio.run(ensure_topics(settings, url))
+        if settings.broker:  # a real broker; the embedded one is new and empty at each start
+            asyncio.run(check_changelog(settings, url))
         worker = create_app(settings, url)
         click.echo(f"chatwatch worker: broker {url}, metrics on "
                    f"http://{url_host(settings.web_host)}:{settings.web_port}/metrics; "

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
 from stream.config import KafkaSecurity, Settings
@@ -97,3 +98,50 @@ async def ensure_topics(settings: Settings, broker_url: str, timeout: float = 20
                      ", ".join(t.name for t in missing), rf)
     finally:
         await admin.close()
+
+
+def changelog_topic(settings: Settings) -> str:
+    """The changelog of the conversations Table: faust names it ``<app id>-<table>-changelog``."""
+    return f"{settings.app_id}-conversations-changelog"
+
+
+async def check_changelog(settings: Settings, broker_url: str, timeout: float = 20.0) -> None:
+    """Stop with the fix when the conversations changelog exists and is not compacted.
+
+    The changelog is the worker's state: a restart (or the next owner of a partition) restores
+    every conversation's latest row from it. faust creates it compacted, but only when it is
+    missing: a topic created by hand with ``cleanup.policy=delete`` loses rows once they are
+    older than ``retention.ms``, and a restart then silently forgets their conversations. A
+    missing topic is fine (faust creates it compacted); a broker that will not describe it
+    (no DescribeConfigs ACL) is logged, not fatal.
+    """
+    name = changelog_topic(settings)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(broker_url),
+                                request_timeout_ms=int(timeout * 1000), **client_kwargs(settings))
+    try:
+        await asyncio.wait_for(admin.start(), timeout)
+    except (KafkaConnectionError, TimeoutError, OSError) as exc:
+        raise BrokerError(f"cannot reach the Kafka broker at {broker_url} ({exc}): check "
+                          f"KAFKA_BROKER and that the broker runs") from exc
+    try:
+        if name not in set(await admin.list_topics()):
+            return
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name)])
+    finally:
+        await admin.close()
+    for response in responses:
+        for error, message, _type, _name, entries in response.resources:
+            if error:
+                log.warning("cannot check that the changelog %s is compacted (Kafka error %d "
+                            "%s): give chatwatch DescribeConfigs on it", name, error, message)
+                return
+            policy = {entry[0]: entry[1] for entry in entries}.get("cleanup.policy", "")
+            if "compact" not in {p.strip() for p in policy.split(",")}:
+                raise BrokerError(
+                    f"the changelog topic {name} has cleanup.policy={policy or '(unset)'}, not "
+                    f"compact: it holds every conversation's state, and the broker would drop "
+                    f"rows older than retention.ms, which a restart then loses. Fix it with "
+                    f"Kafka's tool: kafka-configs.sh --bootstrap-server "
+                    f"{bootstrap_servers(broker_url)} --alter --entity-type topics "
+                    f"--entity-name {name} --add-config cleanup.policy=compact")

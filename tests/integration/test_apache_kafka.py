@@ -1,11 +1,11 @@
 """The worker on Apache Kafka (the ``kafka`` fixture: one KRaft broker for the session).
 
-The rest of the suite runs on the embedded broker; these tests run aiokafka and
-``chatwatch worker`` on the broker production runs: its figures and records equal a backfill
-of what it read, the changelog faust creates is compacted (as the admin API and Kafka's own
-tools see it), and a broker restart that keeps its data, while traffic is sent, leaves the
-figures exact. Then a client matrix (aiokafka, confluent-kafka, Kafka's console producer:
-what each sends, the worker counts) and ``make run BROKER=kafka``.
+The whole integration folder runs on this broker (``conftest.py``); these tests check aiokafka
+and ``chatwatch worker`` on it as such: its figures and records equal a backfill of what it
+read, the changelog faust creates is compacted (as the admin API and Kafka's own tools see
+it) and one that is not stops the worker with the fix, and a broker restart that keeps its data, while traffic is sent, leaves the
+figures exact. Then a client matrix (aiokafka, confluent-kafka, kafka-python, Debian's kcat,
+Kafka's console producer: what each sends, the worker counts) and ``make run BROKER=kafka``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -31,6 +32,8 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from prometheus_client.parser import text_string_to_metric_families
 
 from stream.broker import free_ports
+from stream.config import settings_from_mapping
+from stream.kafka import changelog_topic
 from stream.kafka_local import CONFIG_COMMAND, CONSOLE_PRODUCER, TOPIC_COMMAND, KafkaCluster
 from stream.testing import WorkerProcess, consume, event_key, produce, run, topic_config, wait_for
 from tests.chaos.cluster import read_topic
@@ -174,6 +177,53 @@ def test_changelog_is_compacted_on_apache_kafka(kafka: KafkaCluster, tmp_path: P
     assert topics.returncode == 0, topics.stderr
     header = next(line for line in topics.stdout.splitlines() if "PartitionCount" in line)
     assert "PartitionCount: 4" in header and "cleanup.policy=compact" in header, header
+
+    # and the chat.* topics chatwatch creates: its partitions, one replica on one broker
+    chat = kafka.tool(TOPIC_COMMAND, "--bootstrap-server", kafka.bootstrap,
+                      "--describe", "--topic", rf"chat\..*\.{unique}")
+    assert chat.returncode == 0, chat.stderr
+    headers = {line.split()[1]: line for line in chat.stdout.splitlines()
+               if "PartitionCount" in line}
+    assert set(headers) == {cfg[k] for k in ("events_topic", "dlq_topic", "breaches_topic",
+                                             "violations_topic")}, chat.stdout
+    for line in headers.values():
+        assert "PartitionCount: 4" in line and "ReplicationFactor: 1" in line, line
+
+
+def test_worker_refuses_a_changelog_that_is_not_compacted(kafka: KafkaCluster, tmp_path: Path,
+                                                          unique: str) -> None:
+    """A changelog created by hand with ``cleanup.policy=delete``: the worker stops at start-up,
+    naming the topic, its policy and the command that fixes it; after that fix it runs."""
+    cfg = topic_config(unique)
+    changelog = changelog_topic(settings_from_mapping(cfg, {}))
+
+    async def create() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(changelog, 4, 1,
+                                                topic_configs={"cleanup.policy": "delete"})])
+        finally:
+            await admin.close()
+
+    run(create())
+    worker = WorkerProcess(tmp_path, kafka.url, cfg, env=ON_KAFKA)
+    with pytest.raises(RuntimeError, match="exited with 2") as refused:
+        worker.start(timeout=60)
+    last = worker.tail().strip().splitlines()[-1]
+    assert last.startswith(f"chatwatch: the changelog topic {changelog} has "
+                           "cleanup.policy=delete, not compact"), last
+    fix = last.split("Fix it with Kafka's tool: kafka-configs.sh ", 1)[1].split()
+    assert fix == ["--bootstrap-server", kafka.bootstrap, "--alter", "--entity-type", "topics",
+                   "--entity-name", changelog, "--add-config", "cleanup.policy=compact"]
+    assert "Traceback" not in str(refused.value)
+
+    done = kafka.tool(CONFIG_COMMAND, *fix)  # the fix the message gives, as given
+    assert done.returncode == 0, done.stderr
+    assert run(topic_configs(kafka.bootstrap, [changelog]))[changelog]["cleanup.policy"] == \
+        "compact"
+    with worker:  # now it starts, owns its partitions and serves
+        assert worker.get_json("/health")["partitions"]
 
 
 class Sender(threading.Thread):
@@ -339,7 +389,34 @@ def send_console_producer(kafka: KafkaCluster, topic: str,
     assert done.returncode == 0, done.stderr
 
 
+def send_kafka_python(kafka: KafkaCluster, topic: str, events: list[dict[str, Any]]) -> None:
+    from kafka import KafkaProducer  # the `dev` extra
+
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap.split(","), acks="all")
+    try:
+        sent = [producer.send(topic, json.dumps(e, ensure_ascii=False).encode(),
+                              key=event_key(e)) for e in events]
+        producer.flush(30)
+        assert all(future.get(timeout=30).offset >= 0 for future in sent)
+    finally:
+        producer.close(10)
+
+
+def send_kcat(kafka: KafkaCluster, topic: str, events: list[dict[str, Any]]) -> None:
+    kcat = shutil.which("kcat")
+    if kcat is None:  # fails, never skips: the matrix must cover it
+        pytest.fail("kcat is not installed: run `make tools` (Debian: apt-get install kcat)",
+                    pytrace=False)
+    lines = "".join(f"{event_key(e).decode()}\t{json.dumps(e, ensure_ascii=False)}\n"
+                    for e in events)
+    done = subprocess.run([kcat, "-P", "-b", kafka.bootstrap, "-t", topic, "-K", "\t",  # noqa: S603
+                           "-X", "acks=all"], input=lines, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+
+
 CLIENTS = {"aiokafka": send_aiokafka, "confluent-kafka": send_confluent_kafka,
+           "kafka-python": send_kafka_python, "kcat": send_kcat,
            "kafka-console-producer": send_console_producer}
 
 
