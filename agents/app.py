@@ -24,7 +24,15 @@ from prometheus_client import CollectorRegistry
 
 from agents import internals
 from agents.board.links import with_board_links
-from agents.fencing import LogWatch, WriteFence, install_wake_check, probe_end_offsets
+from agents.fencing import (
+    EXIT_CONFIG,
+    LogWatch,
+    WriteFence,
+    install_wake_check,
+    join_refused,
+    leave_now,
+    probe_end_offsets,
+)
 from agents.metrics import ChatwatchMetrics
 from agents.pipeline import AlertSink, Pipeline, encode_row
 from agents.runbook import register_runbook
@@ -350,7 +358,14 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
     registry = registry or CollectorRegistry()
     fast_path: list[Any] = []  # (topic, handler), set below once the pipeline exists
 
+    join_guard: list[Any] = []  # the group-join guard, set below
+
     class _App(faust.App):
+        async def on_started(self) -> None:
+            for guard in join_guard:  # before faust waits for the assignment and recovery
+                self.add_future(guard())
+            await super().on_started()
+
         def _new_consumer(self) -> Any:
             consumer = super()._new_consumer()
             internals.install_durability(consumer, self, _probe_client)
@@ -552,6 +567,18 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
                 await asyncio.get_running_loop().run_in_executor(None, release_freed_memory)
         else:
             backlog.add(True)
+
+    async def group_join_guard() -> None:
+        # A join the broker refuses for good leaves the worker running without partitions.
+        # Not a faust timer: those start only once the partitions are assigned and restored.
+        while not app.should_stop:
+            reason = join_refused(internals.pending_group_error(app), settings.app_id,
+                                  settings.session_timeout_seconds)
+            if reason is not None:
+                leave_now(f"{reason}; exiting with code {EXIT_CONFIG}", EXIT_CONFIG)
+            await asyncio.sleep(1.0)
+
+    join_guard[:] = [group_join_guard]
 
     @app.task
     async def guard_log() -> None:

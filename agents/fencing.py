@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 
 # EX_TEMPFAIL: the worker stopped itself on purpose and a restart is the cure.
 EXIT_RESTART = 75
+# EX_CONFIG: the broker refuses this worker's settings; a restart with them cannot help.
+EXIT_CONFIG = 78
 # The lease is trusted for this share of the session timeout (heartbeats every tenth of it).
 LEASE_SHARE = 0.8
 
@@ -269,3 +271,31 @@ def probe_end_offsets(client: Callable[[], Any], confirm_timeout: float = 5.0) -
         return ends
 
     return end_offsets
+
+
+def join_refused(exc: BaseException | None, group: str, session_timeout: float) -> str | None:
+    """The one-line reason to stop when the broker refused the consumer group join for good.
+
+    aiokafka logs such a refusal once and keeps the error for the next fetch, which faust makes
+    only for assigned partitions: without this the worker would run on, owning nothing. None
+    for any other error (those are retried).
+    """
+    from aiokafka import errors
+
+    if isinstance(exc, errors.InvalidSessionTimeoutError):
+        return (f"the broker refused this worker's consumer group join (group {group}): the "
+                f"session timeout of {session_timeout:g} s is outside the broker's "
+                f"group.min.session.timeout.ms..group.max.session.timeout.ms (6 s to 30 min on "
+                f"Apache Kafka by default); set CHATWATCH_SESSION_TIMEOUT_SECONDS within them")
+    if isinstance(exc, errors.GroupAuthorizationFailedError):
+        return (f"the broker refused this worker's consumer group join: not authorized for "
+                f"group {group}; grant the worker's principal Read on that group (its id is "
+                f"CHATWATCH_APP_ID)")
+    if isinstance(exc, errors.InvalidGroupIdError):
+        return (f"the broker refused this worker's consumer group join: {group!r} is not a "
+                f"valid group id; set CHATWATCH_APP_ID")
+    if isinstance(exc, errors.InconsistentGroupProtocolError):
+        return (f"the broker refused this worker's consumer group join: group {group} has "
+                f"members of another protocol (a consumer that is not chatwatch using the same "
+                f"group id); give chatwatch a CHATWATCH_APP_ID of its own")
+    return None

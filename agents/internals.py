@@ -64,7 +64,8 @@ Three seams live here:
 3. **Small accessors**: :func:`as_partition` (Table writes outside an agent),
    :func:`producer_client` (the aiokafka producer under faust's), :func:`committed_offset`,
    and :func:`group_coordinator` / :func:`watch_heartbeats` for the write fence
-   (``agents/fencing.py``: writes only while the group membership is confirmed).
+   (``agents/fencing.py``: writes only while the group membership is confirmed), and
+   :func:`pending_group_error` (a group join the broker refused for good).
 """
 
 from __future__ import annotations
@@ -105,6 +106,7 @@ PRIVATE_NAMES: tuple[tuple[str, str, str], ...] = (
     ("aiokafka.consumer.consumer", "AIOKafkaConsumer", "_fetcher"),
     ("aiokafka.consumer.fetcher", "Fetcher", "_fetch_max_wait_ms"),
     ("aiokafka.consumer.group_coordinator", "GroupCoordinator", "_do_heartbeat"),
+    ("aiokafka.consumer.group_coordinator", "GroupCoordinator", "_pending_exception"),
 )
 
 
@@ -575,6 +577,21 @@ def group_coordinator(app: Any) -> Any:
     and ``member_id`` are plain attributes, safe to read from the app's loop.
     """
     return app.consumer._thread._ensure_consumer()._coordinator
+
+
+def pending_group_error(app: Any) -> BaseException | None:
+    """The error aiokafka's group coordinator keeps for the consumer's next fetch, if any.
+
+    A group join the broker refuses for good (a session timeout outside its bounds, a group
+    the worker may not read) is logged once and kept there; faust fetches only for assigned
+    partitions, so nothing else ever raises it. None while the consumer is not started.
+    """
+    try:
+        coordinator = group_coordinator(app)
+    except Exception:  # noqa: BLE001 - ConsumerNotStarted, or a faust without the thread
+        return None
+    error = getattr(coordinator, "_pending_exception", None)
+    return error if isinstance(error, BaseException) else None
 
 
 def watch_heartbeats(coordinator: Any, confirmed: Callable[[float], None]) -> None:

@@ -226,6 +226,26 @@ def test_worker_refuses_a_changelog_that_is_not_compacted(kafka: KafkaCluster, t
         assert worker.get_json("/health")["partitions"]
 
 
+def test_worker_whose_group_join_is_refused_exits_saying_why(kafka: KafkaCluster,
+                                                              tmp_path: Path,
+                                                              unique: str) -> None:
+    """A session timeout below the broker's minimum: the worker exits (78) with one line that
+    names the setting, instead of running on without partitions."""
+    worker = WorkerProcess(tmp_path, kafka.url, topic_config(unique),
+                           env={"CHATWATCH_SESSION_TIMEOUT_SECONDS": "3"})
+    with pytest.raises(RuntimeError, match="exited with 78"):
+        worker.start(timeout=60)
+    text = worker.log_path.read_text(encoding="utf-8", errors="replace")
+    [line] = [line for line in text.splitlines() if "CRITICAL" in line]
+    assert line.rstrip().endswith(f"the broker refused this worker's consumer group join (group "
+                         f"chatwatch-{unique}): the session timeout of 3 s is outside the "
+                         "broker's group.min.session.timeout.ms..group.max.session.timeout.ms "
+                         "(6 s to 30 min on Apache Kafka by default); set "
+                         "CHATWATCH_SESSION_TIMEOUT_SECONDS within them; exiting with code 78"
+                         ), line
+    assert "Traceback" not in text
+
+
 class Sender(threading.Thread):
     """Sends ``events`` from a thread once :attr:`go` is set, its producer connected before.
 

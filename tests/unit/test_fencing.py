@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from agents.fencing import LogWatch, WriteFence
+from agents.fencing import LogWatch, WriteFence, join_refused
 
 
 @dataclass
@@ -198,3 +198,21 @@ def test_recovery_seeks_below_zero_or_to_an_unknown_offset_read_from_the_start()
     asked = {TP("cl", 0): None, TP("cl", 1): -1, TP("cl", 2): 0, TP("cl", 3): 41}
     assert recovery_seeks(asked) == {TP("cl", 0): 0, TP("cl", 1): 0, TP("cl", 2): 0,
                                      TP("cl", 3): 41}
+
+
+def test_a_group_join_refused_for_good_is_a_reason_to_stop_naming_the_setting() -> None:
+    from aiokafka import errors
+
+    reason = join_refused(errors.InvalidSessionTimeoutError(), "chatwatch", 3.0)
+    assert reason is not None and "\n" not in reason
+    assert "group chatwatch" in reason and "3 s" in reason
+    assert "CHATWATCH_SESSION_TIMEOUT_SECONDS" in reason
+    assert "CHATWATCH_APP_ID" in (join_refused(errors.GroupAuthorizationFailedError(),
+                                               "chatwatch", 10.0) or "")
+    assert "CHATWATCH_APP_ID" in (join_refused(errors.InvalidGroupIdError(), "", 10.0) or "")
+    assert "CHATWATCH_APP_ID" in (join_refused(errors.InconsistentGroupProtocolError(),
+                                               "chatwatch", 10.0) or "")
+    # errors the client retries are no reason to stop
+    for retried in (None, errors.RebalanceInProgressError(), errors.KafkaConnectionError(),
+                    errors.NotCoordinatorForGroupError()):
+        assert join_refused(retried, "chatwatch", 10.0) is None
