@@ -102,6 +102,28 @@ def test_topic_init_creates_every_topic_with_the_workers_partition_count(
     assert references(script.replace("$$", "")) == []
 
 
+def test_kafka_runs_the_version_and_kraft_settings_of_the_tests(compose: dict[str, Any],
+                                                                tmp_path: Path) -> None:
+    """The bundled Kafka is the one the tests start (stream/kafka_local.py), configured alike."""
+    from stream.kafka_local import KAFKA_VERSION, KafkaCluster
+
+    for name in ("kafka", "kafka-init"):
+        assert compose["services"][name]["image"] == f"apache/kafka:{KAFKA_VERSION}", name
+    env = environment_of(compose["services"]["kafka"])
+    cluster = KafkaCluster(tmp_path, brokers=1)  # described, never started
+    tested = cluster.properties(cluster.nodes[0])
+    for key in ("process.roles", "controller.listener.names", "offsets.topic.replication.factor",
+                "transaction.state.log.replication.factor", "transaction.state.log.min.isr",
+                "share.coordinator.state.topic.replication.factor",
+                "share.coordinator.state.topic.min.isr"):
+        name = "KAFKA_" + key.upper().replace(".", "_")
+        assert interpolate(env[name], {}) == tested[key], (name, tested[key])
+    # a static quorum of this one node, on its controller listener, as the tests' single broker
+    assert tested["controller.quorum.voters"].startswith(f"{tested['node.id']}@")
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == f"{env['KAFKA_NODE_ID']}@kafka:9093"
+    assert "CONTROLLER://:9093" in env["KAFKA_LISTENERS"].split(",")
+
+
 def test_replication_factor_fits_the_single_bundled_broker(
         compose: dict[str, Any], worker_services: dict[str, Any]) -> None:
     kafka_nodes = [s for s in compose["services"].values()
