@@ -121,7 +121,9 @@ eval: $(STAMP) ## Recall per evasion class and false positives per negative clas
 	$(BIN)/python -m tests.content.evaluate
 
 .PHONY: bench
-bench: $(BENCH_STAMP) $(NATIVE) ## Run the benchmarks (peers included) and print one JSON line (saved under bench/results/)
+# The throughput comparison runs on Apache Kafka (`kafka`); the bench builds the Kafka Streams
+# peer with Maven into .cache/bench/kafka-streams once (bench/peers/kafka_streams_app.py).
+bench: $(BENCH_STAMP) $(NATIVE) kafka ## Run the benchmarks (peers included, on Apache Kafka) and print one JSON line (saved under bench/results/)
 	$(BIN)/python -m bench
 
 .PHONY: clean

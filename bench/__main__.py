@@ -4,13 +4,14 @@
 
 Targets on a 2-core machine (docs/performance.md): pipeline >= 25,000 events/s per worker and
 >= 10 % of raw consumption; the whole chatwatch job >= 1.5x the bare reply window of Quix
-Streams and of Bytewax (``bench.peers``); breach latency p99 <= 1 s at 100,000 open waits;
+Streams and of Bytewax (``bench.peers``; Kafka Streams is compared too, with no target); breach latency p99 <= 1 s at 100,000 open waits;
 content detector >= 100,000 messages/s with every stage on, and linear in the text (ms per KB
 flat from 1 KB to 1 MB; 「微信 abc123 」 x 20,000 under a second); backfill >= 100,000
 events/s; <= 1 KB per open conversation; the board loads in <= 1 s with 10,000 open waits;
 the stream keeps >= 80 % of its rate while 200 clients post to ``/check``; a ``/metrics``
 scrape with 50,000 shops takes <= 2 s (``bench.metrics``, the event loop free meanwhile).
-The peers need the ``bench`` extra, which ``make bench`` installs.
+The peers need the ``bench`` extra, which ``make bench`` installs; the live runs need Apache
+Kafka (``make kafka``, or fetched at the first run) and the Kafka Streams peer Java 17 and Maven.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ def machine() -> dict[str, Any]:
             info[dist.replace("-", "_")] = version(dist)
         except Exception:  # noqa: BLE001 - informational only
             info[dist.replace("-", "_")] = None
+    from stream.kafka_local import KAFKA_VERSION
+
+    info["apache_kafka"] = info["kafka_streams"] = KAFKA_VERSION  # broker and peer (bench.live)
     return info
 
 

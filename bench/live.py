@@ -1,13 +1,19 @@
-"""Live benchmarks on the embedded broker: throughput, breach latency, memory.
+"""Live benchmarks on Apache Kafka: throughput, breach latency, memory.
 
 One topic of simulated events (8 partitions) is produced once and read, in turn, by raw
-aiokafka, raw confluent-kafka (librdkafka), the peer apps (``bench.peers``: Quix Streams and
-Bytewax doing a bare reply window) and one chatwatch worker; then breach latency at 100,000
-open waits and memory per open conversation. Events are the simulator's traffic, orders
-included (about 10 %); the worker also drains the same model without orders, for the cost
-of orders.
+aiokafka, raw confluent-kafka (librdkafka), the peer apps (``bench.peers``: Bytewax, Quix
+Streams and Kafka Streams doing a bare reply window) and one chatwatch worker; then breach
+latency at 100,000 open waits and memory per open conversation. Events are the simulator's
+traffic, orders included (about 10 %); the worker also drains the same model without orders,
+for the cost of orders.
 
-    python -m bench.live [--events 300000] [--waits 100000 | --no-waits]
+    python -m bench.live [--events 300000] [--waits 100000 | --no-waits] [--broker kafka]
+
+Everything runs on one Apache Kafka broker (KRaft, ``stream.kafka_local.KafkaCluster``)
+started for the run, installed from Maven Central first when ``make kafka`` has not run:
+Kafka Streams needs a real Kafka (its admin client, changelog and repartition topics), and
+every peer reads the same topic on the same broker. ``--broker embedded`` runs on the embedded
+broker instead, as the bench did before, without the Kafka Streams peer.
 
 The worker is a real ``chatwatch worker`` child process (``stream.testing.WorkerProcess``) with
 default settings on private topics; everything is measured from outside it, the way an
@@ -27,7 +33,8 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -41,6 +48,7 @@ from bench.peers.window import expected_counters
 from stream.broker import EmbeddedBroker
 from stream.config import load_settings
 from stream.kafka import ensure_topics
+from stream.kafka_local import KAFKA_VERSION, KafkaCluster, install
 from stream.simulate import Rates, TrafficModel
 from stream.testing import WorkerProcess, event_key, topic_config
 
@@ -278,7 +286,10 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
-def throughput(broker: EmbeddedBroker, workdir: Path, n_events: int,
+Broker = EmbeddedBroker | KafkaCluster
+
+
+def throughput(broker: Broker, workdir: Path, n_events: int,
                partitions: int = THROUGHPUT_PARTITIONS) -> dict[str, Any]:
     """Every consumer in turn over the same ``n_events`` produced records."""
     out: dict[str, Any] = {}
@@ -300,7 +311,12 @@ def throughput(broker: EmbeddedBroker, workdir: Path, n_events: int,
         out["raw_confluent_events_per_s"] = None
         out["raw_confluent_error"] = f"{exc}: install the bench extra (make bench)"
     for key, name, args in (("bytewax", "bytewax", ()), ("quix", "quix", ()),
-                            ("quix_window_only", "quix", ("--no-rekey",))):
+                            ("quix_window_only", "quix", ("--no-rekey",)),
+                            ("kafka_streams", "kafka_streams", ())):
+        if name == "kafka_streams" and not isinstance(broker, KafkaCluster):
+            out[f"{key}_events_per_s"] = None
+            out[f"{key}_error"] = "Kafka Streams needs Apache Kafka (--broker kafka)"
+            continue
         peer = run_peer(name, broker.bootstrap, topic, n, expected, args=args)
         out[f"{key}_events_per_s"] = peer["events_per_s"]
         if "error" in peer:
@@ -311,15 +327,37 @@ def throughput(broker: EmbeddedBroker, workdir: Path, n_events: int,
     out["pipeline_cpu_utilisation"] = drained["cpu_utilisation"]
     out["pipeline_vs_raw"] = _ratio(pipeline, out["raw_aiokafka_events_per_s"])
     out["pipeline_vs_raw_confluent"] = _ratio(pipeline, out["raw_confluent_events_per_s"])
-    for key in ("quix", "bytewax", "quix_window_only"):
+    for key in ("quix", "bytewax", "quix_window_only", "kafka_streams"):
         out[f"pipeline_vs_{key}"] = _ratio(pipeline, out[f"{key}_events_per_s"])
     return out
 
 
-def run(n_events: int = 300_000, n_waits: int | None = 100_000) -> dict[str, Any]:
+@contextmanager
+def started_broker(kind: str, root: Path) -> Iterator[Broker]:
+    """A broker for the run: ``kafka`` (Apache Kafka, one KRaft node) or ``embedded``."""
+    if kind == "embedded":
+        with EmbeddedBroker() as embedded:
+            yield embedded
+        return
+    if kind != "kafka":
+        raise ValueError(f"broker {kind!r}: use kafka or embedded")
+    install(quiet=True)
+    with KafkaCluster(root) as cluster:
+        yield cluster
+
+
+def run(n_events: int = 300_000, n_waits: int | None = 100_000,
+        broker_kind: str = "kafka") -> dict[str, Any]:
     """All live measurements (no breach and memory run when ``n_waits`` is None)."""
-    with EmbeddedBroker() as broker, tempfile.TemporaryDirectory() as tmp:
-        out = throughput(broker, Path(tmp) / "throughput", n_events)
+    if broker_kind == "kafka":
+        from bench.peers import kafka_streams_app
+
+        kafka_streams_app.build()  # once, before anything is timed
+    with tempfile.TemporaryDirectory() as tmp, \
+            started_broker(broker_kind, Path(tmp) / "broker") as broker:
+        out: dict[str, Any] = {"broker": (f"apache-kafka {KAFKA_VERSION}"
+                                          if isinstance(broker, KafkaCluster) else "embedded")}
+        out.update(throughput(broker, Path(tmp) / "throughput", n_events))
         if n_waits:
             out.update(_breaches_and_memory(broker, Path(tmp) / "waits", n_waits))
         plain = _pipeline_without_orders(broker, Path(tmp) / "no-orders", n_events)
@@ -333,7 +371,7 @@ def run(n_events: int = 300_000, n_waits: int | None = 100_000) -> dict[str, Any
     return out
 
 
-def _pipeline_without_orders(broker: EmbeddedBroker, workdir: Path,
+def _pipeline_without_orders(broker: Broker, workdir: Path,
                              n_events: int) -> dict[str, float]:
     """The worker's rate (and CPU share) on the same traffic model with no orders at all."""
     cfg = topic_config(f"plain{uuid.uuid4().hex[:6]}", partitions=PARTITIONS)
@@ -347,7 +385,7 @@ def _pipeline_without_orders(broker: EmbeddedBroker, workdir: Path,
         return drain_rate(worker, n, interval=1.0)
 
 
-def _breaches_and_memory(broker: EmbeddedBroker, workdir: Path, n_waits: int) -> dict[str, Any]:
+def _breaches_and_memory(broker: Broker, workdir: Path, n_waits: int) -> dict[str, Any]:
     """Open ``n_waits`` waits, measure memory once caught up, then time every breach record."""
     cfg = topic_config(f"waits{uuid.uuid4().hex[:6]}", partitions=PARTITIONS)
     settings = load_settings(environ={}).with_overrides(
@@ -405,8 +443,11 @@ def main() -> None:
     parser.add_argument("--waits", type=int, default=100_000)
     parser.add_argument("--no-waits", dest="waits", action="store_const", const=None,
                         help="Throughput only: no breach-latency and memory run.")
+    parser.add_argument("--broker", choices=("kafka", "embedded"), default="kafka",
+                        help="Apache Kafka (the default; Kafka Streams needs it) or the "
+                             "embedded broker (no Kafka Streams peer).")
     args = parser.parse_args()
-    print(json.dumps(run(args.events, args.waits), indent=2))
+    print(json.dumps(run(args.events, args.waits, args.broker), indent=2))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """Peers: what a user would write with another framework, for ``make bench`` to compare with.
 
-Each app (``quix_app``: Quix Streams, ``bytewax_app``: Bytewax) does the bare reply window of
-``bench.peers.window`` over the events topic, in its own child process like the chatwatch
-worker. ``run_peer`` starts one, reads its JSON line and checks its final counters against the
-known counts of the produced records: a peer whose counters differ gets no rate.
+Each app (``quix_app``: Quix Streams, ``bytewax_app``: Bytewax, ``kafka_streams_app``: Kafka
+Streams, a Java app it builds and runs) does the bare reply window of ``bench.peers.window``
+over the events topic, in its own child process like the chatwatch worker. ``run_peer`` starts
+one, reads its JSON line and checks its final counters against the known counts of the
+produced records: a peer whose counters differ gets no rate.
 
-The frameworks are installed by the ``bench`` extra (``make bench``), not with chatwatch.
+The Python frameworks are installed by the ``bench`` extra (``make bench``), not with
+chatwatch; Kafka Streams comes from Maven Central when its jar is built.
 """
 
 from __future__ import annotations
