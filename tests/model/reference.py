@@ -167,8 +167,13 @@ def is_customer_message(e: ChatEvent) -> bool:
 
 
 def apply_rule_7(events: list[ChatEvent]) -> list[Applied]:
-    """Rule 7: drop repeated event ids (the last 32 of each conversation), raise late ``ts``."""
+    """Rule 7 and §7: drop duplicates, raise a late ``ts`` to its conversation's latest.
+
+    A duplicate is a repeated event id (the last 32 of each conversation) or a repeated
+    (order, status) other than ``refunded``; it is dropped, so it moves no time forward.
+    """
     recent: dict[str, list[str]] = defaultdict(list)
+    order_statuses: set[tuple[str, str, str]] = set()
     latest: dict[str, int] = {}
     out: list[Applied] = []
     for e in events:
@@ -176,6 +181,11 @@ def apply_rule_7(events: list[ChatEvent]) -> list[Applied]:
         if e.event_id in recent[conv]:
             continue
         recent[conv] = (recent[conv] + [e.event_id])[-32:]
+        if e.type == "order" and e.status != "refunded":
+            status = (e.shop_id, e.order_id or "", e.status or "")
+            if status in order_statuses:
+                continue
+            order_statuses.add(status)
         ts = max(e.ts_ms, latest.get(conv, e.ts_ms))
         latest[conv] = ts
         out.append(Applied(e, ts))
@@ -482,7 +492,6 @@ def conversion_figures(applied: list[Applied], conversations: dict[str, Conversa
             inquirers[(conv.shop_id, conv.day(w.start).isoformat())].add(conv.buyer_id)
             openers.add((conv_id, w.opened_by))
     first_waits: dict[tuple[str, str], dict[date, int]] = defaultdict(dict)
-    seen_status: set[tuple[str, str, str]] = set()
     attributed: dict[tuple[str, str], tuple[str, str]] = {}  # (shop, order) -> (shop, day)
     refunded: dict[tuple[str, str], int] = defaultdict(int)  # (shop, order) -> fen
     for a in applied:
@@ -494,10 +503,6 @@ def conversion_figures(applied: list[Applied], conversations: dict[str, Conversa
         if e.type != "order":
             continue
         order = (conv.shop_id, e.order_id or "")
-        if e.status != "refunded":
-            if (*order, e.status or "") in seen_status:
-                continue  # a repeated (order, status) is a duplicate
-            seen_status.add((*order, e.status or ""))
         amount = e.amount_fen or 0
         window_ms = policy_of(conv.platform).conversion_window_hours * HOUR_MS
         if e.status == "paid":
