@@ -9,8 +9,8 @@ every wait still open is breached), the figures the engine reports:
 * ``kpis``: per (shop, day, KPI) ``unit, units, units_breached, rate,
   first_response_seconds``, like ``backfill --kpi-report``;
 * ``agent_kpis``: the same per (shop, agent, day, KPI), like ``--kpi-report --by agent``;
-* ``agent_waits``: per (shop, agent, day) the counted base waits and breached ones (rule 6:
-  every wait belongs to exactly one agent);
+* ``agent_daily``: the §3 daily figures per (shop, agent, day), like ``--report --by agent``
+  (rule 6: every wait belongs to exactly one agent);
 * ``breaches``: the breach records' ids, with their KPI, agent and whether counted;
 * ``conversion``: the §7 figures per (shop, day), and ``report``: the ``--report`` rows
   (the §3 figures, with the §7 ones when the log has orders).
@@ -303,7 +303,7 @@ class ModelResult:
     daily: dict[tuple[str, str], dict[str, Any]]
     kpis: dict[tuple[str, str, str], dict[str, Any]]
     agent_kpis: dict[tuple[str, str, str, str], dict[str, Any]]
-    agent_waits: dict[tuple[str, str, str], dict[str, int]]
+    agent_daily: dict[tuple[str, str, str], dict[str, Any]]
     breaches: dict[str, dict[str, Any]]
     conversion: dict[tuple[str, str], dict[str, Any]]
     has_orders: bool
@@ -347,43 +347,45 @@ def group_conversations(applied: list[Applied], policies: PolicyBook) -> list[Co
     return list(conversations.values())
 
 
+def figures_of(waits: list[Wait], slow_ms: int) -> dict[str, Any]:
+    """§3 "Daily figures" of some counted waits (one shop's, or one agent's, on one day)."""
+    consulted = {w.buyer_id for w in waits}
+    unreplied = {w.buyer_id for w in waits if w.breached}
+    responses = [w.reply - w.start for w in waits if w.reply is not None]
+    return {
+        "consultations": len(consulted), "unreplied": len(unreplied),
+        "reply_rate": rate(len(consulted), len(unreplied)),
+        "waits": len(waits), "waits_breached": sum(w.breached for w in waits),
+        "responses": len(responses), "mean_response_seconds": mean_seconds(responses),
+        "fast_responses": sum(r <= slow_ms for r in responses),
+    }
+
+
 def daily_figures(conversations: list[Conversation]) -> tuple[
-        dict[tuple[str, str], dict[str, Any]], dict[tuple[str, str, str], dict[str, int]],
+        dict[tuple[str, str], dict[str, Any]], dict[tuple[str, str, str], dict[str, Any]],
         dict[str, list[Wait]]]:
     """§3 "Daily figures" of the base waits (counted only), per shop-day and per agent-day.
 
     Also returns every conversation's base waits (counted or not) for §7 and the records.
     """
     per_day: dict[tuple[str, str], list[Wait]] = defaultdict(list)
-    per_agent: dict[tuple[str, str, str], dict[str, int]] = defaultdict(
-        lambda: {"waits": 0, "waits_breached": 0})
+    per_agent: dict[tuple[str, str, str], list[Wait]] = defaultdict(list)
     base_waits: dict[str, list[Wait]] = {}
+    slow_ms: dict[str, int] = {}
     for conv in conversations:
         policy = policy_of(conv.platform)
+        slow_ms[conv.shop_id] = policy.slow_threshold_seconds * 1000
         rule = WaitRule(policy.window_seconds * 1000, policy.bots_close)
         base_waits[conv.conversation_id] = waits = run_waits(conv.events, rule)
         for w in waits:
             if policy.counted.counts(conv.local(w.start)):
                 day = conv.day(w.start).isoformat()
                 per_day[(conv.shop_id, day)].append(w)
-                per_agent[(conv.shop_id, w.agent, day)]["waits"] += 1
-                per_agent[(conv.shop_id, w.agent, day)]["waits_breached"] += w.breached
-    slow = {conv.shop_id: policy_of(conv.platform).slow_threshold_seconds * 1000
-            for conv in conversations}
-    daily = {}
-    for (shop, day), waits in per_day.items():
-        consulted = {w.buyer_id for w in waits}
-        unreplied = {w.buyer_id for w in waits if w.breached}
-        responses = [w.reply - w.start for w in waits if w.reply is not None]
-        daily[(shop, day)] = {
-            "shop_id": shop, "day": day,
-            "consultations": len(consulted), "unreplied": len(unreplied),
-            "reply_rate": rate(len(consulted), len(unreplied)),
-            "waits": len(waits), "waits_breached": sum(w.breached for w in waits),
-            "responses": len(responses), "mean_response_seconds": mean_seconds(responses),
-            "fast_responses": sum(r <= slow[shop] for r in responses),
-        }
-    return daily, dict(per_agent), base_waits
+                per_agent[(conv.shop_id, w.agent, day)].append(w)
+    daily = {(shop, day): {"shop_id": shop, "day": day, **figures_of(waits, slow_ms[shop])}
+             for (shop, day), waits in per_day.items()}
+    agents = {key: figures_of(waits, slow_ms[key[0]]) for key, waits in per_agent.items()}
+    return daily, agents, base_waits
 
 
 def unit_figures(kpi: Kpi, units: list[Wait]) -> tuple[int, int]:
@@ -539,10 +541,10 @@ def run_model(events: list[ChatEvent], policies: PolicyBook) -> ModelResult:
     applied = apply_rule_7(events)
     conversations = group_conversations(applied, policies)
     gap_ms = policies.kpi_catalog.session_gap_seconds * 1000
-    daily, agent_waits, base_waits = daily_figures(conversations)
+    daily, agent_daily, base_waits = daily_figures(conversations)
     kpis, agent_kpis, kpi_waits = kpi_figures(conversations, gap_ms)
     return ModelResult(
-        daily=daily, kpis=kpis, agent_kpis=agent_kpis, agent_waits=agent_waits,
+        daily=daily, kpis=kpis, agent_kpis=agent_kpis, agent_daily=agent_daily,
         breaches=breach_records(conversations, base_waits, kpi_waits),
         conversion=conversion_figures(
             applied, {c.conversation_id: c for c in conversations}, base_waits),

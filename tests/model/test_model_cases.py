@@ -49,7 +49,8 @@ def test_the_model_reads_rules_4_and_6_as_written():
         "shop_id": "s1", "day": DAY, "consultations": 1, "unreplied": 1, "reply_rate": 0.0,
         "waits": 1, "waits_breached": 1, "responses": 1, "mean_response_seconds": 301.0,
         "fast_responses": 0}
-    assert model.agent_waits == {("s1", "a2", DAY): {"waits": 1, "waits_breached": 1}}
+    assert model.agent_daily[("s1", "a2", DAY)]["waits_breached"] == 1
+    assert list(model.agent_daily) == [("s1", "a2", DAY)]
     assert model.breaches["s1:b1#1"] == {"kpi": "pdd_5min", "agent": "a2", "counted": True}
 
 
@@ -93,8 +94,9 @@ def test_taobao_3min_human_counts_until_midnight():
 def test_report_by_agent_hands_an_open_wait_over():
     # DOMAIN.md §3 rule 6: a transfer while a wait is open hands that wait to the new agent
     events = log((0, "buyer"), (60, "transfer", "a2"), (120, "agent", "a2"))
-    assert engine_figures(events)["agent_waits"] == {
-        ("s1", "a2", DAY): {"waits": 1, "waits_breached": 0}}
+    rows = engine_figures(events)["agent_daily"]
+    assert list(rows) == [("s1", "a2", DAY)]
+    assert (rows[("s1", "a2", DAY)]["waits"], rows[("s1", "a2", DAY)]["responses"]) == (1, 1)
 
 
 def test_the_engine_and_the_model_agree_on_an_open_wait_handed_over_in_the_kpi_report():
