@@ -394,13 +394,31 @@ class KafkaCluster:
         """Stop node ``index`` (0-based) with ``sig``; its data stays."""
         return self.nodes[index].stop(timeout, sig)
 
-    def start_node(self, index: int, timeout: float = 90.0) -> None:
-        """Start node ``index`` again on its ports with the data it had."""
+    def start_node(self, index: int, timeout: float = 90.0, wait: bool = True) -> None:
+        """Start node ``index`` again on its ports with the data it had.
+
+        ``wait=False`` returns at once: poll ``nodes[index].started()`` (a caller that has
+        other processes to look after while a broker starts).
+        """
         node = self.nodes[index]
         if node.pid is not None:
             return
         node.launch(require_java(), classpath(self.version, self.cache))
-        self._wait([node], timeout)
+        if wait:
+            self._wait([node], timeout)
+
+    def pause_node(self, index: int) -> None:
+        """Freeze node ``index`` (SIGSTOP): alive to the kernel, silent to its peers."""
+        node = self.nodes[index]
+        if node.proc is None or node.pid is None:
+            raise BrokerError(f"Apache Kafka node {node.node_id} is not running: cannot pause it")
+        node.proc.send_signal(signal.SIGSTOP)
+
+    def resume_node(self, index: int) -> None:
+        """Let a paused node ``index`` run again (SIGCONT)."""
+        node = self.nodes[index]
+        if node.proc is not None and node.pid is not None:
+            node.proc.send_signal(signal.SIGCONT)
 
     def restart_node(self, index: int, sig: int = signal.SIGTERM,
                      timeout: float = 90.0) -> None:
