@@ -336,20 +336,28 @@ class Verdict:
     duplicate_breach_records: int
     missing_breaches: list[str]
     false_breaches: list[str]
+    # chat.violations: one record per flagged message, ``id`` = the message's event id
+    violations_expected: int = 0
+    violation_records: int = 0
+    duplicate_violation_records: int = 0
+    missing_violations: list[str] = field(default_factory=list)
+    false_violations: list[str] = field(default_factory=list)
 
 
 def backfill(events: list[Any], settings: Settings, tmp: Path
-             ) -> tuple[dict[tuple[str, str], dict[str, Any]], set[str]]:
-    """The backfill's figures and breach ids of the log as the broker holds it."""
+             ) -> tuple[dict[tuple[str, str], dict[str, Any]], set[str], set[str]]:
+    """The backfill's figures, breach ids and violation ids of the log as the broker holds it."""
     path = tmp / "produced.jsonl"
     path.write_bytes(b"".join(m.value + b"\n" for m in events))
-    engine = Engine(settings.policies)
-    out = BytesIO()
+    # with the content guard, as the workers run it: the violation records come from it
+    engine = Engine(settings.policies, settings.content.guard())
+    out, flagged = BytesIO(), BytesIO()
     result = run_backfill(read_events([str(path)]), settings, engine=engine,
-                          listeners=[RecordWriter(engine, out, None)])
+                          listeners=[RecordWriter(engine, out, flagged)])
     rows = json.loads(json.dumps([r.as_dict() for r in result.report()]))
     ids = {json.loads(line)["id"] for line in out.getvalue().splitlines() if line}
-    return merge_figures(rows), ids
+    violation_ids = {json.loads(line)["id"] for line in flagged.getvalue().splitlines() if line}
+    return merge_figures(rows), ids, violation_ids
 
 
 def check_exact(broker_url: str, cfg: dict[str, Any], settings: Settings,
@@ -357,7 +365,7 @@ def check_exact(broker_url: str, cfg: dict[str, Any], settings: Settings,
     """Compare the workers' figures and breach records with the backfill of the log."""
     events = asyncio.run(read_topic(broker_url, cfg["events_topic"], cfg["partitions"],
                                     expect_records=True))
-    expected, expected_ids = backfill(events, settings, tmp)
+    expected, expected_ids, expected_violations = backfill(events, settings, tmp)
     rows = [r for w in workers for r in w.figures()]
     actual = merge_figures(rows)
     records = asyncio.run(read_topic(broker_url, cfg["breaches_topic"], cfg["partitions"]))
@@ -366,6 +374,8 @@ def check_exact(broker_url: str, cfg: dict[str, Any], settings: Settings,
         json.dumps({"declared_ms": m.timestamp, "partition": m.partition, "offset": m.offset,
                     "record": json.loads(m.value)}) + "\n" for m in records))
     ids = Counter(json.loads(m.value)["id"] for m in records)
+    flagged = asyncio.run(read_topic(broker_url, cfg["violations_topic"], cfg["partitions"]))
+    violations = Counter(json.loads(m.value)["id"] for m in flagged)
     return Verdict(
         events=len(events),
         figures_compared=len(expected) * (len(FIGURE_COUNTS) + 1),
@@ -375,6 +385,11 @@ def check_exact(broker_url: str, cfg: dict[str, Any], settings: Settings,
         duplicate_breach_records=sum(n - 1 for n in ids.values()),
         missing_breaches=sorted(expected_ids - set(ids)),
         false_breaches=sorted(set(ids) - expected_ids),
+        violations_expected=len(expected_violations),
+        violation_records=sum(violations.values()),
+        duplicate_violation_records=sum(n - 1 for n in violations.values()),
+        missing_violations=sorted(expected_violations - set(violations)),
+        false_violations=sorted(set(violations) - expected_violations),
     )
 
 

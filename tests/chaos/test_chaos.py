@@ -54,22 +54,31 @@ WORKER_ENV = {"CHATWATCH_SESSION_TIMEOUT_SECONDS": str(SESSION_TIMEOUT),
               "CHATWATCH_LOG_CHECK_SECONDS": "2"}
 
 
-def schedule(seed: int, seconds: float) -> list[tuple[float, str]]:
-    """(start second, fault): every kind once in a shuffled order, then random draws."""
+def schedule(seed: int, seconds: float, faults: tuple[str, ...] = FAULTS,
+             first: tuple[str, ...] = (), gaps: tuple[float, float] = (6, 11)
+             ) -> list[tuple[float, str]]:
+    """(start second, fault): every kind once in a shuffled order, then random draws.
+
+    The kinds in ``first`` come before the others (in a shuffled order of their own), so a
+    short run has them whatever the seed; faults start ``gaps`` seconds apart (drawn).
+    """
     rng = random.Random(seed)
-    kinds = list(FAULTS)
+    kinds = [k for k in faults if k not in first]
     rng.shuffle(kinds)
+    early = list(first)
+    rng.shuffle(early)
+    kinds += early  # popped from the end: these first
     out, t = [], 10.0
     while t < seconds - 8:
-        out.append((round(t, 1), kinds.pop() if kinds else rng.choice(FAULTS)))
-        t += rng.uniform(6, 11)
+        out.append((round(t, 1), kinds.pop() if kinds else rng.choice(faults)))
+        t += rng.uniform(*gaps)
     return out
 
 
 class Chaos:
     """Runs the schedule against a supervised cluster; counts what it did."""
 
-    def __init__(self, seed: int, proxy: FaultProxy, supervisor: Supervisor,
+    def __init__(self, seed: int, proxy: FaultProxy | None, supervisor: Supervisor,
                  make_worker: Any) -> None:
         self.rng = random.Random(seed + 1)
         self.proxy = proxy
@@ -127,6 +136,8 @@ class Chaos:
             w.proc.send_signal(signal.SIGCONT)
             self.supervisor.paused.discard(w.name)
             what = f"pause {w.name} {SESSION_TIMEOUT + 2.5:.1f} s"
+        elif fault in ("latency", "drop", "hang") and self.proxy is None:
+            raise ValueError(f"fault {fault!r} needs the fault proxy, and this run has none")
         elif fault == "latency":
             delay = round(self.rng.uniform(0.05, 0.3), 3)
             self.proxy.set_latency(delay)
@@ -161,6 +172,123 @@ def settled(workers: list[WorkerProcess]) -> bool:
     return sorted(owned) == list(range(PARTITIONS))
 
 
+def run_chaos(tmp_path: Path, unique: str, *, seed: int, seconds: float, broker_url: str,
+              plan: list[tuple[float, str]], make_chaos: Any,
+              worker_env: dict[str, str] | None = None, label: str = "CHAOS",
+              extra: Any = None, startup_crashes: Any = None) -> dict[str, Any]:
+    """Workers, traffic and the schedule on ``broker_url``; the exactness checks at the end.
+
+    ``make_chaos(supervisor, make_worker)`` gives the :class:`Chaos` that injects the faults;
+    ``extra(cfg)`` adds entries to the summary (and may assert) once the checks have run;
+    ``startup_crashes(workers)`` counts exits with code 1 the run accepts, each one a worker
+    that failed to start (the caller says which failures those are).
+    Returns the summary (printed, and written to ``CHAOS_REPORT`` when set).
+    """
+    print(f"{label} schedule: " + ", ".join(f"{t:g}s {f}" for t, f in plan), flush=True)
+    cfg = chaos_config(unique, daytime_zone(), PARTITIONS)
+    settings = settings_from_mapping(cfg, {})
+    env = {**WORKER_ENV, **(worker_env or {})}
+
+    def make_worker(name: str) -> WorkerProcess:
+        return WorkerProcess(tmp_path, broker_url, cfg, env, name=name)
+
+    workers = [make_worker(f"w{i}") for i in (1, 2, 3)]
+    supervisor = Supervisor(workers)
+    chaos = make_chaos(supervisor, make_worker, cfg)
+    try:
+        for w in workers:
+            launch(w)
+        wait_for(lambda: supervisor.tick() or settled(workers), timeout=90, interval=0.5)
+        traffic = Traffic(broker_url, cfg["events_topic"], seed, RATE, seconds)
+        started = time.monotonic()
+        traffic.start()
+        for at, fault in plan:
+            chaos.wait(max(0.0, at - (time.monotonic() - started)))
+            print(f"{label} {time.monotonic() - started:6.1f}s {chaos.inject(fault)}",
+                  flush=True)
+        while traffic.is_alive():
+            chaos.wait(0.5)
+        assert traffic.error is None, repr(traffic.error)
+        (tmp_path / "acked.json").write_text(json.dumps(traffic.acked_ms))
+        # every wait still open has its deadline pass (and its breach declared) live
+        chaos.wait(WINDOW_SECONDS + 5)
+        for _ in range(240):
+            if settled(supervisor.workers):
+                break
+            chaos.wait(0.5)
+        assert settled(supervisor.workers), "the group did not settle after the faults:\n" \
+            + "\n".join(w.tail(15) for w in supervisor.workers)
+
+        verdict: Verdict | None = None
+        deadline = time.monotonic() + 45
+        while time.monotonic() < deadline:
+            verdict = check_exact(broker_url, cfg, settings, supervisor.workers, tmp_path)
+            if not (verdict.figures_differing or verdict.missing_breaches
+                    or verdict.false_breaches or verdict.missing_violations
+                    or verdict.false_violations):
+                break
+            chaos.wait(3)
+        assert verdict is not None
+        summary = {
+            "seed": seed, "seconds": seconds, "rate": RATE,
+            "faults": dict(chaos.done), "fault_seconds": {
+                k: round(v, 1) for k, v in chaos.seconds.items()},
+            "events": verdict.events, "produced": traffic.stats.sent,
+            "producer_retries": traffic.stats.retried,
+            "doubled_sends": traffic.stats.doubled,
+            "restarts": supervisor.restarts, "zombies": chaos.zombies,
+            "exits": {str(k): v for k, v in supervisor.exits.items()},
+            "figures_compared": verdict.figures_compared,
+            "figures_differing": len(verdict.figures_differing),
+            "breaches": verdict.breaches_expected,
+            "breach_records": verdict.breach_records,
+            "duplicate_breach_records": verdict.duplicate_breach_records,
+            "missing_breaches": len(verdict.missing_breaches),
+            "false_breaches": len(verdict.false_breaches),
+            "violations": verdict.violations_expected,
+            "violation_records": verdict.violation_records,
+            "duplicate_violation_records": verdict.duplicate_violation_records,
+            "missing_violations": len(verdict.missing_violations),
+            "false_violations": len(verdict.false_violations),
+            # a few of each, to start from when a run fails
+            "figures_differing_sample": verdict.figures_differing[:5],
+            "missing_breaches_sample": verdict.missing_breaches[:5],
+            "false_breaches_sample": verdict.false_breaches[:5],
+            "missing_violations_sample": verdict.missing_violations[:5],
+        }
+        crashed = startup_crashes(supervisor.workers) if startup_crashes else 0
+        summary["startup_crashes"] = crashed
+        if extra is not None:
+            summary.update(extra(cfg))
+        print(f"{label} SUMMARY " + json.dumps(summary, sort_keys=True), flush=True)
+        if os.environ.get("CHAOS_REPORT"):
+            Path(os.environ["CHAOS_REPORT"]).write_text(json.dumps(summary, indent=2))
+
+        assert verdict.events > 0 and verdict.breaches_expected > 0
+        assert verdict.violations_expected > 0
+        assert sum(chaos.done.values()) == len(plan)
+        assert not verdict.figures_differing, verdict.figures_differing[:20]
+        assert not verdict.missing_breaches, verdict.missing_breaches[:20]
+        assert not verdict.false_breaches, verdict.false_breaches[:20]
+        # a record given twice carries the same id (counted above); none may be lost or made up
+        assert not verdict.missing_violations, verdict.missing_violations[:20]
+        assert not verdict.false_violations, verdict.false_violations[:20]
+        # A worker only ever exits when killed (-9), stopped (0) or by its own guards (75), or
+        # (where the caller accepts it) fails to start (1), each such exit explained.
+        unexpected = {k: v for k, v in supervisor.exits.items() if k not in (-9, 0, 75)}
+        if crashed and unexpected.get(1, 0) <= crashed:
+            unexpected.pop(1, None)
+        assert not unexpected, (unexpected, [w.tail(30) for w in supervisor.workers])
+        # every paused owner woke up as a zombie and stopped itself
+        assert supervisor.exits[75] >= chaos.zombies
+        return summary
+    finally:
+        for w in supervisor.workers:
+            if w.proc is not None and w.proc.poll() is None:
+                w.proc.send_signal(signal.SIGCONT)
+            w.stop(timeout=10)
+
+
 # The CI run (70 s of traffic) must fit in four minutes: set-up, settle and check included.
 @pytest.mark.timeout(SECONDS * 1.5 + 135)
 def test_chaos_keeps_figures_and_breaches_exact(tmp_path: Path, unique: str) -> None:
@@ -168,86 +296,7 @@ def test_chaos_keeps_figures_and_breaches_exact(tmp_path: Path, unique: str) -> 
     plan = schedule(seed, SECONDS)
     print(f"\nCHAOS seed={seed} seconds={SECONDS:g} rate={RATE:g} "
           f"(replay: CHAOS_SEED={seed} CHAOS_SECONDS={SECONDS:g})")
-    print("CHAOS schedule: " + ", ".join(f"{t:g}s {f}" for t, f in plan), flush=True)
-    cfg = chaos_config(unique, daytime_zone(), PARTITIONS)
-    settings = settings_from_mapping(cfg, {})
     with proxied_broker() as (broker, proxy):
-        def make_worker(name: str) -> WorkerProcess:
-            return WorkerProcess(tmp_path, broker.url, cfg, WORKER_ENV, name=name)
-
-        workers = [make_worker(f"w{i}") for i in (1, 2, 3)]
-        supervisor = Supervisor(workers)
-        chaos = Chaos(seed, proxy, supervisor, make_worker)
-        try:
-            for w in workers:
-                launch(w)
-            wait_for(lambda: supervisor.tick() or settled(workers), timeout=90, interval=0.5)
-            traffic = Traffic(broker.url, cfg["events_topic"], seed, RATE, SECONDS)
-            started = time.monotonic()
-            traffic.start()
-            for at, fault in plan:
-                chaos.wait(max(0.0, at - (time.monotonic() - started)))
-                print(f"CHAOS {time.monotonic() - started:6.1f}s {chaos.inject(fault)}",
-                      flush=True)
-            while traffic.is_alive():
-                chaos.wait(0.5)
-            assert traffic.error is None, repr(traffic.error)
-            (tmp_path / "acked.json").write_text(json.dumps(traffic.acked_ms))
-            # every wait still open has its deadline pass (and its breach declared) live
-            chaos.wait(WINDOW_SECONDS + 5)
-            for _ in range(240):
-                if settled(supervisor.workers):
-                    break
-                chaos.wait(0.5)
-            assert settled(supervisor.workers), "the group did not settle after the faults:\n" \
-                + "\n".join(w.tail(15) for w in supervisor.workers)
-
-            verdict: Verdict | None = None
-            deadline = time.monotonic() + 45
-            while time.monotonic() < deadline:
-                verdict = check_exact(broker.url, cfg, settings, supervisor.workers, tmp_path)
-                if not (verdict.figures_differing or verdict.missing_breaches
-                        or verdict.false_breaches):
-                    break
-                chaos.wait(3)
-            assert verdict is not None
-            summary = {
-                "seed": seed, "seconds": SECONDS, "rate": RATE,
-                "faults": dict(chaos.done), "fault_seconds": {
-                    k: round(v, 1) for k, v in chaos.seconds.items()},
-                "events": verdict.events, "produced": traffic.stats.sent,
-                "producer_retries": traffic.stats.retried,
-                "doubled_sends": traffic.stats.doubled,
-                "restarts": supervisor.restarts, "zombies": chaos.zombies,
-                "exits": {str(k): v for k, v in supervisor.exits.items()},
-                "figures_compared": verdict.figures_compared,
-                "figures_differing": len(verdict.figures_differing),
-                "breaches": verdict.breaches_expected,
-                "breach_records": verdict.breach_records,
-                "duplicate_breach_records": verdict.duplicate_breach_records,
-                "missing_breaches": len(verdict.missing_breaches),
-                "false_breaches": len(verdict.false_breaches),
-                # a few of each, to start from when a run fails
-                "figures_differing_sample": verdict.figures_differing[:5],
-                "missing_breaches_sample": verdict.missing_breaches[:5],
-                "false_breaches_sample": verdict.false_breaches[:5],
-            }
-            print("CHAOS SUMMARY " + json.dumps(summary, sort_keys=True), flush=True)
-            if os.environ.get("CHAOS_REPORT"):
-                Path(os.environ["CHAOS_REPORT"]).write_text(json.dumps(summary, indent=2))
-
-            assert verdict.events > 0 and verdict.breaches_expected > 0
-            assert sum(chaos.done.values()) == len(plan)
-            assert not verdict.figures_differing, verdict.figures_differing[:20]
-            assert not verdict.missing_breaches, verdict.missing_breaches[:20]
-            assert not verdict.false_breaches, verdict.false_breaches[:20]
-            # A worker only ever exits when killed (-9), stopped (0) or by its own guards (75).
-            unexpected = {k: v for k, v in supervisor.exits.items() if k not in (-9, 0, 75)}
-            assert not unexpected, (unexpected, [w.tail(30) for w in supervisor.workers])
-            # every paused owner woke up as a zombie and stopped itself
-            assert supervisor.exits[75] >= chaos.zombies
-        finally:
-            for w in supervisor.workers:
-                if w.proc is not None and w.proc.poll() is None:
-                    w.proc.send_signal(signal.SIGCONT)
-                w.stop(timeout=10)
+        run_chaos(tmp_path, unique, seed=seed, seconds=SECONDS, broker_url=broker.url,
+                  plan=plan, make_chaos=lambda supervisor, make_worker, _cfg: Chaos(
+                      seed, proxy, supervisor, make_worker))
