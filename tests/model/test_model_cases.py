@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+import msgspec
 import pytest
 
 from stream.core.events import ChatEvent
@@ -71,6 +72,26 @@ def test_the_model_starts_a_jd_session_after_a_gap_of_600_seconds():
     assert at_600.kpis[("s1", DAY, "jd_30s_first")] == {
         "unit": "session_first", "units": 2, "units_breached": 1, "rate": 0.5,
         "first_response_seconds": 50.0}
+
+
+def test_the_model_attributes_payments_as_section_7_says():
+    def paid(n: int, at: float, buyer: str, amount: int) -> ChatEvent:
+        return ChatEvent(f"p{n}", int((T0 + timedelta(seconds=at)).timestamp() * 1000), "s1",
+                         buyer, f"s1:{buyer}", "pdd", "order", order_id=f"o{n}",
+                         status="paid", amount_fen=amount)
+
+    b2 = [msgspec.structs.replace(e, buyer_id="b2", conversation_id="s1:b2", event_id=f"b2{e.event_id}")
+          for e in log((0, "buyer"), (5, "agent"))]
+    events = [*log((0, "buyer"), (5, "agent")), *b2,
+              paid(1, 3600, "b1", 333), paid(2, 3600, "b2", 10_000),
+              paid(3, 25 * 3600, "b1", 990)]  # 25 h after b1's first wait: silent
+    model = run_model(events, SETTINGS.policies)
+    assert model.conversion[("s1", DAY)] == {
+        "inquiries": 2, "paid_buyers": 2, "conversion_rate": 1.0, "chat_sales": "103.33",
+        "refunds": "0.00", "avg_order_value": "51.67",  # 51.665 half-up
+        "silent_orders": 0, "silent_sales": "0.00"}
+    assert model.conversion[("s1", "2026-11-12")]["silent_sales"] == "9.90"
+    check(events)
 
 
 # --- the engine against DOMAIN.md ---------------------------------------------------------------
