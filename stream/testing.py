@@ -27,10 +27,12 @@ from stream.broker import free_port
 from stream.kafka import bootstrap_servers
 from stream.supervise import stop_process
 
-# The embedded broker holds a new group generation open for half the session timeout before
-# it hands out partitions: 5 s per start and per rebalance at the default 10 s, 1.5 s at the
-# 3 s minimum. Test workers use the minimum unless a test sets its own.
-TEST_SESSION_TIMEOUT = {"CHATWATCH_SESSION_TIMEOUT_SECONDS": "3"}
+# The shortest session timeout Apache Kafka accepts (its group.min.session.timeout.ms, 6 s by
+# default: below it the broker refuses the group join): a killed worker's partitions move after
+# about this long. Kafka hands out partitions as soon as the group has formed, so it costs
+# nothing at start-up; the embedded broker holds a new group generation open for half the
+# session timeout (3 s here) before it does. Test workers use it unless a test sets its own.
+TEST_SESSION_TIMEOUT = {"CHATWATCH_SESSION_TIMEOUT_SECONDS": "6"}
 
 
 class WorkerProcess:

@@ -32,7 +32,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.fixture(scope="session")
 def broker() -> Iterator[EmbeddedBroker]:
-    """One embedded Tansu broker for the whole session (memory-only, on a free port)."""
+    """One embedded Tansu broker for the whole session (memory-only, on a free port).
+
+    ``tests/integration/conftest.py`` replaces it with Apache Kafka (the ``kafka`` fixture).
+    """
     with EmbeddedBroker() as b:
         yield b
 

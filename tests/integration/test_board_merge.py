@@ -34,7 +34,7 @@ def test_board_merges_workers_and_shows_the_dead_one(broker: Any, tmp_path: Path
                                                      unique: str) -> None:
     cfg = topic_config(unique, partitions=4, shops={"shop-m": {"timezone": midday_zone()}})
     token = "board-token-0123456789"
-    env = {"CHATWATCH_BOARD_TOKEN": token, "CHATWATCH_SESSION_TIMEOUT_SECONDS": "3"}
+    env = {"CHATWATCH_BOARD_TOKEN": token}
     with WorkerProcess(tmp_path, broker.url, cfg, env=env, name="w1") as w1, \
             WorkerProcess(tmp_path, broker.url, cfg, env=env, name="w2") as w2:
         def owned(w: WorkerProcess) -> list[int]:

@@ -90,16 +90,35 @@ def _alive(pid):
         return False
 
 
-def test_end_offsets_are_corrected_to_the_last_record(broker, unique):
+@pytest.fixture(params=["embedded", "apache-kafka"])
+def either_broker(request):
+    """The embedded broker (one of its own) and the session's Apache Kafka, in turn."""
+    if request.param == "embedded":
+        with EmbeddedBroker() as b:
+            yield b
+    else:
+        yield request.getfixturevalue("broker")
+
+
+def test_end_offsets_are_corrected_to_the_last_record(either_broker, unique):
     """The embedded broker reports the last batch's base offset + 1 as a partition's end;
-    recovery relies on the corrected value to restore every changelog row."""
+    recovery relies on the corrected value to restore every changelog row. Apache Kafka
+    reports the true end, which the correction leaves as it is."""
     from aiokafka import TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
     from agents.internals import true_end_offsets
 
+    broker = either_broker
     topic = f"ends.{unique}"
 
     async def go():
+        admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        await admin.start()
+        try:  # three partitions whatever the broker would auto-create (Apache Kafka: one)
+            await admin.create_topics([NewTopic(topic, 3, 1)])
+        finally:
+            await admin.close()
         producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=50)
         await producer.start()
         try:

@@ -23,14 +23,22 @@ from stream.config import load_settings
 from stream.inputs import read_events
 from stream.kafka import bootstrap_servers
 from stream.simulate import Rates, TrafficModel
-from stream.testing import WorkerProcess, consume, produce, run, topic_config, wait_for
+from stream.testing import (
+    TEST_SESSION_TIMEOUT,
+    WorkerProcess,
+    consume,
+    produce,
+    run,
+    topic_config,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
 PARTITIONS = 8
-# The shortest session timeout the configuration accepts: a killed worker's partitions move
-# after about this long.
-FAST_GROUP = {"CHATWATCH_SESSION_TIMEOUT_SECONDS": "3"}
+# The shortest session timeout Apache Kafka accepts (stream.testing): a killed worker's
+# partitions move after about this long.
+FAST_GROUP = TEST_SESSION_TIMEOUT
 
 
 def partition_of(key: bytes) -> int:
