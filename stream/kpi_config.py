@@ -30,6 +30,7 @@ from stream.core.kpi import (
     BUILTIN_KPIS,
     BUILTIN_PLATFORM_KPIS,
     DEFAULT_SESSION_GAP_SECONDS,
+    END_OF_DAY,
     KPI_FIELDS,
     REPLIES,
     SESSION_FIRST,
@@ -44,6 +45,8 @@ TOP_KEYS = frozenset({"kpis", "session_gap_seconds"})
 
 def _field(where: str, key: str, value: Any) -> Any:
     if key in ("counted_from", "counted_until"):
+        if key == "counted_until" and str(value) in ("24:00", "24:00:00"):
+            return END_OF_DAY  # counted to midnight
         try:
             return time.fromisoformat(str(value))
         except ValueError as exc:

@@ -33,6 +33,9 @@ DEFAULT_AT_RISK_SHARE = 0.8
 # The name of the policy's own KPI where a platform lists none, and of the base wait's
 # breaches where no listed KPI mirrors it.
 POLICY_KPI = "reply_rate"
+# ``counted_until`` of a KPI counted to the end of the day ("24:00"): a time cannot be 24:00,
+# and the last microsecond before midnight stands for it.
+END_OF_DAY = time.max
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +71,8 @@ class Kpi:
 
     def is_counted(self, local_time: time) -> bool:
         """Whether a wait (session) starting at this local time counts toward the KPI."""
-        return self.counted_from <= local_time < self.counted_until
+        return self.counted_from <= local_time and (
+            local_time < self.counted_until or self.counted_until == END_OF_DAY)
 
 
 KPI_FIELDS = frozenset(Kpi.__dataclass_fields__) - {"name"}
@@ -77,7 +81,7 @@ KPI_FIELDS = frozenset(Kpi.__dataclass_fields__) - {"name"}
 BUILTIN_KPIS: dict[str, Kpi] = {k.name: k for k in (
     Kpi("pdd_5min", 300, ANY, BUYER_UNIT, target=0.70, min_volume=20),
     Kpi("pdd_3min_human", 180, HUMAN, BUYER_UNIT, target=0.50, min_volume=100),
-    Kpi("taobao_3min_human", 180, HUMAN, ROUND),
+    Kpi("taobao_3min_human", 180, HUMAN, ROUND, counted_until=END_OF_DAY),  # 08-24
     Kpi("jd_30s_first", 30, HUMAN, SESSION_FIRST, counted_from=time(9, 0)),
     Kpi("douyin_3min_human", 180, HUMAN, ROUND),
     Kpi("kuaishou_3min_human", 180, HUMAN, BUYER_UNIT),

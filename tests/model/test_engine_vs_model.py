@@ -71,12 +71,7 @@ def logs(draw: st.DrawFn, transfers: bool = True) -> list[ChatEvent]:
         ts = clock
         if how == "back":  # arrives after a later one (rule 7)
             ts = clock - timedelta(milliseconds=draw(st.sampled_from([1, 1000, 200_000])))
-        # Taobao's KPI counts 08-24 (DOMAIN.md), the engine's built-in ``taobao_3min_human``
-        # 08-23: until that is fixed no Taobao event is stamped 23:xx local
-        # (``test_model_cases.py::test_taobao_3min_human_counts_until_midnight``).
-        allowed = sorted(s for s, p in shops.items() if p != "taobao" or ts.hour != 23)
-        if not allowed:
-            continue
+        allowed = sorted(shops)
         if previous is None or previous[0] not in allowed or draw(st.booleans()):
             previous = (draw(st.sampled_from(allowed)), draw(st.sampled_from(["b1", "b2", "b3"])))
         shop, buyer = previous  # half the time the conversation of the event before

@@ -97,8 +97,6 @@ def test_the_model_attributes_payments_as_section_7_says():
 # --- the engine against DOMAIN.md ---------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="the built-in taobao_3min_human counts 08-23, "
-                                       "DOMAIN.md's KPI table says 08-24")
 def test_taobao_3min_human_counts_until_midnight():
     # DOMAIN.md §3, Platform KPIs: taobao_3min_human | 180 | human | round | 08-24
     late = T0.replace(hour=23, minute=30)

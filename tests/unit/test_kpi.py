@@ -411,3 +411,18 @@ def test_the_shops_reply_rate_names_its_kpi():
         "s_x": {"shop": "s_x", "kpi": "reply_rate", "title": "5分钟回复率", "window": "300"}}
     assert registry.get_sample_value("chatwatch_kpi_info", {
         "shop": "s_x", "kpi": "reply_rate", "title": "5分钟回复率", "unit": "buyer"}) == 1
+
+
+def test_a_kpi_counted_until_24_00_counts_to_midnight() -> None:
+    from datetime import time as _time
+
+    from stream.config import settings_from_mapping
+    from stream.core.kpi import BUILTIN_KPIS, END_OF_DAY
+
+    assert BUILTIN_KPIS["taobao_3min_human"].counted_until == END_OF_DAY  # DOMAIN.md: 08-24
+    assert BUILTIN_KPIS["taobao_3min_human"].is_counted(_time(23, 59, 59))
+    assert not BUILTIN_KPIS["taobao_3min_human"].is_counted(_time(7, 59, 59))
+    settings = settings_from_mapping({"kpis": {"late": {"window_seconds": 60,
+                                                        "counted_until": "24:00"}}}, {})
+    late = settings.policies.kpi_catalog.definitions["late"]
+    assert late.counted_until == END_OF_DAY and late.is_counted(_time(23, 30))
