@@ -175,13 +175,15 @@ def settled(workers: list[WorkerProcess]) -> bool:
 def run_chaos(tmp_path: Path, unique: str, *, seed: int, seconds: float, broker_url: str,
               plan: list[tuple[float, str]], make_chaos: Any,
               worker_env: dict[str, str] | None = None, label: str = "CHAOS",
-              extra: Any = None, startup_crashes: Any = None) -> dict[str, Any]:
+              extra: Any = None, startup_crashes: Any = None,
+              sigterm_may_kill: bool = False) -> dict[str, Any]:
     """Workers, traffic and the schedule on ``broker_url``; the exactness checks at the end.
 
     ``make_chaos(supervisor, make_worker)`` gives the :class:`Chaos` that injects the faults;
     ``extra(cfg)`` adds entries to the summary (and may assert) once the checks have run;
     ``startup_crashes(workers)`` counts exits with code 1 the run accepts, each one a worker
-    that failed to start (the caller says which failures those are).
+    that failed to start (the caller says which failures those are); ``sigterm_may_kill``
+    accepts a death by SIGTERM (-15), at most one per SIGTERM injected.
     Returns the summary (printed, and written to ``CHAOS_REPORT`` when set).
     """
     print(f"{label} schedule: " + ", ".join(f"{t:g}s {f}" for t, f in plan), flush=True)
@@ -278,6 +280,8 @@ def run_chaos(tmp_path: Path, unique: str, *, seed: int, seconds: float, broker_
         unexpected = {k: v for k, v in supervisor.exits.items() if k not in (-9, 0, 75)}
         if crashed and unexpected.get(1, 0) <= crashed:
             unexpected.pop(1, None)
+        if sigterm_may_kill and unexpected.get(-15, 0) <= chaos.done["sigterm"]:
+            unexpected.pop(-15, None)
         assert not unexpected, (unexpected, [w.tail(30) for w in supervisor.workers])
         # every paused owner woke up as a zombie and stopped itself
         assert supervisor.exits[75] >= chaos.zombies
