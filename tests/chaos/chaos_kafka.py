@@ -40,32 +40,40 @@ LEADER_FAULTS = ("kill_events_leader", "kill_changelog_leader")
 BROKER_FAULTS = (*LEADER_FAULTS, "broker_pause", "cluster_restart")
 
 
-# The last line of a worker's fatal traceback when a broker it asked at start-up is down
-_NOT_READY = "aiokafka.errors.NodeNotReadyError:"
-# where those start-ups failed: chatwatch's changelog check (stream/kafka.py check_changelog)
-# and faust's declaration of its topics (both send to one broker, not to any live one)
+# The last line of a worker's fatal traceback when a broker it asked at start-up is down or
+# went away: chatwatch's changelog check (stream/kafka.py check_changelog) and faust's start
+# (declaring its topics, bootstrapping) send to one broker, not to any live one
+_STARTUP_ERRORS = ("aiokafka.errors.NodeNotReadyError:", "aiokafka.errors.KafkaConnectionError:")
+# a traceback followed by one of these is the cause of the next one, not what ended the process
+_CHAINED = ("The above exception was the direct cause", "During handling of the above exception")
 _STARTUP_FRAMES = ("in run_worker", "in execute_from_commandline")
+# chatwatch's own line (exit code 2) when no broker answers at start-up: the whole cluster down
+_NO_BROKER = "chatwatch: cannot reach the Kafka broker at "
 
 
-def startup_crashes(workers: list[WorkerProcess]) -> int:
-    """Worker runs that died at start-up because one broker was down (NodeNotReadyError).
+def startup_crashes(workers: list[WorkerProcess]) -> dict[int, int]:
+    """Worker runs that died at start-up because brokers were down, by exit code.
 
-    Raises if such an error killed a worker anywhere but at start-up: that is not accepted.
+    Code 1: a fatal traceback of one of ``_STARTUP_ERRORS`` through the worker's start-up;
+    code 2: chatwatch's "cannot reach the Kafka broker" line. Raises if such an error killed
+    a worker anywhere but at start-up: that is not accepted.
     """
-    count = 0
+    crashed = {1: 0, 2: 0}
     for w in workers:
         text = w.log_path.read_text(encoding="utf-8", errors="replace") \
             if w.log_path.exists() else ""
+        crashed[2] += sum(1 for line in text.splitlines() if line.startswith(_NO_BROKER))
         for chunk in text.split("Traceback (most recent call last):")[1:]:
             lines = [line for line in chunk.splitlines() if line.strip()]
             last = next((i for i, line in enumerate(lines) if not line.startswith(" ")), None)
-            if last is None or not lines[last].startswith(_NOT_READY):
+            if last is None or not lines[last].startswith(_STARTUP_ERRORS) \
+                    or any(line.startswith(_CHAINED) for line in lines[last:]):
                 continue
             frames = "\n".join(lines[:last])
             assert any(f in frames for f in _STARTUP_FRAMES), \
-                f"{w.name}: NodeNotReadyError killed a running worker:\n{chunk[-3000:]}"
-            count += 1
-    return count
+                f"{w.name}: {lines[last]} killed a running worker:\n{chunk[-3000:]}"
+            crashed[1] += 1
+    return crashed
 
 
 def changelog_topic(cfg: dict[str, Any]) -> str:

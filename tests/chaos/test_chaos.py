@@ -181,7 +181,7 @@ def run_chaos(tmp_path: Path, unique: str, *, seed: int, seconds: float, broker_
 
     ``make_chaos(supervisor, make_worker)`` gives the :class:`Chaos` that injects the faults;
     ``extra(cfg)`` adds entries to the summary (and may assert) once the checks have run;
-    ``startup_crashes(workers)`` counts exits with code 1 the run accepts, each one a worker
+    ``startup_crashes(workers)`` counts the exits (by code) the run accepts, each one a worker
     that failed to start (the caller says which failures those are); ``sigterm_may_kill``
     accepts a death by SIGTERM (-15), at most one per SIGTERM injected.
     Returns the summary (printed, and written to ``CHAOS_REPORT`` when set).
@@ -258,8 +258,8 @@ def run_chaos(tmp_path: Path, unique: str, *, seed: int, seconds: float, broker_
             "false_breaches_sample": verdict.false_breaches[:5],
             "missing_violations_sample": verdict.missing_violations[:5],
         }
-        crashed = startup_crashes(supervisor.workers) if startup_crashes else 0
-        summary["startup_crashes"] = crashed
+        crashed: dict[int, int] = startup_crashes(supervisor.workers) if startup_crashes else {}
+        summary["startup_crashes"] = {str(k): v for k, v in crashed.items()}
         if extra is not None:
             summary.update(extra(cfg))
         print(f"{label} SUMMARY " + json.dumps(summary, sort_keys=True), flush=True)
@@ -278,8 +278,9 @@ def run_chaos(tmp_path: Path, unique: str, *, seed: int, seconds: float, broker_
         # A worker only ever exits when killed (-9), stopped (0) or by its own guards (75), or
         # (where the caller accepts it) fails to start (1), each such exit explained.
         unexpected = {k: v for k, v in supervisor.exits.items() if k not in (-9, 0, 75)}
-        if crashed and unexpected.get(1, 0) <= crashed:
-            unexpected.pop(1, None)
+        for code, explained in crashed.items():
+            if unexpected.get(code, 0) <= explained:
+                unexpected.pop(code, None)
         if sigterm_may_kill and unexpected.get(-15, 0) <= chaos.done["sigterm"]:
             unexpected.pop(-15, None)
         assert not unexpected, (unexpected, [w.tail(30) for w in supervisor.workers])
