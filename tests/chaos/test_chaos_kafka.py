@@ -12,9 +12,8 @@ run: every daily figure equals the backfill of what the brokers hold, every brea
 violation has its record (duplicates only under the same ``id``), none is made up.
 
 There is no fault proxy here (it fronts one broker): network faults stay in the embedded run,
-as does the blank broker restart. Not in ``make test`` yet (the file name keeps pytest from
-collecting it; docs/operations.md says why): ``make chaos DURATION=90 CLUSTER=3`` runs it,
-``CHAOS_SEED`` replays a run.
+as does the blank broker restart. In ``make test`` for 90 s on a fresh random seed;
+``make chaos DURATION=600 CLUSTER=3`` runs it longer, ``CHAOS_SEED`` replays a run.
 """
 
 from __future__ import annotations
