@@ -98,7 +98,7 @@ SOAK_SECONDS ?= 1800
 
 .PHONY: chaos
 chaos: $(STAMP) $(NATIVE) $(if $(filter 3,$(CLUSTER)),kafka) ## Chaos run: 3 workers, a seeded fault schedule, exact figures checked (DURATION=600, CHAOS_SEED=...; CLUSTER=3: on three Apache Kafka brokers, brokers faulted too)
-	CHAOS_SECONDS=$(DURATION) $(BIN)/pytest tests/chaos/$(if $(filter 3,$(CLUSTER)),test_chaos_kafka.py,test_chaos.py) -m chaos -s -p no:cacheprovider \
+	CHAOS_SECONDS=$(DURATION) $(BIN)/pytest tests/chaos/$(if $(filter 3,$(CLUSTER)),chaos_kafka.py,test_chaos.py) -m chaos -s -p no:cacheprovider \
 	  -o timeout=$$(( $(DURATION) + 600 )) $(PYTEST_ARGS)
 
 .PHONY: soak
