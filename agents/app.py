@@ -34,7 +34,7 @@ from agents.fencing import (
     probe_end_offsets,
 )
 from agents.metrics import ChatwatchMetrics
-from agents.pipeline import AlertSink, Pipeline, encode_row
+from agents.pipeline import AlertSink, Pipeline, encode_row, wall_clock_ms
 from agents.runbook import register_runbook
 from agents.series import SeriesCaps
 from agents.store_failure import StoreFailed, StoreGuard
@@ -452,9 +452,6 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
     pending: set[int] = set()
     backlog: set[bool] = set()  # non-empty while some partition has not caught up
 
-    def wall_ms() -> int:
-        return int(time.time() * 1000)
-
     def owned() -> list[int]:
         return sorted(loaded)
 
@@ -556,7 +553,7 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
             if caught_up[p]:
                 views.append(internals.fetch_view_ms(app, tp))
         try:
-            pipeline.sweep(sweep_clock(wall_ms(), views), caught_up)
+            pipeline.sweep(sweep_clock(wall_clock_ms(), views), caught_up)
             await flush_outputs()
         except StoreFailed:  # the guard stops the process; a crashed timer would end it at once
             return

@@ -55,20 +55,27 @@ def producer(settings: Settings, broker_url: str, **extra: Any) -> AIOKafkaProdu
                             **client_kwargs(settings), **opts)
 
 
-async def ensure_topics(settings: Settings, broker_url: str, timeout: float = 20.0) -> None:
-    """Create the chatwatch topics with the configured partitions and replication, if missing.
-
-    ``chat.events`` must exist with ``settings.partitions`` partitions before anything is
-    produced: a broker that auto-creates it on first produce would pick its own count.
-    """
+async def _started_admin(settings: Settings, broker_url: str, timeout: float,
+                         fix: str = "") -> AIOKafkaAdminClient:
+    """A started admin client, or :class:`BrokerError` saying the broker cannot be reached."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(broker_url),
                                 request_timeout_ms=int(timeout * 1000), **client_kwargs(settings))
     try:
         await asyncio.wait_for(admin.start(), timeout)
     except (KafkaConnectionError, TimeoutError, OSError) as exc:
         raise BrokerError(f"cannot reach the Kafka broker at {broker_url} ({exc}): check "
-                          f"KAFKA_BROKER and that the broker runs, or unset KAFKA_BROKER to use "
-                          f"the embedded broker") from exc
+                          f"KAFKA_BROKER and that the broker runs{fix}") from exc
+    return admin
+
+
+async def ensure_topics(settings: Settings, broker_url: str, timeout: float = 20.0) -> None:
+    """Create the chatwatch topics with the configured partitions and replication, if missing.
+
+    ``chat.events`` must exist with ``settings.partitions`` partitions before anything is
+    produced: a broker that auto-creates it on first produce would pick its own count.
+    """
+    admin = await _started_admin(settings, broker_url, timeout,
+                                 ", or unset KAFKA_BROKER to use the embedded broker")
     try:
         existing = set(await admin.list_topics())
         wanted = [settings.events_topic, settings.dlq_topic, settings.breaches_topic,
@@ -116,13 +123,7 @@ async def check_changelog(settings: Settings, broker_url: str, timeout: float = 
     (no DescribeConfigs ACL) or reports no policy (the embedded broker) is logged, not fatal.
     """
     name = changelog_topic(settings)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(broker_url),
-                                request_timeout_ms=int(timeout * 1000), **client_kwargs(settings))
-    try:
-        await asyncio.wait_for(admin.start(), timeout)
-    except (KafkaConnectionError, TimeoutError, OSError) as exc:
-        raise BrokerError(f"cannot reach the Kafka broker at {broker_url} ({exc}): check "
-                          f"KAFKA_BROKER and that the broker runs") from exc
+    admin = await _started_admin(settings, broker_url, timeout)
     try:
         if name not in set(await admin.list_topics()):
             return
