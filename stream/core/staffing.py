@@ -23,6 +23,18 @@ That is why the open waits per active agent (``concurrency`` in :class:`Advice`)
 the supervisor but are not a second input to Erlang C: dividing again would count them twice,
 and the ratio measured from the current load would only echo the agents already there.
 
+**As contact centres size it** (:func:`size`, :class:`Sizing`). A contact's handling ``h``
+and the contacts an agent holds at once ``c`` (chat concurrency) enter Erlang C as the agent's
+time per contact, ``h ÷ c``. From a log both are observed (:attr:`ShopLoad.concurrency_total`:
+Σ response ÷ Σ busy; ``h`` = the mean response time per reply), so ``h ÷ c`` is the busy time
+per reply above and nothing is counted twice; a given concurrency asks what the same chats
+need when agents hold more or fewer at once. Each interval gets its agents on duty, service
+level, occupancy (traffic ÷ agents), average wait (Erlang C's average speed of answer), and
+the agents to roster after shrinkage (breaks, meetings, absence: on duty ÷ (1 − shrinkage),
+rounded up exactly by :func:`roster_need`). The textbook check, 100 contacts per 30 minutes,
+180 s handling, 80 % picked up within 20 s: 14 on duty, 0.888, 0.714, 7.8 s, 20 rostered at
+30 % shrinkage.
+
 **Service level.** A chat wait closes at the agent's reply, which comes after the agent has
 worked on it, so a wait is answered within the KPI window ``T`` when the queueing delay plus
 the handling time is within ``T`` (an idle agent still takes the handling time to answer).
@@ -41,6 +53,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
+from fractions import Fraction
 
 from call_center_tools import calc_service_level, erlang_c
 
@@ -51,6 +64,9 @@ WINDOW_MS = 15 * 60 * 1000  # the sliding window of event time for rates and act
 MIN_SPAN_MS = 60 * 1000  # a window younger than this is taken as this long (no wild rates)
 MAX_AGENTS = 100_000  # the search for agents stops here (an absurd load, not a shop)
 DEFAULT_KPI = "default"
+DEFAULT_SHRINKAGE = Decimal("0.30")  # breaks, meetings, absence: the contact centres' usual share
+REPLY = "reply"  # a contact is in time when the reply comes within the window (queue + handling)
+PICKUP = "pickup"  # in time when an agent takes it within the window (queue only: call centres)
 
 
 # --- Erlang C ---------------------------------------------------------------------------------
@@ -137,13 +153,110 @@ def agents_needed(rate_per_s: float, handle_s: float, window_s: float,
     return agents
 
 
+def pickup_agents_needed(rate_per_s: float, handle_s: float, answer_s: float,
+                         target: float) -> int:
+    """The fewest agents who pick up ``target`` of the contacts within ``answer_s``.
+
+    The contact centres' service level (:func:`wait_level`: queueing delay only), which more
+    agents always reach for a target below 1. Raises :class:`ValueError` like
+    :func:`agents_needed`.
+    """
+    _check(rate_per_s, handle_s, target)
+    if rate_per_s == 0:
+        return 0
+    agents = max(1, math.floor(rate_per_s * handle_s) + 1)
+    while agents < MAX_AGENTS and wait_level(rate_per_s, handle_s, agents, answer_s) < target:
+        agents += 1
+    return agents
+
+
+def average_wait(rate_per_s: float, handle_s: float, agents: int) -> float:
+    """Erlang C's average speed of answer in seconds: P(wait) × handling ÷ (agents − traffic).
+
+    Infinite when the agents cannot keep up (traffic >= agents); 0 with no traffic.
+    """
+    if rate_per_s <= 0:
+        return 0.0
+    traffic = rate_per_s * handle_s
+    if agents <= traffic:
+        return math.inf
+    return float(erlang_c(traffic, agents)) * handle_s / (agents - traffic)
+
+
+def roster_need(on_duty: int, shrinkage: Decimal) -> int:
+    """Agents to roster so that ``on_duty`` remain after ``shrinkage``: ⌈on duty ÷ (1 − s)⌉.
+
+    Exact: 21 on duty at 0.30 is 30, where binary floats make 21 ÷ (1 − 0.3) 30.000000000000004.
+    """
+    if not 0 <= shrinkage < 1:
+        raise ValueError(f"shrinkage {shrinkage} must lie in [0, 1)")
+    return math.ceil(Fraction(on_duty) / (1 - Fraction(shrinkage)))
+
+
 @dataclass(frozen=True, slots=True)
 class Kpi:
-    """A reply-window KPI for staffing: its name, window and service-level target."""
+    """A KPI for staffing: its name, window, service-level target and what answers in time.
+
+    ``answered`` is :data:`REPLY` for a chat KPI (the reply comes within the window: queueing
+    and handling, :func:`service_level`) or :data:`PICKUP` for the contact centres' service
+    level (an agent takes the contact within the window, :func:`wait_level`).
+    """
 
     name: str
     window_seconds: float
     target: float
+    answered: str = REPLY
+
+
+@dataclass(frozen=True, slots=True)
+class Sizing:
+    """Erlang C for one interval's load, as contact centres size it, with every figure shown.
+
+    ``handle_seconds`` is one contact's handling and ``concurrency`` the contacts one agent
+    holds at once, so each agent gives ``handle_seconds ÷ concurrency`` of its time to a
+    contact (the arrival rate an agent absorbs is multiplied by the concurrency);
+    ``traffic`` is the load in Erlangs of agent time. ``on_duty`` is None when no number of
+    agents meets the KPI (a reply KPI whose window is too short for the handling), and then
+    the figures that follow from it are None too. ``rostered`` is the on-duty need after
+    ``shrinkage`` (:func:`roster_need`).
+    """
+
+    contacts_per_hour: float
+    handle_seconds: float
+    concurrency: float
+    traffic: float
+    shrinkage: Decimal
+    on_duty: int | None
+    service_level: float | None
+    occupancy: float | None
+    average_wait_seconds: float | None
+    rostered: int | None
+
+
+def size(rate_per_s: float, handle_s: float, kpi: Kpi, *, concurrency: float = 1.0,
+         shrinkage: Decimal = DEFAULT_SHRINKAGE) -> Sizing:
+    """Size one interval for ``kpi``: agents on duty and to roster, and what they achieve.
+
+    ``rate_per_s`` contacts per second, each handled in ``handle_s`` seconds by an agent who
+    holds ``concurrency`` contacts at once.
+    """
+    if concurrency <= 0:
+        raise ValueError(f"concurrency {concurrency!r} must be > 0")
+    if kpi.answered not in (REPLY, PICKUP):
+        raise ValueError(f"a KPI is answered by {REPLY!r} or {PICKUP!r}, not {kpi.answered!r}")
+    agent_s = handle_s / concurrency
+    on_duty = (pickup_agents_needed(rate_per_s, agent_s, kpi.window_seconds, kpi.target)
+               if kpi.answered == PICKUP
+               else agents_needed(rate_per_s, agent_s, kpi.window_seconds, kpi.target))
+    traffic = rate_per_s * agent_s
+    if on_duty is None:
+        return Sizing(rate_per_s * 3600, handle_s, concurrency, traffic, shrinkage, None, None,
+                      None, None, None)
+    level = (wait_level if kpi.answered == PICKUP else service_level)(
+        rate_per_s, agent_s, on_duty, kpi.window_seconds)
+    return Sizing(rate_per_s * 3600, handle_s, concurrency, traffic, shrinkage, on_duty, level,
+                  traffic / on_duty if on_duty else 0.0,
+                  average_wait(rate_per_s, agent_s, on_duty), roster_need(on_duty, shrinkage))
 
 
 def policy_kpis(window_seconds: float, target: float) -> list[Kpi]:
@@ -197,6 +310,7 @@ class ShopLoad:
     first_ms: int | None = None  # the earliest event time seen (a young window is shorter)
     busy_total_ms: int = 0  # over the whole history: the fallback handling time, and `plan`'s
     replies_total: int = 0
+    response_total_ms: int = 0  # Σ (reply − wait start) of the same replies: `plan`'s concurrency
 
     def trim(self, now_ms: int) -> None:
         """Forget entries older than the window ending at ``now_ms``."""
@@ -212,6 +326,18 @@ class ShopLoad:
     def handle_seconds_total(self) -> float | None:
         """Mean busy time per agent reply over the whole history seen, in seconds."""
         return self.busy_total_ms / self.replies_total / 1000 if self.replies_total else None
+
+    @property
+    def concurrency_total(self) -> float | None:
+        """Buyers waiting on the same agent at once, over the history: Σ response ÷ Σ busy.
+
+        Σ (reply − wait start) over an agent's replies is the time integral of the waits the
+        agent had open, and Σ busy the time the agent had any: their ratio is the mean number
+        of buyers an agent answered at once while answering anyone. The busy time per reply
+        (:attr:`handle_seconds_total`) times this is the mean response time per reply, the
+        handling of one chat as a contact centre measures it.
+        """
+        return self.response_total_ms / self.busy_total_ms if self.busy_total_ms else None
 
     def handle_seconds(self) -> float | None:
         """Mean busy time per agent reply in the window, else over the history, else None."""
@@ -253,6 +379,7 @@ class StaffingBook:
                     load.replies.append((ts_ms, busy))
                     load.busy_total_ms += busy
                     load.replies_total += 1
+                    load.response_total_ms += max(ts_ms - outcome.start_ms, 0)
                     load.last_reply[agent_id] = max(previous, ts_ms)
         if sender == AGENT and agent_id is not None:
             if ts_ms > load.last_message.get(agent_id, -1):
@@ -358,20 +485,27 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 @dataclass(frozen=True, slots=True)
 class HourPlan:
-    """One hour of the sale day: inquiries and waits expected, and agents on duty."""
+    """One hour of the sale day: inquiries and waits expected, and its Erlang C sizing."""
 
     hour: int
     inquiries: float
     waits: float
-    agents: int | None  # None: the KPI cannot be met with this handling time
+    sizing: Sizing
+
+    @property
+    def agents(self) -> int | None:
+        """Agents on duty (None: the KPI cannot be met with this handling time)."""
+        return self.sizing.on_duty
 
 
 def hourly_plan(inquiries: float, profile: Sequence[float], waits_per_inquiry: float,
-                handle_s: float, kpi: Kpi) -> list[HourPlan]:
+                handle_s: float, kpi: Kpi, *, concurrency: float = 1.0,
+                shrinkage: Decimal = DEFAULT_SHRINKAGE) -> list[HourPlan]:
     """Spread a day's inquiries over 24 local hours by ``profile`` and size each by Erlang C.
 
     ``profile`` is 24 non-negative weights (wait starts observed per local hour); each hour's
-    waits arrive at (inquiries × share of the hour × waits per inquiry) ÷ 3600 per second.
+    waits arrive at (inquiries × share of the hour × waits per inquiry) ÷ 3600 per second and
+    are sized by :func:`size` (``handle_s`` per wait, ``concurrency`` waits per agent at once).
     """
     if len(profile) != 24:
         raise ValueError(f"an hourly profile has 24 weights, not {len(profile)}")
@@ -383,6 +517,6 @@ def hourly_plan(inquiries: float, profile: Sequence[float], waits_per_inquiry: f
         hour_inquiries = inquiries * weight / total
         waits = hour_inquiries * waits_per_inquiry
         out.append(HourPlan(hour, hour_inquiries, waits,
-                            agents_needed(waits / 3600, handle_s, kpi.window_seconds,
-                                          kpi.target)))
+                            size(waits / 3600, handle_s, kpi, concurrency=concurrency,
+                                 shrinkage=shrinkage)))
     return out

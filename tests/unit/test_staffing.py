@@ -16,18 +16,24 @@ from stream.config import settings_from_mapping
 from stream.core.engine import Engine
 from stream.core.reply_window import WaitClosed, WaitOpened
 from stream.core.staffing import (
+    DEFAULT_SHRINKAGE,
+    PICKUP,
     WINDOW_MS,
     Kpi,
     SaleInputs,
     StaffingBook,
     agents_needed,
+    average_wait,
     headcount,
     hourly_plan,
     orders_from_sales,
     percentile,
+    pickup_agents_needed,
     policy_kpis,
     reachable,
+    roster_need,
     service_level,
+    size,
     wait_level,
 )
 from stream.schema import decode
@@ -114,6 +120,70 @@ def test_a_target_beyond_what_the_handling_allows_has_no_answer() -> None:
         agents_needed(0.2, 0.0, 300.0, 0.7)
 
 
+# --- as contact centres size it ---------------------------------------------------------------
+
+TEXTBOOK = Kpi("80/20", 20, 0.8, PICKUP)  # 80 % of contacts picked up within 20 s
+
+
+def test_the_textbook_case_as_contact_centres_size_it() -> None:
+    # 100 contacts per 30 minutes, 180 s handling, 80 % picked up within 20 s: 14 agents on
+    # duty, service level 0.888, occupancy 0.714, average wait 7.8 s; 20 on the roster at 30 %
+    sizing = size(100 / 1800, 180.0, TEXTBOOK)
+    assert sizing.shrinkage == DEFAULT_SHRINKAGE == Decimal("0.30")
+    assert sizing.contacts_per_hour == pytest.approx(200)
+    assert sizing.traffic == pytest.approx(10.0)
+    assert sizing.on_duty == 14
+    assert round(sizing.service_level or 0, 3) == 0.888
+    assert round(sizing.occupancy or 0, 3) == 0.714
+    assert round(sizing.average_wait_seconds or 0, 1) == 7.8
+    assert sizing.rostered == 20
+    # the first count that meets 80/20: 13 give 79.6 %
+    assert wait_level(100 / 1800, 180.0, 13, 20) < 0.8
+    assert pickup_agents_needed(100 / 1800, 180.0, 20, 0.8) == 14
+    # average wait = P(wait) × h ÷ (N − A), with the textbook's own P(wait) for 14 agents
+    assert average_wait(100 / 1800, 180.0, 14) == pytest.approx(
+        _erlang_c_by_factorials(10.0, 14) * 180 / 4)
+    assert size(100 / 1800, 180.0, TEXTBOOK, shrinkage=Decimal(0)).rostered == 14
+
+
+def test_shrinkage_rounds_up_exactly() -> None:
+    assert math.ceil(21 / (1 - 0.3)) == 31  # what binary floats would roster
+    assert roster_need(21, Decimal("0.30")) == 30
+    assert roster_need(14, Decimal("0.30")) == 20
+    assert roster_need(15, Decimal("0.30")) == 22  # 21.43 -> 22
+    assert roster_need(0, Decimal("0.30")) == 0
+    assert roster_need(7, Decimal("0")) == 7
+    assert roster_need(3, Decimal("0.25")) == 4
+    with pytest.raises(ValueError, match="shrinkage"):
+        roster_need(3, Decimal("1"))
+
+
+def test_concurrency_divides_the_agents_time_per_contact() -> None:
+    # two chats at once, 360 s each: an agent gives each 180 s of its time, like the textbook
+    chat = size(100 / 1800, 360.0, TEXTBOOK, concurrency=2)
+    call = size(100 / 1800, 180.0, TEXTBOOK)
+    assert chat.traffic == pytest.approx(10.0) and chat.on_duty == call.on_duty == 14
+    assert chat.handle_seconds == 360.0 and chat.concurrency == 2
+    assert size(100 / 1800, 360.0, TEXTBOOK).on_duty == pickup_agents_needed(
+        100 / 1800, 360.0, 20, 0.8) > 14
+    with pytest.raises(ValueError, match="concurrency"):
+        size(0.1, 60.0, TEXTBOOK, concurrency=0)
+
+
+def test_a_reply_kpi_sizes_by_the_chat_service_level() -> None:
+    kpi = Kpi("default", 120, 0.8)
+    sizing = size(0.1, 60.0, kpi, shrinkage=Decimal("0.2"))
+    assert sizing.on_duty == agents_needed(0.1, 60.0, 120, 0.8) == 8
+    assert sizing.service_level == service_level(0.1, 60.0, 8, 120)
+    assert sizing.occupancy == pytest.approx(6 / 8)
+    assert sizing.rostered == 10  # 8 ÷ 0.8
+    # a window the handling cannot meet: no sizing, and nothing derived from it
+    hopeless = size(0.2, 120.0, Kpi("default", 180, 0.8))
+    assert (hopeless.on_duty, hopeless.rostered, hopeless.service_level) == (None, None, None)
+    idle = size(0.0, 60.0, kpi)
+    assert (idle.on_duty, idle.rostered, idle.average_wait_seconds) == (0, 0, 0.0)
+
+
 # --- the sliding window -----------------------------------------------------------------------
 
 def _open(cid: str, start: int) -> WaitOpened:
@@ -151,6 +221,11 @@ def test_busy_time_per_reply_is_recovered_from_the_reply_stream() -> None:
     (later,) = book.advise("s1", T0 + 100_000 + WINDOW_MS, [kpi])
     assert (later.arrivals, later.agents_active, later.agents_needed) == (0, 0, 0)
     assert later.handle_seconds == pytest.approx(40.0)  # the history's mean stays known
+    # concurrency over the history: a1 held c1 and c2 at once for 30 s. Σ response
+    # (40 + 60 + 50) ÷ Σ busy (40 + 30 + 50): 1.25 buyers answered at once
+    load = book.shops["s1"]
+    assert load.concurrency_total == pytest.approx(150 / 120)
+    assert load.handle_seconds_total * load.concurrency_total == pytest.approx(150 / 3)
 
 
 def test_arrivals_with_no_reply_yet_cannot_be_sized() -> None:
@@ -232,3 +307,9 @@ def test_hourly_plan_spreads_the_days_inquiries_by_the_profile() -> None:
     assert plan[20].agents == agents_needed(1.5, 60.0, 300, 0.7)
     assert plan[3].agents == 0
     assert plan[20].agents > plan[10].agents
+    assert plan[20].sizing.rostered == roster_need(plan[20].agents, DEFAULT_SHRINKAGE)
+    # a concurrency of 2 halves the agent's time per wait
+    pair = hourly_plan(3600.0, profile, 2.0, 120.0, Kpi("default", 300, 0.7), concurrency=2,
+                       shrinkage=Decimal(0))
+    assert [h.agents for h in pair] == [h.agents for h in plan]
+    assert pair[20].sizing.rostered == pair[20].agents
