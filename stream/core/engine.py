@@ -21,6 +21,7 @@ from stream.core.deadlines import Deadlines
 from stream.core.events import ORDER, ChatEvent
 from stream.core.figures import DailyFigures, DayBook
 from stream.core.guard import ContentFlagged, ContentGuard
+from stream.core.kpi import BUYER_UNIT
 from stream.core.kpi_engine import KpiPartition
 from stream.core.kpi_figures import KpiBook, KpiFigures
 from stream.core.kpi_state import KpiBreached, KpiOutcome
@@ -42,6 +43,7 @@ from stream.core.reply_window import (
     WaitOpened,
     apply_event,
     business_day,
+    day_record,
     expire_wait,
     id_hash,
     is_duplicate,
@@ -101,6 +103,25 @@ class PartitionState:
     kpi: KpiPartition = field(default_factory=KpiPartition)
     orders: OrderBook = field(default_factory=OrderBook)  # §7 figures
     aliases: Aliases = field(default_factory=dict)  # (shop, buyer) -> non-default conversation ids
+    # conversations with a breached wait (base or KPI) still open: the buyer is still waiting
+    breached: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class KpiWait:
+    """One KPI's open wait of a conversation, for the board.
+
+    ``saveable``: a reply before ``deadline_ms`` still counts toward the KPI's figure today
+    (a counted wait not yet breached, unless the KPI counts buyers and this buyer already
+    breached it on the wait's day: the buyer is lost for that day whatever happens now).
+    """
+
+    kpi: str
+    start_ms: int
+    deadline_ms: int
+    breached: bool
+    counted: bool
+    saveable: bool
 
 
 class Engine:
@@ -145,6 +166,7 @@ class Engine:
         if conv.has_open_wait and not conv.wait_breached:
             policy = self.policies.policy(conv.platform, conv.shop_id)
             part.deadlines.add(conv.wait_start + policy.window_ms, conversation_id)
+        self._track_breached(part, conversation_id, conv)
 
     def drop_partition(self, number: int) -> None:
         """Forget a partition's conversations and figures (it moved to another worker)."""
@@ -194,6 +216,9 @@ class Engine:
                                    tz, holder)
         if conv.latest_ts > part.max_event_ms:
             part.max_event_ms = conv.latest_ts
+        if cid in part.breached or any(isinstance(o, (WaitBreached, KpiBreached))
+                                       for o in (*outcomes, *kpis)):
+            self._track_breached(part, cid, conv)
         if event.type == ORDER:
             return Applied(False, out_of_order, (*kpis, *self.conversions.order(
                 conv, cid, event, policy, tz, part.orders, part.aliases)))
@@ -272,7 +297,17 @@ class Engine:
                 if isinstance(o, KpiBreached))
         found.extend(kpi_engine.expire_kpis(part.kpi, self.policies, self.conversations,
                                             watermark_ms))
+        part.breached.update(b.conversation_id for b in found)  # still open: no reply yet
         return found
+
+    @staticmethod
+    def _track_breached(part: PartitionState, cid: str, conv: Conversation) -> None:
+        """Keep ``cid`` in ``part.breached`` exactly while a breached wait of it is open."""
+        if (conv.wait_breached and conv.wait_start != NO_WAIT) or \
+                any(s < 0 for s in kpi_state.slots_of(conv.kpi)):
+            part.breached.add(cid)
+        else:
+            part.breached.discard(cid)
 
     def _deadline(self, cid: str, second: int) -> tuple[int, Conversation, Policy] | None:
         """The deadline of ``cid``'s open wait if it is filed under ``second``, else None."""
@@ -398,6 +433,7 @@ class Engine:
                    and not kpi_engine.has_open_kpi_wait(conv, self.policies)]
         for cid, _ in evicted:
             del self.conversations[cid]
+            part.breached.discard(cid)
         part.book.forget_before(keep_from_day)
         part.kpi.book.forget_before(keep_from_day)
         part.kpi.agents.forget_before(keep_from_day)
@@ -494,6 +530,58 @@ class Engine:
                     if conv is not None and conv.wait_start != NO_WAIT and not conv.wait_breached:
                         seen.add(cid)
                         yield cid, conv
+
+    def waiting(self, partition: int) -> Iterator[tuple[str, Conversation]]:
+        """Every conversation of a partition whose buyer is still waiting, each once.
+
+        A wait open for any KPI, within its window or already breached: a breached buyer
+        still waits for a reply, and is the most urgent one. Read from the deadline indexes
+        and the breached set, not from all conversations.
+        """
+        part = self.partitions.get(partition)
+        if part is None:
+            return
+        seen: set[str] = set()
+        conversations = self.conversations
+        for group in (*part.deadlines.by_second.values(), *part.kpi.deadlines.by_second.values(),
+                      part.breached):
+            for cid in list(group):
+                if cid in seen:
+                    continue
+                conv = conversations.get(cid)
+                if conv is not None and (conv.wait_start != NO_WAIT or any(
+                        kpi_state.slots_of(conv.kpi))):
+                    seen.add(cid)
+                    yield cid, conv
+
+    def kpi_waits(self, conv: Conversation) -> tuple[KpiWait, ...]:
+        """The open waits of one conversation, one per KPI with a wait open, in list order.
+
+        The base wait stands for the KPI it mirrors (or the policy's own, §3).
+        """
+        kset = self.policies.kpis(conv.platform, conv.shop_id)
+        _, tz = self.policies.resolve(conv.platform, conv.shop_id)
+        found: dict[int, KpiWait] = {}
+        if conv.wait_start != NO_WAIT:
+            policy = self.policies.policy(conv.platform, conv.shop_id)
+            record = day_record(conv.days, conv.wait_day)
+            counted = conv.wait_counted
+            own = 1 if conv.wait_breached and counted else 0  # this wait's own breach
+            lost = record is not None and record[1] > own
+            found[kset.mirror] = KpiWait(
+                kset.base_name, conv.wait_start, conv.wait_start + policy.window_ms,
+                conv.wait_breached, counted, counted and not conv.wait_breached and not lost)
+        if conv.kpi:
+            days = kpi_state.day_records(conv.kpi, kset)
+            for i, start, breached in kpi_state.open_slots(conv.kpi, kset):
+                kpi = kset.kpis[i]
+                day, local = kpi_state.local_day(start, tz)
+                counted = kpi.is_counted(local.time())
+                already = days.get(day, [0] * (4 * len(kset.kpis)))[4 * i + kpi_state.BREACHED]
+                lost = kpi.unit == BUYER_UNIT and already > (1 if breached and counted else 0)
+                found[i] = KpiWait(kpi.name, start, start + kpi.window_ms, breached, counted,
+                                   counted and not breached and not lost)
+        return tuple(found[i] for i in sorted(found))
 
     def shops(self, partitions: Iterable[int] | None = None) -> dict[str, str]:
         """Shops (with the platform of their first conversation) seen in the partitions."""
