@@ -27,6 +27,14 @@ Options add read-outs without changing that default row (``stream/report/``):
 * ``--retention-hours H`` — bounded memory on very long logs (idle conversations forgotten,
   old days' rows set aside), as the live worker's ``state_retention_hours``;
 * ``--progress`` — a progress bar on stderr (on by default when stderr is a terminal).
+
+Every output of rows (``--report``, ``--kpi-report``, ``--breach-records``,
+``--violation-records``) is CSV when its name ends in ``.csv``, Excel for ``.xlsx``, JSON lines
+otherwise (``stream/report/writers.py``); every output path is checked before the work starts.
+Exports are read as ``stream/importing.py`` says (``--column``, ``--map``, ``--timezone``,
+``--ts-unit``). Invalid lines are summed up by reason on stderr (every one with
+``--rejects FILE``), and the command exits 1 when no line could be used or more than
+``--max-bad-share`` of them were invalid (``stream/rejects.py``).
 """
 
 from __future__ import annotations
@@ -51,6 +59,7 @@ from stream.core.guard import ContentFlagged
 from stream.core.kpi_state import KpiBreached
 from stream.core.orders import Conversion
 from stream.core.reply_window import WAITS, WaitBreached
+from stream.importing import build_spec, import_options
 from stream.inputs import (
     FORMATS,
     LogClock,
@@ -58,13 +67,14 @@ from stream.inputs import (
     Record,
     Summary,
     bad_line_message,
-    parse_columns,
     read_events,
     strict_records,
 )
 from stream.records import encode_breach, encode_violation
+from stream.rejects import Rejects, failure
 from stream.report.conversion import with_conversion
 from stream.report.tally import Listener, Tally, report_rows
+from stream.report.writers import check_output, open_output
 from stream.schema import Invalid
 
 if TYPE_CHECKING:  # imported lazily: only --openmetrics needs it
@@ -100,7 +110,8 @@ class BackfillResult:
         """
         if shop_rows is None:
             shop_rows = [] if by_agent else self.report()  # agent rows come from the tally
-        rows = report_rows(shop_rows, tally, by_agent=by_agent, violations=violations)
+        rows = report_rows(shop_rows, tally, by_agent=by_agent, violations=violations,
+                           retired_agents=self.retired.agent_rows if self.retired else None)
         if self.engine.has_orders:
             rows = with_conversion(rows, self, by_agent=by_agent, violations=violations)
         return rows
@@ -135,6 +146,8 @@ class Retired:
     # the --kpi-report rows of forgotten shop-days and agent-days (stream/report/kpi_report)
     kpi_rows: list[dict[str, object]] = field(default_factory=list)
     kpi_agent_rows: list[dict[str, object]] = field(default_factory=list)
+    # the --by agent rows of forgotten agent-days: (shop, agent, day) -> figures
+    agent_rows: dict[tuple[str, str, int], DailyFigures] = field(default_factory=dict)
 
     def expire(self, engine: Engine) -> list[WaitBreached]:
         """Move the watermark to the retention horizon: breach waits left open that long.
@@ -179,6 +192,9 @@ class Retired:
         known = KpiBook()
         known.totals = kpi_before
         self.kpi_agent_rows.extend(agent_rows(known, agents))
+        for key, rec in agents:
+            if rec.waits and key not in self.agent_rows:
+                self.agent_rows[key] = rec.figures(key[0], key[2])
 
     def merged(self, rows: list[DailyFigures]) -> list[DailyFigures]:
         """The engine's rows plus the retired ones (a retired row wins), sorted."""
@@ -413,18 +429,6 @@ def write_report(rows: Iterable[DailyFigures | dict[str, Any]], out: IO[bytes]) 
 # --- command line -----------------------------------------------------------------------------
 
 
-class _BarErrors:
-    """Bad-line messages printed above the progress bar instead of through it."""
-
-    def __init__(self, bar: Any) -> None:
-        self.bar = bar
-
-    def write(self, text: str) -> int:
-        """Print one message above the bar."""
-        self.bar.write(text.rstrip("\n"), file=sys.stderr)
-        return len(text)
-
-
 def _with_progress(readers: Sequence[LogReader], strict: bool, bar: Any) -> Iterator[Record]:
     """Yield the readers' records, moving the bar by bytes read (for the ETA) every 8192."""
     done = 0
@@ -447,10 +451,10 @@ def _with_progress(readers: Sequence[LogReader], strict: bool, bar: Any) -> Iter
 @click.option("--input", "inputs", multiple=True, required=True, metavar="LOG",
               help="Log file (JSONL or CSV, optionally .gz); '-' for stdin. Repeatable.")
 @click.option("--report", "report_path", default="-", show_default=True, metavar="DAILY.jsonl",
-              help="Where to write the daily figures ('-' for stdout).")
+              help="Where to write the daily figures ('-' for stdout); .csv writes CSV, "
+                   ".xlsx Excel, anything else JSON lines (as every output of rows).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True)
-@click.option("--column", "columns", multiple=True, metavar="FIELD=COLUMN",
-              help="CSV column mapping, e.g. --column ts=time. Repeatable.")
+@import_options
 @click.option("--strict", is_flag=True, help="Stop at the first invalid line.")
 @click.option("--by", "by", type=click.Choice(["shop", "agent"]), default="shop",
               show_default=True, help="Rows per shop-day, or per shop, agent and day.")
@@ -480,15 +484,24 @@ def _with_progress(readers: Sequence[LogReader], strict: bool, bar: Any) -> Iter
               help="Processes to split the conversations over (the output is the same).")
 @click.pass_obj
 def backfill_command(ctx: object, inputs: tuple[str, ...], report_path: str, fmt: str,
-                     columns: tuple[str, ...], strict: bool, by: str, violations: bool,
+                     columns: tuple[str, ...], maps: tuple[str, ...],
+                     timezone_name: str | None, ts_unit: str, rejects_path: str | None,
+                     max_bad_share: float, strict: bool, by: str, violations: bool,
                      openmetrics_path: str | None, step: float, metric_labels: tuple[str, ...],
                      breaches_path: str | None, violations_path: str | None,
                      kpi_path: str | None, html_path: str | None,
                      retention_hours: float | None, progress: bool | None, jobs: int) -> None:
     """Recompute daily figures from historical logs (same core as the live worker)."""
     settings: Settings = ctx.settings  # type: ignore[attr-defined]
-    csv_columns = parse_columns(columns)
+    spec = build_spec(columns, maps, timezone_name, ts_unit, settings.policies,
+                      settings.known_platforms)
+    csv_columns = dict(spec.columns)
     labels = _parse_labels(metric_labels)
+    for option, path in (("--report", report_path), ("--openmetrics", openmetrics_path),
+                         ("--breach-records", breaches_path),
+                         ("--violation-records", violations_path), ("--kpi-report", kpi_path),
+                         ("--summary-html", html_path), ("--rejects", rejects_path)):
+        check_output(path, option)
     if jobs > 1:
         from stream.jobs import check_options
 
@@ -498,22 +511,20 @@ def backfill_command(ctx: object, inputs: tuple[str, ...], report_path: str, fmt
     if progress is None:
         progress = sys.stderr.isatty()
     bar = None
-    errors: Any = sys.stderr
     if progress:
         clock = LogClock(settings.time_bounds)  # one log, however many files
         readers = [LogReader(p, fmt=fmt, csv_columns=csv_columns,
-                             default_platform=settings.default_platform, clock=clock)
+                             default_platform=settings.default_platform, clock=clock, spec=spec)
                    for p in inputs]
         sizes = [os.path.getsize(p) if p != "-" and os.path.exists(p) else None for p in inputs]
         total = None if None in sizes else sum(s or 0 for s in sizes)
         bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
                    desc="backfill", dynamic_ncols=True)
         records: Iterable[Record] = _with_progress(readers, strict, bar)
-        errors = _BarErrors(bar)
     else:
         records = read_events(list(inputs), fmt=fmt, csv_columns=csv_columns,
                               default_platform=settings.default_platform, strict=strict,
-                              bounds=settings.time_bounds)
+                              bounds=settings.time_bounds, spec=spec)
 
     by_agent = by == "agent"
     # The content guard costs time; it runs when something reads its findings.
@@ -528,15 +539,19 @@ def backfill_command(ctx: object, inputs: tuple[str, ...], report_path: str, fmt
 
         history = MetricsHistory(engine, step, labels)
     with contextlib.ExitStack() as files:
-        breaches_out = files.enter_context(open(breaches_path, "wb")) if breaches_path else None
-        violations_out = (files.enter_context(open(violations_path, "wb"))
+        rejects = Rejects(files.enter_context(open(rejects_path, "w", encoding="utf-8"))
+                          if rejects_path else None)
+        errors: Any = rejects
+        breaches_out = (files.enter_context(open_output(breaches_path)) if breaches_path
+                        else None)
+        violations_out = (files.enter_context(open_output(violations_path))
                           if violations_path else None)
         if jobs > 1:
             from stream.jobs import JobOptions, run_jobs
 
             opts = JobOptions(inputs, fmt, csv_columns, content, by_agent, violations,
                               html_path is not None, breaches_out is not None,
-                              violations_out is not None, "")
+                              violations_out is not None, "", spec)
             result = run_jobs(settings, opts, jobs, errors=errors, breaches_out=breaches_out,
                               violations_out=violations_out, tally=tally)
             engine = result.engine
@@ -557,9 +572,11 @@ def backfill_command(ctx: object, inputs: tuple[str, ...], report_path: str, fmt
         n = write_report(rows, sys.stdout.buffer)
         sys.stdout.flush()
     else:
-        with open(report_path, "wb") as out:
+        with open_output(report_path) as out:
             n = write_report(rows, out)
-    click.echo(result.summary.render(), err=True)
+    for note in dict.fromkeys(spec.notes):
+        click.echo(f"backfill: {note}", err=True)
+    click.echo(result.summary.render(rejects, "backfill", rejects_path), err=True)
     click.echo(f"{engine.duplicates:,} duplicate events dropped, {engine.out_of_order:,} "
                f"out-of-order events applied at their conversation's latest time", err=True)
     if (capped := engine.capped.warning()) is not None:
@@ -580,7 +597,7 @@ def backfill_command(ctx: object, inputs: tuple[str, ...], report_path: str, fmt
     if kpi_path:
         from stream.report.kpi_report import kpi_rows
 
-        with open(kpi_path, "wb") as kpi_out:
+        with open_output(kpi_path) as kpi_out:
             retired = result.retired
             aside = (() if retired is None
                      else retired.kpi_agent_rows if by_agent else retired.kpi_rows)
@@ -593,6 +610,11 @@ def backfill_command(ctx: object, inputs: tuple[str, ...], report_path: str, fmt
             page.write(render_summary(shop_rows, tally, settings.policies,
                                       result.conversion(), result.conversion(agents=True)))
         click.echo(f"summary written to {html_path}", err=True)
+    summary = result.summary
+    problem = failure(summary.read, summary.valid, summary.invalid, max_bad_share)
+    if problem is not None:
+        click.echo(f"backfill: failed: {problem}", err=True)
+        sys.exit(1)
 
 
 def _parse_labels(pairs: Iterable[str]) -> dict[str, str]:

@@ -94,6 +94,8 @@ def check_stream(guard: ContentGuard, policies: PolicyBook, lines: IO[str], out:
 def check(obj: Any, platform: str | None, role: str, shop_id: str | None) -> None:
     """Check messages read one per line on stdin; print one JSON object per line."""
     settings = obj.settings
+    if platform is not None and (problem := settings.platform_problem(platform)):
+        raise click.BadParameter(problem, param_hint="--platform")
     guard = settings.content.guard()
     stdin = click.get_text_stream("stdin", encoding="utf-8", errors="replace")
     out = click.get_binary_stream("stdout")  # buffered; flushed once at the end

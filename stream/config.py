@@ -141,6 +141,15 @@ class Settings:
         """The platform assumed for events that do not name one."""
         return self.policies.default_platform
 
+    @property
+    def known_platforms(self) -> tuple[str, ...]:
+        """The platforms whose rules chatwatch knows (built in or configured), sorted."""
+        return known_platforms(self.policies)
+
+    def platform_problem(self, name: str) -> str | None:
+        """Why ``name`` (a command's platform option) is not a known platform, or None."""
+        return unknown_platform(self.policies, name)
+
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with some fields replaced (tests and CLI flags)."""
         return replace(self, **changes)
@@ -268,8 +277,36 @@ def settings_from_mapping(doc: Mapping[str, Any], env: Mapping[str, str]) -> Set
     policies = PolicyBook(platforms=platforms, shops=shops, default_platform=default_platform,
                           default_timezone=default_timezone, kpi_catalog=kpi_catalog,
                           limits=limits)
+    _check_platforms(policies, "CHATWATCH_DEFAULT_PLATFORM"
+                     if env.get("CHATWATCH_DEFAULT_PLATFORM") else "default_platform")
     content = _content(doc.get("content") or {}, env)
     return Settings(security=security, policies=policies, content=content, **values)
+
+
+def known_platforms(policies: PolicyBook) -> tuple[str, ...]:
+    """The platforms with rules of their own: built in, or under ``platforms:``/KPI lists."""
+    return tuple(sorted(set(policies.platforms) | set(policies.kpi_catalog.platform_lists)))
+
+
+def unknown_platform(policies: PolicyBook, name: str) -> str | None:
+    """Why ``name`` is not a known platform (a misspelling silently weakens the rules)."""
+    known = known_platforms(policies)
+    if name in known:
+        return None
+    return (f"unknown platform {name!r}; known platforms: {', '.join(known)} (a new one is "
+            f"defined under platforms: in the configuration)")
+
+
+def _check_platforms(policies: PolicyBook, default_from: str) -> None:
+    """The default platform and every shop's platform must be known ones."""
+    problem = unknown_platform(policies, policies.default_platform)
+    if problem is not None:
+        raise ConfigError(default_from, policies.default_platform, problem)
+    for shop_id, profile in policies.shops.items():
+        if profile.platform is not None:
+            problem = unknown_platform(policies, profile.platform)
+            if problem is not None:
+                raise ConfigError(f"shops.{shop_id}.platform", profile.platform, problem)
 
 
 def _check_scalars(values: dict[str, Any]) -> None:

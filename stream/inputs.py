@@ -6,11 +6,14 @@ bytes to send on the wire and the decoded :class:`ChatEvent` or :class:`Invalid`
 lines are yielded, not raised, so the caller counts and reports them; ``strict=True`` turns the
 first bad line into an :class:`~stream.errors.InputError` instead.
 
-CSV rows are converted to the JSON event contract: a column mapping (``{"ts": "time"}``
-means the event field ``ts`` is read from the column ``time``) names where each field comes
-from, columns already named like an event field map to themselves, empty cells mean "absent",
-and a ``ts`` made only of digits is epoch milliseconds. The JSON encoding of the converted row
-is what replay produces for that row.
+CSV rows are converted to the JSON event contract by an :class:`~stream.importing.ImportSpec`:
+a column mapping (``{"ts": "time"}`` means the event field ``ts`` is read from the column
+``time``) names where each field comes from, columns already named like an event field map to
+themselves, empty cells mean "absent"; constants, value maps, local times and epoch seconds
+are described in ``stream/importing.py``. The JSON encoding of the converted row is what
+replay produces for that row. JSONL lines go through the same conversion when any import
+option is given; otherwise they are decoded as they are, except that an integer ``ts`` below
+10^11 is epoch seconds (a log of seconds read as milliseconds would date from January 1970).
 
 This module imports nothing from Kafka: backfill reads logs offline with it.
 """
@@ -33,12 +36,13 @@ import msgspec
 from stream.core.events import ChatEvent
 from stream.core.policy import DEFAULT_PLATFORM
 from stream.errors import InputError
+from stream.importing import EVENT_FIELDS, SECONDS_BELOW, ImportSpec, RowMapper, parse_columns
+from stream.rejects import Rejects
 from stream.schema import Invalid, TimeBounds, decode
 
 STDIN = "-"
 FORMATS = ("auto", "jsonl", "csv")
-EVENT_FIELDS = ("event_id", "ts", "shop_id", "buyer_id", "conversation_id", "platform", "type",
-                "sender", "agent_id", "text", "buyer_kind", "order_id", "status", "amount")
+__all__ = ["EVENT_FIELDS", "ImportSpec", "parse_columns"]  # re-exported for the drivers
 
 # 1 MiB reads: big enough that per-read overhead vanishes, small enough to keep memory flat.
 CHUNK = 1 << 20
@@ -66,21 +70,6 @@ class Position(NamedTuple):
     offset: int = 0
 
 
-def parse_columns(pairs: Iterable[str]) -> dict[str, str]:
-    """``["ts=time", "text=content"]`` (the ``--column`` flags) -> ``{"ts": "time", ...}``."""
-    mapping: dict[str, str] = {}
-    for pair in pairs:
-        fld, sep, column = pair.partition("=")
-        fld, column = fld.strip(), column.strip()
-        if not sep or not fld or not column:
-            raise InputError(f"bad --column {pair!r}: write FIELD=COLUMN, e.g. --column ts=time")
-        if fld not in EVENT_FIELDS:
-            raise InputError(f"bad --column {pair!r}: {fld!r} is not an event field; use one of "
-                             f"{', '.join(EVENT_FIELDS)}")
-        mapping[fld] = column
-    return mapping
-
-
 class LogReader:
     """Reads one log file (or stdin) record by record and knows how far it has got.
 
@@ -92,10 +81,11 @@ class LogReader:
     def __init__(self, path: str, *, fmt: str = "auto", csv_columns: Mapping[str, str] | None = None,
                  default_platform: str = DEFAULT_PLATFORM, start: Position | None = None,
                  keep: Callable[[bytes], bool] | None = None,
-                 clock: LogClock | None = None) -> None:
+                 clock: LogClock | None = None, spec: ImportSpec | None = None) -> None:
         """``keep(raw)``, when given, picks the lines to decode and yield (``--jobs``).
 
         With a ``clock``, events whose time is out of its bounds are yielded as invalid.
+        ``spec`` says how to read an export (its columns are ``csv_columns`` when None).
         """
         if fmt not in FORMATS:
             raise InputError(f"unknown input format {fmt!r}: use one of {', '.join(FORMATS)}")
@@ -103,6 +93,8 @@ class LogReader:
         self.source = "<stdin>" if path == STDIN else path
         self.fmt = fmt
         self.csv_columns = dict(csv_columns or {})
+        self.spec = spec or ImportSpec(columns=self.csv_columns,
+                                       default_platform=default_platform)
         self.default_platform = default_platform
         self.start = start or Position()
         self.keep = keep
@@ -192,7 +184,8 @@ class LogReader:
     def _jsonl(self, stream: io.BufferedReader) -> Iterator[Record]:
         line_no, offset = self.start.line_no, self.start.offset
         _skip(stream, offset)
-        source, platform, keep = self.source, self.default_platform, self.keep
+        source, keep = self.source, self.keep
+        convert = self._json_converter()
         rest = b""
         while True:
             chunk = stream.read(CHUNK)
@@ -208,15 +201,45 @@ class LogReader:
                 if not line or line.isspace():
                     continue
                 self._line_no, self._offset = line_no, offset
-                if keep is None or keep(line):
-                    yield Record(source, line_no, line, decode(line, platform))
+                raw, event = convert(line)
+                if keep is None or keep(raw):
+                    yield Record(source, line_no, raw, event)
         if rest.strip():
             line_no += 1
             offset += len(rest)
             self._line_no, self._offset = line_no, offset
-            line = rest.rstrip(b"\r")
-            if keep is None or keep(line):
-                yield Record(source, line_no, line, decode(line, platform))
+            raw, event = convert(rest.rstrip(b"\r"))
+            if keep is None or keep(raw):
+                yield Record(source, line_no, raw, event)
+
+    def _json_converter(self) -> Callable[[bytes], tuple[bytes, ChatEvent | Invalid]]:
+        """Decode a line as it is, or through the import mapping when one is asked for."""
+        platform, spec = self.default_platform, self.spec
+        if not spec.rewrites_json:
+            seconds = spec.ts_unit == "auto"
+
+            def plain(line: bytes) -> tuple[bytes, ChatEvent | Invalid]:
+                event = decode(line, platform)
+                if seconds and type(event) is ChatEvent and event.ts_ms < SECONDS_BELOW:
+                    return _seconds_to_ms(line, event, platform)
+                return line, event
+
+            return plain
+        mapper = spec.mapper(None, self.source)
+        encode = msgspec.json.encode
+
+        def mapped(line: bytes) -> tuple[bytes, ChatEvent | Invalid]:
+            try:
+                obj = msgspec.json.decode(line)
+            except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+                return line, decode(line, platform)  # the decoder says why
+            if not isinstance(obj, dict):
+                return line, decode(line, platform)
+            body, problem = mapper.json_object(obj, line)
+            raw = encode(body)
+            return raw, (Invalid(problem, raw) if problem else decode(raw, platform))
+
+        return mapped
 
     # -- CSV ----------------------------------------------------------------------------------
     def _csv(self, stream: io.BufferedReader) -> Iterator[Record]:
@@ -226,7 +249,7 @@ class LogReader:
             header = next(reader)
         except StopIteration:
             return
-        columns = self._column_indexes(header)
+        mapper: RowMapper = self.spec.mapper(header, self.source)
         encode = msgspec.json.encode
         skip_until = self.start.line_no
         previous_line = reader.line_num
@@ -238,7 +261,7 @@ class LogReader:
             self._line_no, self._offset = line_no, 0
             if not any(row):
                 continue
-            body, problem = _row_to_wire(row, columns)
+            body, problem = mapper.csv_row(row)
             raw = encode(body)
             if self.keep is not None and not self.keep(raw):
                 continue
@@ -247,36 +270,19 @@ class LogReader:
             else:
                 yield Record(self.source, first_line, raw, decode(raw, self.default_platform))
 
-    def _column_indexes(self, header: list[str]) -> dict[str, int]:
-        names = [h.strip() for h in header]
-        index = {name: i for i, name in enumerate(names)}
-        columns: dict[str, int] = {}
-        for fld in EVENT_FIELDS:
-            column = self.csv_columns.get(fld, fld)
-            if column in index:
-                columns[fld] = index[column]
-            elif fld in self.csv_columns:
-                raise InputError(f"{self.source}: --column {fld}={column}: the CSV header has no "
-                                 f"column {column!r}; it has {', '.join(map(repr, names))}")
-        return columns
 
-
-def _row_to_wire(row: list[str], columns: Mapping[str, int]) -> tuple[dict[str, object], str]:
-    """Convert a CSV row to a wire dict; the second item is a reason if the row is malformed."""
-    body: dict[str, object] = {}
-    for fld, i in columns.items():
-        if i >= len(row):
-            return body, f"csv: row has {len(row)} cells, column {fld!r} is cell {i + 1}"
-        cell = row[i]
-        if fld != "text":
-            cell = cell.strip()
-        if cell == "":
-            continue
-        if fld == "ts" and cell.isdigit():
-            body[fld] = int(cell)
-        else:
-            body[fld] = cell
-    return body, ""
+def _seconds_to_ms(line: bytes, event: ChatEvent,
+                   platform: str) -> tuple[bytes, ChatEvent | Invalid]:
+    """A line whose integer ``ts`` is epoch seconds, rewritten in milliseconds."""
+    try:
+        obj = msgspec.json.decode(line)
+    except msgspec.DecodeError:  # pragma: no cover - the line decoded as an event
+        return line, event
+    if not isinstance(obj, dict) or type(obj.get("ts")) is not int:
+        return line, event  # an RFC 3339 time before 1973: judged as it is
+    obj["ts"] *= 1000
+    raw = msgspec.json.encode(obj)
+    return raw, decode(raw, platform)
 
 
 def _skip(stream: IO[bytes], offset: int) -> None:
@@ -302,7 +308,8 @@ def read_events(paths: Iterable[str], *, fmt: str = "auto",
                 csv_columns: Mapping[str, str] | None = None,
                 default_platform: str = DEFAULT_PLATFORM, strict: bool = False,
                 keep: Callable[[bytes], bool] | None = None,
-                bounds: TimeBounds | None = DEFAULT_BOUNDS) -> Iterator[Record]:
+                bounds: TimeBounds | None = DEFAULT_BOUNDS,
+                spec: ImportSpec | None = None) -> Iterator[Record]:
     """Stream the records of several logs in order (``"-"`` is stdin).
 
     Invalid lines are yielded with their reason; with ``strict`` the first one raises
@@ -312,7 +319,7 @@ def read_events(paths: Iterable[str], *, fmt: str = "auto",
     clock = None if bounds is None else LogClock(bounds)
     for path in paths:
         reader = LogReader(path, fmt=fmt, csv_columns=csv_columns,
-                           default_platform=default_platform, keep=keep, clock=clock)
+                           default_platform=default_platform, keep=keep, clock=clock, spec=spec)
         if strict:
             yield from strict_records(reader)
         else:
@@ -355,11 +362,17 @@ class Summary:
         self.valid += 1
         return True
 
-    def render(self) -> str:
-        """Render a few lines for stderr: totals, then the first bad lines."""
+    def render(self, rejects: Rejects | None = None, command: str = "backfill",
+               rejects_path: str | None = None) -> str:
+        """Render a few lines for stderr: totals, then the bad lines by reason (``rejects``).
+
+        Without ``rejects``, the first bad lines one by one.
+        """
         lines = [f"{self.read:,} lines read: {self.valid:,} valid, {self.invalid:,} invalid "
                  f"(skipped)"]
-        if self.bad_lines:
+        if rejects is not None and rejects.reasons:
+            lines.extend(rejects.render(command, rejects_path))
+        elif self.bad_lines:
             shown = len(self.bad_lines)
             more = f" (first {shown} of {self.invalid:,})" if self.invalid > shown else ""
             lines.append(f"invalid lines{more}:")

@@ -37,6 +37,7 @@ from stream.core.kpi_state import KpiBreached
 from stream.core.limits import Capped
 from stream.core.reply_window import WaitBreached
 from stream.errors import ChatwatchError
+from stream.importing import ImportSpec
 from stream.inputs import Record, Summary, read_events
 from stream.report.tally import Tally
 
@@ -83,6 +84,7 @@ class JobOptions:
     breaches: bool
     violation_records: bool
     workdir: str
+    spec: ImportSpec | None = None  # how to read an export (--column, --map, --timezone...)
 
 
 @dataclass
@@ -178,7 +180,7 @@ def _run_part(job_of: tuple[int, int]) -> Part:
         records = read_events(list(opts.inputs), fmt=opts.fmt, csv_columns=opts.csv_columns,
                               default_platform=settings.default_platform,
                               keep=lambda raw: owner(raw, jobs) == job,
-                              bounds=settings.time_bounds)
+                              bounds=settings.time_bounds, spec=opts.spec)
         listeners: list[Any] = [x for x in (tally, writer) if x is not None]
         result = run_backfill(located(records), settings, errors=errors, engine=engine,
                               listeners=listeners)

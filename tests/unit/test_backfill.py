@@ -46,7 +46,9 @@ def _log() -> list[Any]:
 def test_backfill_cli_writes_sorted_rows_with_exact_fields(tmp_path: Path) -> None:
     log = _write_log(tmp_path / "log.jsonl", _log())
     out = tmp_path / "daily.jsonl"
-    result = CliRunner().invoke(cli, ["backfill", "--input", str(log), "--report", str(out)],
+    # two of its ten lines are bad on purpose: more than the default --max-bad-share
+    result = CliRunner().invoke(cli, ["backfill", "--input", str(log), "--report", str(out),
+                                      "--max-bad-share", "0.2"],
                                 env={"CHATWATCH_CONFIG": ""})
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
@@ -74,7 +76,8 @@ def test_backfill_cli_report_to_stdout_and_config_file(tmp_path: Path) -> None:
     cfg = tmp_path / "cfg.yml"
     cfg.write_text("shops:\n  alpha: {bot_replies_close_wait: false}\n", encoding="utf-8")
     log = _write_log(tmp_path / "log.jsonl", _log())
-    result = CliRunner().invoke(cli, ["--config", str(cfg), "backfill", "--input", str(log)])
+    result = CliRunner().invoke(cli, ["--config", str(cfg), "backfill", "--input", str(log),
+                                      "--max-bad-share", "0.2"])
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     alpha = rows[0]
