@@ -47,8 +47,10 @@ class Rejects:
     are kept per reason, and at most ``reasons`` reasons are shown.
     """
 
-    def __init__(self, out: IO[str] | None = None, examples: int = 3, reasons: int = 10) -> None:
+    def __init__(self, out: IO[str] | None = None, examples: int = 3, reasons: int = 10,
+                 path: str | None = None) -> None:
         self.out = out
+        self.path = path  # where ``out`` writes, to say so
         self.examples = examples
         self.shown = reasons
         self.reasons: dict[str, Reason] = {}
@@ -80,6 +82,7 @@ class Rejects:
         """The summary lines: each reason, most frequent first, its first line in full."""
         if not self.reasons:
             return []
+        rejects_path = rejects_path or self.path
         where = (f"every one in {rejects_path}" if rejects_path
                  else "every one with --rejects FILE")
         lines = [f"{command}: invalid lines by reason, most frequent first ({where}):"]

@@ -2,8 +2,11 @@
 
 Valid lines are produced to ``chat.events`` unchanged (the original bytes, so the original
 event times), keyed by conversation so each conversation stays in one partition in file
-order. Invalid lines are reported with their line number, counted and skipped (``--strict``
-stops at the first). ``--speed`` paces by event time: 0 is as fast as possible, 1 real time,
+order. Invalid lines are counted and skipped, and summed up by reason at the end (every one
+with ``--rejects FILE``; ``--strict`` stops at the first); the command exits 1 when no line
+could be used or more than ``--max-bad-share`` of them were invalid. Exports are read as
+``stream/importing.py`` says (``--column``, ``--map``, ``--timezone``, ``--ts-unit``): what is
+produced is the converted event. ``--speed`` paces by event time: 0 is as fast as possible, 1 real time,
 60 a minute of log per second.
 
 A replay is resumable: with ``--checkpoint`` the position of what the broker has
@@ -31,6 +34,7 @@ from tqdm import tqdm
 
 from stream.config import Settings
 from stream.errors import BrokerError, InputError
+from stream.importing import ImportSpec, build_spec, import_options
 from stream.inputs import (
     FORMATS,
     STDIN,
@@ -39,11 +43,12 @@ from stream.inputs import (
     Position,
     Summary,
     bad_line_message,
-    parse_columns,
     strict_records,
 )
 from stream.kafka import ensure_topics
 from stream.kafka import producer as kafka_producer
+from stream.rejects import Rejects, failure
+from stream.report.writers import check_output
 from stream.schema import Invalid
 from stream.simulate import install_stop_handlers, require_broker
 
@@ -186,17 +191,21 @@ async def replay(settings: Settings, broker_url: str, paths: Sequence[str], *,
                  checkpoint_every: int = 20_000, show_invalid: int = 100, progress: bool = True,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[Any]] | None = None,
-                 out: TextIO = sys.stderr) -> ReplayResult:
+                 out: TextIO = sys.stderr, spec: ImportSpec | None = None,
+                 rejects: Rejects | None = None) -> ReplayResult:
     """Produce the valid events of ``paths`` to ``settings.events_topic``; see the module doc.
 
     ``max_events`` stops after that many events as an interruption would (tests use it);
-    ``stop`` is set by Ctrl-C / SIGTERM. ``clock`` and ``sleep`` drive the pacing.
+    ``stop`` is set by Ctrl-C / SIGTERM. ``clock`` and ``sleep`` drive the pacing. Invalid
+    lines go to ``rejects`` (one by default), whose summary by reason is written to ``out``
+    at the end, ``show_invalid`` reasons at most.
     """
+    rejects = rejects if rejects is not None else Rejects(reasons=max(show_invalid, 1))
     stop = stop or asyncio.Event()
     pacer = Pacer(speed)
     book = Checkpoint.load(checkpoint, settings.events_topic) if checkpoint else None
     starts = [book.start_of(p) if book else Position() for p in paths]
-    summary = Summary(keep=show_invalid)
+    summary = Summary(keep=0)  # the bad lines are summed up by reason, not listed
     await ensure_topics(settings, broker_url)
     # Fast replays want big batches; paced ones want each event out promptly.
     opts = ({"linger_ms": 50, "max_batch_size": 1 << 20} if speed == 0 else {"linger_ms": 2})
@@ -235,7 +244,7 @@ async def replay(settings: Settings, broker_url: str, paths: Sequence[str], *,
                 continue
             reader = LogReader(path, fmt=fmt, csv_columns=csv_columns,
                                default_platform=settings.default_platform, start=start,
-                               clock=log_clock)
+                               clock=log_clock, spec=spec)
             pos, base = start, bar.n
             records = strict_records(reader) if strict else reader
             stopped = False
@@ -243,9 +252,8 @@ async def replay(settings: Settings, broker_url: str, paths: Sequence[str], *,
                 event = record.event
                 if isinstance(event, Invalid):
                     summary.add(record)
+                    rejects.add(bad_line_message(record))
                     pos = reader.position
-                    if summary.invalid <= show_invalid:
-                        bar.write(f"replay: invalid line {bad_line_message(record)}", file=out)
                     continue
                 wait = pacer.delay(event.ts_ms, clock())
                 if wait >= 0.001:  # below a millisecond a timer costs more than it paces
@@ -283,6 +291,9 @@ async def replay(settings: Settings, broker_url: str, paths: Sequence[str], *,
         finally:
             bar.close()
             await producer.stop()
+            lines = rejects.render("replay")
+            if lines:
+                print("\n".join(lines), file=out, flush=True)
     return ReplayResult(sent, summary, complete, clock() - began)
 
 
@@ -301,38 +312,54 @@ def _progress(bar: tqdm, base: int, reader: LogReader, sent: int,
               help="0 = as fast as possible, 1 = real time, 60 = one minute of log per second.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
               help="Input format; auto looks at the file name, then the first bytes.")
-@click.option("--column", "columns", multiple=True, metavar="FIELD=COLUMN",
-              help="CSV: read event FIELD from COLUMN (repeatable), e.g. --column ts=time.")
+@import_options
 @click.option("--strict", is_flag=True, help="Stop at the first invalid line.")
 @click.option("--checkpoint", type=click.Path(dir_okay=False),
               help="Resume file: an interrupted replay continues from here.")
 @click.option("--broker", "broker_flag", help="kafka://HOST:PORT (default: KAFKA_BROKER).")
-@click.option("--show-invalid", default=100, show_default=True, type=click.IntRange(min=0),
-              help="Report at most this many invalid lines one by one.")
+@click.option("--show-invalid", default=10, show_default=True, type=click.IntRange(min=0),
+              help="Show at most this many reasons for invalid lines in the summary.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.pass_obj
 def replay_command(ctx: Any, files: tuple[str, ...], speed: float, fmt: str,
-                   columns: tuple[str, ...], strict: bool, checkpoint: str | None,
-                   broker_flag: str | None, show_invalid: int, no_progress: bool) -> None:
+                   columns: tuple[str, ...], maps: tuple[str, ...], timezone_name: str | None,
+                   ts_unit: str, rejects_path: str | None, max_bad_share: float, strict: bool,
+                   checkpoint: str | None, broker_flag: str | None, show_invalid: int,
+                   no_progress: bool) -> None:
     """Produce historical chat logs (JSONL or CSV, gzip or not, - for stdin) to chat.events."""
     settings: Settings = ctx.settings
+    spec = build_spec(columns, maps, timezone_name, ts_unit, settings.policies,
+                      settings.known_platforms)
+    check_output(rejects_path, "--rejects")
     broker_url = require_broker(broker_flag, settings, "replay")
-    csv_columns = parse_columns(columns)
 
     async def main() -> ReplayResult:
         stop = asyncio.Event()
         install_stop_handlers(stop)
-        return await replay(settings, broker_url, list(files), speed=speed, fmt=fmt,
-                            csv_columns=csv_columns, strict=strict, checkpoint=checkpoint,
-                            stop=stop, show_invalid=show_invalid, progress=not no_progress)
+        with contextlib.ExitStack() as files_open:
+            out = (files_open.enter_context(open(rejects_path, "w", encoding="utf-8"))
+                   if rejects_path else None)
+            rejects = Rejects(out, reasons=max(show_invalid, 1), path=rejects_path)
+            return await replay(settings, broker_url, list(files), speed=speed, fmt=fmt,
+                                csv_columns=dict(spec.columns), strict=strict,
+                                checkpoint=checkpoint, stop=stop, show_invalid=show_invalid,
+                                progress=not no_progress, spec=spec, rejects=rejects,
+                                out=sys.stderr)
 
     result = asyncio.run(main())
     rate = result.sent / max(result.seconds, 1e-9)
     click.echo(f"replay: {result.sent:,} events produced to {settings.events_topic} in "
                f"{result.seconds:.1f} s ({rate:,.0f} events/s)", err=True)
+    for note in dict.fromkeys(spec.notes):
+        click.echo(f"replay: {note}", err=True)
     click.echo(result.summary.render(), err=True)
     if not result.complete:
         hint = (f"run the same command again to resume from {checkpoint}" if checkpoint
                 else "use --checkpoint FILE to make a replay resumable")
         click.echo(f"replay: interrupted; {hint}", err=True)
         sys.exit(130)
+    summary = result.summary
+    problem = failure(summary.read, summary.valid, summary.invalid, max_bad_share)
+    if problem is not None:
+        click.echo(f"replay: failed: {problem}", err=True)
+        sys.exit(1)
