@@ -2,9 +2,11 @@
 
 Kept from the engine's outcomes as they happen, per partition:
 
-* ``waits``, ``breaches``, ``responses``, ``slow_replies`` — the base (policy) waits held by
-  the agent (rule 6, a transfer hands an open wait over), counted waits only; a slow reply is
-  a response slower than ``slow_threshold_seconds``;
+* ``waits``, ``breaches``, ``responses``, ``response_ms``, ``slow_replies`` — the base (policy)
+  waits held by the agent (rule 6, a transfer hands an open wait over), counted waits only; a
+  slow reply is a response slower than ``slow_threshold_seconds``; ``consulted`` and
+  ``unreplied`` the buyers of those waits (and of the breached ones): the agent's §3 daily
+  figures (:meth:`AgentDay.figures`, the ``--report --by agent`` rows);
 * ``agent_messages`` / ``buyer_messages`` — agent messages the agent sent and customer
   messages in conversations the agent held (their ratio is ``answer_ratio``, 答问比), by the
   local date of the message, any hour;
@@ -20,10 +22,13 @@ worker's agent figures of the current day start from the conversations' open wai
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from stream.core.distinct import shift_buyer
+from stream.core.figures import DailyFigures, DayTotals
 from stream.core.kpi import BUYER_UNIT, Kpi
 from stream.core.kpi_figures import KpiFigures, KpiTotals, shift
 
@@ -40,6 +45,9 @@ class AgentDay:
     buyer_messages: int = 0
     max_concurrent: int = 0
     violations: int = 0
+    response_ms: int = 0
+    consulted: Counter[str] = field(default_factory=Counter)  # buyer -> counted waits held
+    unreplied: Counter[str] = field(default_factory=Counter)  # buyer -> those breached
     kpis: dict[str, KpiTotals] = field(default_factory=dict)
 
     @property
@@ -49,15 +57,24 @@ class AgentDay:
 
     def merge(self, other: AgentDay) -> None:
         """Add another partition's sums (the concurrency peak is the higher one)."""
-        for name in ("waits", "breaches", "responses", "slow_replies", "agent_messages",
-                     "buyer_messages", "violations"):
+        for name in ("waits", "breaches", "responses", "response_ms", "slow_replies",
+                     "agent_messages", "buyer_messages", "violations"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.max_concurrent = max(self.max_concurrent, other.max_concurrent)
+        self.consulted.update(other.consulted)
+        self.unreplied.update(other.unreplied)
         for kpi, t in other.kpis.items():
             mine = self.kpis.get(kpi)
             if mine is None:
                 mine = self.kpis[kpi] = KpiTotals(t.unit)
             mine.merge(t)
+
+    def figures(self, shop_id: str, day: int) -> DailyFigures:
+        """The agent's §3 daily figures: the shop's definitions over the waits it held."""
+        totals = DayTotals([self.waits, self.breaches, self.responses, self.response_ms,
+                            self.responses - self.slow_replies],
+                           Counter(self.consulted), Counter(self.unreplied))
+        return totals.figures(shop_id, day)
 
     def kpi_figures(self, shop_id: str, day: int, name: str, unit: str) -> KpiFigures:
         """One KPI's figures for this agent-day."""
@@ -118,10 +135,26 @@ class AgentBook:
         self.kpi(shop, old, day, kpi, buyer, units=-1)
         self.kpi(shop, new, day, kpi, buyer, units=1)
 
-    def opened(self, shop: str, agent: str, day: int, at_day: int) -> None:
+    def opened(self, shop: str, agent: str, day: int, at_day: int, buyer: str) -> None:
         """A counted base wait of ``day`` opened, held by ``agent`` (``at_day``: today)."""
-        self.day(shop, agent, day).waits += 1
+        rec = self.day(shop, agent, day)
+        rec.waits += 1
+        rec.consulted[buyer] += 1
         self.hold(shop, agent, at_day)
+
+    def breached(self, shop: str, agent: str, day: int, buyer: str, amount: int) -> None:
+        """A counted base wait of ``day`` held by ``agent`` breached (``amount`` -1: retracted)."""
+        rec = self.day(shop, agent, day)
+        rec.breaches += amount
+        shift_buyer(rec.unreplied, buyer, amount < 0, amount > 0)
+
+    def answered(self, shop: str, agent: str, day: int, response_ms: int, slow: bool) -> None:
+        """A counted base wait of ``day`` held by ``agent`` was answered after ``response_ms``."""
+        rec = self.day(shop, agent, day)
+        rec.responses += 1
+        rec.response_ms += response_ms
+        rec.slow_replies += slow
+        self.closed(shop, agent)
 
     def closed(self, shop: str, agent: str) -> None:
         """A counted base wait held by ``agent`` was answered."""
@@ -132,12 +165,16 @@ class AgentBook:
         else:
             self.holding.pop(key, None)
 
-    def moved(self, shop: str, old: str, new: str, day: int, at_day: int) -> None:
+    def moved(self, shop: str, old: str, new: str, day: int, at_day: int, buyer: str) -> None:
         """A counted open (unbreached) base wait of ``day`` was handed from ``old`` to ``new``."""
         self.closed(shop, old)
         self.hold(shop, new, at_day)
-        self.day(shop, old, day).waits -= 1
-        self.day(shop, new, day).waits += 1
+        before = self.day(shop, old, day)
+        before.waits -= 1
+        shift_buyer(before.consulted, buyer, True, False)
+        after = self.day(shop, new, day)
+        after.waits += 1
+        after.consulted[buyer] += 1
 
     def hold(self, shop: str, agent: str, at_day: int) -> None:
         """One more open wait held by ``agent`` (``at_day``: the day it is held on)."""

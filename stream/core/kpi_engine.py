@@ -133,7 +133,7 @@ def on_event(part: KpiPartition, policies: PolicyBook, cid: str, conv: Conversat
             agents.move_kpi(shop, old_holder, target, day, kpis[i], buyer)
         if conv.wait_start != NO_WAIT and conv.wait_counted and not conv.wait_breached:
             agents.moved(shop, conv.wait_agent or UNASSIGNED, target, conv.wait_day,
-                         local_day(ts, tz)[0])
+                         local_day(ts, tz)[0], buyer)
             if kset.mirror >= 0:
                 agents.move_kpi(shop, conv.wait_agent or UNASSIGNED, target, conv.wait_day,
                                 kpis[kset.mirror], buyer)
@@ -174,25 +174,22 @@ def _mirror(state: KpiState, kset: KpiSet, base: list[Outcome], agents: AgentBoo
             continue
         shop = o.shop_id
         if isinstance(o, WaitOpened):
-            agents.opened(shop, o.agent, o.day, local_day(o.start_ms, tz)[0])
+            agents.opened(shop, o.agent, o.day, local_day(o.start_ms, tz)[0], buyer)
             if m >= 0:
                 state.add(o.day, m, UNITS, 1)
                 agents.kpi(shop, o.agent, o.day, kset.kpis[m], buyer, units=1)
         elif isinstance(o, WaitBreached):
-            agents.day(shop, o.agent, o.day).breaches += 1
+            agents.breached(shop, o.agent, o.day, buyer, 1)
             if m >= 0:
                 state.add(o.day, m, BREACHED, 1)
                 agents.kpi(shop, o.agent, o.day, kset.kpis[m], buyer, breached=1)
                 out.append(KpiBreached(o.conversation_id, shop, kset.kpis[m].name, o.agent,
                                        o.start_ms, o.deadline_ms, o.day, True, mirror=True))
         elif isinstance(o, WaitClosed):
-            rec = agents.day(shop, o.agent, o.day)
-            rec.responses += 1
-            if o.reply_ms - o.start_ms > slow_ms:
-                rec.slow_replies += 1
-            agents.closed(shop, o.agent)
+            response_ms = o.reply_ms - o.start_ms
+            agents.answered(shop, o.agent, o.day, response_ms, response_ms > slow_ms)
             if retracted:
-                rec.breaches -= 1
+                agents.breached(shop, o.agent, o.day, buyer, -1)
                 if m >= 0:
                     state.add(o.day, m, BREACHED, -1)
                     agents.kpi(shop, o.agent, o.day, kset.kpis[m], buyer, breached=-1)

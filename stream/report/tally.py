@@ -1,8 +1,10 @@
-"""Per-agent daily figures, violation counts and breaches by hour, kept from engine outcomes.
+"""Per-agent report rows, violation counts and breaches by hour for the backfill report.
 
-The shop figures come from the engine's own :class:`~stream.core.figures.DayBook`. The
-per-agent rows follow the same definitions (DOMAIN.md §3, "Daily figures") for the waits
-*attributed* to one agent (rule 6; ``unassigned`` when nobody spoke before the wait):
+The shop figures come from the engine's own :class:`~stream.core.figures.DayBook`, the
+per-agent figures from its agent book (:meth:`Engine.agent_book`, the same numbers the board
+and ``/metrics`` show): the same definitions (DOMAIN.md §3, "Daily figures") over the waits
+*held* by one agent (rule 6: a transfer hands an open wait over; ``unassigned`` when nobody
+spoke before the wait):
 
 * ``consultations`` — distinct buyers with at least one counted wait attributed to the agent
   that day; ``unreplied`` — distinct buyers with at least one such wait breached;
@@ -29,20 +31,15 @@ from stream.core.events import ChatEvent
 from stream.core.figures import DailyFigures, DayTotals
 from stream.core.guard import ContentFlagged
 from stream.core.reply_window import (
-    BREACHED,
-    FAST,
-    RESPONSE_MS,
-    RESPONSES,
-    WAITS,
     BreachRetracted,
     Outcome,
     WaitBreached,
     WaitClosed,
-    WaitOpened,
 )
 
 SEVERITIES = ("critical", "warning", "info")
 UNASSIGNED = "unassigned"
+AgentRows = Mapping[tuple[str, str, int], DailyFigures]  # (shop, agent, day) -> figures
 
 
 class Listener(Protocol):
@@ -99,16 +96,15 @@ class ViolationCounts:
 class Tally:
     """Outcome-driven extras for the backfill report; enable only what is asked for.
 
-    ``by_agent`` keeps per-(shop, agent, day) figures, ``violations`` counts findings per
-    shop-day (and per agent-day with ``by_agent``), ``hours`` counts counted breached waits by
-    the local hour of their start (for the HTML summary).
+    ``by_agent`` gives per-(shop, agent, day) rows (read from the engine), ``violations``
+    counts findings per shop-day (and per agent-day with ``by_agent``), ``hours`` counts
+    counted breached waits by the local hour of their start (for the HTML summary).
     """
 
     engine: Engine
     by_agent: bool = False
     violations: bool = False
     hours: bool = False
-    agents: dict[tuple[str, str, int], DayTotals] = field(default_factory=dict)
     shop_violations: dict[tuple[str, int], ViolationCounts] = field(default_factory=dict)
     agent_violations: dict[tuple[str, str, int], ViolationCounts] = field(default_factory=dict)
     breach_hours: dict[str, list[int]] = field(default_factory=dict)
@@ -117,74 +113,36 @@ class Tally:
 
     def on_event(self, event: ChatEvent, applied: Applied) -> None:
         """Fold one applied event's outcomes and findings in."""
-        if applied.outcomes and (self.by_agent or self.hours):
-            buyer = self.engine.conversations[event.conversation_id].buyer_id
-            self._outcomes(applied.outcomes, buyer)
+        if applied.outcomes and self.hours:
+            self._outcomes(applied.outcomes)
         flagged = applied.flagged
         if flagged is not None and self.violations:
             self._violations(flagged)
 
     def on_breaches(self, breaches: Iterable[WaitBreached]) -> None:
         """Fold in breaches declared by the watermark or at end of input."""
-        if not (self.by_agent or self.hours):
-            return
-        conversations = self.engine.conversations
-        for breach in breaches:
-            self._outcomes((breach,), conversations[breach.conversation_id].buyer_id)
+        if self.hours:
+            for breach in breaches:
+                self._outcomes((breach,))
 
     def on_skipped(self, outcome: str) -> None:
         """Nothing to count for a skipped line."""
 
     # -- outcomes -----------------------------------------------------------------------------
 
-    def _totals(self, shop: str, agent: str, day: int) -> DayTotals:
-        key = (shop, agent, day)
-        totals = self.agents.get(key)
-        if totals is None:
-            totals = self.agents[key] = DayTotals()
-        return totals
-
-    def _outcomes(self, outcomes: Iterable[Outcome], buyer: str) -> None:
+    def _outcomes(self, outcomes: Iterable[Outcome]) -> None:
         retracted = False
         for o in outcomes:
             if isinstance(o, BreachRetracted):
                 retracted = True  # the WaitClosed that follows says which wait it was
-            elif not isinstance(o, WaitOpened | WaitBreached | WaitClosed) or not o.counted:
-                continue  # content, KPI figures (Engine.agent_days) and orders: elsewhere
-            elif isinstance(o, WaitOpened):
-                if self.by_agent:
-                    totals = self._totals(o.shop_id, o.agent, o.day)
-                    totals.vector[WAITS] += 1
-                    totals.consulted[buyer] += 1
+            elif not isinstance(o, WaitBreached | WaitClosed) or not o.counted:
+                continue
             elif isinstance(o, WaitBreached):
-                if self.by_agent:
-                    totals = self._totals(o.shop_id, o.agent, o.day)
-                    totals.vector[BREACHED] += 1
-                    totals.unreplied[buyer] += 1
-                if self.hours:
-                    self._hour(o.conversation_id, o.shop_id, o.start_ms, 1)
-            elif isinstance(o, WaitClosed):
-                if self.by_agent:
-                    self._closed(o, buyer, retracted)
-                if retracted and self.hours:
+                self._hour(o.conversation_id, o.shop_id, o.start_ms, 1)
+            else:
+                if retracted:
                     self._hour(o.conversation_id, o.shop_id, o.start_ms, -1)
                 retracted = False
-
-    def _closed(self, o: WaitClosed, buyer: str, retracted: bool) -> None:
-        totals = self._totals(o.shop_id, o.agent, o.day)
-        vec = totals.vector
-        if retracted:
-            vec[BREACHED] -= 1
-            totals.unreplied[buyer] -= 1
-            if totals.unreplied[buyer] <= 0:
-                del totals.unreplied[buyer]
-        conv = self.engine.conversations[o.conversation_id]
-        policy = self.engine.policies.policy(conv.platform, o.shop_id)
-        response_ms = o.reply_ms - o.start_ms
-        vec[RESPONSES] += 1
-        vec[RESPONSE_MS] += response_ms
-        if response_ms <= policy.slow_threshold_seconds * 1000:
-            vec[FAST] += 1
 
     def _hour(self, conversation_id: str, shop: str, start_ms: int, amount: int) -> None:
         conv = self.engine.conversations[conversation_id]
@@ -213,10 +171,16 @@ class Tally:
 
     # -- read-outs ----------------------------------------------------------------------------
 
-    def agent_report(self) -> list[AgentFigures]:
-        """Per-agent rows with counted waits, sorted by shop, agent, then day."""
-        rows = [AgentFigures(shop, agent, t.figures(shop, day))
-                for (shop, agent, day), t in self.agents.items() if t.vector[WAITS]]
+    def agent_report(self, retired: AgentRows | None = None) -> list[AgentFigures]:
+        """Per-agent rows with counted waits, sorted by shop, agent, then day.
+
+        ``retired``: the rows of agent-days the engine forgot (``--retention-hours``).
+        """
+        found = {key: rec.figures(key[0], key[2])
+                 for key, rec in self.engine.agent_book().items() if rec.waits}
+        found.update(retired or {})
+        rows = [AgentFigures(shop, agent, figures)
+                for (shop, agent, _), figures in found.items()]
         rows.sort(key=lambda r: (r.shop_id, r.agent, r.day))
         return rows
 
@@ -227,7 +191,8 @@ def day_ordinal(day: str) -> int:
 
 
 def report_rows(shop_rows: Sequence[DailyFigures], tally: Tally | None, *,
-                by_agent: bool = False, violations: bool = False) -> list[dict[str, object]]:
+                by_agent: bool = False, violations: bool = False,
+                retired_agents: AgentRows | None = None) -> list[dict[str, object]]:
     """The report's JSON objects.
 
     Without options: exactly the §3 rows. ``by_agent``: per-agent rows instead. ``violations``:
@@ -242,7 +207,7 @@ def report_rows(shop_rows: Sequence[DailyFigures], tally: Tally | None, *,
                             lambda shop, day: DayTotals().figures(shop, day).as_dict())
         return rows
     assert tally is not None, "by_agent needs a Tally with by_agent=True"
-    rows = [r.as_dict() for r in tally.agent_report()]
+    rows = [r.as_dict() for r in tally.agent_report(retired_agents)]
     if violations:
         _add_violations(rows, tally.agent_violations, ("shop_id", "agent", "day"),
                         lambda shop, agent, day: AgentFigures(

@@ -108,8 +108,6 @@ def test_taobao_3min_human_counts_until_midnight():
                                            "rate": 1.0, "first_response_seconds": 10.0}}
 
 
-@pytest.mark.xfail(strict=True, reason="backfill --report --by agent keeps an open wait on "
-                                       "the agent it opened with (issue 28)")
 def test_report_by_agent_hands_an_open_wait_over():
     # DOMAIN.md §3 rule 6: a transfer while a wait is open hands that wait to the new agent
     events = log((0, "buyer"), (60, "transfer", "a2"), (120, "agent", "a2"))
