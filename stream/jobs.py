@@ -185,7 +185,7 @@ def _run_part(job_of: tuple[int, int]) -> Part:
         result = run_backfill(located(records), settings, errors=errors, engine=engine,
                               listeners=listeners)
     tally_state = None if tally is None else {
-        "agents": tally.agents, "shop_violations": tally.shop_violations,
+        "shop_violations": tally.shop_violations,
         "agent_violations": tally.agent_violations, "breach_hours": tally.breach_hours}
     return Part(engine.partition(0), engine.conversions.applied, engine.duplicates,
                 engine.out_of_order, result.summary, tally_state, files, engine.capped)
@@ -273,12 +273,7 @@ def run_jobs(settings: Settings, opts: JobOptions, jobs: int, *, errors: IO[str]
 
 
 def _merge_tally(tally: Tally, part: dict[str, Any]) -> None:
-    for key, totals in part["agents"].items():
-        mine = tally.agents.get(key)
-        if mine is None:
-            tally.agents[key] = totals
-        else:
-            mine.absorb(totals)
+    # the agent figures are in each part's partition state, merged by the engine's read-outs
     for name in ("shop_violations", "agent_violations"):
         target = getattr(tally, name)
         for key, counts in part[name].items():
