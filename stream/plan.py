@@ -20,6 +20,14 @@ history's wait starts were spread, and sizes each hour by Erlang C for the shop'
 (window and reply-rate target of its policy) with the observed busy time per reply
 (``stream/core/staffing.py``). The computation is the core's; this module reads, asks and
 prints.
+
+Each hour is sized as contact centres do it (``stream/staffing_plan.py``): a wait's handling
+and the waits an agent answers at once (both observed from a log, or ``--handle-seconds``
+and ``--concurrency``), agents on duty with their service level, occupancy and average wait,
+and the agents to roster after ``--shrinkage`` (default 0.30); ``--shifts SHIFTS.yml``
+turns those into agents per shift template (``stream/roster.py``). A history shorter than
+``MIN_DAYS`` days, or with hours that saw no wait, is warned about, with what the plan
+assumed for it.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from stream.core.engine import Applied, Engine
 from stream.core.events import ChatEvent
 from stream.core.reply_window import WaitBreached, WaitOpened
 from stream.core.staffing import (
+    DEFAULT_SHRINKAGE,
     HourPlan,
     Kpi,
     SaleInputs,
@@ -46,13 +55,27 @@ from stream.core.staffing import (
     hourly_plan,
     orders_from_sales,
     percentile,
-    policy_kpis,
 )
 from stream.errors import ChatwatchError
 from stream.inputs import read_events
 from stream.report.tally import UNASSIGNED, Tally
+from stream.roster import Roster
+from stream.staffing_plan import (
+    SIZING_HEADER,
+    SizingOptions,
+    describe_kpi,
+    load_plan,
+    parse_contacts,
+    render_load,
+    roster_for,
+    roster_lines,
+    sizing_columns,
+    sizing_dict,
+    staffing_kpi,
+)
 
 ORDER_FIELDS = ("inquiries", "paid_buyers", "chat_sales")  # present when a log has orders
+MIN_DAYS = 7  # a shorter history has not seen every weekday (nor enough of each hour): warned
 
 
 class PlanError(ChatwatchError):
@@ -106,7 +129,8 @@ class History:
     platforms: dict[str, str] = field(default_factory=dict)
     hours: dict[str, list[int]] = field(default_factory=dict)
     waits_per_inquiry: dict[str, float] = field(default_factory=dict)
-    handle_seconds: dict[str, float] = field(default_factory=dict)
+    handle_seconds: dict[str, float] = field(default_factory=dict)  # agents' busy time per reply
+    concurrency: dict[str, float] = field(default_factory=dict)  # buyers answered at once
 
     def shops(self) -> list[str]:
         """Every shop in the history, sorted."""
@@ -138,6 +162,9 @@ def history_from_log(paths: Sequence[str], settings: Settings) -> History:
         handle = load.handle_seconds_total
         if handle:
             history.handle_seconds[shop] = handle
+        concurrency = load.concurrency_total
+        if concurrency:
+            history.concurrency[shop] = concurrency
     return history
 
 
@@ -268,10 +295,14 @@ class Plan:
     aftersale: int
     inquiries: Decimal
     kpi: Kpi | None
-    handle: Input | None
+    handle: Input | None  # one wait's handling (the mean response per agent reply)
+    concurrency: Input | None  # waits an agent answers at once
     waits_per_inquiry: float | None
     hours: list[HourPlan]
     notes: list[str]
+    shrinkage: Decimal = DEFAULT_SHRINKAGE
+    roster: Roster | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """The ``--json`` object: numbers as numbers, money as decimal strings."""
@@ -288,12 +319,19 @@ class Plan:
             "aftersale_agents": self.aftersale, "aftersale_exact": num(self.aftersale_exact),
             "kpi": None if self.kpi is None else {"name": self.kpi.name,
                                                   "window_seconds": self.kpi.window_seconds,
-                                                  "target": self.kpi.target},
+                                                  "target": self.kpi.target,
+                                                  "answered": self.kpi.answered},
             "handle_seconds": None if self.handle is None else {
                 "value": num(self.handle.value), "source": self.handle.source},
+            "concurrency": None if self.concurrency is None else {
+                "value": num(self.concurrency.value), "source": self.concurrency.source},
+            "shrinkage": float(self.shrinkage),
             "waits_per_inquiry": self.waits_per_inquiry,
             "hours": [{"hour": h.hour, "inquiries": round(h.inquiries, 1),
-                       "waits": round(h.waits, 1), "agents": h.agents} for h in self.hours],
+                       "waits": round(h.waits, 1), "agents": h.agents, **sizing_dict(h.sizing)}
+                      for h in self.hours],
+            "roster": None if self.roster is None else self.roster.as_dict(),
+            "warnings": self.warnings,
             "notes": self.notes,
         }
 
@@ -301,8 +339,9 @@ class Plan:
 def make_plan(history: History, settings: Settings, *, shop: str | None, day: str,
               sales: Decimal | None, orders: Decimal | None, q: float,
               given: Mapping[str, Decimal | None],
-              handle_seconds: float | None = None) -> Plan:
+              opts: SizingOptions | None = None) -> Plan:
     """Inputs (given, else observed), seed 004's headcount and the hourly plan for one shop."""
+    opts = opts or SizingOptions()
     shops = history.shops()
     if shop is None:
         if len(shops) != 1:
@@ -365,17 +404,8 @@ def make_plan(history: History, settings: Settings, *, shop: str | None, day: st
                          f"give --max-per-agent if you know better")
     platform = history.platforms.get(shop, settings.default_platform)
     policy = settings.policies.policy(platform, shop)
-    kpi = policy_kpis(policy.window_seconds, policy.reply_rate_target)[0]
-    handle: Input | None = None
-    if handle_seconds is not None:
-        handle = Input("busy time per reply", Decimal(str(handle_seconds)),
-                       "given: --handle-seconds")
-    elif shop in history.handle_seconds:
-        seconds = Decimal(str(round(history.handle_seconds[shop], 1)))
-        handle = Input("busy time per reply", seconds,
-                       "observed: agents' busy time per reply in the log" if history.source ==
-                       "log" else "observed: mean response time of the report (an upper "
-                       "bound: it includes queueing)")
+    kpi = staffing_kpi(policy.window_seconds, policy.reply_rate_target, opts)
+    handle, concurrency = handling(history, shop, opts)
     hours: list[HourPlan] = []
     per_inquiry = history.waits_per_inquiry.get(shop)
     profile = history.hours.get(shop)
@@ -387,14 +417,89 @@ def make_plan(history: History, settings: Settings, *, shop: str | None, day: st
                      "--handle-seconds")
     else:
         hours = hourly_plan(float(result.inquiries), profile, per_inquiry, float(handle.value),
-                            kpi)
+                            kpi, concurrency=float(_req(concurrency)),
+                            shrinkage=opts.shrinkage)
         if any(h.agents is None for h in hours):
             notes.append(f"some hours cannot meet {kpi.target:.0%} within "
                          f"{kpi.window_seconds:g} s with {handle.value} s of handling, whatever "
                          f"the headcount: shorten the handling (quick replies, a bot)")
-    return Plan(shop, day, inputs, sales, orders, result.presale_exact, result.presale,
+    plan = Plan(shop, day, inputs, sales, orders, result.presale_exact, result.presale,
                 result.aftersale_exact, result.aftersale, result.inquiries, kpi, handle,
-                per_inquiry, hours, notes)
+                concurrency, per_inquiry, hours, notes, opts.shrinkage)
+    plan.warnings = history_warnings(history, shop, hours)
+    if opts.shifts:
+        if not hours:
+            raise PlanError("--shifts rosters the hourly plan, which this history cannot give "
+                            "(see the notes): plan from a log (--input LOG), or size a given "
+                            "load with --contacts")
+        plan.roster = roster_for([h.sizing for h in hours], opts.shifts)
+    return plan
+
+
+def handling(history: History, shop: str, opts: SizingOptions) -> tuple[Input | None, Input]:
+    """One wait's handling and the waits an agent answers at once: given, else observed.
+
+    From a log both are observed and Erlang C's agent time per wait, handling ÷ concurrency,
+    is the agents' busy time per reply; a report shows neither the busy time nor the
+    concurrency, so its mean response time is the handling and the concurrency is taken as 1.
+    """
+    observed = history.concurrency.get(shop)
+    if opts.concurrency is not None:
+        concurrency = Input("concurrency", Decimal(str(opts.concurrency)), "given: --concurrency")
+    elif observed:
+        concurrency = Input("concurrency", Decimal(str(observed)),
+                            "observed: Σ response ÷ Σ busy time of the agents' replies in the "
+                            "log (waits answered at once)")
+    else:
+        concurrency = Input("concurrency", Decimal(1),
+                            "assumed: 1 (the history does not show it); give --concurrency")
+    busy = history.handle_seconds.get(shop)
+    handle: Input | None = None
+    if opts.handle_seconds is not None:
+        handle = Input("handling per wait", Decimal(str(opts.handle_seconds)),
+                       "given: --handle-seconds")
+    elif busy is not None and history.source == "log":
+        per_wait = busy * (observed or 1.0)
+        handle = Input("handling per wait", Decimal(str(per_wait)),
+                       f"observed: mean response per agent reply in the log (busy time per "
+                       f"reply {busy:.1f} s × {observed or 1.0:.2f} at once)")
+    elif busy is not None:
+        handle = Input("handling per wait", Decimal(str(round(busy, 1))),
+                       "observed: mean response time of the report (an upper bound: it "
+                       "includes queueing)")
+    return handle, concurrency
+
+
+def _runs(hours: Sequence[int]) -> str:
+    """[0, 1, 2, 5] -> ``00:00-03:00, 05:00-06:00``."""
+    out: list[str] = []
+    for h in hours:
+        if out and int(out[-1][-5:-3]) == h:
+            out[-1] = f"{out[-1][:-5]}{h + 1:02d}:00"
+        else:
+            out.append(f"{h:02d}:00-{h + 1:02d}:00")
+    return ", ".join(out)
+
+
+def history_warnings(history: History, shop: str, hours: Sequence[HourPlan]) -> list[str]:
+    """What the history is too thin to show, and what the plan assumed instead."""
+    out = []
+    days = sorted({str(r["day"]) for r in history.rows if r["shop_id"] == shop})
+    if len(days) < MIN_DAYS:
+        span = f" ({days[0]} to {days[-1]})" if len(days) > 1 else (f" ({days[0]})" if days
+                                                                    else "")
+        out.append(f"the history covers {len(days)} day(s){span}, fewer than {MIN_DAYS}: the "
+                   f"observed inputs and the hourly shape are those of a short stretch, which "
+                   f"may miss weekdays, promotions and quiet days; plan from a longer history "
+                   f"or give the inputs you know")
+    profile = history.hours.get(shop)
+    if profile is not None and hours:
+        empty = [h for h, n in enumerate(profile) if n == 0]
+        if empty:
+            out.append(f"no waits in the history at {_runs(empty)} ({len(empty)} of 24 hours): "
+                       f"the plan assumes nobody writes then and puts no agent on duty; if "
+                       f"buyers do write then, plan from a history that covers those hours")
+    return out
 
 
 def _req(i: Input) -> Decimal:
@@ -428,6 +533,12 @@ def render(plan: Plan) -> str:
     if plan.handle is not None:
         lines.append(f"{plan.handle.name:<{width}}  {float(plan.handle.value or 0):>12.1f} s"
                      f"  {plan.handle.source}")
+    if plan.concurrency is not None and plan.handle is not None:
+        conc = float(plan.concurrency.value or 1)
+        lines.append(f"{plan.concurrency.name:<{width}}  {conc:>14.2f}  {plan.concurrency.source}")
+        lines.append(f"{'agent time per wait':<{width}}  "
+                     f"{float(plan.handle.value or 0) / conc:>12.1f} s  handling ÷ concurrency: "
+                     f"Erlang C's handling time")
     v = {k: i.value for k, i in plan.inputs.items()}
     lines.append("")
     lines.append(f"pre-sale agents  = {float(plan.orders):,.0f} orders × {_fmt('chat_share', v['chat_share'])}"
@@ -441,17 +552,22 @@ def render(plan: Plan) -> str:
     lines.append(f"inquiries expected: {float(plan.inquiries):,.0f}")
     if plan.hours and plan.kpi is not None:
         lines.append("")
-        lines.append(f"hour by hour (pre-sale agents on duty by Erlang C: {plan.kpi.target:.0%}"
-                     f" of waits answered within {plan.kpi.window_seconds:g} s; "
-                     f"{plan.waits_per_inquiry or 0:.2f} waits per inquiry)")
-        lines.append(f"{'hour':<6}{'inquiries':>10}{'waits':>10}{'agents':>8}")
+        lines.append(f"hour by hour (pre-sale agents on duty by Erlang C for "
+                     f"{describe_kpi(plan.kpi)}; {plan.waits_per_inquiry or 0:.2f} waits per "
+                     f"inquiry; roster = on duty ÷ (1 − {float(plan.shrinkage):.0%} shrinkage))")
+        lines.append(f"{'hour':<6}{'inquiries':>10}{'waits':>10}{SIZING_HEADER}")
         for h in plan.hours:
-            agents = "-" if h.agents is None else f"{h.agents:,}"
-            lines.append(f"{h.hour:02d}:00 {h.inquiries:>10,.0f}{h.waits:>10,.0f}{agents:>8}")
+            lines.append(f"{h.hour:02d}:00 {h.inquiries:>10,.0f}{h.waits:>10,.0f}"
+                         f"{sizing_columns(h.sizing)}")
         peak = max((h for h in plan.hours if h.agents is not None),
                    key=lambda h: h.agents or 0, default=None)
         if peak is not None:
-            lines.append(f"peak: {peak.agents:,} agents at {peak.hour:02d}:00")
+            lines.append(f"peak: {peak.agents:,} agents on duty at {peak.hour:02d}:00, "
+                         f"{peak.sizing.rostered:,} on the roster")
+    if plan.roster is not None:
+        lines += roster_lines(plan.roster, plan.shrinkage)
+    for warning in plan.warnings:
+        lines.append(f"warning: {warning}")
     for note in plan.notes:
         lines.append(f"note: {note}")
     return "\n".join(lines)
@@ -513,7 +629,30 @@ def _share(name: str) -> Any:
 @click.option("--percentile", "q", type=click.FloatRange(0, 100), default=90.0,
               show_default=True, help="Percentile of agent-days taken as the daily maximum.")
 @click.option("--handle-seconds", type=click.FloatRange(min=0, min_open=True),
-              help="Override the agents' busy time per reply for the hourly plan.")
+              help="Handling of one wait (contact), seconds; Erlang C gives it ÷ the concurrency. "
+                   "Observed from a log when not given.")
+@click.option("--concurrency", type=click.FloatRange(min=0, min_open=True),
+              help="Waits (chats) one agent answers at once. Observed from a log; 1 otherwise.")
+@click.option("--answer-within", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="Size for the contact centres' service level, a share of contacts picked up "
+                   "within SECONDS (queueing only), instead of the shop's reply window.")
+@click.option("--target", callback=_share("--target"),
+              help="The service-level target (0.8 or 80%): default the shop's reply-rate "
+                   "target, or 80% with --answer-within.")
+@click.option("--shrinkage", callback=_share("--shrinkage"), default=str(DEFAULT_SHRINKAGE),
+              show_default=True,
+              help="Share of rostered time agents are not on duty (breaks, meetings, absence): "
+                   "the roster is on duty ÷ (1 − shrinkage).")
+@click.option("--shifts", "shifts_path", metavar="SHIFTS.yml",
+              help="Shift templates (start, hours, unpaid break): roster the fewest agents "
+                   "per shift covering every hour.")
+@click.option("--contacts", metavar="N | HOURS=N,...",
+              help="Size a given load instead of history: N contacts per interval in every "
+                   "hour (of --hours), or per range (8-12=150,12-22=200).")
+@click.option("--interval-minutes", type=click.FloatRange(min=0, min_open=True), default=60.0,
+              show_default=True, help="The interval --contacts counts over.")
+@click.option("--hours", "hours_spec", metavar="H1-H2",
+              help="The hours a single --contacts number applies to (8-22); default all 24.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as one JSON object.")
 @click.pass_obj
 def plan_command(ctx: Any, inputs: tuple[str, ...], report_path: str | None,
@@ -522,12 +661,35 @@ def plan_command(ctx: Any, inputs: tuple[str, ...], report_path: str | None,
                  avg_order_value: Decimal | None, chat_share: Decimal | None,
                  conversion_rate: Decimal | None, max_per_agent: Decimal | None,
                  return_rate: Decimal | None, q: float, handle_seconds: float | None,
+                 concurrency: float | None, answer_within: float | None,
+                 target: Decimal | None, shrinkage: Decimal, shifts_path: str | None,
+                 contacts: str | None, interval_minutes: float, hours_spec: str | None,
                  as_json: bool) -> None:
-    """Staff a sale day: seed 004's headcount and an hourly plan from observed history."""
+    """Staff a sale day: seed 004's headcount, an hourly Erlang C plan and a shift roster."""
     settings: Settings = ctx.settings
+    if shrinkage >= 1:
+        raise click.BadParameter(f"{shrinkage}: some agents must be on duty (below 1)",
+                                 param_hint="--shrinkage")
+    if target is not None and not 0 < target < 1:
+        raise click.BadParameter(f"{target}: a target lies strictly between 0 and 1",
+                                 param_hint="--target")
+    opts = SizingOptions(shrinkage, concurrency, handle_seconds, answer_within,
+                         None if target is None else float(target), shifts_path)
+    if contacts is not None:
+        if inputs or report_path or agent_report_path:
+            raise PlanError("--contacts sizes a given load: leave out --input and --report")
+        policy = settings.policies.policy(settings.default_platform, shop or "")
+        kpi = staffing_kpi(policy.window_seconds, policy.reply_rate_target, opts)
+        load = load_plan(parse_contacts(contacts, hours_spec), interval_minutes, kpi, opts)
+        if as_json:
+            sys.stdout.buffer.write(msgspec.json.encode(load.as_dict()) + b"\n")
+        else:
+            click.echo(render_load(load))
+        return
     if not inputs and not report_path and not agent_report_path:
         raise PlanError("give the history: --input LOG (a log, run through backfill) or "
-                        "--report DAILY.jsonl [--agent-report AGENTS.jsonl]")
+                        "--report DAILY.jsonl [--agent-report AGENTS.jsonl]; or size a given "
+                        "load with --contacts N --handle-seconds S")
     if inputs and (report_path or agent_report_path):
         raise PlanError("give either --input logs or saved --report files, not both")
     if day is not None:
@@ -541,7 +703,9 @@ def plan_command(ctx: Any, inputs: tuple[str, ...], report_path: str | None,
              "conversion_rate": conversion_rate, "max_per_agent": max_per_agent,
              "return_rate": return_rate}
     plan = make_plan(history, settings, shop=shop, day=day or "the sale day", sales=sales,
-                     orders=orders, q=q, given=given, handle_seconds=handle_seconds)
+                     orders=orders, q=q, given=given, opts=opts)
+    for warning in plan.warnings:
+        click.echo(f"warning: {warning}", err=True)
     if as_json:
         sys.stdout.buffer.write(msgspec.json.encode(plan.as_dict()) + b"\n")
     else:

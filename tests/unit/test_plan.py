@@ -203,3 +203,165 @@ def test_a_log_with_orders_observes_the_order_inputs(tmp_path: Path) -> None:
         assert live["inputs"][key]["source"].startswith("observed"), live["inputs"][key]
         assert live["inputs"][key]["value"] == saved["inputs"][key]["value"], key
     assert live["presale_agents"] == saved["presale_agents"] > 0
+
+
+# --- Erlang C as contact centres do it, and the shift roster ----------------------------------
+
+TEXTBOOK = ["--contacts", "100", "--interval-minutes", "30", "--handle-seconds", "180",
+            "--answer-within", "20", "--target", "0.8"]
+
+
+def _shifts(path: Path, *templates: str) -> str:
+    path.write_text("shifts:\n" + "".join(f"  - {t}\n" for t in templates), encoding="utf-8")
+    return str(path)
+
+
+def test_plan_reproduces_the_textbook_erlang_c_case(tmp_path: Path) -> None:
+    # 100 contacts per 30 minutes, 180 s handling, 80 % within 20 s: 14 agents on duty, service
+    # level 0.888, occupancy 0.714, average wait 7.8 s, 20 on the roster at 30 % shrinkage
+    result = _plan(*TEXTBOOK, "--json")
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert plan["kpi"] == {"name": "pickup", "window_seconds": 20.0, "target": 0.8,
+                           "answered": "pickup"}
+    assert plan["shrinkage"] == 0.3 and plan["concurrency"] == 1.0
+    assert len(plan["hours"]) == 24
+    for hour in plan["hours"]:
+        assert hour["contacts_per_hour"] == 200 and hour["traffic"] == 10.0
+        assert hour["on_duty"] == 14 and hour["rostered"] == 20
+        assert round(hour["service_level"], 3) == 0.888
+        assert round(hour["occupancy"], 3) == 0.714
+        assert round(hour["average_wait_seconds"], 1) == 7.8
+    assert plan["roster"] is None
+    table = _plan(*TEXTBOOK).output
+    assert "00:00-24:00" in table
+    assert "14    88.8%     71.4%     7.8 s      20" in table
+    # without shrinkage the roster is the on-duty figure; 2 chats at once halve the load
+    assert json.loads(_plan(*TEXTBOOK, "--shrinkage", "0", "--json").stdout)["hours"][0][
+        "rostered"] == 14
+    paired = json.loads(_plan(*TEXTBOOK, "--concurrency", "2", "--json").stdout)["hours"][0]
+    assert paired["traffic"] == 5.0 and paired["on_duty"] < 14
+
+
+def test_plan_shifts_rosters_the_textbook_case(tmp_path: Path) -> None:
+    # three 8-hour shifts round the clock, each hour needing 20 on the roster: 20 on each
+    shifts = _shifts(tmp_path / "shifts.yml", "{name: night, start: '00:00', hours: 8}",
+                     "{name: day, start: '08:00', hours: 8}",
+                     "{name: evening, start: '16:00', hours: 8}")
+    result = _plan(*TEXTBOOK, "--shifts", shifts, "--json")
+    assert result.exit_code == 0, result.output
+    roster = json.loads(result.stdout)["roster"]
+    assert [s["agents"] for s in roster["shifts"]] == [20, 20, 20]
+    assert roster["total_agents"] == 60 and roster["agent_hours"] == 480
+    assert all(h["need"] == h["cover"] == 20 for h in roster["hours"])
+    table = _plan(*TEXTBOOK, "--shifts", shifts).output
+    assert "total: 60 agents, 480 paid agent-hours" in table
+
+
+def test_a_roster_of_a_given_load_checked_by_hand(tmp_path: Path) -> None:
+    # 100 contacts per 30 min at 08-12 (14 on duty -> 20 rostered), 50 at 12-16 (8 -> 12:
+    # 8 ÷ 0.7 = 11.4). Templates A 08-12, B 12-16 (4 h) and C 08-16 (8 h). 08:00 needs 20,
+    # so 20 agents at least, and then B = 0 (A + C >= 20 already), C >= 12 for the afternoon;
+    # paid hours 4 A + 8 C = 80 + 4 C are fewest at C = 12, A = 8: 128 agent-hours.
+    shifts = _shifts(tmp_path / "shifts.yml", "{name: A, start: '08:00', hours: 4}",
+                     "{name: B, start: '12:00', hours: 4}",
+                     "{name: C, start: '08:00', hours: 8}")
+    args = [*TEXTBOOK, "--shifts", shifts, "--json"]
+    args[1] = "8-12=100,12-16=50"
+    result = _plan(*args)
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert [(h["hour"], h["on_duty"], h["rostered"]) for h in plan["hours"]] == [
+        *((h, 14, 20) for h in range(8, 12)), *((h, 8, 12) for h in range(12, 16))]
+    roster = plan["roster"]
+    assert [s["agents"] for s in roster["shifts"]] == [8, 0, 12]
+    assert roster["total_agents"] == 20 and roster["agent_hours"] == 128
+    cover = {h["hour"]: (h["need"], h["cover"]) for h in roster["hours"] if h["need"]}
+    assert cover == {**{h: (20, 20) for h in range(8, 12)}, **{h: (12, 12) for h in range(12, 16)}}
+
+
+def test_templates_that_leave_an_hour_uncovered_are_refused_naming_it(tmp_path: Path) -> None:
+    from stream.roster import RosterError
+
+    shifts = _shifts(tmp_path / "shifts.yml",
+                     "{name: early, start: '08:00', hours: 9, break: '12:00'}",
+                     "{name: late, start: '14:00', hours: 9}")
+    args = [*TEXTBOOK, "--shifts", shifts]
+    args[1] = "8-23=100"
+    result = _plan(*args)
+    assert isinstance(result.exception, RosterError), result.output
+    assert str(result.exception).startswith("no shift template works 12:00 (need 20)")
+    assert "08:00" not in str(result.exception)
+
+
+def test_a_short_history_warns_and_says_what_it_assumed(tmp_path: Path) -> None:
+    log = _log(tmp_path / "log.jsonl")  # two days, waits only at 10:xx and 20:xx
+    result = _plan("--input", log, "--orders", "1000", "--avg-order-value", "100",
+                   "--chat-share", "1", "--conversion-rate", "0.5", "--return-rate", "0.1",
+                   "--max-per-agent", "100", "--json")
+    assert result.exit_code == 0, result.output
+    warnings = json.loads(result.stdout)["warnings"]
+    assert len(warnings) == 2
+    assert warnings[0].startswith("the history covers 2 day(s) (2026-10-01 to 2026-10-02), "
+                                  "fewer than 7")
+    assert warnings[1].startswith("no waits in the history at 00:00-10:00, 11:00-20:00, "
+                                  "21:00-24:00 (22 of 24 hours): the plan assumes nobody "
+                                  "writes then")
+    assert "warning: the history covers 2 day(s)" in result.stderr
+
+
+def test_a_log_plan_rosters_its_hours(tmp_path: Path) -> None:
+    log = _log(tmp_path / "log.jsonl")
+    args = ["--input", log, "--orders", "1000", "--avg-order-value", "100", "--chat-share",
+            "1", "--conversion-rate", "0.5", "--return-rate", "0.1", "--max-per-agent", "100"]
+    # one template 09:00-22:00 with a break at 15:00 works both busy hours (10 and 20): its
+    # agents are the larger of the two hours' roster needs
+    shifts = _shifts(tmp_path / "shifts.yml",
+                     "{name: long, start: '09:00', hours: 13, break: '15:00'}")
+    result = _plan(*args, "--shifts", shifts, "--shrinkage", "25%", "--json")
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    hours = {h["hour"]: h for h in plan["hours"]}
+    assert plan["shrinkage"] == 0.25
+    need = max(hours[10]["rostered"], hours[20]["rostered"])
+    assert hours[20]["rostered"] == -(-hours[20]["on_duty"] * 4 // 3)  # ⌈on duty ÷ 0.75⌉
+    assert [s["agents"] for s in plan["roster"]["shifts"]] == [need]
+    # a wait's handling is observed (30 s, one buyer at a time); --concurrency 2 halves the
+    # agent's time per wait
+    assert plan["concurrency"]["value"] == 1.0
+    assert plan["concurrency"]["source"].startswith("observed")
+    paired = json.loads(_plan(*args, "--concurrency", "2", "--json").stdout)
+    assert paired["concurrency"] == {"value": 2.0, "source": "given: --concurrency"}
+    assert paired["hours"][20]["agents"] == agents_needed(1500 / 3600, 15.0, 300, 0.7)
+    # a report has no hours to roster
+    report, agents = _history(tmp_path)
+    refused = _refused(_plan("--report", report, "--agent-report", agents, "--sales", "5000",
+                             "--shifts", shifts))
+    assert "--shifts rosters the hourly plan" in refused
+
+
+def test_concurrency_is_observed_from_the_log(tmp_path: Path) -> None:
+    # every day at 10:00 two buyers write at once; a1 answers one after 30 s and the other
+    # after 60 s: busy 30 s + 30 s, responses 30 s + 60 s -> 1.5 buyers at once, and a wait's
+    # handling is the mean response, 45 s (= 30 s busy per reply × 1.5)
+    lines = []
+    for d, day in enumerate(("2026-10-01", "2026-10-02")):
+        for k, reply in ((1, "10:00:30"), (2, "10:01:00")):
+            base = {"shop_id": "s1", "buyer_id": f"b{d}{k}", "platform": "taobao",
+                    "type": "message"}
+            lines.append({**base, "event_id": f"q{d}{k}", "ts": f"{day}T10:00:00+08:00",
+                          "sender": "buyer", "text": "在吗"})
+            lines.append({**base, "event_id": f"r{d}{k}", "ts": f"{day}T{reply}+08:00",
+                          "sender": "agent", "agent_id": "a1", "text": "在的"})
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines),
+                   encoding="utf-8")
+    result = _plan("--input", str(log), "--orders", "1000", "--avg-order-value", "100",
+                   "--chat-share", "1", "--conversion-rate", "0.5", "--return-rate", "0.1",
+                   "--max-per-agent", "100", "--json")
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert plan["concurrency"]["value"] == 1.5
+    assert plan["handle_seconds"]["value"] == 45.0
+    hour = plan["hours"][10]
+    assert hour["agents"] == agents_needed(2000 / 3600, 30.0, 300, 0.7)
