@@ -71,6 +71,8 @@ def _register() -> None:
     cli.add_command(board_command)
     from stream.plan import plan_command
     cli.add_command(plan_command)
+    from stream.dsr import dsr_command
+    cli.add_command(dsr_command)
 
 
 _register()
