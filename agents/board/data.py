@@ -16,20 +16,21 @@ import heapq
 import time
 from collections.abc import Callable, Generator, Iterable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 import msgspec
 
 from agents.board.feed import BoardFeed
 from agents.pipeline import log_ref
+from stream.core import kpi_state
 from stream.core.agent_days import AgentDay
-from stream.core.engine import Engine
-from stream.core.kpi import KpiSet
+from stream.core.engine import Engine, KpiWait
+from stream.core.kpi import POLICY_KPI, KpiSet, policy_kpi
 from stream.core.kpi_figures import KpiFigures
-from stream.core.kpi_state import open_slots
 from stream.core.policy import Policy
-from stream.core.rows import NO_WAIT, Conversation
+from stream.core.reply_window import day_record
+from stream.core.rows import Conversation
 from stream.schema import LATEST_MS
 
 DEFAULT_LIMIT = 200
@@ -47,18 +48,43 @@ class CursorError(ValueError):
     """A ``cursor`` that no page of this read-out gave (the message says what it should be)."""
 
 
-def wait_cursor(start_ms: int, ref: str) -> str:
-    """The cursor after an open wait (waits are ordered by start, then masked ref)."""
-    return f"{start_ms}:{ref}"
+def wait_cursor(key: tuple[int, int], ref: str) -> str:
+    """The cursor after a wait of the board's list (ordered by :func:`order_key`, then ref)."""
+    return f"{key[0]}:{key[1]}:{ref}"
 
 
-def parse_wait_cursor(cursor: str) -> tuple[int, str]:
-    """(start_ms, ref) of a :func:`wait_cursor` (raises :class:`CursorError`)."""
-    start, _, ref = cursor.partition(":")
+def parse_wait_cursor(cursor: str) -> tuple[tuple[int, int], str]:
+    """(order key, ref) of a :func:`wait_cursor` (raises :class:`CursorError`)."""
+    group, _, rest = cursor.partition(":")
+    at, _, ref = rest.partition(":")
     try:
-        return int(start), ref
+        return (int(group), int(at)), ref
     except ValueError:
         raise CursorError(f"{cursor!r}: the next_cursor of a page of waits") from None
+
+
+class Waiting(NamedTuple):
+    """A conversation whose buyer is still waiting, with each KPI's wait and its place."""
+
+    key: tuple[int, int]  # order_key(waits)
+    cid: str
+    conv: Conversation
+    waits: tuple[KpiWait, ...]
+
+
+def order_key(waits: Iterable[KpiWait]) -> tuple[int, int]:
+    """Where a waiting buyer stands on the board: in the order a supervisor should act.
+
+    (0, earliest deadline among the waits a reply can still save): least time left first.
+    (1, earliest deadline of all): nothing to save any more for a KPI (breached, outside
+    counted hours, or a buyer-unit KPI this buyer already lost today): the longest over first,
+    then those whose window runs but counts for nothing.
+    """
+    waits = list(waits)
+    saveable = [w.deadline_ms for w in waits if w.saveable]
+    if saveable:
+        return 0, min(saveable)
+    return 1, min(w.deadline_ms for w in waits)
 
 
 def agent_cursor(row: dict[str, Any]) -> str:
@@ -75,14 +101,6 @@ def parse_agent_cursor(cursor: str) -> tuple[Any, ...]:
     if not isinstance(key, list) or len(key) != 6:
         raise CursorError(f"{cursor!r}: the next_cursor of a page of agents")
     return tuple(key)
-
-
-def parse_seq_cursor(cursor: str) -> int:
-    """The sequence number of a violations cursor (raises :class:`CursorError`)."""
-    try:
-        return int(cursor)
-    except ValueError:
-        raise CursorError(f"{cursor!r}: the next_cursor of a page of violations") from None
 
 
 def counting_note(policy: Policy, tz: ZoneInfo, now_ms: int) -> dict[str, Any]:
@@ -145,7 +163,12 @@ class LocalSource:
         self.owned = owned
         self.now_ms = now_ms
         # (shops, open waits by shop) read in slices by prepare() for the next read-out
-        self._prepared: tuple[dict[str, str], dict[str, list[Any]]] | None = None
+        self._prepared: tuple[dict[str, str], dict[str, list[Waiting]]] | None = None
+        # the kpi_waits of each waiting conversation as of its row's last read (_open_steps)
+        self._known: dict[str, tuple[Any, ...]] = {}
+        # ref -> conversation id of the last conversations asked for; the one prepare() found
+        self._refs: dict[str, str] = {}
+        self._found: tuple[Any, ...] | None = None
         # shop filter -> (monotonic time, now_ms, ranked agent rows): pages of one ranking
         self._rankings: dict[str | None, tuple[float, int, list[tuple[Any, ...]]]] = {}
 
@@ -160,7 +183,7 @@ class LocalSource:
             return {shop: shops[shop]} if shop in shops else {}
         return dict(sorted(shops.items())) if ordered else shops
 
-    def _open(self, shops: Iterable[str]) -> dict[str, list[tuple[int, str, Any]]]:
+    def _open(self, shops: Iterable[str]) -> dict[str, list[Waiting]]:
         if self._prepared is not None:
             by_shop = self._prepared[1]
             self._prepared = None  # read once: the next request reads the engine again
@@ -169,35 +192,45 @@ class LocalSource:
         return {s: by_shop.get(s, []) for s in shops}
 
     def _open_steps(self) -> Generator[None, None, tuple[dict[str, str],
-                                                         dict[str, list[Any]]]]:
-        """(shop -> platform, shop -> its open waits), a partition at a time.
+                                                         dict[str, list[Waiting]]]]:
+        """(shop -> platform, shop -> every buyer of it still waiting), a partition at a time.
 
-        ``Engine.shops`` and ``Engine.open_waits`` read in steps: with tens of thousands of
-        shops either takes a few hundred milliseconds at once.
+        ``Engine.shops`` and ``Engine.waiting`` read in steps: with tens of thousands of shops
+        or waits either takes a few hundred milliseconds at once. Each conversation's KPI
+        waits (``Engine.kpi_waits``) are kept from the previous read while its row has not
+        changed, so a busy board costs in proportion to what changed.
         """
         engine = self.engine
         shops: dict[str, str] = {}
-        states = [engine.partitions[n] for n in self.owned() if n in engine.partitions]
-        for state in states:
-            for shop, platform in list(state.shops.items()):
+        owned = [n for n in self.owned() if n in engine.partitions]
+        for number in owned:
+            for shop, platform in list(engine.partitions[number].shops.items()):
                 shops.setdefault(shop, platform)
             yield
-        conversations = engine.conversations
-        seen: set[str] = set()
-        by_shop: dict[str, list[Any]] = {}
-        for state in list(engine.partitions.values()):
-            ids = [cid for group in list(state.deadlines.by_second.values()) for cid in group]
-            for i in range(0, len(ids), 5000):
-                for cid in ids[i:i + 5000]:
-                    if cid in seen:
-                        continue
-                    conv = conversations.get(cid)
-                    if conv is not None and conv.wait_start != NO_WAIT \
-                            and not conv.wait_breached:
-                        seen.add(cid)
-                        by_shop.setdefault(conv.shop_id, []).append((conv.wait_start, cid,
-                                                                     conv))
-                yield
+        known = self._known
+        fresh: dict[str, tuple[Any, ...]] = {}
+        by_shop: dict[str, list[Waiting]] = {}
+        for number in owned:
+            part = engine.partitions.get(number)
+            if part is None:  # moved to another worker between two steps
+                continue
+            for i, (cid, conv) in enumerate(engine.waiting(number)):
+                mark = known.get(cid)
+                if mark is not None and mark[0] is conv and mark[1] == conv.wait_start \
+                        and mark[2] == conv.wait_breached and mark[3] is conv.kpi \
+                        and mark[4] is conv.days:
+                    waits = mark[5]
+                else:
+                    waits = engine.kpi_waits(conv)
+                fresh[cid] = (conv, conv.wait_start, conv.wait_breached, conv.kpi, conv.days,
+                              waits)
+                if waits:
+                    by_shop.setdefault(conv.shop_id, []).append(
+                        Waiting(order_key(waits), cid, conv, waits))
+                if i % 500 == 499:
+                    yield
+            yield
+        self._known = fresh
         return shops, by_shop
 
     def _today(self, tz: ZoneInfo, now: int) -> tuple[int, str]:
@@ -208,9 +241,11 @@ class LocalSource:
 
     def summary(self, shop: str | None = None, limit: int = PAGES["summary"][0],
                 cursor: str | None = None) -> dict[str, Any]:
-        """Per shop: today's KPIs and figures, open and at-risk waits, counted-hours note.
+        """Per shop: today's KPIs and figures, waiting buyers, counted-hours note.
 
-        One page of shops by id: the ``limit`` first after ``cursor`` (a shop id).
+        ``open_waits`` are the waits still within their window (``chatwatch_open_waits``),
+        ``breached_waits`` the buyers still waiting after a window ran out, ``waiting`` all
+        of them. One page of shops by id: the ``limit`` first after ``cursor`` (a shop id).
         """
         now = self.now_ms()
         engine, partitions = self.engine, self.owned()
@@ -226,15 +261,19 @@ class LocalSource:
             figures = engine.figures(shop_id, ordinal, partitions)
             mine = waits[shop_id]
             at_risk_ms = policy.at_risk_seconds * 1000
-            oldest = min((w[0] for w in mine), default=None)
+            within = [w for w in mine if w.conv.has_open_wait and not w.conv.wait_breached]
+            breached = sum(1 for w in mine if any(k.breached for k in w.waits))
+            oldest = min((_began(w) for w in mine), default=None)
             out.append({
                 "shop_id": shop_id, "platform": platform, "timezone": tz.key, "day": day,
                 "kpis": kpis(shop_kpi_figures(engine, shop_id, platform, ordinal, partitions),
                              engine.policies.kpis(platform, shop_id)),
                 "figures": figures.as_dict() if figures else None,
-                "open_waits": len(mine),
-                "uncounted_open_waits": sum(1 for w in mine if not w[2].wait_counted),
-                "at_risk_waits": sum(1 for w in mine if now - w[0] >= at_risk_ms),
+                "open_waits": len(within),
+                "uncounted_open_waits": sum(1 for w in within if not w.conv.wait_counted),
+                "at_risk_waits": sum(1 for w in within if now - w.conv.wait_start >= at_risk_ms),
+                "breached_waits": breached,
+                "waiting": len(mine),
                 "at_risk_seconds": policy.at_risk_seconds,
                 "oldest_wait_seconds": (now - oldest) / 1000 if oldest is not None else 0.0,
                 "counting": counting_note(policy, tz, now),
@@ -244,45 +283,83 @@ class LocalSource:
 
     def waits(self, shop: str | None = None, limit: int = DEFAULT_LIMIT,
               cursor: str | None = None) -> dict[str, Any]:
-        """Open waits, oldest first (then by masked ref), one page of ``limit`` after ``cursor``.
+        """Every buyer still waiting, in the order to act (:func:`order_key`, then masked ref).
 
-        ``total`` counts every open wait of the shops, whatever the page.
+        One page of ``limit`` after ``cursor``. ``total`` counts every waiting buyer of the
+        shops, whatever the page; ``breached`` those of them past a window.
         """
         now = self.now_ms()
         engine = self.engine
         shops = self._shops(shop, ordered=False)
-        rows: list[tuple[int, str, Any]] = []
+        rows: list[Waiting] = []
         for items in self._open(shops).values():
             rows.extend(items)
         total = len(rows)
+        breached = sum(1 for w in rows if any(k.breached for k in w.waits))
         if cursor:
             after, ref = parse_wait_cursor(cursor)
-            rows = [w for w in rows if w[0] > after or (w[0] == after and log_ref(w[1]) > ref)]
-        # The order is (start, masked ref): refs are worked out only for the page's waits and
-        # those that start in the same millisecond as its last one.
-        first = heapq.nsmallest(limit + 1, rows, key=lambda w: w[0])
+            rows = [w for w in rows if w.key > after or (w.key == after and log_ref(w.cid) > ref)]
+        # The order is (key, masked ref): refs are worked out only for the page's waits and
+        # those that share the key of its last one.
+        first = heapq.nsmallest(limit + 1, rows, key=lambda w: w.key)
         if first:
-            last = first[-1][0]
-            first = [w for w in first if w[0] < last] + [w for w in rows if w[0] == last]
-        ordered = sorted(((w[0], log_ref(w[1]), w) for w in first), key=lambda t: t[:2])
+            last = first[-1].key
+            first = [w for w in first if w.key < last] + [w for w in rows if w.key == last]
+        ordered = sorted(((w.key, log_ref(w.cid), w) for w in first), key=lambda t: t[:2])
         page, more = ordered[:limit], len(rows) > limit
-        out = []
-        for start, ref, (_, cid, conv) in page:
-            policy, tz = engine.policies.resolve(conv.platform, conv.shop_id)
-            out.append({
-                "ref": ref,
-                "shop_id": conv.shop_id,
-                "agent": conv.wait_agent or "unassigned",
-                "start_ms": start,
-                "start": datetime.fromtimestamp(start / 1000, tz).isoformat("T", "seconds"),
-                "age_seconds": (now - start) / 1000,
-                "counted": conv.wait_counted,
-                "at_risk_seconds": policy.at_risk_seconds,
-                "at_risk": now - start >= policy.at_risk_seconds * 1000,
-                "deadlines": deadlines(engine, cid, conv, now),
-            })
-        return {"now_ms": now, "total": total, "limit": limit, "waits": out, "more": more,
+        out = [wait_row(engine, item, ref, now) for _, ref, item in page]
+        return {"now_ms": now, "total": total, "breached": breached, "limit": limit,
+                "waits": out, "more": more,
                 "next_cursor": wait_cursor(page[-1][0], page[-1][1]) if more else None}
+
+    def conversation(self, shop: str | None, ref: str) -> dict[str, Any]:
+        """One conversation by its masked ref (a pager link): waiting, or what happened.
+
+        A buyer still waiting is the row of :meth:`waits`; a conversation whose wait has
+        closed is found among the engine's rows (kept until eviction) and told by its day.
+        """
+        now = self.now_ms()
+        found = self._find(shop, ref)
+        if found is None:
+            return {"now_ms": now, "ref": ref, "found": False}
+        cid, conv = found
+        waits = self.engine.kpi_waits(conv)
+        row = conversation_row(self.engine, cid, conv, ref, now)
+        if waits:
+            row["waiting"] = wait_row(self.engine, Waiting(order_key(waits), cid, conv, waits),
+                                      ref, now)
+        return {"now_ms": now, "found": True, **row}
+
+    def _find(self, shop: str | None, ref: str) -> tuple[str, Conversation] | None:
+        if self._found is not None:
+            found, self._found = self._found, None
+            return (found[0], found[1]) if found and found[2] == ref else None
+        return _run(self._find_steps(shop, ref))
+
+    def _find_steps(self, shop: str | None, ref: str,
+                    ) -> Generator[None, None, tuple[str, Conversation] | None]:
+        """The conversation of ``shop`` (any, if None) on an owned partition whose ref is this.
+
+        The conversations are read a few thousand at a time; the last few found are kept, so
+        a page polling one link reads them once.
+        """
+        owned = set(self.owned())
+        cid = self._refs.get(ref)
+        conv = self.engine.conversations.get(cid) if cid else None
+        if cid and conv is not None and conv.partition in owned:
+            return cid, conv
+        items = list(self.engine.conversations.items())
+        yield
+        for i in range(0, len(items), 5000):
+            for cid, conv in items[i:i + 5000]:
+                if (shop is None or conv.shop_id == shop) and conv.partition in owned \
+                        and log_ref(cid) == ref:
+                    if len(self._refs) >= 256:
+                        self._refs.pop(next(iter(self._refs)))
+                    self._refs[ref] = cid
+                    return cid, conv
+            yield
+        return None
 
     def agents(self, shop: str | None = None, limit: int = PAGES["agents"][0],
                cursor: str | None = None) -> dict[str, Any]:
@@ -305,7 +382,7 @@ class LocalSource:
         return {"now_ms": now, "agents": page, "total": len(keyed), "limit": limit,
                 "more": more, "next_cursor": agent_cursor(page[-1]) if more else None}
 
-    async def prepare(self, read_out: str, shop: str | None) -> None:
+    async def prepare(self, read_out: str, shop: str | None, ref: str = "") -> None:
         """Read what a read-out needs without holding the event loop for long.
 
         The agents' ranking reads every agent-day of the day: it is built here a slice of
@@ -313,6 +390,9 @@ class LocalSource:
         """
         if read_out in ("summary", "waits"):
             self._prepared = await _sliced(self._open_steps())
+        elif read_out == "conversation" and ref:
+            found = await _sliced(self._find_steps(shop, ref))
+            self._found = (*found, ref) if found else ()
         elif read_out == "agents" and self._ranked(shop) is None:
             self._keep(shop, *await _sliced(self._rank_steps(shop)))
 
@@ -383,7 +463,11 @@ class LocalSource:
         yield
         held: dict[tuple[str, str], list[int]] = {}  # (shop, agent) -> [holding, at risk]
         for i in range(0, len(waits), 2000):
-            for start, _, conv in waits[i:i + 2000]:
+            for item in waits[i:i + 2000]:
+                conv = item.conv
+                if not conv.has_open_wait or conv.wait_breached:
+                    continue  # held and at risk count the waits within their window
+                start = conv.wait_start
                 shop_id = conv.shop_id
                 policy = policies.get(shop_id)
                 if policy is None:
@@ -426,25 +510,45 @@ class LocalSource:
         return {"shop_id": shop_id, "day": day, "agent": agent, **row}
 
     def violations(self, shop: str | None = None, since: int = 0,
-                   limit: int = PAGES["violations"][0],
-                   cursor: str | None = None) -> dict[str, Any]:
-        """The latest violations of the shops (masked), newest first.
+                   limit: int = PAGES["violations"][0], cursor: str | None = None,
+                   severities: Iterable[str] | None = None) -> dict[str, Any]:
+        """The latest violations of the shops (masked), newest first by event time.
 
-        One page of ``limit`` after ``cursor`` (the sequence number of the last one shown).
+        ``severities`` keeps only those (default: all). One page of ``limit`` after
+        ``cursor`` (the event time and sequence number of the last one shown).
         """
-        before = parse_seq_cursor(cursor) if cursor else None
+        before = parse_violation_cursor(cursor) if cursor else None
+        wanted = set(severities) if severities else None
         out: list[dict[str, Any]] = []
         for shop_id in self._shops(shop):
-            if before is None:
-                out.extend(self.feed.recent(shop_id, since, limit + 1))
-            else:
-                out.extend([v for v in self.feed.recent(shop_id, since, self.feed.per_shop)
-                            if v["seq"] < before][:limit + 1])
-        out.sort(key=lambda v: v["seq"], reverse=True)
+            out.extend(v for v in self.feed.recent(shop_id, since, self.feed.per_shop)
+                       if (wanted is None or v["severity"] in wanted)
+                       and (before is None or violation_key(v) < before))
+        out.sort(key=violation_key, reverse=True)
         more = len(out) > limit
         out = out[:limit]
         return {"now_ms": self.now_ms(), "violations": out, "limit": limit, "more": more,
-                "next_cursor": str(out[-1]["seq"]) if more else None}
+                "next_cursor": violation_cursor(out[-1]) if more else None}
+
+
+def violation_key(item: dict[str, Any]) -> tuple[int, int]:
+    """Event time, then the order the worker saw it in: violations are listed newest first."""
+    return int(item.get("ts_ms") or 0), int(item["seq"])
+
+
+def violation_cursor(item: dict[str, Any]) -> str:
+    """The cursor after a violation of a page."""
+    ts, seq = violation_key(item)
+    return f"{ts}:{seq}"
+
+
+def parse_violation_cursor(cursor: str) -> tuple[int, int]:
+    """The (event time, sequence number) of a violations cursor (raises :class:`CursorError`)."""
+    ts, _, seq = cursor.partition(":")
+    try:
+        return int(ts), int(seq)
+    except ValueError:
+        raise CursorError(f"{cursor!r}: the next_cursor of a page of violations") from None
 
 
 _T = TypeVar("_T")
@@ -474,22 +578,103 @@ async def _sliced(steps: Generator[None, None, _T]) -> _T:
             began = time.perf_counter()
 
 
-def deadlines(engine: Engine, cid: str, conv: Conversation, now: int) -> list[dict[str, Any]]:
-    """One entry per KPI of the conversation with an open wait: the base wait's KPI first."""
+def _began(item: Waiting) -> int:
+    """When the buyer began to wait: the earliest start of the conversation's open waits."""
+    return min(w.start_ms for w in item.waits)
+
+
+def kpi_titles(engine: Engine, conv: Conversation) -> dict[str, str]:
+    """KPI name -> the name users know (「3分钟人工回复率」) for a conversation's shop."""
     kset = engine.policies.kpis(conv.platform, conv.shop_id)
-    policy = engine.policies.policy(conv.platform, conv.shop_id)
-    found: dict[int, int] = {}
-    if kset.mirror >= 0:
-        found[kset.mirror] = conv.wait_start + policy.window_ms
-    for i, start, breached in open_slots(conv.kpi, kset):
-        if not breached:
-            found[i] = start + kset.kpis[i].window_ms
-    out = [{"kpi": kset.base_name, "deadline_ms": conv.wait_start + policy.window_ms,
-            "left_seconds": (conv.wait_start + policy.window_ms - now) / 1000}] \
-        if kset.mirror < 0 else []
-    out += [{"kpi": kset.kpis[i].name, "deadline_ms": d, "left_seconds": (d - now) / 1000}
-            for i, d in sorted(found.items())]
-    return out
+    titles = {k.name: k.title for k in kset.kpis}
+    if POLICY_KPI not in titles:
+        titles[POLICY_KPI] = policy_kpi(engine.policies.policy(conv.platform,
+                                                               conv.shop_id)).title
+    return titles
+
+
+def _local(ms: int, tz: ZoneInfo) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz).isoformat("T", "seconds")
+
+
+def wait_row(engine: Engine, item: Waiting, ref: str, now: int) -> dict[str, Any]:
+    """The board's row of one waiting buyer (masked ref, times in the shop's time zone).
+
+    ``deadlines``: one entry per KPI with a wait open, in list order. ``lost``: the KPIs a
+    reply can no longer save for this buyer today (breached, or a buyer-unit KPI already
+    breached on the wait's day); ``over_seconds``: how long since the first window ran out.
+    """
+    conv = item.conv
+    policy, tz = engine.policies.resolve(conv.platform, conv.shop_id)
+    titles = kpi_titles(engine, conv)
+    start = _began(item)
+    breached = [w.deadline_ms for w in item.waits if w.breached]
+    return {
+        "ref": ref,
+        "shop_id": conv.shop_id,
+        "agent": conv.wait_agent or conv.last_agent or "unassigned",
+        "timezone": tz.key,
+        "start_ms": start,
+        "start": _local(start, tz),
+        "age_seconds": (now - start) / 1000,
+        "counted": any(w.counted for w in item.waits),
+        "saveable": item.key[0] == 0,
+        "order": list(item.key),
+        "next_deadline_ms": item.key[1],
+        "breached": bool(breached),
+        "over_seconds": (now - min(breached)) / 1000 if breached else None,
+        "lost": [titles.get(w.kpi, w.kpi) for w in item.waits if w.counted and not w.saveable],
+        "at_risk_seconds": policy.at_risk_seconds,
+        "at_risk": not breached and now - start >= policy.at_risk_seconds * 1000,
+        "deadlines": [{"kpi": w.kpi, "label": titles.get(w.kpi, w.kpi),
+                       "start_ms": w.start_ms, "deadline_ms": w.deadline_ms,
+                       "deadline": _local(w.deadline_ms, tz),
+                       "left_seconds": (w.deadline_ms - now) / 1000, "breached": w.breached,
+                       "counted": w.counted, "saveable": w.saveable} for w in item.waits],
+    }
+
+
+def conversation_row(engine: Engine, cid: str, conv: Conversation, ref: str,
+                     now: int) -> dict[str, Any]:
+    """What happened in one conversation on the business day of its latest event.
+
+    Its waits, breaches and replies that day (the conversation's own share of the day's
+    figures), each KPI's units and breaches, the last agent: what a pager link to a
+    conversation whose buyer is no longer waiting shows.
+    """
+    del cid, now
+    kset = engine.policies.kpis(conv.platform, conv.shop_id)
+    _, tz = engine.policies.resolve(conv.platform, conv.shop_id)
+    titles = kpi_titles(engine, conv)
+    local = datetime.fromtimestamp(conv.latest_ts / 1000, tz)
+    day = local.date().toordinal()
+    record = day_record(conv.days, day) or (0, 0, 0, 0, 0)
+    waits, breached, responses, response_ms, _ = record
+    kpi_days = kpi_state.day_records(conv.kpi, kset).get(day) if conv.kpi else None
+    per_kpi = []
+    for i, kpi in enumerate(kset.kpis):
+        if i == kset.mirror:
+            units, lost = waits, breached
+        elif kpi_days is not None:
+            units, lost = kpi_days[4 * i + kpi_state.UNITS], kpi_days[4 * i + kpi_state.BREACHED]
+        else:
+            units, lost = 0, 0
+        per_kpi.append({"kpi": kpi.name, "label": titles[kpi.name], "units": units,
+                        "breached": lost})
+    if kset.mirror < 0:
+        per_kpi.insert(0, {"kpi": POLICY_KPI, "label": titles[POLICY_KPI], "units": waits,
+                           "breached": breached})
+    return {
+        "ref": ref, "shop_id": conv.shop_id, "timezone": tz.key,
+        "status": "waiting" if conv.has_open_wait or any(kpi_state.slots_of(conv.kpi))
+        else "closed",
+        "last_event": local.isoformat("T", "seconds"),
+        "last_agent": conv.last_agent or "unassigned",
+        "day": local.date().isoformat(),
+        "waits": waits, "breached": breached, "responses": responses,
+        "mean_response_seconds": response_ms / responses / 1000 if responses else None,
+        "kpis": per_kpi,
+    }
 
 
 def _agent_row() -> dict[str, Any]:

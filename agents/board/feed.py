@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 MAX_VIOLATIONS_PER_SHOP = 200
@@ -34,11 +35,20 @@ def masked_violation(record: Mapping[str, Any], seq: int) -> dict[str, Any]:
         "agent": record.get("agent") or "unassigned",
         "sender": record.get("sender"),
         "ts": record.get("ts"),
+        "ts_ms": _epoch_ms(record.get("ts")),
         "text": record.get("text", ""),
         "categories": sorted({v.get("category", "") for v in found}),
         "severity": _worst([v.get("severity", "") for v in found]),
         "how": _how(record, found),
     }
+
+
+def _epoch_ms(ts: Any) -> int:
+    """The event time of a record's ``ts`` (ISO 8601 with its offset), 0 when unreadable."""
+    try:
+        return int(datetime.fromisoformat(str(ts)).timestamp() * 1000)
+    except ValueError:
+        return 0
 
 
 def _how(record: Mapping[str, Any], found: list[dict[str, Any]]) -> list[str]:

@@ -3,12 +3,13 @@
 =============================  =============================================================
 ``/``                          the page (``static/index.html``, ``board.js``, ``board.css``)
 ``/api/summary?shop=``         per shop: today's KPIs vs target, open and at-risk waits
-``/api/waits?shop=``           open waits, oldest first (masked refs)
+``/api/waits?shop=``           every buyer still waiting, in the order to act (masked refs)
+``/api/conversation?shop=&ref=``  one conversation (a pager link): waiting, or what happened
 ``/api/agents?shop=``          agents ranked by breaches, slow replies, violations today
-``/api/violations?shop=&since=``  latest violations (masked), newest first
+``/api/violations?shop=&since=&severity=``  latest violations (masked), newest first
 =============================  =============================================================
 
-Every ``/api/*`` answer is one page: ``limit=`` rows (default and largest in
+Every list of ``/api/*`` is one page: ``limit=`` rows (default and largest in
 :data:`~agents.board.data.PAGES`), ``more`` says whether there are more, and ``cursor=`` with
 the answer's ``next_cursor`` asks for the next page.
 
@@ -33,7 +34,8 @@ STATIC = {
     "/board.js": ("board.js", "text/javascript; charset=utf-8"),
     "/board.css": ("board.css", "text/css; charset=utf-8"),
 }
-API = ("/api/summary", "/api/waits", "/api/agents", "/api/violations")
+API = ("/api/summary", "/api/waits", "/api/agents", "/api/violations", "/api/conversation")
+SEVERITIES = ("critical", "warning", "info")
 _json = msgspec.json.Encoder()
 
 
@@ -60,12 +62,31 @@ def _int(query: Mapping[str, str], name: str, default: int, low: int, high: int)
     return value
 
 
+def _severities(raw: str | None) -> tuple[str, ...] | None:
+    if not raw:
+        return None
+    wanted = tuple(s for s in raw.split(",") if s)
+    bad = [s for s in wanted if s not in SEVERITIES]
+    if bad:
+        raise BadRequest(f"severity={raw!r}: a comma-separated list of {', '.join(SEVERITIES)}")
+    return wanted
+
+
 async def api(source: Any, path: str, query: Mapping[str, str]) -> Any:
     """The JSON of one API path (raises :class:`BadRequest`)."""
     shop = query.get("shop") or None
     name = path.removeprefix("/api/")
     if path not in API:
         raise BadRequest(f"no such endpoint {path}; use one of {', '.join(API)}")
+    if name == "conversation":
+        ref = query.get("ref") or ""
+        if not ref:
+            raise BadRequest("ref=: the masked conversation ref of a pager link (c-...)")
+        prepare = getattr(source, "prepare", None)
+        if prepare is not None:
+            await prepare(name, shop, ref)
+        result = source.conversation(shop, ref)
+        return await result if inspect.isawaitable(result) else result
     default, largest = PAGES[name]
     limit = _int(query, "limit", default, 1, largest)
     cursor = query.get("cursor") or None
@@ -74,7 +95,8 @@ async def api(source: Any, path: str, query: Mapping[str, str]) -> Any:
         if prepare is not None:  # a worker's own engine: long reads in slices (LocalSource)
             await prepare(name, shop)
         if name == "violations":
-            result = source.violations(shop, _int(query, "since", 0, 0, 2**62), limit, cursor)
+            result = source.violations(shop, _int(query, "since", 0, 0, 2**62), limit, cursor,
+                                       _severities(query.get("severity")))
         else:
             result = getattr(source, name)(shop, limit, cursor)
         return await result if inspect.isawaitable(result) else result

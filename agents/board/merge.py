@@ -77,7 +77,7 @@ class MergedSource:
         if self._session is not None:
             await self._session.close()
 
-    # -- the four read-outs, merged ---------------------------------------------------------
+    # -- the read-outs, merged ---------------------------------------------------------
 
     async def summary(self, shop: str | None = None, limit: int = 200,
                       cursor: str | None = None) -> dict[str, Any]:
@@ -106,18 +106,31 @@ class MergedSource:
 
     async def waits(self, shop: str | None = None, limit: int = 200,
                     cursor: str | None = None) -> dict[str, Any]:
-        """The oldest ``limit`` open waits over all workers after ``cursor`` (exact)."""
+        """The first ``limit`` waiting buyers over all workers after ``cursor`` (exact).
+
+        In the workers' order: ``order`` (saveable first, least time left; then the rest,
+        longest over first), then ref.
+        """
         bodies, status = await self._all("/api/waits", {"shop": shop, "limit": limit,
                                                         "cursor": cursor})
         every = sorted((w for b in bodies for w in b["waits"]),
-                       key=lambda w: (w["start_ms"], w["ref"]))
+                       key=lambda w: (tuple(w["order"]), w["ref"]))
         waits = every[:limit]
         more = len(every) > limit or any(b.get("more") for b in bodies)
         return {"now_ms": max((b["now_ms"] for b in bodies), default=int(time.time() * 1000)),
-                "total": sum(b["total"] for b in bodies), "limit": limit, "waits": waits,
-                "workers": status, "more": more,
-                "next_cursor": wait_cursor(waits[-1]["start_ms"], waits[-1]["ref"])
-                if more and waits else None}
+                "total": sum(b["total"] for b in bodies),
+                "breached": sum(b.get("breached", 0) for b in bodies), "limit": limit,
+                "waits": waits, "workers": status, "more": more,
+                "next_cursor": wait_cursor((waits[-1]["order"][0], waits[-1]["order"][1]),
+                                           waits[-1]["ref"]) if more and waits else None}
+
+    async def conversation(self, shop: str | None, ref: str) -> dict[str, Any]:
+        """The conversation ``ref`` from the worker that holds it (one partition, one worker)."""
+        bodies, status = await self._all("/api/conversation", {"shop": shop, "ref": ref})
+        found = [b for b in bodies if b.get("found")]
+        body = found[0] if found else {"ref": ref, "found": False}
+        return {**body, "now_ms": max((b["now_ms"] for b in bodies),
+                                      default=int(time.time() * 1000)), "workers": status}
 
     async def agents(self, shop: str | None = None, limit: int = 200,
                      cursor: str | None = None) -> dict[str, Any]:
@@ -161,7 +174,8 @@ class MergedSource:
                 "next_cursor": agent_cursor(page[-1]) if more and page else None}
 
     async def violations(self, shop: str | None = None, since: int = 0, limit: int = 50,
-                         cursor: str | None = None) -> dict[str, Any]:
+                         cursor: str | None = None,
+                         severities: Sequence[str] | None = None) -> dict[str, Any]:
         """The latest violations over all workers, newest first (by event time).
 
         ``since`` and ``cursor`` are a worker's own sequence numbers, meaningless across
@@ -169,9 +183,11 @@ class MergedSource:
         more, without a ``next_cursor``.
         """
         del since, cursor
-        bodies, status = await self._all("/api/violations", {"shop": shop, "limit": limit})
+        wanted = ",".join(severities) if severities else None
+        bodies, status = await self._all("/api/violations", {"shop": shop, "limit": limit,
+                                                             "severity": wanted})
         items = [v for b in bodies for v in b["violations"]]
-        items.sort(key=lambda v: _when(v.get("ts")), reverse=True)
+        items.sort(key=lambda v: (_when(v.get("ts")), v.get("seq", 0)), reverse=True)
         return {"now_ms": max((b["now_ms"] for b in bodies), default=int(time.time() * 1000)),
                 "violations": items[:limit], "workers": status, "limit": limit,
                 "more": len(items) > limit or any(b.get("more") for b in bodies),
@@ -193,8 +209,9 @@ def _copy(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _add_shop(mine: dict[str, Any], row: dict[str, Any]) -> None:
-    for name in ("open_waits", "uncounted_open_waits", "at_risk_waits"):
-        mine[name] += row[name]
+    for name in ("open_waits", "uncounted_open_waits", "at_risk_waits", "breached_waits",
+                 "waiting"):
+        mine[name] = mine.get(name, 0) + row.get(name, 0)
     mine["oldest_wait_seconds"] = max(mine["oldest_wait_seconds"], row["oldest_wait_seconds"])
     theirs = {k["name"]: k for k in row["kpis"]}
     for kpi in mine["kpis"]:
