@@ -426,33 +426,50 @@ def _corrupt(rng: random.Random, body: dict[str, Any], event_id: str) -> bytes:
 # --- logs for backfill and plan ------------------------------------------------------------
 def write_log(path: str, n_events: int, seed: int = 1, *, rate: float = 20.0, shops: int = 20,
               agents: int = 4, buyers: int = 20_000, start_ms: int,
-              rates: Rates | None = None) -> int:
+              rates: Rates | None = None, counts: dict[str, int] | None = None,
+              platforms: Mapping[str, float] | None = None) -> int:
     """Write ``n_events`` of the model's lines as JSONL to ``path`` (gzip for ``.gz``).
 
     With a day-night rhythm, in send order (the order a log export has); returns the bytes
-    written. ``rate`` is events per second of event time, averaged over a day.
+    written. ``rate`` is events per second of event time, averaged over a day. ``counts``,
+    when given, gets ``invalid`` (lines broken on purpose), ``first_ms`` and ``last_ms``.
     """
     model = TrafficModel(seed=seed, shops=shops, agents_per_shop=agents, buyers=buyers,
-                         start_ms=start_ms, rate=rate, diurnal=True, rates=rates)
+                         start_ms=start_ms, rate=rate, diurnal=True, rates=rates,
+                         platforms=platforms)
     out = cast(IO[bytes], gzip.open(path, "wb", compresslevel=1) if path.endswith(".gz")
                else open(path, "wb"))  # noqa: SIM115 - closed by the with below
     written = 0
     with out:
         batch: list[bytes] = []
-        for item in itertools.islice(model.events(), n_events):
+        invalid = 0
+        first_ms = last_ms = start_ms
+        for n, item in enumerate(itertools.islice(model.events(), n_events)):
+            if n == 0:
+                first_ms = item.at_ms
+            last_ms = item.at_ms
+            invalid += not item.valid
             batch.append(item.value)
             if len(batch) == 10_000:
                 written += out.write(b"\n".join(batch) + b"\n")
                 batch.clear()
         if batch:
             written += out.write(b"\n".join(batch) + b"\n")
+    if counts is not None:
+        counts.update(invalid=invalid, first_ms=first_ms, last_ms=last_ms)
     return written
 
 
-def yesterday_morning_ms(now_ms: int) -> int:
-    """08:00 yesterday in Asia/Shanghai: a log from then on starts in counted hours."""
+# The trial log's default: whole days of traffic (quiet nights, a busy evening), each buyer
+# a few conversations a week, as a shop's own history would be.
+TRIAL_DAYS = 7
+TRIAL_BUYERS = 20_000
+
+
+def days_before_ms(now_ms: int, days: int) -> int:
+    """Midnight in Asia/Shanghai ``days`` days before today: a log from then fills whole days."""
     local = datetime.fromtimestamp(now_ms / 1000, _CST)
-    start = datetime.combine(local.date() - timedelta(days=1), dt_time(8, 0), _CST)
+    start = datetime.combine(local.date() - timedelta(days=days), dt_time(0, 0), _CST)
     return int(start.timestamp() * 1000)
 
 
@@ -496,7 +513,7 @@ async def simulate(settings: Settings, broker_url: str, model: TrafficModel, *,
     producer = kafka_producer(settings, broker_url)
     await producer.start()
     topic = settings.events_topic
-    sent, last_sent = 0, 0
+    sent, last_sent, invalid = 0, 0, 0
     began = last_report = time.monotonic()
     # Anchor the schedule to the wall clock: an event is due when the wall clock reaches its
     # send time, so its ts is "now" even though starting the producer took a moment.
@@ -516,6 +533,7 @@ async def simulate(settings: Settings, broker_url: str, model: TrafficModel, *,
                 break
             await producer.send(topic, item.value, key=item.key)
             sent += 1
+            invalid += not item.valid
             now = time.monotonic()
             if now - last_report >= report_every:
                 print(f"simulate: {sent:,} events sent, "
@@ -527,8 +545,8 @@ async def simulate(settings: Settings, broker_url: str, model: TrafficModel, *,
             await producer.flush()
         await producer.stop()
     elapsed = max(time.monotonic() - began, 1e-9)
-    print(f"simulate: done, {sent:,} events in {elapsed:.1f} s ({sent / elapsed:.1f}/s)",
-          file=out, flush=True)
+    print(f"simulate: done, {sent:,} events in {elapsed:.1f} s ({sent / elapsed:.1f}/s), "
+          f"{invalid:,} of them invalid on purpose", file=out, flush=True)
     return sent
 
 
@@ -550,9 +568,11 @@ def _parse_mix(value: str | None) -> dict[str, float] | None:
 @click.option("--shops", default=5, show_default=True, type=click.IntRange(min=1))
 @click.option("--agents", default=3, show_default=True, type=click.IntRange(min=1),
               help="Agents per shop.")
-@click.option("--buyers", default=500, show_default=True, type=click.IntRange(min=1))
-@click.option("--rate", default=20.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
-              help="Mean events per second.")
+@click.option("--buyers", type=click.IntRange(min=1),
+              help=f"Buyers to draw from (default 500; with --out {TRIAL_BUYERS:,}).")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True),
+              help="Mean events per second (default 20; with --out: --events spread over "
+                   "--days).")
 @click.option("--duration", type=click.FloatRange(min=0), help="Stop after this many seconds.")
 @click.option("--history", "history_s", type=click.FloatRange(min=0, max=3600), default=0,
               help="First send the traffic of the last SECONDS at once, with its own past "
@@ -562,38 +582,47 @@ def _parse_mix(value: str | None) -> dict[str, float] | None:
 @click.option("--platforms", "mix", help="Platform mix, e.g. pdd=0.6,taobao=0.3,jd=0.1.")
 @click.option("--broker", "broker_flag", help="kafka://HOST:PORT (default: KAFKA_BROKER).")
 @click.option("--out", "out_path", metavar="LOG.jsonl[.gz]",
-              help="Write a log file instead of producing (from 08:00 yesterday, Shanghai "
-                   "time, with a day-night rhythm) to try `chatwatch backfill` on.")
+              help="Write a log file instead of producing, to try `chatwatch backfill` and "
+                   "`plan` on: whole days up to last midnight (Shanghai time) with a shop's "
+                   "day (quiet nights, a busy evening).")
 @click.option("--events", type=click.IntRange(min=1), default=100_000, show_default=True,
               help="With --out: how many lines to write.")
+@click.option("--days", type=click.IntRange(min=1), default=TRIAL_DAYS, show_default=True,
+              help="With --out: the days the lines are spread over (unless --rate is given).")
 @click.pass_obj
-def simulate_command(ctx: Any, shops: int, agents: int, buyers: int, rate: float,
-                     duration: float | None, history_s: float, count: int | None,
-                     seed: int | None,
-                     mix: str | None, broker_flag: str | None, out_path: str | None,
-                     events: int) -> None:
+def simulate_command(ctx: Any, shops: int, agents: int, buyers: int | None,
+                     rate: float | None, duration: float | None, history_s: float,
+                     count: int | None, seed: int | None, mix: str | None,
+                     broker_flag: str | None, out_path: str | None, events: int,
+                     days: int) -> None:
     """Produce realistic Chinese customer-service chat traffic to chat.events, in real time.
 
-    With --out, write that traffic to a log file at once instead (no broker needed).
+    With --out, write that traffic to a log file at once instead (no broker needed). About
+    0.3 % of the lines are invalid on purpose, as real feeds have them.
     """
     settings: Settings = ctx.settings
+    platforms = _parse_mix(mix)
+    for name in platforms or ():
+        if (problem := settings.platform_problem(name)) is not None:
+            raise click.BadParameter(problem, param_hint="--platforms")
     if out_path:
-        size = write_log(out_path, events, 1 if seed is None else seed, rate=rate, shops=shops,
-                         agents=agents, buyers=buyers,
-                         start_ms=yesterday_morning_ms(int(time.time() * 1000)))
-        click.echo(f"simulate: {events:,} events ({size / 2**20:,.1f} MiB) written to "
-                   f"{out_path}; next: chatwatch backfill --input {out_path} --report "
-                   f"daily.jsonl --summary-html summary.html", err=True)
+        from stream.report.writers import check_output
+
+        check_output(out_path, "--out")
+        _write_trial(out_path, events, seed, rate, days, shops, agents, buyers, platforms)
         return
+    rate = 20.0 if rate is None else rate
+    buyers = 500 if buyers is None else buyers
     broker_url = require_broker(broker_flag, settings, "simulate")
     if seed is None:
         seed = random.SystemRandom().randrange(2**31)
     model = TrafficModel(seed=seed, shops=shops, agents_per_shop=agents, buyers=buyers,
-                         start_ms=int(time.time() * 1000), rate=rate, platforms=_parse_mix(mix),
+                         start_ms=int(time.time() * 1000), rate=rate, platforms=platforms,
                          warm_up_s=max(900, history_s), history_s=history_s)
     click.echo(f"simulate: {shops} shops x {agents} agents, {buyers} buyers, ~{rate:g} events/s "
-               f"to {settings.events_topic} on {broker_url} (seed {seed}); Ctrl-C stops",
-               err=True)
+               f"to {settings.events_topic} on {broker_url} (seed {seed}); about "
+               f"{Rates.invalid:.1%} of the events are invalid on purpose (the worker "
+               f"dead-letters them to {settings.dlq_topic}); Ctrl-C stops", err=True)
     if rate > model.max_rate():
         click.echo(f"simulate: warning: {buyers} buyers cannot keep up {rate:g} events/s across "
                    f"{shops} shops (about {model.max_rate():.0f}/s at most); raise --buyers",
@@ -605,3 +634,31 @@ def simulate_command(ctx: Any, shops: int, agents: int, buyers: int, rate: float
         await simulate(settings, broker_url, model, count=count, duration=duration, stop=stop)
 
     asyncio.run(main())
+
+
+def _write_trial(path: str, events: int, seed: int | None, rate: float | None, days: int,
+                 shops: int, agents: int, buyers: int | None,
+                 platforms: Mapping[str, float] | None) -> None:
+    """``simulate --out``: whole days of traffic ending at last midnight, then what to do next.
+
+    ``events`` over ``days`` days (or at ``rate`` events/s, the days following from it).
+    """
+    if rate is None:
+        rate = events / (days * 86_400)
+    else:
+        days = max(1, -(-int(events / rate) // 86_400))  # ceil: whole days
+    counts: dict[str, int] = {}
+    size = write_log(path, events, 1 if seed is None else seed, rate=rate, shops=shops,
+                     agents=agents, buyers=TRIAL_BUYERS if buyers is None else buyers,
+                     start_ms=days_before_ms(int(time.time() * 1000), days), counts=counts,
+                     platforms=platforms)
+    first, last = (datetime.fromtimestamp(counts[k] / 1000, _CST).strftime("%Y-%m-%d %H:%M")
+                   for k in ("first_ms", "last_ms"))
+    invalid = counts["invalid"]
+    click.echo(f"simulate: {events:,} events ({size / 2**20:,.1f} MiB) written to {path}: "
+               f"{shops} shops, {first} to {last} (Asia/Shanghai); {invalid:,} of the lines "
+               f"({invalid / events:.1%}) are invalid on purpose (cut JSON, a missing field, "
+               f"an unknown type, a bad time), as real logs have: backfill counts and skips "
+               f"them", err=True)
+    click.echo(f"next: chatwatch backfill --input {path} --report daily.jsonl --summary-html "
+               f"summary.html", err=True)

@@ -157,3 +157,56 @@ def test_a_producer_needs_a_configured_broker(settings):
     assert require_broker(None, settings.with_overrides(broker="kafka://x:2"), "replay") == "kafka://x:2"
     with pytest.raises(BrokerError, match="chatwatch broker.*chatwatch run"):
         require_broker(None, settings, "simulate")
+
+
+# --- the trial log (simulate --out), as the README runs it ------------------------------------
+
+
+def test_the_readme_trial_spreads_a_week_and_gives_believable_figures(tmp_path):
+    import gzip
+    from datetime import datetime, timedelta, timezone
+
+    from click.testing import CliRunner
+
+    from stream.cli import cli
+
+    log, daily = tmp_path / "trial.jsonl.gz", tmp_path / "daily.jsonl"
+    made = CliRunner().invoke(cli, ["simulate", "--out", str(log), "--events", "100000"],
+                              env={"CHATWATCH_CONFIG": ""})
+    assert made.exit_code == 0, made.output
+    lines = gzip.decompress(log.read_bytes()).splitlines()
+    assert len(lines) == 100_000
+    bad = sum(isinstance(decode(line), Invalid) for line in lines)
+    assert 0 < bad < 1000
+    assert f"{bad:,} of the lines" in made.stderr and "invalid on purpose" in made.stderr
+    # whole days, up to last midnight in Shanghai, quiet at night and busy in the evening
+    cst = timezone(timedelta(hours=8))
+    times = [datetime.fromtimestamp(e.ts_ms / 1000, cst) for e in map(decode, lines)
+             if not isinstance(e, Invalid)]
+    today = datetime.now(cst).date()
+    assert min(times).date() == today - timedelta(days=7)
+    assert max(times).date() < today
+    hours = Counter(t.hour for t in times)
+    assert hours[21] > 5 * hours[4] and hours[21] > hours[10]
+    done = CliRunner().invoke(cli, ["backfill", "--input", str(log), "--report", str(daily)],
+                              env={"CHATWATCH_CONFIG": ""})
+    assert done.exit_code == 0, done.output
+    rows = [json.loads(line) for line in daily.read_text().splitlines()]
+    assert len({r["day"] for r in rows}) == 7
+    consultations = sum(r["consultations"] for r in rows)
+    reply_rate = 1 - sum(r["unreplied"] for r in rows) / consultations
+    assert 0.6 <= reply_rate <= 0.98, reply_rate
+    conversion = sum(r["paid_buyers"] for r in rows) / sum(r["inquiries"] for r in rows)
+    assert 0.1 <= conversion <= 0.5, conversion
+
+
+def test_an_unknown_platform_in_the_mix_names_the_known_ones(tmp_path):
+    from click.testing import CliRunner
+
+    from stream.cli import cli
+
+    result = CliRunner().invoke(cli, ["simulate", "--out", str(tmp_path / "x.jsonl"),
+                                      "--platforms", "pinduoduo=1"], env={"CHATWATCH_CONFIG": ""})
+    assert result.exit_code != 0
+    assert "unknown platform 'pinduoduo'" in result.output and "pdd" in result.output
+    assert not (tmp_path / "x.jsonl").exists()
