@@ -92,7 +92,7 @@ def board_command(ctx: Any, workers_flag: str | None, service: str | None, host:
         await source.close()
 
     app.on_cleanup.append(close)
-    check_listen(host, port, "--host")  # one clear line, not a traceback
+    check_listen(host, port, "--host", "--port", "--port")  # one clear line, not a traceback
     click.echo(f"chatwatch board: http://{url_host(host)}:{port}/ over "
                f"{', '.join(urls) or ''}{' + ' if urls and service else ''}"
                f"{service or ''}", err=True)

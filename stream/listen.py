@@ -9,6 +9,7 @@ said in one line at start-up than in a traceback from inside faust.
 
 from __future__ import annotations
 
+import errno
 import socket
 
 from stream.errors import ConfigError
@@ -21,11 +22,14 @@ def url_host(host: str) -> str:
     return host
 
 
-def check_listen(host: str, port: int, key: str = "CHATWATCH_WEB_HOST") -> None:
+def check_listen(host: str, port: int, key: str = "CHATWATCH_WEB_HOST",
+                 port_key: str = "CHATWATCH_WEB_PORT",
+                 port_hint: str = "--web-port or CHATWATCH_WEB_PORT") -> None:
     """Raise :class:`ConfigError` naming ``key`` when ``host``:``port`` cannot be listened on.
 
     Binds and closes a socket the way the web server will (SO_REUSEADDR, every address the
-    name resolves to), so a bad host, IPv6 without IPv6, or a port in use fail here.
+    name resolves to), so a bad host, IPv6 without IPv6, or a port in use fail here; a port
+    in use names ``port_key``, how to find who holds it and ``port_hint`` (how to pick another).
     """
     try:
         infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
@@ -42,6 +46,10 @@ def check_listen(host: str, port: int, key: str = "CHATWATCH_WEB_HOST") -> None:
                 sock.bind(address)
         except OSError as exc:
             where = f"{url_host(str(address[0]))}:{port}"
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(port_key, port, f"port {port} is in use on {where} (another "
+                                  f"chatwatch worker? `ss -ltnp 'sport = :{port}'` shows which "
+                                  f"process): stop it, or pick a free port with {port_hint}") from None
             raise ConfigError(key, host, f"cannot listen on {where}: {exc.strerror or exc}; "
                                          "use an address of this machine (127.0.0.1, 0.0.0.0, "
                                          "or :: where IPv6 is on) and a free port") from None
