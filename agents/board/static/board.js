@@ -1,13 +1,17 @@
 // chatwatch board: polls the JSON twins (each panel POLL_MS after its previous answer) and
-// counts waiting times up between polls.
+// counts waiting times up between polls. Every time shown is the shop's own (its time zone
+// is named in the header), on the worker's clock, never the browser's.
 // No build step, no dependencies: served as is from the Python package.
 "use strict";
 (function () {
   const POLL_MS = 1500;
   const params = new URLSearchParams(location.search);
   const state = { shop: params.get("shop") || "", ref: params.get("ref") || "",
-                  offset: 0, waits: [], shops: [] };
+                  severity: params.has("severity") ? params.get("severity") : "critical,warning",
+                  offset: 0, waits: [], shops: [], zones: [], scrolled: false };
   const $ = (id) => document.getElementById(id);
+  const SEVERITY_RANK = { critical: 0, warning: 1, info: 2 };
+  const SEVERITY_TEXT = { critical: "严重 critical", warning: "警告 warning", info: "提示 info" };
 
   function cell(tr, text, cls) {
     const td = document.createElement("td");
@@ -23,6 +27,21 @@
     return (neg ? "-" : "") + m + ":" + String(r).padStart(2, "0");
   }
   function nowMs() { return Date.now() + state.offset; }  // the server's (event-time) clock
+
+  const formats = {};
+  // "10:32:05" in time zone `tz` (the shop's); the zone is named once, in the header
+  function clock(ms, tz) {
+    let f = formats[tz];
+    if (!f) {
+      f = formats[tz] = new Intl.DateTimeFormat("en-GB", { timeZone: tz || "UTC",
+        hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
+    }
+    return f.format(new Date(ms));
+  }
+  // A time of a row: its shop's clock, with the zone when the board shows several zones
+  function shopTime(ms, tz) {
+    return clock(ms, tz) + (state.zones.length > 1 ? " " + tz : "");
+  }
 
   async function get(path, signal) {
     const q = new URLSearchParams();
@@ -44,6 +63,7 @@
       if (state.shop && !names.includes(state.shop)) select.appendChild(new Option(state.shop, state.shop));
     }
     select.value = state.shop;
+    state.zones = [...new Set(summary.shops.map((s) => s.timezone))].sort();
   }
 
   function renderKpis(summary) {
@@ -66,7 +86,8 @@
         row.dataset.breached = k.breached;
         row.dataset.value = k.value === null ? "" : k.value;
         const label = document.createElement("span");
-        label.textContent = k.label + " (" + k.name + ")";
+        label.textContent = k.label;
+        label.title = k.name;
         const value = document.createElement("span");
         value.className = "value";
         value.textContent = pct(k.value);
@@ -78,8 +99,8 @@
       }
       const waits = document.createElement("div");
       waits.className = "muted";
-      waits.textContent = "等待 open " + s.open_waits + " · 临近超时 at risk " + s.at_risk_waits +
-        " · 最久 oldest " + secs(s.oldest_wait_seconds);
+      waits.textContent = "等待 waiting " + s.waiting + " · 已超时 breached " + s.breached_waits +
+        " · 临近超时 at risk " + s.at_risk_waits + " · 最久 oldest " + secs(s.oldest_wait_seconds);
       card.appendChild(waits);
       box.appendChild(card);
       if (!s.counting.counting) notes.push(s.shop_id + ": " + s.counting.message);
@@ -92,6 +113,15 @@
     $("workers").textContent = down.map((w) => "worker down: " + w.url + " (" + w.error + ")").join(" · ");
   }
 
+  // A buyer every KPI of whom is lost and a window ran out: marked breached, with how long over
+  function over(w) { return w.breached && !w.saveable; }
+  function status(w) {
+    if (w.saveable) return "可挽回 saveable" + (w.lost.length ? " · 已失 lost " + w.lost.join("、") : "");
+    if (w.breached) return "已超时 breached · 失去 lost " + (w.lost.join("、") || "–");
+    if (w.lost.length) return "今日已失 lost today · " + w.lost.join("、");
+    return "不计入 not counted";
+  }
+
   function renderWaits(data) {
     state.waits = data.waits;
     $("waits-count").textContent = "(" + data.waits.length + " / " + data.total + ")";
@@ -102,25 +132,74 @@
       tr.dataset.ref = w.ref;
       tr.dataset.start = w.start_ms;
       tr.dataset.risk = w.at_risk_seconds * 1000;
-      tr.dataset.deadline = w.deadlines[0].deadline_ms;
+      tr.dataset.deadline = w.next_deadline_ms;
+      tr.dataset.saveable = w.saveable ? "1" : "";
+      if (over(w)) {
+        tr.dataset.over = data.now_ms - w.over_seconds * 1000;  // when the first window ran out
+        tr.classList.add("breached");
+      } else if (!w.saveable) {
+        tr.classList.add("unsaveable");
+      }
       if (w.ref === state.ref) tr.classList.add("picked");
-      cell(tr, w.shop_id); cell(tr, w.ref); cell(tr, w.agent); cell(tr, w.start.slice(11, 19));
-      cell(tr, "", "age"); cell(tr, "", "left"); cell(tr, w.counted ? "是 yes" : "否 no");
+      cell(tr, w.shop_id); cell(tr, w.ref); cell(tr, w.agent);
+      cell(tr, shopTime(w.start_ms, w.timezone), "since");
+      cell(tr, "", "age"); cell(tr, "", "left"); cell(tr, status(w), "status");
       body.appendChild(tr);
     }
     tick();
+    const picked = body.querySelector("tr.picked");
+    if (picked && !state.scrolled) {
+      state.scrolled = true;
+      picked.scrollIntoView({ block: "center" });
+    }
   }
 
   function tick() {
     const now = nowMs();
     for (const tr of $("waits").tBodies[0].rows) {
       const age = now - Number(tr.dataset.start);
-      const left = Number(tr.dataset.deadline) - now;
       tr.querySelector(".age").textContent = secs(age / 1000);
-      tr.querySelector(".left").textContent = secs(left / 1000);
-      tr.classList.toggle("at-risk", age >= Number(tr.dataset.risk));
-      tr.classList.toggle("breached", left < 0);
+      const left = tr.querySelector(".left");
+      if (tr.dataset.over) {
+        left.textContent = "超时 over " + secs((now - Number(tr.dataset.over)) / 1000);
+      } else {
+        const ms = Number(tr.dataset.deadline) - now;
+        left.textContent = ms < 0 ? "超时 over " + secs(-ms / 1000) : secs(ms / 1000);
+        tr.classList.toggle("breached", ms < 0 && tr.dataset.saveable === "1");
+        tr.classList.toggle("at-risk", ms >= 0 && tr.dataset.saveable === "1" &&
+                            age >= Number(tr.dataset.risk));
+      }
     }
+    const zones = state.zones.length ? state.zones : ["UTC"];
+    $("clock").textContent = "店铺时间 shop time " +
+      zones.map((z) => clock(now, z) + " " + z).join(" · ");
+  }
+
+  function renderPicked(data) {
+    const box = $("picked");
+    box.hidden = false;
+    box.replaceChildren();
+    const head = document.createElement("strong");
+    head.textContent = "会话 conversation " + data.ref + (data.shop_id ? " · " + data.shop_id : "");
+    box.appendChild(head);
+    const text = document.createElement("span");
+    box.dataset.status = data.found ? data.status : "missing";
+    if (!data.found) {
+      text.textContent = " · 未找到：会话已过保留期或不在此看板 not found (evicted, or another board)";
+    } else if (data.waiting) {
+      const w = data.waiting;
+      text.textContent = " · 等待中 waiting since " + shopTime(w.start_ms, w.timezone) + " · " +
+        status(w) + (over(w) ? " · 超时 over " + secs(w.over_seconds) : "");
+      box.dataset.breached = over(w) ? "1" : "";
+    } else {
+      const kpis = data.kpis.filter((k) => k.breached).map((k) => k.label);
+      text.textContent = " · 已回复，买家不再等待 answered, not waiting · 最后消息 last message " +
+        data.last_event.slice(11, 19) + " " + data.timezone + "（客服 " + data.last_agent + "）· " +
+        data.day + "：等待 " + data.waits + " 次，超时 " + data.breached + " 次，回复 " +
+        data.responses + " 次" + (kpis.length ? " · 失去 lost " + kpis.join("、") : "");
+    }
+    box.appendChild(text);
+    for (const tr of $("waits").tBodies[0].rows) tr.classList.toggle("picked", tr.dataset.ref === state.ref);
   }
 
   function renderAgents(data) {
@@ -139,12 +218,19 @@
   function renderViolations(data) {
     const body = $("violations").tBodies[0];
     body.replaceChildren();
-    for (const v of data.violations) {
+    // critical first, then newest first by event time (the order the answer has)
+    const items = data.violations.map((v, i) => [v, i]);
+    items.sort((a, b) => ((SEVERITY_RANK[a[0].severity] ?? 3) - (SEVERITY_RANK[b[0].severity] ?? 3)) ||
+                         a[1] - b[1]);
+    for (const [v] of items) {
       const tr = document.createElement("tr");
       tr.dataset.id = v.id;
-      cell(tr, (v.ts || "").slice(11, 19)); cell(tr, v.shop_id); cell(tr, v.agent);
-      cell(tr, v.categories.join(", "), "sev-" + v.severity);
-      cell(tr, v.how.length ? v.how.join(", ") : "–"); cell(tr, v.text, "text");
+      tr.dataset.severity = v.severity;
+      cell(tr, (v.ts || "").slice(11, 19)); cell(tr, SEVERITY_TEXT[v.severity] || v.severity, "sev-" + v.severity);
+      cell(tr, v.shop_id); cell(tr, v.agent);
+      const cat = cell(tr, v.categories.join(", "), "sev-" + v.severity);
+      if (v.how.length) cat.title = "发现方式 how: " + v.how.join(", ");
+      cell(tr, v.text, "text");
       body.appendChild(tr);
     }
   }
@@ -153,11 +239,17 @@
   // answered (or timed out, REQUEST_TIMEOUT_MS) and POLL_MS have passed, so a slow worker
   // never has two requests of the same panel in flight.
   const PANELS = {
-    summary: { path: "api/summary", render(d) { renderShops(d); renderKpis(d); } },
-    waits: { path: "api/waits?limit=200", render: renderWaits },
-    agents: { path: "api/agents?limit=100", render: renderAgents },
-    violations: { path: "api/violations?limit=30", render: renderViolations },
+    summary: { path: () => "api/summary", render(d) { renderShops(d); renderKpis(d); } },
+    waits: { path: () => "api/waits?limit=200", render: renderWaits },
+    agents: { path: () => "api/agents?limit=100", render: renderAgents },
+    violations: { path: () => "api/violations?limit=30" +
+                    (state.severity ? "&severity=" + encodeURIComponent(state.severity) : ""),
+                  render: renderViolations },
   };
+  if (state.ref) {
+    PANELS.picked = { path: () => "api/conversation?ref=" + encodeURIComponent(state.ref),
+                      render: renderPicked };
+  }
   const REQUEST_TIMEOUT_MS = 10000;
   const inFlight = {};  // panel -> true while its request is out
   const timers = {};    // panel -> the timer of its next request
@@ -172,11 +264,11 @@
     const abort = new AbortController();
     const timeout = setTimeout(() => abort.abort(), REQUEST_TIMEOUT_MS);
     try {
-      const data = await get(panel.path, abort.signal);
+      const data = await get(panel.path(), abort.signal);
       if (!dirty[name]) {  // an answer for the shop shown before the change is dropped
         state.offset = data.now_ms - Date.now();
         panel.render(data);
-        $("updated").textContent = "updated " + new Date().toLocaleTimeString();
+        $("updated").textContent = "";
         document.body.dataset.loaded = "1";
       }
     } catch (err) {
@@ -191,13 +283,26 @@
 
   function refreshAll() { for (const name in PANELS) refresh(name); }
 
-  $("shop").addEventListener("change", (e) => {
-    state.shop = e.target.value;
+  function remember(name, value) {
     const q = new URLSearchParams(location.search);
-    if (state.shop) q.set("shop", state.shop); else q.delete("shop");
+    if (value) q.set(name, value); else q.delete(name);
     q.delete("token");
     history.replaceState(null, "", "?" + q);
+  }
+
+  $("shop").addEventListener("change", (e) => {
+    state.shop = e.target.value;
+    remember("shop", state.shop);
     refreshAll();
+  });
+  $("severity").value = state.severity;
+  $("severity").addEventListener("change", (e) => {
+    state.severity = e.target.value;
+    const q = new URLSearchParams(location.search);
+    q.set("severity", state.severity);
+    q.delete("token");
+    history.replaceState(null, "", "?" + q);
+    refresh("violations");
   });
   refreshAll();
   setInterval(tick, 250);
