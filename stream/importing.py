@@ -191,8 +191,8 @@ class RowMapper:
                               f"a hash of the row")
         for fld, value in self.constants.items():
             if header is not None:
-                self.notes.append(f"{source}: no column {value!r}: every row gets "
-                                  f"{fld}={value!r}")
+                self.notes.append(f"{source}: {fld}={value!r} on every row (a constant: "
+                                  f"the header has no column {value!r})")
         spec.notes.extend(self.notes)
 
     def _constant(self, fld: str, value: str, header: list[str], source: str) -> None:
