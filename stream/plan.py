@@ -448,8 +448,8 @@ def handling(history: History, shop: str, opts: SizingOptions) -> tuple[Input | 
         concurrency = Input("concurrency", Decimal(str(opts.concurrency)), "given: --concurrency")
     elif observed:
         concurrency = Input("concurrency", Decimal(str(observed)),
-                            "observed: Σ response ÷ Σ busy time of the agents' replies in the "
-                            "log (waits answered at once)")
+                            "observed: Σ held ÷ Σ busy time of the agents' replies in the log "
+                            "(a wait held up to 5 min)")
     else:
         concurrency = Input("concurrency", Decimal(1),
                             "assumed: 1 (the history does not show it); give --concurrency")
@@ -461,8 +461,8 @@ def handling(history: History, shop: str, opts: SizingOptions) -> tuple[Input | 
     elif busy is not None and history.source == "log":
         per_wait = busy * (observed or 1.0)
         handle = Input("handling per wait", Decimal(str(per_wait)),
-                       f"observed: mean response per agent reply in the log (busy time per "
-                       f"reply {busy:.1f} s × {observed or 1.0:.2f} at once)")
+                       f"observed: mean held time per agent reply in the log (busy time "
+                       f"per reply {busy:.1f} s × {observed or 1.0:.2f} at once)")
     elif busy is not None:
         handle = Input("handling per wait", Decimal(str(round(busy, 1))),
                        "observed: mean response time of the report (an upper bound: it "

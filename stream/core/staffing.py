@@ -26,8 +26,8 @@ and the ratio measured from the current load would only echo the agents already 
 **As contact centres size it** (:func:`size`, :class:`Sizing`). A contact's handling ``h``
 and the contacts an agent holds at once ``c`` (chat concurrency) enter Erlang C as the agent's
 time per contact, ``h ÷ c``. From a log both are observed (:attr:`ShopLoad.concurrency_total`:
-Σ response ÷ Σ busy; ``h`` = the mean response time per reply), so ``h ÷ c`` is the busy time
-per reply above and nothing is counted twice; a given concurrency asks what the same chats
+Σ held ÷ Σ busy; ``h`` = the mean held time per reply), so ``h ÷ c`` is the busy time per
+reply above and nothing is counted twice; a given concurrency asks what the same chats
 need when agents hold more or fewer at once. Each interval gets its agents on duty, service
 level, occupancy (traffic ÷ agents), average wait (Erlang C's average speed of answer), and
 the agents to roster after shrinkage (breaks, meetings, absence: on duty ÷ (1 − shrinkage),
@@ -64,6 +64,7 @@ WINDOW_MS = 15 * 60 * 1000  # the sliding window of event time for rates and act
 MIN_SPAN_MS = 60 * 1000  # a window younger than this is taken as this long (no wild rates)
 MAX_AGENTS = 100_000  # the search for agents stops here (an absurd load, not a shop)
 DEFAULT_KPI = "default"
+HELD_CAP_MS = 5 * 60 * 1000  # a wait counts as in an agent's hands for at most this long
 DEFAULT_SHRINKAGE = Decimal("0.30")  # breaks, meetings, absence: the contact centres' usual share
 REPLY = "reply"  # a contact is in time when the reply comes within the window (queue + handling)
 PICKUP = "pickup"  # in time when an agent takes it within the window (queue only: call centres)
@@ -310,7 +311,7 @@ class ShopLoad:
     first_ms: int | None = None  # the earliest event time seen (a young window is shorter)
     busy_total_ms: int = 0  # over the whole history: the fallback handling time, and `plan`'s
     replies_total: int = 0
-    response_total_ms: int = 0  # Σ (reply − wait start) of the same replies: `plan`'s concurrency
+    response_total_ms: int = 0  # Σ min(reply − wait start, HELD_CAP_MS): `plan`'s concurrency
 
     def trim(self, now_ms: int) -> None:
         """Forget entries older than the window ending at ``now_ms``."""
@@ -329,13 +330,16 @@ class ShopLoad:
 
     @property
     def concurrency_total(self) -> float | None:
-        """Buyers waiting on the same agent at once, over the history: Σ response ÷ Σ busy.
+        """Waits an agent answers at once, over the history: Σ held ÷ Σ busy.
 
-        Σ (reply − wait start) over an agent's replies is the time integral of the waits the
-        agent had open, and Σ busy the time the agent had any: their ratio is the mean number
-        of buyers an agent answered at once while answering anyone. The busy time per reply
-        (:attr:`handle_seconds_total`) times this is the mean response time per reply, the
-        handling of one chat as a contact centre measures it.
+        A wait is held from its start to the agent's reply, up to :data:`HELD_CAP_MS`: Σ held
+        over an agent's replies is the time integral of the waits the agent had in hand, and
+        Σ busy the time the agent had any, so their ratio is the mean number answered at once
+        while answering anyone. The cap keeps a backlog out of it: a buyer left waiting for
+        an hour was queued, not answered alongside the others (without it, four agents behind
+        on a busy month look like 180 chats at once). The busy time per reply
+        (:attr:`handle_seconds_total`) times this is the mean held time per reply, one chat's
+        handling as a contact centre counts it.
         """
         return self.response_total_ms / self.busy_total_ms if self.busy_total_ms else None
 
@@ -379,7 +383,8 @@ class StaffingBook:
                     load.replies.append((ts_ms, busy))
                     load.busy_total_ms += busy
                     load.replies_total += 1
-                    load.response_total_ms += max(ts_ms - outcome.start_ms, 0)
+                    load.response_total_ms += min(max(ts_ms - outcome.start_ms, 0),
+                                                  HELD_CAP_MS)
                     load.last_reply[agent_id] = max(previous, ts_ms)
         if sender == AGENT and agent_id is not None:
             if ts_ms > load.last_message.get(agent_id, -1):

@@ -17,6 +17,7 @@ from stream.core.engine import Engine
 from stream.core.reply_window import WaitClosed, WaitOpened
 from stream.core.staffing import (
     DEFAULT_SHRINKAGE,
+    HELD_CAP_MS,
     PICKUP,
     WINDOW_MS,
     Kpi,
@@ -221,11 +222,17 @@ def test_busy_time_per_reply_is_recovered_from_the_reply_stream() -> None:
     (later,) = book.advise("s1", T0 + 100_000 + WINDOW_MS, [kpi])
     assert (later.arrivals, later.agents_active, later.agents_needed) == (0, 0, 0)
     assert later.handle_seconds == pytest.approx(40.0)  # the history's mean stays known
-    # concurrency over the history: a1 held c1 and c2 at once for 30 s. Σ response
+    # concurrency over the history: a1 held c1 and c2 at once for 30 s. Σ held
     # (40 + 60 + 50) ÷ Σ busy (40 + 30 + 50): 1.25 buyers answered at once
     load = book.shops["s1"]
     assert load.concurrency_total == pytest.approx(150 / 120)
     assert load.handle_seconds_total * load.concurrency_total == pytest.approx(150 / 3)
+    # a buyer left an hour is held for 5 minutes only: a backlog is not concurrency
+    book.observe("s1", "buyer", None, T0 + 200_000, [_open("c5", T0 + 200_000)])
+    book.observe("s1", "agent", "a2", T0 + 3_800_000,
+                 [_close("c5", T0 + 200_000, T0 + 3_800_000)])
+    assert load.response_total_ms == 150_000 + HELD_CAP_MS
+    assert load.busy_total_ms == 120_000 + 3_600_000
 
 
 def test_arrivals_with_no_reply_yet_cannot_be_sized() -> None:
