@@ -36,6 +36,7 @@ template works (or that the templates' ``max`` cannot fill) makes the roster imp
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -112,6 +113,15 @@ class Shift:
 
 def _hour(h: int) -> str:
     return f"{h % HOURS:02d}:00"
+
+
+def _width(text: str) -> int:
+    """Terminal columns: 早班 takes four."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(width - _width(text), 0)
 
 
 # --- reading templates ------------------------------------------------------------------------
@@ -310,13 +320,13 @@ def solve_roster(shifts: Sequence[Shift], need: Sequence[int]) -> Roster:
 
 def render(roster: Roster) -> list[str]:
     """The roster per template, then each hour's cover against its need, and the totals."""
-    width = max(len(s.name) for s in (*roster.shifts, Shift("shift", 0, 1)))
+    width = max(_width(s.name) for s in (*roster.shifts, Shift("shift", 0, 1)))
     span = max(len(s.describe()) for s in roster.shifts)
-    lines = [f"{'shift':<{width}}  {'hours':<{span}}{'paid':>6}{'agents':>8}"]
+    lines = [f"{_pad('shift', width)}  {'hours':<{span}}{'paid':>6}{'agents':>8}"]
     for shift, n in zip(roster.shifts, roster.agents, strict=True):
         cap = "" if shift.max_agents is None else f"  (max {shift.max_agents})"
-        lines.append(f"{shift.name:<{width}}  {shift.describe():<{span}}{shift.paid_hours:>5}h"
-                     f"{n:>8,}{cap}")
+        lines.append(f"{_pad(shift.name, width)}  {shift.describe():<{span}}"
+                     f"{shift.paid_hours:>5}h{n:>8,}{cap}")
     lines.append(f"total: {roster.total_agents:,} agents, {roster.agent_hours:,} paid "
                  f"agent-hours")
     lines.append("")
