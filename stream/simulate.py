@@ -143,6 +143,9 @@ class Rates:
     pay: float = 0.8
     refund: float = 0.08
     silent_buyer: float = 0.03
+    # share of customer conversations the platform hands to an agent as they open (分流: a
+    # transfer event at the buyer's first message), so that the first wait has an agent
+    assign: float = 0.0
 
 
 # Prices of the simulated goods, fen: cheap accessories to a winter coat.
@@ -341,6 +344,9 @@ class TrafficModel:
                 yield msg(t + rng.randint(20_000, 120_000), "agent", "亲，不需要哦", agent)
             return
 
+        if r_assign := self.rates.assign:  # no draw at all when off: same events as before
+            if rng.random() < r_assign:
+                yield t, {**base, "ts": t, "type": "transfer", "agent_id": agent}
         rounds = 1
         while rounds < 4 and rng.random() < 0.45:
             rounds += 1
@@ -461,9 +467,11 @@ def write_log(path: str, n_events: int, seed: int = 1, *, rate: float = 20.0, sh
 
 
 # The trial log's default: whole days of traffic (quiet nights, a busy evening), each buyer
-# a few conversations a week, as a shop's own history would be.
+# a few conversations a week, most conversations handed to an agent as they open, as a
+# shop's own history would be.
 TRIAL_DAYS = 7
 TRIAL_BUYERS = 20_000
+TRIAL_RATES = Rates(assign=0.9)
 
 
 def days_before_ms(now_ms: int, days: int) -> int:
@@ -651,7 +659,7 @@ def _write_trial(path: str, events: int, seed: int | None, rate: float | None, d
     size = write_log(path, events, 1 if seed is None else seed, rate=rate, shops=shops,
                      agents=agents, buyers=TRIAL_BUYERS if buyers is None else buyers,
                      start_ms=days_before_ms(int(time.time() * 1000), days), counts=counts,
-                     platforms=platforms)
+                     platforms=platforms, rates=TRIAL_RATES)
     first, last = (datetime.fromtimestamp(counts[k] / 1000, _CST).strftime("%Y-%m-%d %H:%M")
                    for k in ("first_ms", "last_ms"))
     invalid = counts["invalid"]

@@ -210,3 +210,18 @@ def test_an_unknown_platform_in_the_mix_names_the_known_ones(tmp_path):
     assert result.exit_code != 0
     assert "unknown platform 'pinduoduo'" in result.output and "pdd" in result.output
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_the_trial_hands_most_conversations_to_an_agent_and_the_default_does_not():
+    from stream.simulate import TRIAL_RATES, Rates
+
+    def transfers(rates):
+        model = TrafficModel(seed=5, shops=2, buyers=3000, rate=5, rates=rates)
+        items = list(itertools.islice(model.events(), 5000))
+        events = [e for e in map(decode, (i.value for i in items)) if not isinstance(e, Invalid)]
+        return items, [e for e in events if e.type == "transfer"]
+
+    _, none = transfers(Rates())
+    assert none == []
+    _, handed = transfers(TRIAL_RATES)
+    assert len(handed) > 100 and all(e.agent_id for e in handed)
