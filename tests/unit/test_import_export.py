@@ -285,3 +285,17 @@ def test_a_constant_for_an_enumerated_field_must_be_one_of_its_values(tmp_path):
         list(read_events([str(path)], csv_columns={"type": "msg"}))
     with pytest.raises(InputError, match="sender cannot be 'boss'"):
         parse_maps(["sender=老板:boss"])
+
+
+def test_jobs_read_an_export_the_same_way(tmp_path):
+    export = _csv(tmp_path / "export.csv")
+    outputs = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"daily-{jobs}.csv"
+        result = _backfill("--input", str(export), *CSV_OPTIONS, "--jobs", jobs,
+                           "--report", str(out),
+                           "--breach-records", str(tmp_path / f"breaches-{jobs}.csv"))
+        assert result.exit_code == 0, result.output
+        outputs[jobs] = (out.read_bytes(), (tmp_path / f"breaches-{jobs}.csv").read_bytes())
+    assert outputs["1"] == outputs["2"]
+    assert outputs["1"][1].count(b"\n") > 2  # a header and breaches
