@@ -27,7 +27,7 @@ from stream.core.guard import ContentFlagged
 from stream.core.kpi_state import KpiBreached
 from stream.core.reply_window import BreachRetracted, WaitBreached
 from stream.core.rows import Conversation
-from stream.records import breach_id, breach_record, dead_letter, fit_violation, violation_record
+from stream.records import breach_record, dead_letter, fit_violation, violation_record
 from stream.schema import Invalid, decode
 
 log = logging.getLogger(__name__)
@@ -218,10 +218,10 @@ class Pipeline:
         log.warning("dead-lettered %s: %s", source, bad.reason[:300])
 
     def _publish_breach(self, breach: WaitBreached | KpiBreached, conv: Conversation) -> None:
-        """One ``chat.breaches`` record per breached wait of each KPI.
+        """One ``chat.breaches`` record and one breach alert per breached wait of each KPI.
 
-        A mirror KPI's breach is its base wait's (that record names it); the base wait's
-        breach alone raises an alert, as before KPIs.
+        A mirror KPI's breach is its base wait's (that record names it). The alert pusher
+        folds the alerts of one shop and KPI into one alert counting them.
         """
         if isinstance(breach, KpiBreached) and breach.mirror:
             return
@@ -230,16 +230,17 @@ class Pipeline:
         record = breach_record(breach, tz, policies.kpis(conv.platform, conv.shop_id).base_name)
         self.records.send(self.settings.breaches_topic, breach.conversation_id.encode(),
                           _json.encode(record))
-        if isinstance(breach, KpiBreached):
-            return
-        self.board.breach(record)
+        if not isinstance(breach, KpiBreached):
+            self.board.breach(record)
         if self.alerts is not None:
+            titles = {k.name: k.title for k in policies.kpis(conv.platform, conv.shop_id).kpis}
             self.alerts.submit_nowait(EventAlert.reply_window_breached(
                 shop=breach.shop_id, agent=breach.agent,
                 conversation_id=log_ref(breach.conversation_id),  # the id holds the buyer's
+                start=datetime.fromtimestamp(breach.start_ms / 1000, tz),
                 at=datetime.fromtimestamp(breach.deadline_ms / 1000, tz),
                 wait_seconds=(breach.deadline_ms - breach.start_ms) / 1000,
-                ref=log_ref(breach_id(breach))))
+                kpi=record["kpi"], title=titles.get(record["kpi"], "")))
 
     def _publish_violation(self, flagged: ContentFlagged, conv: Conversation) -> None:
         _, tz = self.engine.policies.resolve(conv.platform, conv.shop_id)

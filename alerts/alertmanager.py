@@ -9,6 +9,13 @@ batch stays in the spool and is retried with exponential backoff (capped, with j
 worker restart re-opens the same spool and sends what was pending. The spool is bounded: past
 ``max_pending`` alerts new ones are dropped and counted (``outcome="dropped"``).
 
+Breached waits are not one alert each: :meth:`AlertPusher.submit_nowait` folds the breaches of
+one shop and KPI into one alert (labels: shop, KPI, the worker that counted them) whose
+annotations carry their count and the latest wait: when its buyer began to wait and when the
+window ran out. It is pushed at the first breach, then at most every ``refresh_seconds`` while
+the count grows, and resolves ``hold_seconds`` after the last push. Alertmanager's grouping per
+alert name and shop makes it one notice per shop, at most every ``group_interval``.
+
 Alertmanager then applies grouping, dedup, silences and inhibition. Event alerts are points in
 time, so each is sent with ``endsAt`` = send time + ``hold_seconds``: it resolves on its own.
 
@@ -31,9 +38,11 @@ Usage by the worker::
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import random
+import socket
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -77,6 +86,7 @@ class EventAlert:
     # into one alert and the second hand-over would never page. Alertmanager still groups
     # them per shop into one notification.
     ref: str = ""
+    extra_labels: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def forbidden_content(cls, *, shop: str, agent: str, category: str, masked_text: str,
@@ -85,16 +95,43 @@ class EventAlert:
         """Build the alert for a critical violation: pages (DOMAIN.md §5)."""
         return cls(FORBIDDEN_CONTENT, shop, agent, severity, category, at,
                    summary=f"店铺 {shop} 客服 {agent} 发送了禁止内容（{category}）",
-                   text=masked_text, conversation_id=conversation_id, link=link, ref=ref)
+                   text=masked_text, conversation_id=conversation_id, link=link, ref=ref,
+                   extra_annotations={"timezone": _zone_name(at)})
 
     @classmethod
     def reply_window_breached(cls, *, shop: str, agent: str, conversation_id: str,
-                              at: datetime, wait_seconds: float, severity: str = "warning",
-                              link: str = "", ref: str = "") -> EventAlert:
-        """Build the alert for a breached wait: warning, grouped per shop by Alertmanager (DOMAIN.md §5)."""
-        return cls(REPLY_WINDOW_BREACHED, shop, agent, severity, "reply_window", at,
-                   summary=f"店铺 {shop} 有买家等待超过 {wait_seconds:.0f} 秒未回复",
-                   conversation_id=conversation_id, link=link, ref=ref)
+                              at: datetime, wait_seconds: float, kpi: str = "",
+                              title: str = "", start: datetime | None = None,
+                              severity: str = "warning", link: str = "") -> EventAlert:
+        """Build the alert for one breached wait of a KPI: a warning (docs/alerts.md).
+
+        ``start`` is when the buyer began to wait (default ``at`` minus the window), ``at``
+        when the window ran out, both in the shop's time zone; ``title`` the KPI's name as
+        users know it (default: the window's, 「5分钟回复率」 for 300 s). The pusher folds
+        the breaches of one shop and KPI into one alert counting them
+        (:meth:`AlertPusher.submit_nowait`): the labels name the shop and KPI only, the
+        latest wait's agent and conversation are annotations.
+        """
+        start = start or at - timedelta(seconds=wait_seconds)
+        title = title or window_title(wait_seconds)
+        labels = {"title": title, **({"kpi": kpi} if kpi else {})}
+        return cls(REPLY_WINDOW_BREACHED, shop, "", severity, "reply_window", at,
+                   summary=f"店铺 {shop}「{title}」买家等待超时未回复",
+                   conversation_id=conversation_id, link=link, extra_labels=labels,
+                   extra_annotations={
+                       "count": "1", "agent": agent, "timezone": _zone_name(at),
+                       "waiting_since": start.isoformat(timespec="seconds"),
+                       "window_end": at.isoformat(timespec="seconds")})
+
+    def identity(self) -> tuple[tuple[str, str], ...]:
+        """The labels that make this alert one alert to Alertmanager."""
+        return tuple(sorted(self._labels().items()))
+
+    def _labels(self) -> dict[str, str]:
+        labels = {"alertname": self.alertname, "shop": self.shop, "agent": self.agent,
+                  "severity": self.severity, "category": self.category,
+                  **({"ref": self.ref} if self.ref else {}), **self.extra_labels}
+        return {k: v for k, v in labels.items() if v}
 
     def with_board(self, base: str, ref: str) -> EventAlert:
         """A copy linked to the board at ``base``, filtered to its shop and conversation.
@@ -116,9 +153,7 @@ class EventAlert:
                        "runbook_url": runbook_url(RUNBOOK_PATH, self.alertname),
                        **self.extra_annotations}
         body: dict[str, Any] = {
-            "labels": {"alertname": self.alertname, "shop": self.shop, "agent": self.agent,
-                       "severity": self.severity, "category": self.category,
-                       **({"ref": self.ref} if self.ref else {})},
+            "labels": self._labels(),
             "annotations": {k: v for k, v in annotations.items() if v},
             "startsAt": _iso(self.starts_at),
             "endsAt": _iso(max(ends_at, self.starts_at + timedelta(seconds=1))),
@@ -135,6 +170,7 @@ class EventAlert:
             "starts_at": _iso(self.starts_at), "summary": self.summary, "text": self.text,
             "conversation_id": self.conversation_id, "link": self.link,
             "extra_annotations": self.extra_annotations, "ref": self.ref,
+            "extra_labels": self.extra_labels,
         }, ensure_ascii=False)
 
     @classmethod
@@ -143,6 +179,17 @@ class EventAlert:
         doc = json.loads(raw)
         doc["starts_at"] = datetime.fromisoformat(doc["starts_at"].replace("Z", "+00:00"))
         return cls(**doc)
+
+
+def _zone_name(at: datetime) -> str:
+    """The IANA name of ``at``'s time zone (the shop's), for the notice to show its times in."""
+    return getattr(at.tzinfo, "key", None) or "UTC"
+
+
+def window_title(wait_seconds: float) -> str:
+    """A reply-window KPI's name as users know it: 「5分钟回复率」, 「30秒回复率」."""
+    w = int(wait_seconds)
+    return f"{w // 60}分钟回复率" if w % 60 == 0 else f"{w}秒回复率"
 
 
 def board_link(base: str, shop: str = "", ref: str = "") -> str:
@@ -253,6 +300,38 @@ class Spool:
         self._db.close()
 
 
+@dataclass
+class _Tally:
+    """The breaches of one shop and KPI since their alert began firing (one episode)."""
+
+    first_at: datetime  # when the first window of the episode ran out
+    latest: EventAlert
+    count: int = 0
+    pushed_at: datetime | None = None  # pusher clock of the last push
+    live_until: datetime | None = None  # the last push's alert ends then (pusher clock)
+    dirty: bool = False  # counted breaches not pushed yet
+
+    def folded(self, worker: str) -> EventAlert:
+        """The one alert of the episode: the latest wait's details and the count."""
+        latest = self.latest
+        title = latest.extra_labels.get("title", "")
+        return replace(
+            latest, starts_at=self.first_at,
+            summary=f"店铺 {latest.shop}「{title}」{self.count} 次等待超时未回复",
+            extra_labels={**latest.extra_labels, **({"worker": worker} if worker else {})},
+            extra_annotations={**latest.extra_annotations, "count": str(self.count)})
+
+
+def default_worker(spool_dir: str | Path) -> str:
+    """The worker's name on the breach alerts it counts: host and a digest of its spool.
+
+    Several workers count the breaches of one shop (its conversations are spread over all
+    partitions): each pushes its own alert, and the pager adds their counts up.
+    """
+    digest = hashlib.blake2b(str(Path(spool_dir).resolve()).encode(), digest_size=3).hexdigest()
+    return f"{socket.gethostname()}-{digest}"
+
+
 class AlertPusher:
     """Queue event alerts durably and deliver them to Alertmanager (see module docstring)."""
 
@@ -269,7 +348,15 @@ class AlertPusher:
         request_timeout: float = 5.0,
         metrics: PusherMetrics | None = None,
         clock: Callable[[], datetime] | None = None,
+        refresh_seconds: float = 60.0,
+        worker: str | None = None,
     ) -> None:
+        """Spool under ``spool_dir``, deliver to Alertmanager at ``url``.
+
+        ``refresh_seconds``: how often at most a growing breach count is pushed again (well
+        under ``hold_seconds``, so the alert stays firing while breaches go on); ``worker``
+        names this worker on the breach alerts (default :func:`default_worker`).
+        """
         self.endpoint = url.rstrip("/") + "/api/v2/alerts"
         self.spool = Spool(spool_dir)
         self.max_pending = max_pending
@@ -280,6 +367,9 @@ class AlertPusher:
         self.timeout = aiohttp.ClientTimeout(total=request_timeout)
         self.metrics: PusherMetrics = metrics or NullMetrics()
         self.clock: Callable[[], datetime] = clock or _utc_now  # wall clock; tests pass their own
+        self.refresh = timedelta(seconds=refresh_seconds)
+        self.worker = default_worker(spool_dir) if worker is None else worker
+        self._tallies: dict[tuple[tuple[str, str], ...], _Tally] = {}
         self._stale_streak = 0
         self._wake = asyncio.Event()
         self._closed = False
@@ -308,6 +398,52 @@ class AlertPusher:
         if self._stale_streak:
             log.info("%d stale event alerts not sent", self._stale_streak)
             self._stale_streak = 0
+        if alert.alertname == REPLY_WINDOW_BREACHED:
+            return self._count(alert)
+        return self._spool(alert)
+
+    def _count(self, alert: EventAlert) -> bool:
+        """Fold a breach into its shop and KPI's alert; push it now if it is due."""
+        now = self.clock()
+        key = alert.identity()
+        tally = self._tallies.get(key)
+        if tally is None or (tally.live_until is not None and now >= tally.live_until
+                             and not tally.dirty):
+            tally = self._tallies[key] = _Tally(alert.starts_at, alert)
+        tally.count += 1
+        tally.latest = alert
+        if tally.pushed_at is None or now - tally.pushed_at >= self.refresh:
+            return self._push(tally, now)
+        tally.dirty = True
+        self._wake.set()
+        return True
+
+    def _push(self, tally: _Tally, now: datetime) -> bool:
+        if not self._spool(tally.folded(self.worker)):
+            tally.dirty = True
+            return False
+        tally.pushed_at, tally.live_until, tally.dirty = now, now + self.hold, False
+        return True
+
+    def flush_counts(self) -> datetime | None:
+        """Push the grown counts that are due; forget the episodes that are over.
+
+        Returns when the next count falls due (None: none waits). :meth:`run` calls it.
+        """
+        now = self.clock()
+        due: datetime | None = None
+        for key, tally in list(self._tallies.items()):
+            if tally.dirty:
+                at = (tally.pushed_at or now) + self.refresh
+                if at <= now:
+                    self._push(tally, now)
+                    continue
+                due = at if due is None else min(due, at)
+            elif tally.live_until is not None and now >= tally.live_until:
+                del self._tallies[key]
+        return due
+
+    def _spool(self, alert: EventAlert) -> bool:
         if len(self.spool) >= self.max_pending:
             self.metrics.pushed("dropped", 1)
             log.warning("alert spool full (%d alerts): dropped %s for shop %s",
@@ -328,11 +464,17 @@ class AlertPusher:
         delay = self.backoff_initial
         async with aiohttp.ClientSession(timeout=self.timeout) as session:
             while not self._closed:
+                due = self.flush_counts()
                 batch = self.spool.head(self.batch_size)
                 if not batch:
                     self._idle.set()
                     self._wake.clear()
-                    await self._wake.wait()
+                    wait = None if due is None else max(
+                        0.0, (due - self.clock()).total_seconds())
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                    except TimeoutError:
+                        pass
                     continue
                 delivered = await self._post(session, batch)
                 if delivered:

@@ -3,7 +3,11 @@
 ``chatwatch alertmanager-config [--out FILE]`` writes a configuration with:
 
 * a page route and a warning route, both delivered to the pager bridge (``alerts.pager``),
-  grouped by alert name and shop, so a burst of breached waits in one shop is one notice;
+  grouped by alert name and shop, so a burst of breached waits in one shop is one notice; a
+  group is notified again at most every ``group_interval`` (5 min) unless it changes;
+* breached waits (one alert per shop and KPI, carrying the count) repeated every
+  ``breach_repeat_interval`` while they go on, so the growing count reaches the supervisors
+  without a notice per breach: a shop breaching for a whole hour gets about four;
 * pipeline alerts (``ChatwatchDown``, ``EventLagHigh``) routed first, grouped by alert name;
 * one receiver per shop that lists ``supervisors`` in ``shops.<id>.supervisors``: every alert of
   that shop also goes to those webhook URLs (``continue: true`` keeps the page/warning routes);
@@ -55,9 +59,10 @@ class RoutingOptions:
     pager_token_file: str | None = DEFAULT_TOKEN_FILE
     group_wait: str = "10s"
     page_group_wait: str = "5s"     # a forbidden-content page should arrive within seconds
-    group_interval: str = "1m"
+    group_interval: str = "5m"
     repeat_interval: str = "4h"
     page_repeat_interval: str = "1h"
+    breach_repeat_interval: str = "15m"  # the breach count, again while breaches go on
 
 
 def _matcher(name: str, value: str, op: str = "=") -> str:
@@ -93,6 +98,9 @@ def build_config(settings: Settings, opts: RoutingOptions | None = None) -> dict
     routes += [{"matchers": [_matcher("shop", shop)], "receiver": receiver_name(shop),
                 "continue": True} for shop in shops]
     routes += [
+        {"matchers": [_matcher("alertname", "ReplyWindowBreached"),
+                      _matcher("severity", "warning")],
+         "receiver": "pager-warning", "repeat_interval": opts.breach_repeat_interval},
         {"matchers": [_matcher("severity", "page")], "receiver": "pager-page",
          "group_wait": opts.page_group_wait, "repeat_interval": opts.page_repeat_interval},
         {"matchers": [_matcher("severity", "warning")], "receiver": "pager-warning"},

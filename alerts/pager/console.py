@@ -15,9 +15,14 @@ from alerts.pager.render import Notice
 
 
 def format_notice(notice: Notice, now: float, timezone: str = "Asia/Shanghai") -> str:
-    """One notice as a text block: a stamped header line, the plain text, a blank line."""
-    stamp = datetime.fromtimestamp(now, ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M:%S")
-    return f"--- {stamp} {notice.status} severity={notice.severity}\n{notice.plain()}\n\n"
+    """One notice as a text block: a stamped header line, the plain text, a blank line.
+
+    The stamp is in the notice's time zone (its shop's), else ``timezone``, and names it.
+    """
+    zone = notice.timezone or timezone
+    stamp = datetime.fromtimestamp(now, ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S")
+    return (f"--- {stamp} {zone} {notice.status} severity={notice.severity}\n"
+            f"{notice.plain()}\n\n")
 
 
 def write_notice(notice: Notice, target: Target, now: float,

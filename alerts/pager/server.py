@@ -6,7 +6,8 @@ target only; otherwise every ``default`` target whose severities match gets the 
 
 Dedup: an alert (fingerprint) is delivered to a target once per status within
 ``dedup_seconds``, so Alertmanager's retries, HA peers and overlapping receivers do not repeat
-a page, while a resolved notice and a later re-fire still go out. An entry is recorded only
+a page, while a resolved notice and a later re-fire still go out. A breach alert whose count
+has grown since it was delivered is news: Alertmanager's repeat of it goes out. An entry is recorded only
 after the target accepted the message; if any target fails the bridge answers 502, so
 Alertmanager retries and only the failed targets are tried again.
 
@@ -58,6 +59,12 @@ class Deduper:
             self._seen.popitem(last=False)
 
 
+def _state(notice: Notice, alert: dict[str, Any]) -> str:
+    """What a delivery of ``alert`` told: its status, and the count a breach alert carries."""
+    count = (alert.get("annotations") or {}).get("count")
+    return f"{notice.status}:{count}" if count else notice.status
+
+
 def _authorized(request: web.Request, token: str) -> bool:
     header = request.headers.get("Authorization", "")
     given = header[7:] if header.startswith("Bearer ") else request.query.get("token", "")
@@ -82,9 +89,9 @@ class Bridge:
         return [t for t in self.config.targets if t.default and t.wants(notice.severity)]
 
     async def deliver(self, notice: Notice, target: Target) -> bool:
-        """Post ``notice`` to ``target`` with only its not-yet-delivered alerts."""
+        """Post ``notice`` to ``target`` unless every alert of it was delivered as it is."""
         fresh = [a for a in notice.alerts
-                 if self.dedup.is_new(target.name, a.get("fingerprint", ""), notice.status)]
+                 if self.dedup.is_new(target.name, a.get("fingerprint", ""), _state(notice, a))]
         if not fresh:
             return True
         if target.kind == "console":
@@ -95,7 +102,8 @@ class Bridge:
                             target.path, exc)
                 return False
             for alert in fresh:
-                self.dedup.remember(target.name, alert.get("fingerprint", ""), notice.status)
+                self.dedup.remember(target.name, alert.get("fingerprint", ""),
+                                    _state(notice, alert))
             return True
         url, body = BUILDERS[target.kind](notice, target, self.clock())
         assert self.session is not None
@@ -116,7 +124,7 @@ class Bridge:
                         target.name, target.kind, status, answer)
             return False
         for alert in fresh:
-            self.dedup.remember(target.name, alert.get("fingerprint", ""), notice.status)
+            self.dedup.remember(target.name, alert.get("fingerprint", ""), _state(notice, alert))
         return True
 
     async def handle(self, request: web.Request) -> web.Response:

@@ -93,7 +93,7 @@ def payload(status: str = "firing", **over: Any) -> dict[str, Any]:
 
 
 LINE = ("- 店铺：shop-a · 客服：小王 · 发送了禁止内容（微信）：加我vx ab1******89"
-        "（会话 c-42，开始 11-11 10:00:00）")
+        "（会话 c-42，开始 11-11 10:00:00，Asia/Shanghai）")
 TITLE = "【紧急】禁止内容 · 店铺 shop-a"
 LINK = "http://chatwatch.example/conversations/c-42"
 

@@ -46,9 +46,9 @@ async def test_console_writes_firing_then_resolved_once_each(tmp_path: Path) -> 
             statuses.append(resp.status)
     assert statuses == [200, 200, 200]
     blocks = log.read_text(encoding="utf-8").split("\n\n")
-    assert blocks[0] == ("--- 2023-11-15 06:13:20 firing severity=page\n"
+    assert blocks[0] == ("--- 2023-11-15 06:13:20 Asia/Shanghai firing severity=page\n"
                          f"{TITLE}\n{LINE}\n详情：http://chatwatch.example/conversations/c-42")
-    assert blocks[1].startswith("--- 2023-11-15 06:13:20 resolved severity=page\n"
+    assert blocks[1].startswith("--- 2023-11-15 06:13:20 Asia/Shanghai resolved severity=page\n"
                                 "【已恢复】禁止内容 · 店铺 shop-a\n")
     assert blocks[2:] == [""]   # the repeated firing notice was deduplicated
 
