@@ -656,15 +656,24 @@ def _write_trial(path: str, events: int, seed: int | None, rate: float | None, d
     else:
         days = max(1, -(-int(events / rate) // 86_400))  # ceil: whole days
     counts: dict[str, int] = {}
-    size = write_log(path, events, 1 if seed is None else seed, rate=rate, shops=shops,
-                     agents=agents, buyers=TRIAL_BUYERS if buyers is None else buyers,
-                     start_ms=days_before_ms(int(time.time() * 1000), days), counts=counts,
-                     platforms=platforms, rates=TRIAL_RATES)
+    now_ms = int(time.time() * 1000)
+    start_ms = days_before_ms(now_ms, days)
+    midnight_ms = days_before_ms(now_ms, 0)
+    while True:
+        size = write_log(path, events, 1 if seed is None else seed, rate=rate, shops=shops,
+                         agents=agents, buyers=TRIAL_BUYERS if buyers is None else buyers,
+                         start_ms=start_ms, counts=counts, platforms=platforms,
+                         rates=TRIAL_RATES)
+        if counts["last_ms"] < midnight_ms:
+            break
+        # The traffic ran slower than its nominal rate and past last midnight: the same
+        # traffic whole days earlier (the day's shape is by local hour, so it is unchanged).
+        start_ms -= -(-(counts["last_ms"] - midnight_ms + 1) // 86_400_000) * 86_400_000
     first, last = (datetime.fromtimestamp(counts[k] / 1000, _CST).strftime("%Y-%m-%d %H:%M")
                    for k in ("first_ms", "last_ms"))
     invalid = counts["invalid"]
     click.echo(f"simulate: {events:,} events ({size / 2**20:,.1f} MiB) written to {path}: "
-               f"{shops} shops, {first} to {last} (Asia/Shanghai); {invalid:,} of the lines "
+               f"{shops} shop{'s' if shops > 1 else ''}, {first} to {last} (Asia/Shanghai); {invalid:,} of the lines "
                f"({invalid / events:.1%}) are invalid on purpose (cut JSON, a missing field, "
                f"an unknown type, a bad time), as real logs have: backfill counts and skips "
                f"them", err=True)

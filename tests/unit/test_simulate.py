@@ -225,3 +225,45 @@ def test_the_trial_hands_most_conversations_to_an_agent_and_the_default_does_not
     assert none == []
     _, handed = transfers(TRIAL_RATES)
     assert len(handed) > 100 and all(e.agent_id for e in handed)
+
+
+@pytest.mark.parametrize("pace", [["--rate", "0.05"], ["--days", "2"]])
+def test_a_trial_log_never_runs_past_last_midnight(tmp_path, pace):
+    from datetime import datetime, timedelta, timezone
+
+    from click.testing import CliRunner
+
+    from stream.cli import cli
+
+    log = tmp_path / "t.jsonl"
+    made = CliRunner().invoke(cli, ["simulate", "--out", str(log), "--events", "8000",
+                                    "--shops", "1", "--buyers", "3000", *pace],
+                              env={"CHATWATCH_CONFIG": ""})
+    assert made.exit_code == 0, made.output
+    assert "1 shop," in made.stderr
+    cst = timezone(timedelta(hours=8))
+    times = [e.ts_ms for e in map(decode, log.read_bytes().splitlines())
+             if not isinstance(e, Invalid)]
+    today = datetime.now(cst).replace(hour=0, minute=0, second=0, microsecond=0)
+    assert max(times) < today.timestamp() * 1000
+    first = datetime.fromtimestamp(min(times) / 1000, cst)
+    assert first.hour == 0  # whole days: from a midnight on
+
+
+def test_traffic_slower_than_its_rate_is_moved_whole_days_earlier(monkeypatch, tmp_path):
+    import stream.simulate as sim
+
+    day = 86_400_000
+    starts = []
+
+    def write_log(path, events, seed, *, counts, start_ms, **_):
+        starts.append(start_ms)
+        # the first try runs 1.5 days long, past last midnight
+        counts.update(invalid=0, first_ms=start_ms, last_ms=start_ms + 3 * day // 2)
+        return 0
+
+    monkeypatch.setattr(sim, "write_log", write_log)
+    monkeypatch.setattr(sim.time, "time", lambda: 1_794_362_400.0)  # 2026-11-11 10:00 +08:00
+    sim._write_trial(str(tmp_path / "t.jsonl"), 100, None, 100 / 86_400, 1, 1, 1, None, None)
+    midnight = 1_794_326_400_000  # 2026-11-11 00:00 +08:00
+    assert starts == [midnight - day, midnight - 2 * day]
