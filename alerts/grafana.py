@@ -201,6 +201,11 @@ def policies_file(t: Thresholds | None = None, settings: Settings | None = None,
                            "continue": True,
                            "routes": _counted_hours_child(receiver, counted)})
     routes += [
+        # breached waits are pushed by the workers to Alertmanager: the route is mirrored so
+        # that both trees treat a ReplyWindowBreached alert alike
+        {"receiver": WARNING, "object_matchers": [["alertname", "=", "ReplyWindowBreached"],
+                                                  ["severity", "=", "warning"]],
+         "repeat_interval": opts.breach_repeat_interval},
         {"receiver": PAGE, "object_matchers": [["severity", "=", "page"]],
          "group_wait": opts.page_group_wait, "repeat_interval": opts.page_repeat_interval,
          "routes": _counted_hours_child(PAGE, counted)},
