@@ -42,6 +42,7 @@ from agents.web import register_views
 from stream.config import Settings
 from stream.core.engine import Engine
 from stream.core.reply_window import Conversation
+from stream.core.score import SettledDay
 from stream.listen import url_host
 from stream.schema import LATEST_MS
 
@@ -142,11 +143,12 @@ class TableStore:
         # a fatal store error (a full disk) stops the worker instead of only its fetcher
         self.guard = guard or StoreGuard("?")
 
-    def put(self, partition: int, key: str, row: Conversation) -> None:
-        """Write one row to the table and its changelog partition."""
+    def put(self, partition: int, key: str, row: Conversation | SettledDay) -> None:
+        """Write one row (or a settled day) to the table and its changelog partition."""
         self.put_many(partition, ((key, row),))
 
-    def put_many(self, partition: int, rows: Iterable[tuple[str, Conversation]]) -> None:
+    def put_many(self, partition: int,
+                 rows: Iterable[tuple[str, Conversation | SettledDay]]) -> None:
         """Write rows that all belong to ``partition`` (one batch's changes)."""
         store = self.table.data
         add = self.changelog.add

@@ -500,6 +500,23 @@ class EngineCollector(Collector):
                 yield
         return out
 
+    def _scores(self, out: _Families, shop: str, platform: str, today: int, now: int,
+                partitions: list[int]) -> None:
+        """The platform's view of each KPI of a kept shop."""
+        engine = self.engine
+        for score in engine.scores(shop, today, partitions, platform):
+            key = [shop, score.kpi]
+            out.kpi_score.add_metric(key, _rate(score.score))
+            out.kpi_score_units.add_metric(key, score.window_units)
+            out.kpi_score_breached.add_metric(key, score.window_breached)
+            out.kpi_score_days.add_metric(key, score.score_days)
+            if score.gate_ok is not None:
+                out.kpi_gate_ok.add_metric(key, 1 if score.gate_ok else 0)
+            out.kpi_budget.add_metric([*key, "today"], score.budget)
+            out.kpi_budget.add_metric([*key, "score"], score.score_budget)
+        for expected in engine.forecasts(shop, now, partitions, platform):
+            out.kpi_forecast.add_metric([shop, expected.kpi], _rate(expected.rate))
+
     def _shop(self, out: _Families, shop: str, platform: str, now: int, partitions: list[int],
               counts: dict[str, int], starts: dict[str, int],
               kpi_starts: dict[tuple[str, str], int],
@@ -539,6 +556,7 @@ class EngineCollector(Collector):
             out.kpi_oldest.add_metric(key, max((now - start) / 1000, 0.0) if start else 0.0)
             out.kpi_at_risk.add_metric(key, kpi.at_risk_share * kpi.window_seconds)
             out.kpi_info.add_metric([shop, kpi.name, kpi.title, kpi.unit], 1)
+        self._scores(out, shop, platform, today, now, partitions)
         # Which KPI the shop's §3 figures are (the one judged by the base wait), or the
         # policy's own window when no listed KPI is: ReplyRateBelowTarget and WaitAtRisk name
         # it, and the KPI alerts leave it to them (one page per condition).
@@ -639,6 +657,34 @@ class _Families:
         self.kpi_info = GaugeMetricFamily("chatwatch_kpi_info", "1 per KPI of a shop; labels "
                                           "carry its Chinese title (notices) and unit.",
                                           labels=["shop", "kpi", "title", "unit"])
+        # The platform's view (DOMAIN.md §3, "Platform score"): the rolling score and the
+        # units it sums (summed over workers by the recording rules), the gate, the budgets
+        # and the end-of-day forecast.
+        self.kpi_score = GaugeMetricFamily("chatwatch_kpi_score", "The KPI's score over "
+                                           "its score_days days ending today; NaN without "
+                                           "units.", labels=kpi)
+        self.kpi_score_units = GaugeMetricFamily("chatwatch_kpi_score_units", "Units over "
+                                                 "the score window.", labels=kpi)
+        self.kpi_score_breached = GaugeMetricFamily("chatwatch_kpi_score_units_breached",
+                                                    "Units breached over the score window.",
+                                                    labels=kpi)
+        self.kpi_score_days = GaugeMetricFamily("chatwatch_kpi_score_days", "The KPI's "
+                                                "score window in days (configuration).",
+                                                labels=kpi)
+        self.kpi_gate_ok = GaugeMetricFamily("chatwatch_kpi_gate_ok", "1 when every day of "
+                                             "the KPI's gate window (today so far included) "
+                                             "is at or above its min_rate, else 0; only "
+                                             "KPIs with a gate.", labels=kpi)
+        self.kpi_budget = GaugeMetricFamily("chatwatch_kpi_breach_budget", "More units "
+                                            "that may breach before the rate falls below "
+                                            "target (scope today: today's units so far; "
+                                            "score: the score window's).",
+                                            labels=["shop", "kpi", "scope"])
+        self.kpi_forecast = GaugeMetricFamily("chatwatch_kpi_forecast_rate", "Projected "
+                                              "end-of-day rate: expected units from the "
+                                              "shop's own history of the same hours, the "
+                                              "last hour's breach share holding; NaN when "
+                                              "no units are expected.", labels=kpi)
         self.reply_rate_info = GaugeMetricFamily(
             "chatwatch_reply_rate_info", "1 per shop; labels name the KPI its reply rate and "
             "oldest wait are (kpi: a KPI of the shop judged by the same waits, or reply_rate), "
@@ -649,6 +695,8 @@ class _Families:
         """Every family, the KPI ones first (as before)."""
         return [self.kpi_rate, self.kpi_units, self.kpi_breached, self.kpi_target,
                 self.kpi_volume, self.kpi_oldest, self.kpi_at_risk, self.kpi_info,
+                self.kpi_score, self.kpi_score_units, self.kpi_score_breached,
+                self.kpi_score_days, self.kpi_gate_ok, self.kpi_budget, self.kpi_forecast,
                 self.reply_rate_info,
                 self.open_waits, self.oldest, self.rate, self.consult, self.unreplied,
                 self.target, self.at_risk, self.needed, self.active, self.inquiries,

@@ -27,6 +27,7 @@ from stream.core.guard import ContentFlagged
 from stream.core.kpi_state import KpiBreached
 from stream.core.reply_window import BreachRetracted, WaitBreached
 from stream.core.rows import Conversation
+from stream.core.score import SETTLED_PREFIX, SettledDay, decode_settled
 from stream.records import breach_record, dead_letter, fit_violation, violation_record
 from stream.schema import Invalid, decode
 
@@ -46,8 +47,8 @@ class StateStore(Protocol):
     out is its encoding (:func:`encode_row`) at the time of the call.
     """
 
-    def put(self, partition: int, key: str, row: Conversation) -> None:
-        """Store one conversation row."""
+    def put(self, partition: int, key: str, row: Conversation | SettledDay) -> None:
+        """Store one conversation row (or a settled day of the platform score)."""
 
     def delete(self, partition: int, key: str) -> None:
         """Remove one conversation row (a tombstone in the changelog)."""
@@ -295,13 +296,22 @@ class Pipeline:
                 # rows go only with their days: a restart rebuilds the figures from the rows
                 for cid in engine.evict(partition, self.retention_ms, with_days=True):
                     self.store.delete(partition, cid)
+                # the KPI days the rows no longer count for, kept for the platform score
+                for key, settled in engine.take_settled(partition):
+                    if settled is None:
+                        self.store.delete(partition, key)
+                    else:
+                        self.store.put(partition, key, settled)
         return lag
 
     # -- rebalance --------------------------------------------------------------------------
 
     def load_partition(self, partition: int,
-                       rows: Iterable[tuple[str, bytes | Conversation]]) -> int:
-        """Adopt the recovered rows of a newly assigned partition; returns how many."""
+                       rows: Iterable[tuple[str, bytes | Conversation | SettledDay]]) -> int:
+        """Adopt the recovered rows of a newly assigned partition; returns how many.
+
+        Settled days of the platform score (stream.core.score) are adopted too, not counted.
+        """
         self.engine.drop_partition(partition)
         part = self.engine.partition(partition)
         # A row stamped beyond the time bounds (written before they existed) must not become
@@ -309,6 +319,11 @@ class Pipeline:
         latest = self.clock() + self.bounds.max_future_ms
         n = 0
         for key, raw in rows:
+            if key.startswith(SETTLED_PREFIX):
+                settled = raw if isinstance(raw, SettledDay) else decode_settled(raw)
+                if settled.partition == partition:
+                    self.engine.load_settled(partition, settled)
+                continue
             conv = row_of(raw)
             if conv.partition != partition:
                 continue

@@ -6,6 +6,8 @@ kpis:                             # define a KPI, or change fields of a built-in
   pdd_3min_human: {target: 0.6}
   my_2min: {window_seconds: 120, replies: human, unit: round, counted_from: "09:00",
             counted_until: "22:00", target: 0.8, min_volume: 10, at_risk_share: 0.75}
+  jd_30s_first: {gate: {days: 30, min_rate: 0.80}}  # the 热情掌柜 badge, as an example
+  taobao_3min_human: {score_days: 30}               # the platform's rolling window
 platforms:
   pdd: {kpis: [pdd_5min, pdd_3min_human, my_2min]}   # a platform's list
 shops:
@@ -32,9 +34,11 @@ from stream.core.kpi import (
     DEFAULT_SESSION_GAP_SECONDS,
     END_OF_DAY,
     KPI_FIELDS,
+    MAX_SCORE_DAYS,
     REPLIES,
     SESSION_FIRST,
     UNITS,
+    Gate,
     Kpi,
     KpiCatalog,
 )
@@ -64,6 +68,10 @@ def _field(where: str, key: str, value: Any) -> Any:
         if not isinstance(value, str):
             raise ConfigError(where, value, "a name to show, e.g. 3分钟人工回复率")
         return value
+    if key == "gate":
+        return _gate(where, value)
+    if key == "score_days":
+        return _days(where, value, "the rolling window of the score, today included, e.g. 30")
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(where, value, "a number")
     if key == "window_seconds":
@@ -82,6 +90,25 @@ def _field(where: str, key: str, value: Any) -> Any:
     if not 0 < value <= 1:
         raise ConfigError(where, value, "a share of the window above 0 and at most 1, e.g. 0.8")
     return float(value)
+
+
+def _days(where: str, value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SCORE_DAYS:
+        raise ConfigError(where, value, f"a whole number of days, 1-{MAX_SCORE_DAYS}: {what}")
+    return value
+
+
+def _gate(where: str, value: Any) -> Gate | None:
+    if value is None:
+        return None  # no gate (a built-in one removed)
+    if not isinstance(value, Mapping) or set(value) != {"days", "min_rate"}:
+        raise ConfigError(where, value, "{days: 3, min_rate: 0.50} (every one of the last "
+                                        "`days` days at `min_rate` or above), or null")
+    rate = value["min_rate"]
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+        raise ConfigError(f"{where}.min_rate", rate, "a fraction between 0 and 1, e.g. 0.50")
+    return Gate(_days(f"{where}.days", value["days"], "the days judged, today included"),
+                float(rate))
 
 
 def _fields(where: str, raw: Any) -> dict[str, Any]:

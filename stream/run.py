@@ -219,9 +219,11 @@ class Stack:
         if opts.fast_alerts:
             am_text = fast_alertmanager_config(self.pager_url, token_file, self.settings)
         else:
+            # production's grouping (a notice per shop at most every 5 min, breach counts
+            # repeated every 15 min): a newcomer sees the pager as supervisors will
             am_text = render(self.settings, RoutingOptions(
                 pager_url=self.pager_url, pager_token_file=str(token_file), group_wait="5s",
-                page_group_wait="0s", group_interval="30s"))
+                page_group_wait="0s"))
         (am_dir / "alertmanager.yml").write_text(am_text, encoding="utf-8")
 
         prom_dir = run / "prometheus"
@@ -336,10 +338,17 @@ class Stack:
                  f"  figures       {self.worker_url}/figures   (today's per-shop report, "
                  f"conversion per shop and agent)"]
         if self.with_alerts:
-            lines += [f"  Prometheus    {self.prometheus_url}/alerts   (graph: "
-                      f"{self.prometheus_url}/graph)",
-                      f"  Alertmanager  {self.alertmanager_url}",
-                      f"  pager notices {rel}/pager-notices.log   (what DingTalk/WeCom would get)"]
+            alerts = first_page(self.prometheus_url, "/alerts", "/classic/alerts")
+            graph = first_page(self.prometheus_url, "/graph", "/classic/graph")
+            lines += [f"  Prometheus    {self.prometheus_url}{alerts}   (graph: "
+                      f"{self.prometheus_url}{graph})"]
+            if http_get(self.alertmanager_url + "/script.js") is not None:
+                lines.append(f"  Alertmanager  {self.alertmanager_url}")
+            else:  # Debian's package ships no web UI: its API and amtool answer the same
+                lines.append(f"  Alertmanager  amtool --alertmanager.url={self.alertmanager_url}"
+                             f" alert query   (API: {self.alertmanager_url}/api/v2/alerts)")
+            lines.append(f"  pager notices {rel}/pager-notices.log   (what DingTalk/WeCom "
+                         f"would get, in the shops' time)")
         elif self.opts.alerts:
             lines.append("  alerts        off: install Prometheus and Alertmanager (`make tools`)"
                          " to see them fire locally")
@@ -355,6 +364,17 @@ class Stack:
                       f"in counted hours (08:00-23:00) and the figures move now; waits "
                       f"outside counted hours are tracked but never counted.", ""]
         return "\n".join(lines)
+
+
+def first_page(base: str, *paths: str) -> str:
+    """The first of ``paths`` that ``base`` serves, else the last.
+
+    Debian's Prometheus serves its alerts page at ``/classic/alerts`` only.
+    """
+    for path in paths:
+        if http_get(base + path) is not None:
+            return path
+    return paths[-1]
 
 
 def _relative(path: Path) -> str:

@@ -21,9 +21,9 @@ from stream.core.deadlines import Deadlines
 from stream.core.events import ORDER, ChatEvent
 from stream.core.figures import DailyFigures, DayBook
 from stream.core.guard import ContentFlagged, ContentGuard
-from stream.core.kpi import BUYER_UNIT
+from stream.core.kpi import BUYER_UNIT, score_window
 from stream.core.kpi_engine import KpiPartition
-from stream.core.kpi_figures import KpiBook, KpiFigures
+from stream.core.kpi_figures import KpiBook, KpiFigures, KpiTotals
 from stream.core.kpi_state import KpiBreached, KpiOutcome
 from stream.core.limits import Capped
 from stream.core.orders import (
@@ -52,6 +52,17 @@ from stream.core.reply_window import (
     share_ids,
 )
 from stream.core.rows import NO_WAIT, Conversation
+from stream.core.score import (
+    FORECAST_KEEP_DAYS,
+    HOURS,
+    DayUnits,
+    Forecast,
+    Score,
+    SettledDay,
+    forecast,
+    history_days,
+    score_of,
+)
 from stream.core.staffing import StaffingBook
 
 EngineOutcome = Outcome | KpiOutcome | ContentFlagged | OrderOutcome
@@ -122,6 +133,13 @@ class KpiWait:
     breached: bool
     counted: bool
     saveable: bool
+
+
+def _copy_totals(totals: KpiTotals) -> KpiTotals:
+    """A copy of one partition's totals, to merge others into."""
+    mine = KpiTotals(totals.unit)
+    mine.merge(totals)
+    return mine
 
 
 class Engine:
@@ -435,11 +453,37 @@ class Engine:
             del self.conversations[cid]
             part.breached.discard(cid)
         part.book.forget_before(keep_from_day)
+        self._settle(partition, part, keep_from_day)
         part.kpi.book.forget_before(keep_from_day)
         part.kpi.agents.forget_before(keep_from_day)
         self.conversions.evict(partition, evicted, keep_orders_from_day, part.orders,
                                part.aliases)
         return [cid for cid, _ in evicted]
+
+    def _settle(self, partition: int, part: PartitionState, before_day: int) -> None:
+        """Keep the units of the KPI days the book forgets, for the platform score."""
+        score = part.kpi.score
+        for (shop, day), totals in list(part.kpi.book.totals.items()):
+            if day < before_day:
+                units = {}
+                for name, t in totals.items():
+                    f = t.figures(shop, day, name)
+                    units[name] = (f.units, f.units_breached)
+                score.settle(shop, day, units, partition)
+        score.forget_before(before_day)
+        newest = (part.max_event_ms // 86_400_000) + _EPOCH_ORDINAL
+        score.keep({shop: newest for shop in part.shops},
+                   {shop: history_days(self.policies.kpis(platform, shop).kpis)
+                    for shop, platform in part.shops.items()})
+
+    def load_settled(self, partition: int, record: SettledDay) -> None:
+        """Adopt a settled day restored from durable state (after recovery)."""
+        self.partition(partition).kpi.score.load(record)
+
+    def take_settled(self, partition: int) -> list[tuple[str, SettledDay | None]]:
+        """Settled days the driver must store (None: delete), by key; each change once."""
+        part = self.partitions.get(partition)
+        return [] if part is None else part.kpi.score.take_changes()
 
     # -- read-outs --------------------------------------------------------------------------
 
@@ -625,6 +669,88 @@ class Engine:
                 rows.extend(t.figures(shop, day, name) for name, t in totals.items())
         rows.sort(key=lambda r: (r.shop_id, r.day, r.kpi))
         return rows
+
+    def day_units(self, shop_id: str, first_day: int, last_day: int,
+                  partitions: Iterable[int] | None = None) -> dict[str, dict[int, DayUnits]]:
+        """KPI name -> day -> (units, units breached) of a shop over ``first_day..last_day``.
+
+        Days the KPI books keep, else the settled ones (stream.core.score).
+        """
+        states = self._states(partitions)
+        out: dict[str, dict[int, DayUnits]] = {}
+        for day in range(first_day, last_day + 1):
+            found: dict[str, KpiTotals] = {}
+            for state in states:
+                for name, t in state.kpi.book.totals.get((shop_id, day), {}).items():
+                    mine = found.get(name)
+                    if mine is None:
+                        found[name] = t if len(states) == 1 else _copy_totals(t)
+                    else:
+                        mine.merge(t)
+            for name, t in found.items():
+                f = t.figures(shop_id, day, name)
+                out.setdefault(name, {})[day] = (f.units, f.units_breached)
+            for state in states:
+                settled = state.kpi.score.settled.get((shop_id, day))
+                if settled is None:
+                    continue
+                for name, (u, b, _) in settled.kpis.items():
+                    if name in found:
+                        continue  # the book still has the day (a restart rebuilt it)
+                    days = out.setdefault(name, {})
+                    have = days.get(day, (0, 0))
+                    days[day] = (have[0] + u, have[1] + b)
+        return out
+
+    def scores(self, shop_id: str, day: int, partitions: Iterable[int] | None = None,
+               platform: str | None = None) -> list[Score]:
+        """Each KPI of a shop on ``day`` as the platform will judge it (score, gate, budgets).
+
+        ``platform``: the shop's, when the caller knows it (else looked up among all shops).
+        """
+        if platform is None:
+            platform = self.shops(partitions).get(shop_id, self.policies.default_platform)
+        kpis = self.policies.kpis(platform, shop_id).kpis
+        back = max(score_window(k) for k in kpis)
+        units = self.day_units(shop_id, day - back + 1, day, partitions)
+        return [score_of(k, day, units.get(k.name, {})) for k in kpis]
+
+    def forecasts(self, shop_id: str, now_ms: int, partitions: Iterable[int] | None = None,
+                  platform: str | None = None) -> list[Forecast]:
+        """Each KPI's expected end-of-day units and rate, at event time ``now_ms``."""
+        if platform is None:
+            platform = self.shops(partitions).get(shop_id, self.policies.default_platform)
+        _, tz = self.policies.resolve(platform, shop_id)
+        kpis = self.policies.kpis(platform, shop_id).kpis
+        local = business_day(now_ms, tz)
+        today = local.toordinal()
+        first = today - FORECAST_KEEP_DAYS
+        units = self.day_units(shop_id, first, today, partitions)
+        states = self._states(partitions)
+        out = []
+        for kpi in kpis:
+            history: dict[int, tuple[int, list[int]]] = {}
+            for day, (u, _) in units.get(kpi.name, {}).items():
+                if day < today:
+                    history[day] = (u, self._hours(states, shop_id, day, kpi.name))
+            hours_today = self._hours(states, shop_id, today, kpi.name)
+            out.append(forecast(kpi.name, today, local.hour, local.minute,
+                                units.get(kpi.name, {}).get(today, (0, 0)),
+                                hours_today if any(hours_today) else None, history))
+        return out
+
+    @staticmethod
+    def _hours(states: list[PartitionState], shop_id: str, day: int, kpi: str) -> list[int]:
+        """A KPI's units and breaches by start hour of one shop-day, over the partitions."""
+        total = [0] * (2 * HOURS)
+        for state in states:
+            kept = state.kpi.score.hours.get((shop_id, day), {}).get(kpi)
+            if kept is None:
+                settled = state.kpi.score.settled.get((shop_id, day))
+                kept = list(settled.kpis[kpi][2]) if settled and kpi in settled.kpis else None
+            if kept is not None:
+                total = [a + b for a, b in zip(total, kept, strict=True)]
+        return total
 
     def agent_book(self, partitions: Iterable[int] | None = None,
                    shop_day: tuple[str, int] | None = None) -> dict[tuple[str, str, int],

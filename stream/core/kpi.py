@@ -39,8 +39,25 @@ END_OF_DAY = time.max
 
 
 @dataclass(frozen=True, slots=True)
+class Gate:
+    """A qualification on a KPI: every one of the last ``days`` days at ``min_rate`` or above."""
+
+    days: int
+    min_rate: float
+
+
+# The longest score window or gate a KPI may have: the days a worker keeps per shop and KPI.
+MAX_SCORE_DAYS = 90
+
+
+@dataclass(frozen=True, slots=True)
 class Kpi:
-    """One reply KPI. ``at_risk_share``: the share of the window after which a wait is at risk."""
+    """One reply KPI. ``at_risk_share``: the share of the window after which a wait is at risk.
+
+    ``score_days``: the rolling window of the platform's score, in business days, today
+    included; ``gate``: a qualification judged on each day of its window (DOMAIN.md §3,
+    "Platform score").
+    """
 
     name: str
     window_seconds: int
@@ -52,6 +69,8 @@ class Kpi:
     min_volume: int = 20
     at_risk_share: float = DEFAULT_AT_RISK_SHARE
     label: str = ""
+    score_days: int = 1
+    gate: Gate | None = None
 
     @property
     def window_ms(self) -> int:
@@ -79,10 +98,12 @@ KPI_FIELDS = frozenset(Kpi.__dataclass_fields__) - {"name"}
 
 # The DOMAIN.md table.
 BUILTIN_KPIS: dict[str, Kpi] = {k.name: k for k in (
-    Kpi("pdd_5min", 300, ANY, BUYER_UNIT, target=0.70, min_volume=20),
+    Kpi("pdd_5min", 300, ANY, BUYER_UNIT, target=0.70, min_volume=20,
+        gate=Gate(3, 0.50)),  # promotions: >= 50 % on each of the last 3 days
     Kpi("pdd_3min_human", 180, HUMAN, BUYER_UNIT, target=0.50, min_volume=100),
-    Kpi("taobao_3min_human", 180, HUMAN, ROUND, counted_until=END_OF_DAY),  # 08-24
-    Kpi("jd_30s_first", 30, HUMAN, SESSION_FIRST, counted_from=time(9, 0)),
+    Kpi("taobao_3min_human", 180, HUMAN, ROUND, counted_until=END_OF_DAY,  # 08-24
+        score_days=30),
+    Kpi("jd_30s_first", 30, HUMAN, SESSION_FIRST, counted_from=time(9, 0), score_days=30),
     Kpi("douyin_3min_human", 180, HUMAN, ROUND),
     Kpi("kuaishou_3min_human", 180, HUMAN, BUYER_UNIT),
 )}
@@ -100,6 +121,11 @@ def policy_kpi(policy: Policy) -> Kpi:
     return Kpi(POLICY_KPI, policy.window_seconds, ANY, BUYER_UNIT, policy.counted_from,
                policy.counted_until, policy.reply_rate_target, 20,
                min(1.0, policy.at_risk_seconds / policy.window_seconds))
+
+
+def score_window(kpi: Kpi) -> int:
+    """How many days (today included) the KPI's score and gate look back."""
+    return max(kpi.score_days, kpi.gate.days if kpi.gate else 1)
 
 
 def closes_on_bot(kpi: Kpi, policy: Policy) -> bool:

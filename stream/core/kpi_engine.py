@@ -44,6 +44,7 @@ from stream.core.reply_window import (
     expire_wait,
 )
 from stream.core.rows import NO_WAIT, Conversation
+from stream.core.score import ScoreBook
 
 TRANSFER = "transfer"
 UNASSIGNED = "unassigned"
@@ -56,6 +57,16 @@ class KpiPartition:
     book: KpiBook = field(default_factory=KpiBook)
     deadlines: Deadlines = field(default_factory=Deadlines)
     agents: AgentBook = field(default_factory=AgentBook)
+    score: ScoreBook = field(default_factory=ScoreBook)  # units by hour, settled days
+
+
+def _note_hours(part: KpiPartition, shop: str, kset: KpiSet, state: KpiState) -> None:
+    """Move the units and breaches a step counted by start hour into the score book."""
+    if state.hours:
+        note = part.score.note
+        for day, i, what, hour, amount in state.hours:
+            note(shop, day, kset.kpis[i].name, what, hour, amount)
+        state.hours.clear()
 
 
 def _book_change(book: KpiBook, conv: Conversation, kset: KpiSet, before: KpiState | None,
@@ -144,6 +155,7 @@ def on_event(part: KpiPartition, policies: PolicyBook, cid: str, conv: Conversat
     for j, start in enumerate(state.slots):
         if start > 0 and start != slots_before[j]:
             part.deadlines.add(start + kpis[kset.runs[j]].window_ms, cid)
+    _note_hours(part, shop, kset, state)
     blob = encode(state)
     if blob != conv.kpi:
         conv.kpi = blob
@@ -176,12 +188,12 @@ def _mirror(state: KpiState, kset: KpiSet, base: list[Outcome], agents: AgentBoo
         if isinstance(o, WaitOpened):
             agents.opened(shop, o.agent, o.day, local_day(o.start_ms, tz)[0], buyer)
             if m >= 0:
-                state.add(o.day, m, UNITS, 1)
+                state.add(o.day, m, UNITS, 1, local_day(o.start_ms, tz)[1].hour)
                 agents.kpi(shop, o.agent, o.day, kset.kpis[m], buyer, units=1)
         elif isinstance(o, WaitBreached):
             agents.breached(shop, o.agent, o.day, buyer, 1)
             if m >= 0:
-                state.add(o.day, m, BREACHED, 1)
+                state.add(o.day, m, BREACHED, 1, local_day(o.start_ms, tz)[1].hour)
                 agents.kpi(shop, o.agent, o.day, kset.kpis[m], buyer, breached=1)
                 out.append(KpiBreached(o.conversation_id, shop, kset.kpis[m].name, o.agent,
                                        o.start_ms, o.deadline_ms, o.day, True, mirror=True))
@@ -191,7 +203,7 @@ def _mirror(state: KpiState, kset: KpiSet, base: list[Outcome], agents: AgentBoo
             if retracted:
                 agents.breached(shop, o.agent, o.day, buyer, -1)
                 if m >= 0:
-                    state.add(o.day, m, BREACHED, -1)
+                    state.add(o.day, m, BREACHED, -1, local_day(o.start_ms, tz)[1].hour)
                     agents.kpi(shop, o.agent, o.day, kset.kpis[m], buyer, breached=-1)
             retracted = False
 
@@ -223,6 +235,7 @@ def after_base_breaches(part: KpiPartition, policies: PolicyBook,
 
 
 def _store(part: KpiPartition, conv: Conversation, kset: KpiSet, state: KpiState) -> None:
+    _note_hours(part, conv.shop_id, kset, state)
     blob = encode(state)
     if blob != conv.kpi:
         conv.kpi = blob

@@ -94,6 +94,9 @@ class KpiState:
     days: dict[int, list[int]] = field(default_factory=dict)  # day -> 4 ints per KPI
     # the records of the days changed since decoding, as they were (None: new day)
     old: dict[int, list[int] | None] = field(default_factory=dict)
+    # (day, KPI, UNITS or BREACHED, local hour of the unit's start, amount) since decoding:
+    # the shop's units by hour (stream.core.score), which the rows do not keep
+    hours: list[tuple[int, int, int, int, int]] = field(default_factory=list)
 
     def day(self, day: int) -> list[int]:
         """The record of ``day``, created empty."""
@@ -102,8 +105,13 @@ class KpiState:
             rec = self.days[day] = [0] * (4 * self.n_kpis)
         return rec
 
-    def add(self, day: int, kpi: int, what: int, amount: int) -> None:
-        """Add ``amount`` to one figure of one KPI on one day (remembering the day's old record)."""
+    def add(self, day: int, kpi: int, what: int, amount: int, hour: int = -1) -> None:
+        """Add ``amount`` to one figure of one KPI on one day (remembering the day's old record).
+
+        ``hour``: the local hour the unit started in (units and breaches), noted in ``hours``.
+        """
+        if hour >= 0:
+            self.hours.append((day, kpi, what, hour, amount))
         rec = self.days.get(day)
         if day not in self.old:
             self.old[day] = None if rec is None else list(rec)
@@ -278,7 +286,7 @@ def _breach(state: KpiState, j: int, kset: KpiSet, cid: str, shop: str, agent: s
     day, local = local_day(start, tz)
     counted = kpi.is_counted(local.time())
     if counted:
-        state.add(day, i, BREACHED, 1)
+        state.add(day, i, BREACHED, 1, local.hour)
     step.outcomes.append(KpiBreached(cid, shop, kpi.name, agent, start, start + kpi.window_ms,
                                      day, counted))
 
@@ -352,7 +360,7 @@ def step(state: KpiState, kset: KpiSet, cid: str, shop: str, holder: str, event_
         elif start < 0 and in_time:  # declared breached, but the reply is stamped in time
             day, local = local_day(begun, tz)
             if kpi.is_counted(local.time()):
-                state.add(day, i, BREACHED, -1)
+                state.add(day, i, BREACHED, -1, local.hour)
                 out.retracted.append((i, day))
         state.slots[j] = 0
     return out
@@ -380,7 +388,7 @@ def _open(state: KpiState, kset: KpiSet, j: int, ts: int, tz: ZoneInfo, out: Ste
     state.slots[j] = ts
     day, local = local_day(ts, tz)
     if kset.kpis[i].is_counted(local.time()):
-        state.add(day, i, UNITS, 1)
+        state.add(day, i, UNITS, 1, local.hour)
         out.opened.append((i, day))
 
 

@@ -5,16 +5,24 @@ first_response_seconds`` (DOMAIN.md §3, "Platform KPIs"), sorted by shop, day, 
 ``--by agent`` the same per agent (``shop_id, agent, day, kpi, ...``, sorted by shop, agent,
 day, KPI) plus the agent-day's ``slow_replies``, ``answer_ratio`` and ``max_concurrent``.
 Both read the engine the live worker runs (``Engine.kpi_report``, ``Engine.agent_book``).
+
+Every row also carries the platform's view of that day (DOMAIN.md §3, "Platform score"):
+``score`` over the KPI's ``score_days`` days ending on it (per agent: over the agent's own
+units), ``breach_budget`` of the day and, for a KPI with a gate, ``gate_ok``. They are
+computed from the rows themselves, so days set aside by ``--retention-hours`` count too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date
+from typing import Any
 
 from stream.core.agent_days import AgentDay
 from stream.core.engine import Engine
+from stream.core.kpi import Kpi
 from stream.core.kpi_figures import KpiBook, KpiFigures
+from stream.core.score import DayUnits, score_of
 
 
 def _active(rec: AgentDay) -> bool:
@@ -60,8 +68,41 @@ def kpi_rows(engine: Engine, by_agent: bool = False,
         rows = [r.as_dict() for r in engine.kpi_report()]
         rows.extend(retired)
         rows.sort(key=lambda r: (str(r["shop_id"]), str(r["day"]), str(r["kpi"])))
-        return rows
+        return with_scores(rows, engine, ("shop_id", "kpi"))
     rows = agent_rows(engine.kpi_book(), engine.agent_book().items())
     rows.extend(retired)
     rows.sort(key=lambda r: (str(r["shop_id"]), str(r["agent"]), str(r["day"]), str(r["kpi"])))
+    return with_scores(rows, engine, ("shop_id", "agent", "kpi"))
+
+
+def with_scores(rows: list[dict[str, object]], engine: Engine,
+                series: tuple[str, ...]) -> list[dict[str, object]]:
+    """Add ``score``, ``score_days``, ``breach_budget`` (and ``gate_ok``) to each row.
+
+    ``series``: the fields naming one series of days (a shop's or an agent's KPI).
+    """
+    days: dict[tuple[Any, ...], dict[int, DayUnits]] = {}
+    for row in rows:
+        key = tuple(row[f] for f in series)
+        ordinal = date.fromisoformat(str(row["day"])).toordinal()
+        days.setdefault(key, {})[ordinal] = (int(row["units"]),  # type: ignore[call-overload]
+                                             int(row["units_breached"]))  # type: ignore[call-overload]
+    shops = engine.shops()
+    kpis: dict[tuple[str, str], Kpi | None] = {}
+    for row in rows:
+        shop, name = str(row["shop_id"]), str(row["kpi"])
+        kpi = kpis.get((shop, name))
+        if (shop, name) not in kpis:
+            platform = shops.get(shop, engine.policies.default_platform)
+            kset = engine.policies.kpis(platform, shop)
+            kpi = kpis[(shop, name)] = next((k for k in kset.kpis if k.name == name), None)
+        if kpi is None:  # a KPI the shop no longer lists (a retired row of an older list)
+            continue
+        found = score_of(kpi, date.fromisoformat(str(row["day"])).toordinal(),
+                         days[tuple(row[f] for f in series)])
+        row["score"] = found.score
+        row["score_days"] = found.score_days
+        row["breach_budget"] = found.budget
+        if found.gate_ok is not None:
+            row["gate_ok"] = found.gate_ok
     return rows
