@@ -57,10 +57,12 @@ def test_a_bot_reply_closes_the_5_minute_wait_but_not_the_3_minute_human_one():
     assert [r["kpi"] for r in rows] == ["pdd_3min_human", "pdd_5min"]  # sorted by KPI
     assert kpi(rows, "pdd_5min") == {
         "shop_id": "s1", "day": DAY, "kpi": "pdd_5min", "unit": "buyer", "units": 1,
-        "units_breached": 0, "rate": 1.0, "first_response_seconds": 10.0}
+        "units_breached": 0, "rate": 1.0, "first_response_seconds": 10.0,
+        "score": 1.0, "score_days": 1, "breach_budget": 0, "gate_ok": True}
     assert kpi(rows, "pdd_3min_human") == {
         "shop_id": "s1", "day": DAY, "kpi": "pdd_3min_human", "unit": "buyer", "units": 1,
-        "units_breached": 1, "rate": 0.0, "first_response_seconds": None}
+        "units_breached": 1, "rate": 0.0, "first_response_seconds": None,
+        "score": 0.0, "score_days": 1, "breach_budget": 0}
 
 
 def test_a_wait_can_meet_the_5_minute_window_and_breach_the_3_minute_one():
@@ -204,7 +206,7 @@ def test_agent_figures_slow_replies_answer_ratio_and_concurrency():
     assert kpi(rows, "pdd_5min", agent="unassigned")["answer_ratio"] == 0.0
     assert set(row) == {"shop_id", "agent", "day", "kpi", "unit", "units", "units_breached",
                         "rate", "first_response_seconds", "slow_replies", "answer_ratio",
-                        "max_concurrent"}
+                        "max_concurrent", "score", "score_days", "breach_budget", "gate_ok"}
 
 
 # --- configuration ------------------------------------------------------------------------------
