@@ -495,6 +495,12 @@ def _policy_value(where: str, key: str, value: Any) -> Any:
     if key == "conversion_window_hours" and not 0 < value <= 24 * 90:
         raise ConfigError(where, value, "hours after a buyer's first wait of a day in which a "
                                         "payment converts that day, 0-2160 (default 24)")
+    if key == "unpaid_reminder_minutes" and not 0 < value <= 60 * 24 * 90:
+        raise ConfigError(where, value, "minutes after an order is created, unpaid, before it "
+                                        "awaits payment (催付), 0-129600 (default 30)")
+    if key == "unpaid_expiry_hours" and not 0 < value <= 24 * 90:
+        raise ConfigError(where, value, "hours after an order is created until it no longer "
+                                        "awaits payment, 0-2160 (default 24)")
     if key != "reply_rate_target" and value <= 0:
         raise ConfigError(where, value, "a positive number of seconds")
     return type(default)(value)

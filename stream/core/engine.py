@@ -14,8 +14,9 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from stream.core import kpi_engine, kpi_state
+from stream.core import coaching, kpi_engine, kpi_state
 from stream.core.agent_days import AgentDay
+from stream.core.coaching import LostInquiry, UnpaidOrder
 from stream.core.conversion import Aliases, Conversions, default_id
 from stream.core.deadlines import Deadlines
 from stream.core.events import ORDER, ChatEvent
@@ -159,7 +160,8 @@ class Engine:
         # Caps on each row (stream.core.limits) and the count of what they dropped.
         self.limits = policies.limits
         self.capped = Capped()
-        self.conversions = Conversions(self.conversations, self.limits, self.capped)  # §7
+        self.conversions = Conversions(self.conversations, self.limits, self.capped,
+                                       policies)  # §7
 
     # -- state ------------------------------------------------------------------------------
 
@@ -189,6 +191,7 @@ class Engine:
     def drop_partition(self, number: int) -> None:
         """Forget a partition's conversations and figures (it moved to another worker)."""
         self.partitions.pop(number, None)
+        self.conversions.drop(number)
         for cid in [c for c, conv in self.conversations.items() if conv.partition == number]:
             del self.conversations[cid]
 
@@ -224,6 +227,9 @@ class Engine:
         # sweep and a restart resolve deadlines that way, and a wait opened under a different
         # window would never be found due (nor breached at end of input).
         policy, tz = self.policies.resolve(conv.platform, conv.shop_id)
+        if conv.orders:  # payment reminders due before this event (§7)
+            self.conversions.before_event(conv, cid, max(event.ts_ms, conv.latest_ts), policy,
+                                          self.partition(conv.partition).orders)
         before = conv.days  # immutable: the record of contributions before this event
         agent_spoke = conv.agent_spoke
         holder = conv.last_agent
@@ -259,6 +265,8 @@ class Engine:
                                   outcomes)
         if conv.wait_start != NO_WAIT and needs_mark(conv):
             self.conversions.mark(conv, part.orders)  # an inquiry (§7), at any hour
+        if outcomes or conv.orders:  # the day's first reply; a late event's reminder holder
+            self.conversions.after_event(conv, cid, outcomes, policy, part.orders)
         if self.guard is not None and event.is_shop_message:
             flagged = self._flag(event, conv, policy, tz, first_reply)
             if flagged is not None:
@@ -293,6 +301,7 @@ class Engine:
         if watermark_ms > part.watermark_ms:
             part.watermark_ms = watermark_ms
         found = self._breaches(part, part.watermark_ms)
+        self.conversions.advance(partition, part.watermark_ms, part.orders)  # reminders due
         return found if kpis else [b for b in found if isinstance(b, WaitBreached)]
 
     def finish(self, *, kpis: bool = False) -> list[Any]:
@@ -301,8 +310,9 @@ class Engine:
         ``kpis`` as for :meth:`advance`.
         """
         breaches: list[Breach] = []
-        for part in self.partitions.values():
+        for number, part in self.partitions.items():
             breaches.extend(self._breaches(part, None))
+            self.conversions.advance(number, None, part.orders)  # every reminder is due
         return breaches if kpis else [b for b in breaches if isinstance(b, WaitBreached)]
 
     def _breaches(self, part: PartitionState, watermark_ms: int | None) -> list[Breach]:
@@ -551,6 +561,38 @@ class Engine:
             for state in states:
                 book.merge(state.orders, only=(shop_id, day))
         return book.figures(shop_id, day), book.agents(shop_id, day)
+
+    def unpaid_orders(self, partitions: Iterable[int] | None = None, now_ms: int | None = None,
+                      *, every: bool = False) -> list[UnpaidOrder]:
+        """Orders awaiting payment (催付, §7) at ``now_ms``.
+
+        ``now_ms`` defaults to each partition's latest event time; ``every``: every order that
+        became awaiting payment, with its status then.
+        """
+        out: list[UnpaidOrder] = []
+        for number in (self.partitions if partitions is None else partitions):
+            part = self.partitions.get(number)
+            if part is None:
+                continue
+            rows = (self.conversions.awaiting.get(number, set()) if not every else
+                    [c for c, conv in self.conversations.items()
+                     if conv.partition == number and conv.orders])
+            out.extend(coaching.unpaid_orders(self.conversations, self.policies, list(rows),
+                                              part.max_event_ms if now_ms is None else now_ms,
+                                              every=every))
+        out.sort(key=lambda u: (u.shop_id, u.created_ms, u.order_id, u.ref))
+        return out
+
+    def lost_inquiries(self, partitions: Iterable[int] | None = None,
+                       now_ms: int | None = None, *, shop: str | None = None,
+                       agent: str | None = None, days: Iterable[int] | None = None,
+                       ) -> list[LostInquiry]:
+        """Lost inquiries (询单流失, §7) per agent-day; ``now_ms`` None: the log is complete."""
+        parts = self._states(partitions)
+        book = self.order_book(partitions)
+        return list(coaching.lost_inquiries(self.conversations, list(parts), book,
+                                            self.policies, now_ms, shop=shop, agent=agent,
+                                            days=days))
 
     @property
     def has_orders(self) -> bool:

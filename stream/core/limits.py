@@ -55,16 +55,18 @@ class Capped:
     settled_orders: int = 0  # settled orders forgotten by ``max_settled_orders``
     days: int = 0  # day records (reply window and KPI) dropped by ``max_days``
     marks: int = 0  # inquiry marks dropped by ``max_days`` (and ``max_marks``)
+    unpaid_orders: int = 0  # orders created beyond the reminders a row tracks (unpaid.py)
 
     @property
     def total(self) -> int:
         """Everything dropped."""
-        return self.live_orders + self.settled_orders + self.days + self.marks
+        return self.live_orders + self.settled_orders + self.days + self.marks + \
+            self.unpaid_orders
 
     def as_dict(self) -> dict[str, int]:
         """Per cap, for summaries and metrics."""
         return {"live_orders": self.live_orders, "settled_orders": self.settled_orders,
-                "days": self.days, "marks": self.marks}
+                "days": self.days, "marks": self.marks, "unpaid_orders": self.unpaid_orders}
 
     def absorb(self, other: Capped) -> None:
         """Add another engine's counts (the parts of a parallel backfill)."""
@@ -72,6 +74,7 @@ class Capped:
         self.settled_orders += other.settled_orders
         self.days += other.days
         self.marks += other.marks
+        self.unpaid_orders += other.unpaid_orders
 
     def warning(self) -> str | None:
         """One line for a driver's summary when a cap dropped anything, else None."""

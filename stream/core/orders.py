@@ -47,9 +47,11 @@ from typing import cast
 import msgspec
 import xxhash
 
+from stream.core import unpaid
 from stream.core.distinct import shift_buyer
 from stream.core.limits import Capped, RowLimits
 from stream.core.rows import NO_WAIT, Conversation, Order
+from stream.core.unpaid import OrderListed, OrderRecovered
 
 CREATED, PAID, REFUNDED, CANCELLED = "created", "paid", "refunded", "cancelled"
 STATUSES = (CREATED, PAID, REFUNDED, CANCELLED)
@@ -137,7 +139,7 @@ class OrderRefunded(msgspec.Struct, frozen=True, gc=False):
     amount: int
 
 
-OrderOutcome = OrderPaid | OrderRefunded
+OrderOutcome = OrderPaid | OrderRefunded | OrderListed | OrderRecovered
 
 
 _KEY = attrgetter("key")
@@ -162,7 +164,8 @@ def _find(orders: tuple[Order, ...], key: int) -> int:
 
 
 RETIRED = 8  # bytes per settled order in ``Conversation.retired``
-_PAID_BIT = _STATUS_BIT[PAID]
+_PAID_BIT = PAID_BIT = _STATUS_BIT[PAID]
+_CANCELLED_BIT = CANCELLED_BIT = _STATUS_BIT[CANCELLED]
 
 
 def retired_entry(key: int, seen: int) -> bytes:
@@ -254,7 +257,8 @@ def attributed_day(candidates: Iterable[Conversation], paid_ms: int,
 def apply_order(conv: Conversation, conversation_id: str, order_id: str, status: str,
                 amount: int | None, counted: bool, payment_day: int,
                 day: int | None, limits: RowLimits | None = None,
-                capped: Capped | None = None) -> list[OrderOutcome]:
+                capped: Capped | None = None, *, created_day: int = 0,
+                reminder_ms: int = 0, expiry_ms: int = 0) -> list[OrderOutcome]:
     """Apply one non-duplicate order event.
 
     ``counted`` is False for orders of ad and peer buyers: their statuses are remembered (for
@@ -265,6 +269,11 @@ def apply_order(conv: Conversation, conversation_id: str, order_id: str, status:
     The outcomes are exactly the change of the row's contributions (:func:`contributions`), so
     the book follows them (:meth:`OrderBook.record`) without reading the other orders.
     ``limits`` caps the row's orders (default :class:`RowLimits`), counting into ``capped``.
+
+    Payment reminders (:mod:`stream.core.unpaid`): a counted ``created`` on ``created_day``
+    makes the order pending; a payment or cancellation settles its reminder, with
+    ``reminder_ms`` and ``expiry_ms`` the shop's ``unpaid_reminder_minutes`` and
+    ``unpaid_expiry_hours`` (0 and 0: no reminders).
     """
     limits = limits or RowLimits()
     key = order_key(order_id)
@@ -289,16 +298,30 @@ def apply_order(conv: Conversation, conversation_id: str, order_id: str, status:
             order = Order(key, seen)
         else:
             order = Order(key)
+    prior = order.seen
     order = msgspec.structs.replace(order, seen=order.seen | bit)
     outcomes: list[OrderOutcome] = []
+    at = conv.latest_ts  # the effective time (rule 7)
+    if counted and status == CREATED and not prior & (_PAID_BIT | _CANCELLED_BIT) \
+            and expiry_ms > 0:
+        if unpaid.tracked(orders) - (1 if i >= 0 and orders[i].unpaid else 0) \
+                < unpaid.MAX_TRACKED:
+            order = unpaid.created(order, at, created_day, amount, order_id)
+        elif capped is not None:
+            capped.unpaid_orders += 1
+    elif order.unpaid and status in (PAID, CANCELLED):
+        order, settled = unpaid.settled(order, at, status == PAID, conv.last_agent, conversation_id,
+                                        conv.shop_id, reminder_ms, expiry_ms)
+        outcomes.extend(settled)
     if counted and status == PAID:
         fen = amount or 0
         if day is None:
             order = msgspec.structs.replace(order, amount=fen, day=payment_day, agent="",
-                                            silent=True)
+                                            silent=True, paid_at=at)
         else:
             agent = conv.last_agent or UNASSIGNED
-            order = msgspec.structs.replace(order, amount=fen, day=day, agent=agent)
+            order = msgspec.structs.replace(order, amount=fen, day=day, agent=agent,
+                                            paid_at=at)
         outcomes.append(OrderPaid(conversation_id, conv.shop_id, order.agent or UNASSIGNED,
                                   order.day, fen, order.silent, order.refunded))
     elif counted and status == REFUNDED:
@@ -307,8 +330,9 @@ def apply_order(conv: Conversation, conversation_id: str, order_id: str, status:
         if order.day and not order.silent:
             outcomes.append(OrderRefunded(conversation_id, conv.shop_id, order.agent, order.day,
                                           fen))
-    if status == CANCELLED and not order.seen & _PAID_BIT and not order.refunded:
-        # settled: it will never convert, and it carries no money
+    if status == CANCELLED and not order.seen & _PAID_BIT and not order.refunded \
+            and not unpaid.is_listed(order):
+        # settled: it will never convert, and it carries no money (nor a reminder's figures)
         if i >= 0:
             conv.orders = (*orders[:i], *orders[i + 1:])
         _retire(conv, (retired_entry(key, order.seen),), limits, capped)
@@ -326,7 +350,10 @@ def _settle_oldest(conv: Conversation, limits: RowLimits, capped: Capped | None)
     """Settle one live order early (the cap): the oldest without money, else the oldest."""
     orders = conv.orders
     victim = next((j for j, o in enumerate(orders)
-                   if not o.seen & _PAID_BIT and not o.refunded), 0)
+                   if not o.seen & _PAID_BIT and not o.refunded and not o.unpaid), None)
+    if victim is None:
+        victim = next((j for j, o in enumerate(orders)
+                       if not o.seen & _PAID_BIT and not o.refunded), 0)
     order = orders[victim]
     conv.orders = (*orders[:victim], *orders[victim + 1:])
     if capped is not None:
@@ -359,6 +386,22 @@ def prune(conv: Conversation, before_day: int, limits: RowLimits | None = None,
     if marks and cast(int, marks[0]) < before_day:
         conv.marks = tuple(v for i in range(0, len(marks), MARK)
                            if cast(int, marks[i]) >= before_day for v in marks[i:i + MARK])
+        unpaid.keep_replies(conv)
+    if conv.orders and any(o.cday and o.cday < before_day for o in conv.orders):
+        # reminders of forgotten days: an order without money settles, one still payable stays
+        kept_orders: list[Order] = []
+        gone: list[Order] = []
+        for o in conv.orders:
+            if o.cday and o.cday < before_day:
+                o = unpaid.forget(o)
+                if o.seen & _CANCELLED_BIT and not o.seen & _PAID_BIT and not o.refunded:
+                    gone.append(o)
+                    continue
+            kept_orders.append(o)
+        conv.orders = tuple(kept_orders)
+        if gone:
+            _retire(conv, (retired_entry(o.key, o.seen) for o in gone), limits or RowLimits(),
+                    capped)
     if conv.orders and any(o.day and o.day < before_day for o in conv.orders):
         old = [o for o in conv.orders if o.day and o.day < before_day]
         conv.orders = tuple(o for o in conv.orders if not o.day or o.day >= before_day)
@@ -375,7 +418,7 @@ def keep_orders(conv: Conversation, limits: RowLimits, capped: Capped | None = N
     """
     orders = conv.orders
     gone = [j for j, o in enumerate(orders) if o.seen & _STATUS_BIT[CANCELLED]
-            and not o.seen & _PAID_BIT and not o.refunded]
+            and not o.seen & _PAID_BIT and not o.refunded and not unpaid.is_listed(o)]
     over = len(orders) - len(gone) - limits.max_live_orders
     if over > 0:
         taken = set(gone)
@@ -425,6 +468,7 @@ def keep_marks(conv: Conversation, max_days: int, max_marks: int) -> int:
         drop = set(spare[:len(triples) - max_marks])
         triples = [t for j, t in enumerate(triples) if j not in drop]
     conv.marks = tuple(v for t in triples for v in t)
+    unpaid.keep_replies(conv)
     return n - len(triples)
 
 
@@ -432,7 +476,9 @@ def keep_marks(conv: Conversation, max_days: int, max_marks: int) -> int:
 
 # Index of each figure in a contribution vector (per (agent or None, day) of one row).
 INQUIRY, PAID_ORDERS, SALES, REFUNDS, SILENT_ORDERS, SILENT_SALES = range(6)
-_ZERO = (0, 0, 0, 0, 0, 0)
+UNPAID_ORDERS, UNPAID_AMOUNT, UNPAID_RECOVERED = range(6, 9)  # by the day of creation
+FIGURES = 9
+_ZERO = (0,) * FIGURES
 Contributions = dict[tuple[str | None, int], list[int]]
 
 
@@ -443,7 +489,7 @@ def contributions(marks: tuple[int | str, ...], orders: tuple[Order, ...]) -> Co
     def vec(agent: str | None, day: int) -> list[int]:
         found = out.get((agent, day))
         if found is None:
-            found = out[(agent, day)] = [0, 0, 0, 0, 0, 0]
+            found = out[(agent, day)] = [0] * FIGURES
         return found
 
     for i in range(0, len(marks), MARK):
@@ -451,6 +497,11 @@ def contributions(marks: tuple[int | str, ...], orders: tuple[Order, ...]) -> Co
         vec(None, day)[INQUIRY] = 1
         vec(agent or UNASSIGNED, day)[INQUIRY] = 1
     for order in orders:
+        if order.unpaid >= unpaid.AWAITING:
+            for v in (vec(None, order.cday), vec(order.holder, order.cday)):
+                v[UNPAID_ORDERS] += 1
+                v[UNPAID_AMOUNT] += order.price
+                v[UNPAID_RECOVERED] += 1 if order.unpaid == unpaid.RECOVERED else 0
         if not order.day:
             continue
         if order.silent:
@@ -493,6 +544,11 @@ class Conversion:
     silent_orders: int
     silent_sales: str
     sales_fen: int  # chat_sales in fen, for ranking
+    # Payment reminders (催付) by the day of creation, and (agents) lost inquiries (询单流失).
+    unpaid_orders: int = 0
+    unpaid_amount: str = "0.00"
+    unpaid_recovered: int = 0
+    lost_inquiries: int = 0
 
     def fields(self) -> dict[str, object]:
         """The §7 fields in contract order (the agent's: without the silent ones)."""
@@ -503,6 +559,19 @@ class Conversion:
         if self.agent is None:
             out["silent_orders"] = self.silent_orders
             out["silent_sales"] = self.silent_sales
+        return out
+
+    def lead_fields(self) -> dict[str, object]:
+        """The lead's counts (§7, 催付 and 询单流失), after :meth:`fields` in ``--report``.
+
+        ``unpaid_orders``, ``unpaid_amount``, ``unpaid_recovered`` and, for an agent,
+        ``lost_inquiries``.
+        """
+        out: dict[str, object] = {"unpaid_orders": self.unpaid_orders,
+                                  "unpaid_amount": self.unpaid_amount,
+                                  "unpaid_recovered": self.unpaid_recovered}
+        if self.agent is not None:
+            out["lost_inquiries"] = self.lost_inquiries
         return out
 
     def as_dict(self) -> dict[str, object]:
@@ -518,15 +587,24 @@ class Conversion:
 class ConversionTotals:
     """Running sums for one (shop, agent or None, day)."""
 
-    vector: list[int] = field(default_factory=lambda: [0, 0, 0, 0, 0, 0])
+    vector: list[int] = field(default_factory=lambda: [0] * FIGURES)
     inquirers: Counter[str] = field(default_factory=Counter)  # buyer -> rows with a mark
     payers: Counter[str] = field(default_factory=Counter)  # buyer -> paid orders (not silent)
     last_first_ms: int = 0  # the latest first wait of the day (when the day settles)
 
-    def figures(self, shop_id: str, agent: str | None, day: int) -> Conversion:
-        """The §7 figures of these totals."""
+    def figures(self, shop_id: str, agent: str | None, day: int,
+                converted: Mapping[str, int] | None = None) -> Conversion:
+        """The §7 figures of these totals.
+
+        ``converted``: the buyers whose day converted (the shop-day's ``payers``), for an
+        agent's ``lost_inquiries``: the agent's inquirers not among them.
+        """
         v = self.vector
         inquiries, paid = len(self.inquirers), len(self.payers)
+        lost = 0
+        if agent is not None:
+            won = converted or {}
+            lost = sum(1 for buyer in self.inquirers if buyer not in won)
         return Conversion(
             shop_id=shop_id, agent=agent, day=date.fromordinal(day).isoformat(),
             inquiries=inquiries, paid_buyers=paid,
@@ -534,13 +612,16 @@ class ConversionTotals:
             chat_sales=yuan(v[SALES]), refunds=yuan(v[REFUNDS]),
             avg_order_value=yuan(per_buyer(v[SALES], paid)) if paid else None,
             silent_orders=v[SILENT_ORDERS], silent_sales=yuan(v[SILENT_SALES]),
-            sales_fen=v[SALES])
+            sales_fen=v[SALES], unpaid_orders=v[UNPAID_ORDERS],
+            unpaid_amount=yuan(v[UNPAID_AMOUNT]), unpaid_recovered=v[UNPAID_RECOVERED],
+            lost_inquiries=lost)
 
     @property
     def active(self) -> bool:
         """Whether the day has inquiries, payments or refunds (a report row)."""
         v = self.vector
-        return bool(self.inquirers or v[PAID_ORDERS] or v[SILENT_ORDERS] or v[REFUNDS])
+        return bool(self.inquirers or v[PAID_ORDERS] or v[SILENT_ORDERS] or v[REFUNDS]
+                    or v[UNPAID_ORDERS])
 
 
 class OrderBook:
@@ -565,7 +646,7 @@ class OrderBook:
             if totals is None:
                 totals = self.totals[full] = ConversionTotals()
             vec = totals.vector
-            for i in range(6):
+            for i in range(FIGURES):
                 vec[i] += new[i] - old[i]
             shift_buyer(totals.inquirers, buyer_id, old[INQUIRY] > 0, new[INQUIRY] > 0)
             _shift_payer(totals.payers, buyer_id, new[PAID_ORDERS] - old[PAID_ORDERS])
@@ -582,6 +663,16 @@ class OrderBook:
         order event costs the same however many orders the row has.
         """
         shop_id, day = outcome.shop_id, outcome.day
+        if isinstance(outcome, OrderListed):
+            for agent in (None, outcome.agent):
+                vec = self._totals(shop_id, agent, day).vector
+                vec[UNPAID_ORDERS] += outcome.count
+                vec[UNPAID_AMOUNT] += outcome.count * outcome.amount
+            return
+        if isinstance(outcome, OrderRecovered):
+            for agent in (None, outcome.agent):
+                self._totals(shop_id, agent, day).vector[UNPAID_RECOVERED] += outcome.count
+            return
         if isinstance(outcome, OrderRefunded):
             for agent in (None, outcome.agent):
                 self._totals(shop_id, agent, day).vector[REFUNDS] += outcome.amount
@@ -632,16 +723,35 @@ class OrderBook:
         totals = self.totals.get((shop_id, agent, day))
         if totals is None or not totals.active:
             return None
-        return totals.figures(shop_id, agent, day)
+        return totals.figures(shop_id, agent, day, self.converted(shop_id, day))
+
+    def converted(self, shop_id: str, day: int) -> Mapping[str, int]:
+        """The buyers whose ``day`` converted a paid order (by any agent): buyer -> orders."""
+        shop = self.totals.get((shop_id, None, day))
+        return shop.payers if shop is not None else {}
+
+    def lost(self, shop_id: str, agent: str, day: int) -> list[str]:
+        """The agent's lost inquiries of the day, sorted (DOMAIN.md §7).
+
+        Buyers in the agent's inquiries whose day converted nothing, by any agent.
+        """
+        totals = self.totals.get((shop_id, agent, day))
+        if totals is None:
+            return []
+        won = self.converted(shop_id, day)
+        return sorted(b for b in totals.inquirers if b not in won)
 
     def agents(self, shop_id: str, day: int) -> list[Conversion]:
         """The agents' figures of one shop-day, ranked (:func:`ranked`)."""
-        return ranked(t.figures(shop, agent, d) for (shop, agent, d), t in self.totals.items()
+        won = self.converted(shop_id, day)
+        return ranked(t.figures(shop, agent, d, won) for (shop, agent, d), t in
+                      self.totals.items()
                       if shop == shop_id and d == day and agent is not None and t.active)
 
     def report(self, agents: bool = False) -> list[Conversion]:
         """Every active shop-day (or agent-day), sorted by shop, (agent,) day."""
-        rows = [t.figures(shop, agent, day) for (shop, agent, day), t in self.totals.items()
+        rows = [t.figures(shop, agent, day, self.converted(shop, day) if agents else None)
+                for (shop, agent, day), t in self.totals.items()
                 if (agent is not None) == agents and t.active]
         rows.sort(key=lambda r: (r.shop_id, r.agent or "", r.day))
         return rows

@@ -36,6 +36,10 @@ class Policy:
     content_mode: str = "handover"
     # How long after a buyer's first wait of a day a payment still converts that day (§7).
     conversion_window_hours: float = 24.0
+    # An order created and neither paid nor cancelled this long after is awaiting payment
+    # (催付) until paid, cancelled or unpaid_expiry_hours after its creation (§7).
+    unpaid_reminder_minutes: float = 30.0
+    unpaid_expiry_hours: float = 24.0
 
     @property
     def window_ms(self) -> int:
@@ -46,6 +50,16 @@ class Policy:
     def conversion_window_ms(self) -> int:
         """The conversion window (DOMAIN.md §7) in milliseconds."""
         return round(self.conversion_window_hours * 3_600_000)
+
+    @property
+    def unpaid_reminder_ms(self) -> int:
+        """How long after ``created`` an unpaid order becomes awaiting payment, in ms."""
+        return round(self.unpaid_reminder_minutes * 60_000)
+
+    @property
+    def unpaid_expiry_ms(self) -> int:
+        """How long after ``created`` an order stops awaiting payment, in ms."""
+        return round(self.unpaid_expiry_hours * 3_600_000)
 
     def is_counted(self, local_time: time) -> bool:
         """Whether a wait starting at this local time of day counts toward the KPI."""

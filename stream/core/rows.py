@@ -27,6 +27,18 @@ class Order(msgspec.Struct, array_like=True, frozen=True, gc=False):
     day: int = 0
     agent: str = ""
     silent: bool = False
+    # Awaiting payment (催付, DOMAIN.md §7; owned by stream/core/unpaid.py): when ``created``
+    # arrived (effective ms, 0: not seen), the amount it carried (fen), the state
+    # (0 none, 1 pending, 2 awaiting payment, 3 awaiting payment and recovered), the business
+    # day of creation, the agent holding the conversation when it became awaiting payment, the
+    # order id (shortened) and when a counted payment arrived (effective ms).
+    created: int = 0
+    price: int = 0
+    unpaid: int = 0
+    cday: int = 0
+    holder: str = ""
+    ref: str = ""
+    paid_at: int = 0
 
 
 class Conversation(msgspec.Struct, array_like=True, gc=False):
@@ -64,6 +76,9 @@ class Conversation(msgspec.Struct, array_like=True, gc=False):
     applied_offset: int = -1
     # Settled orders, 8 bytes each (key and statuses seen; layout owned by stream/core/orders.py).
     retired: bytes = b""
+    # The response time of each business day's first customer wait, flat pairs (day, ms) in
+    # day order (lost inquiries, DOMAIN.md §7; owned by stream/core/unpaid.py).
+    replies: tuple[int, ...] = ()
 
     @property
     def has_open_wait(self) -> bool:

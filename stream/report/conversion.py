@@ -30,6 +30,9 @@ def add_conversion(rows: list[dict[str, object]], conversions: Iterable[Conversi
                    key_fields: Sequence[str]) -> list[dict[str, object]]:
     """Append the §7 fields to every row; add a row for each day with only §7 figures.
 
+    The §7 fields are followed by the lead's counts (:meth:`Conversion.lead_fields`: orders
+    awaiting payment by their day of creation, and an agent's lost inquiries).
+
     A row without §7 figures gets zero counts, ``"0.00"`` sums and null rates; a §7 day without
     a row gets ``empty_row`` (zero / null §3 figures). Sorted by ``key_fields``.
     """
@@ -40,11 +43,14 @@ def add_conversion(rows: list[dict[str, object]], conversions: Iterable[Conversi
         seen.add(key)
         found = by_key.get(key)
         agent = str(row["agent"]) if "agent" in row else None
-        row.update((found or _nothing(str(row["shop_id"]), agent, str(row["day"]))).fields())
+        shown = found or _nothing(str(row["shop_id"]), agent, str(row["day"]))
+        row.update(shown.fields())
+        row.update(shown.lead_fields())
     for key, found in by_key.items():
         if key not in seen:
             row = empty_row(found)
             row.update(found.fields())
+            row.update(found.lead_fields())
             rows.append(row)
     rows.sort(key=lambda r: _key(r, key_fields))
     return rows

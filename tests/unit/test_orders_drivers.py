@@ -29,7 +29,9 @@ from tests.unit.test_pipeline import FakeSink, FakeStore
 from tests.unit.test_reply_window import T0_MS, ev
 
 ORDER_FIELDS = ["inquiries", "paid_buyers", "conversion_rate", "chat_sales", "refunds",
-                "avg_order_value", "silent_orders", "silent_sales"]
+                "avg_order_value", "silent_orders", "silent_sales",
+                # the lead's counts (orders awaiting payment, by their day of creation)
+                "unpaid_orders", "unpaid_amount", "unpaid_recovered"]
 
 
 def chat() -> list[dict[str, Any]]:

@@ -338,7 +338,7 @@ def test_settled_orders_are_retired_without_changing_any_figure() -> None:
     assert _figures(engine) == _figures(uncapped)
     assert dups == uncapped_dups and dups.count(True) == 3
     assert engine.capped.as_dict() == dict.fromkeys(("live_orders", "settled_orders", "days",
-                                                     "marks"), 0)
+                                                     "marks", "unpaid_orders"), 0)
     # settled: cancelled without money (o2 of b1, o6 of b3, o8 of b2); live: the rest
     rows = engine.conversations
     assert len(rows["s1:b1"].retired) == 8 and len(rows["s1:b1"].orders) == 2  # o1, o7
