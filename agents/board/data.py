@@ -30,7 +30,7 @@ from stream.core.kpi import POLICY_KPI, KpiSet, policy_kpi
 from stream.core.kpi_figures import KpiFigures
 from stream.core.policy import Policy
 from stream.core.reply_window import day_record
-from stream.core.rows import Conversation
+from stream.core.rows import NO_WAIT, Conversation
 from stream.schema import LATEST_MS
 
 DEFAULT_LIMIT = 200
@@ -64,12 +64,19 @@ def parse_wait_cursor(cursor: str) -> tuple[tuple[int, int], str]:
 
 
 class Waiting(NamedTuple):
-    """A conversation whose buyer is still waiting, with each KPI's wait and its place."""
+    """A conversation whose buyer is still waiting, as the board's list reads it cheaply.
 
-    key: tuple[int, int]  # order_key(waits)
+    ``bound`` is a lower bound of its place (:func:`order_key` of its KPI waits), from the
+    row's open waits alone: exact unless a wait within its window can no longer be saved,
+    which takes decoding the row's day records (``Engine.kpi_waits``), done only for the
+    rows of a page.
+    """
+
+    bound: tuple[int, int]
     cid: str
     conv: Conversation
-    waits: tuple[KpiWait, ...]
+    breached: bool  # a window of it ran out
+    began: int  # when the buyer began to wait (the earliest open wait's start)
 
 
 def order_key(waits: Iterable[KpiWait]) -> tuple[int, int]:
@@ -85,6 +92,39 @@ def order_key(waits: Iterable[KpiWait]) -> tuple[int, int]:
     if saveable:
         return 0, min(saveable)
     return 1, min(w.deadline_ms for w in waits)
+
+
+def waiting_entry(engine: Engine, cid: str, conv: Conversation,
+                  policies: dict[tuple[str, str], tuple[int, KpiSet]]) -> Waiting | None:
+    """The :class:`Waiting` of a conversation (None: no wait open after all).
+
+    Its open waits as ``Engine.kpi_waits`` finds them (the base wait's window, each KPI's
+    slot), without their day records: a wait not yet breached may turn out not saveable,
+    never the other way, so ``bound`` is never after the true place.
+    """
+    shape = (conv.platform, conv.shop_id)
+    known = policies.get(shape)
+    if known is None:
+        kset = engine.policies.kpis(*shape)
+        known = policies[shape] = (engine.policies.policy(*shape).window_ms, kset)
+    window_ms, kset = known
+    within: list[int] = []
+    over: list[int] = []
+    starts: list[int] = []
+    if conv.wait_start != NO_WAIT:
+        starts.append(conv.wait_start)
+        (over if conv.wait_breached else within).append(conv.wait_start + window_ms)
+    if conv.kpi:
+        for j, slot in enumerate(kpi_state.slots_of(conv.kpi)):
+            if slot:
+                start = abs(slot)
+                starts.append(start)
+                deadline = start + kset.kpis[kset.runs[j]].window_ms
+                (over if slot < 0 else within).append(deadline)
+    if not starts:
+        return None
+    bound = (0, min(within)) if within else (1, min(over))
+    return Waiting(bound, cid, conv, bool(over), min(starts))
 
 
 def agent_cursor(row: dict[str, Any]) -> str:
@@ -164,7 +204,9 @@ class LocalSource:
         self.now_ms = now_ms
         # (shops, open waits by shop) read in slices by prepare() for the next read-out
         self._prepared: tuple[dict[str, str], dict[str, list[Waiting]]] | None = None
-        # the kpi_waits of each waiting conversation as of its row's last read (_open_steps)
+        # each waiting conversation's entry (_open_steps) and KPI waits (waits), as of the
+        # row's last read
+        self._entries: dict[str, tuple[Any, ...]] = {}
         self._known: dict[str, tuple[Any, ...]] = {}
         # ref -> conversation id of the last conversations asked for; the one prepare() found
         self._refs: dict[str, str] = {}
@@ -196,9 +238,7 @@ class LocalSource:
         """(shop -> platform, shop -> every buyer of it still waiting), a partition at a time.
 
         ``Engine.shops`` and ``Engine.waiting`` read in steps: with tens of thousands of shops
-        or waits either takes a few hundred milliseconds at once. Each conversation's KPI
-        waits (``Engine.kpi_waits``) are kept from the previous read while its row has not
-        changed, so a busy board costs in proportion to what changed.
+        or waits either takes a few hundred milliseconds at once.
         """
         engine = self.engine
         shops: dict[str, str] = {}
@@ -207,30 +247,28 @@ class LocalSource:
             for shop, platform in list(engine.partitions[number].shops.items()):
                 shops.setdefault(shop, platform)
             yield
-        known = self._known
-        fresh: dict[str, tuple[Any, ...]] = {}
+        policies: dict[tuple[str, str], tuple[int, KpiSet]] = {}
         by_shop: dict[str, list[Waiting]] = {}
+        # a row's entry is kept from the previous read while its waits are as they were:
+        # most buyers wait through many polls of the board
+        known, fresh = self._entries, {}
         for number in owned:
-            part = engine.partitions.get(number)
-            if part is None:  # moved to another worker between two steps
+            if number not in engine.partitions:  # moved to another worker between two steps
                 continue
             for i, (cid, conv) in enumerate(engine.waiting(number)):
                 mark = known.get(cid)
                 if mark is not None and mark[0] is conv and mark[1] == conv.wait_start \
-                        and mark[2] == conv.wait_breached and mark[3] is conv.kpi \
-                        and mark[4] is conv.days:
-                    waits = mark[5]
+                        and mark[2] == conv.wait_breached and mark[3] is conv.kpi:
+                    item = mark[4]
                 else:
-                    waits = engine.kpi_waits(conv)
-                fresh[cid] = (conv, conv.wait_start, conv.wait_breached, conv.kpi, conv.days,
-                              waits)
-                if waits:
-                    by_shop.setdefault(conv.shop_id, []).append(
-                        Waiting(order_key(waits), cid, conv, waits))
-                if i % 500 == 499:
+                    item = waiting_entry(engine, cid, conv, policies)
+                fresh[cid] = (conv, conv.wait_start, conv.wait_breached, conv.kpi, item)
+                if item is not None:
+                    by_shop.setdefault(conv.shop_id, []).append(item)
+                if i % 2000 == 1999:
                     yield
             yield
-        self._known = fresh
+        self._entries = fresh
         return shops, by_shop
 
     def _today(self, tz: ZoneInfo, now: int) -> tuple[int, str]:
@@ -262,8 +300,8 @@ class LocalSource:
             mine = waits[shop_id]
             at_risk_ms = policy.at_risk_seconds * 1000
             within = [w for w in mine if w.conv.has_open_wait and not w.conv.wait_breached]
-            breached = sum(1 for w in mine if any(k.breached for k in w.waits))
-            oldest = min((_began(w) for w in mine), default=None)
+            breached = sum(1 for w in mine if w.breached)
+            oldest = min((w.began for w in mine), default=None)
             out.append({
                 "shop_id": shop_id, "platform": platform, "timezone": tz.key, "day": day,
                 "kpis": kpis(shop_kpi_figures(engine, shop_id, platform, ordinal, partitions),
@@ -295,22 +333,48 @@ class LocalSource:
         for items in self._open(shops).values():
             rows.extend(items)
         total = len(rows)
-        breached = sum(1 for w in rows if any(k.breached for k in w.waits))
-        if cursor:
-            after, ref = parse_wait_cursor(cursor)
-            rows = [w for w in rows if w.key > after or (w.key == after and log_ref(w.cid) > ref)]
-        # The order is (key, masked ref): refs are worked out only for the page's waits and
-        # those that share the key of its last one.
-        first = heapq.nsmallest(limit + 1, rows, key=lambda w: w.key)
-        if first:
-            last = first[-1].key
-            first = [w for w in first if w.key < last] + [w for w in rows if w.key == last]
-        ordered = sorted(((w.key, log_ref(w.cid), w) for w in first), key=lambda t: t[:2])
-        page, more = ordered[:limit], len(rows) > limit
-        out = [wait_row(engine, item, ref, now) for _, ref, item in page]
+        breached = sum(1 for w in rows if w.breached)
+        after = parse_wait_cursor(cursor) if cursor else None
+        # Best first by the bound: a row's true place is worked out (its KPI waits read) in
+        # the bound's order, until the next bound is past the page's last true place.
+        rows.sort(key=lambda w: w.bound)
+        known, self._known = self._known, {}
+        found: list[tuple[tuple[int, int], str, Waiting, tuple[KpiWait, ...]]] = []
+        for item in rows:
+            if len(found) > limit and item.bound > found[limit][0]:
+                break
+            waits = self._kpi_waits(item, known)
+            if not waits:
+                continue
+            key = order_key(waits)
+            if after is not None and key <= after[0]:
+                if key < after[0] or log_ref(item.cid) <= after[1]:
+                    continue
+            found.append((key, log_ref(item.cid), item, waits))
+            if len(found) > limit:
+                found.sort(key=lambda t: t[:2])
+                del found[limit + 1:]
+        found.sort(key=lambda t: t[:2])
+        page, more = found[:limit], len(found) > limit
+        out = [wait_row(engine, item.conv, waits, ref, now)
+               for _, ref, item, waits in page]
         return {"now_ms": now, "total": total, "breached": breached, "limit": limit,
                 "waits": out, "more": more,
                 "next_cursor": wait_cursor(page[-1][0], page[-1][1]) if more else None}
+
+    def _kpi_waits(self, item: Waiting, known: dict[str, tuple[Any, ...]]) -> tuple[KpiWait, ...]:
+        """``Engine.kpi_waits`` of a row, kept from the previous page while the row is as it was."""
+        conv = item.conv
+        mark = known.get(item.cid)
+        if mark is not None and mark[0] is conv and mark[1] == conv.wait_start \
+                and mark[2] == conv.wait_breached and mark[3] is conv.kpi \
+                and mark[4] is conv.days:
+            waits: tuple[KpiWait, ...] = mark[5]
+        else:
+            waits = self.engine.kpi_waits(conv)
+        self._known[item.cid] = (conv, conv.wait_start, conv.wait_breached, conv.kpi,
+                                 conv.days, waits)
+        return waits
 
     def conversation(self, shop: str | None, ref: str) -> dict[str, Any]:
         """One conversation by its masked ref (a pager link): waiting, or what happened.
@@ -326,8 +390,7 @@ class LocalSource:
         waits = self.engine.kpi_waits(conv)
         row = conversation_row(self.engine, cid, conv, ref, now)
         if waits:
-            row["waiting"] = wait_row(self.engine, Waiting(order_key(waits), cid, conv, waits),
-                                      ref, now)
+            row["waiting"] = wait_row(self.engine, conv, waits, ref, now)
         return {"now_ms": now, "found": True, **row}
 
     def _find(self, shop: str | None, ref: str) -> tuple[str, Conversation] | None:
@@ -578,11 +641,6 @@ async def _sliced(steps: Generator[None, None, _T]) -> _T:
             began = time.perf_counter()
 
 
-def _began(item: Waiting) -> int:
-    """When the buyer began to wait: the earliest start of the conversation's open waits."""
-    return min(w.start_ms for w in item.waits)
-
-
 def kpi_titles(engine: Engine, conv: Conversation) -> dict[str, str]:
     """KPI name -> the name users know (「3分钟人工回复率」) for a conversation's shop."""
     kset = engine.policies.kpis(conv.platform, conv.shop_id)
@@ -597,18 +655,19 @@ def _local(ms: int, tz: ZoneInfo) -> str:
     return datetime.fromtimestamp(ms / 1000, tz).isoformat("T", "seconds")
 
 
-def wait_row(engine: Engine, item: Waiting, ref: str, now: int) -> dict[str, Any]:
+def wait_row(engine: Engine, conv: Conversation, waits: tuple[KpiWait, ...], ref: str,
+             now: int) -> dict[str, Any]:
     """The board's row of one waiting buyer (masked ref, times in the shop's time zone).
 
     ``deadlines``: one entry per KPI with a wait open, in list order. ``lost``: the KPIs a
     reply can no longer save for this buyer today (breached, or a buyer-unit KPI already
     breached on the wait's day); ``over_seconds``: how long since the first window ran out.
     """
-    conv = item.conv
+    key = order_key(waits)
     policy, tz = engine.policies.resolve(conv.platform, conv.shop_id)
     titles = kpi_titles(engine, conv)
-    start = _began(item)
-    breached = [w.deadline_ms for w in item.waits if w.breached]
+    start = min(w.start_ms for w in waits)
+    breached = [w.deadline_ms for w in waits if w.breached]
     return {
         "ref": ref,
         "shop_id": conv.shop_id,
@@ -617,20 +676,20 @@ def wait_row(engine: Engine, item: Waiting, ref: str, now: int) -> dict[str, Any
         "start_ms": start,
         "start": _local(start, tz),
         "age_seconds": (now - start) / 1000,
-        "counted": any(w.counted for w in item.waits),
-        "saveable": item.key[0] == 0,
-        "order": list(item.key),
-        "next_deadline_ms": item.key[1],
+        "counted": any(w.counted for w in waits),
+        "saveable": key[0] == 0,
+        "order": list(key),
+        "next_deadline_ms": key[1],
         "breached": bool(breached),
         "over_seconds": (now - min(breached)) / 1000 if breached else None,
-        "lost": [titles.get(w.kpi, w.kpi) for w in item.waits if w.counted and not w.saveable],
+        "lost": [titles.get(w.kpi, w.kpi) for w in waits if w.counted and not w.saveable],
         "at_risk_seconds": policy.at_risk_seconds,
         "at_risk": not breached and now - start >= policy.at_risk_seconds * 1000,
         "deadlines": [{"kpi": w.kpi, "label": titles.get(w.kpi, w.kpi),
                        "start_ms": w.start_ms, "deadline_ms": w.deadline_ms,
                        "deadline": _local(w.deadline_ms, tz),
                        "left_seconds": (w.deadline_ms - now) / 1000, "breached": w.breached,
-                       "counted": w.counted, "saveable": w.saveable} for w in item.waits],
+                       "counted": w.counted, "saveable": w.saveable} for w in waits],
     }
 
 

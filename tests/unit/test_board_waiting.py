@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from agents.board.access import Access
-from agents.board.data import LocalSource
+from agents.board.data import LocalSource, order_key
 from agents.board.http import answer, static_files
 from agents.board.merge import MergedSource
 from agents.pipeline import log_ref
@@ -85,14 +85,21 @@ def test_a_buyer_already_lost_today_is_not_listed_among_the_saveable() -> None:
     feed_events(pipeline, [msg(1, T0, "buyer", "在吗", "b1"),
                            msg(2, T0 + 360 * S, "agent", "在的", "b1", agent="a1"),
                            msg(3, T0 + 400 * S, "buyer", "还在吗", "b1"),
-                           msg(4, T0 + 390 * S, "buyer", "在吗", "b2")])
+                           msg(4, T0 + 405 * S, "buyer", "在吗", "b2")])
     pipeline.sweep(T0 + 410 * S, {0: True})
-    waits = source(pipeline, T0 + 410 * S).waits()["waits"]
+    src = source(pipeline, T0 + 410 * S)
+    waits = src.waits()["waits"]
     # b1 waits again, within the window, but lost both buyer-unit KPIs today already
     assert [w["ref"] for w in waits] == [log_ref("shop-b:b2"), log_ref("shop-b:b1")]
     b1 = waits[1]
     assert not b1["breached"] and not b1["saveable"] and b1["over_seconds"] is None
     assert sorted(b1["lost"]) == ["3分钟人工回复率", "5分钟回复率"]
+    # b1's windows run out first (T0 + 580 s): read first, placed after b2, page by page too
+    first = src.waits(limit=1)
+    assert [w["ref"] for w in first["waits"]] == [log_ref("shop-b:b2")] and first["more"]
+    second = src.waits(limit=1, cursor=first["next_cursor"])
+    assert [w["ref"] for w in second["waits"]] == [log_ref("shop-b:b1")]
+    assert not second["more"]
 
 
 def test_pages_of_waiting_buyers_go_through_everyone_once_in_order() -> None:
@@ -113,6 +120,10 @@ def test_pages_of_waiting_buyers_go_through_everyone_once_in_order() -> None:
     assert len(seen) == 20 and whole["breached"] > 0
     keys = [(tuple(w["order"]), w["ref"]) for w in seen]
     assert keys == sorted(keys)
+    engine = pipeline.engine  # the place of each, worked out from all its KPI waits
+    every = sorted((order_key(engine.kpi_waits(conv)), log_ref(cid))
+                   for cid, conv in engine.waiting(0))
+    assert keys == every
     groups = [w["saveable"] for w in seen]
     assert groups == sorted(groups, reverse=True) and True in groups and False in groups
 
