@@ -365,3 +365,42 @@ def test_concurrency_is_observed_from_the_log(tmp_path: Path) -> None:
     assert plan["handle_seconds"]["value"] == 45.0
     hour = plan["hours"][10]
     assert hour["agents"] == agents_needed(2000 / 3600, 30.0, 300, 0.7)
+
+
+def test_a_log_plan_sized_for_the_contact_centres_service_level(tmp_path: Path) -> None:
+    from stream.core.staffing import pickup_agents_needed
+
+    log = _log(tmp_path / "log.jsonl")
+    result = _plan("--input", log, "--orders", "1000", "--avg-order-value", "100",
+                   "--chat-share", "1", "--conversion-rate", "0.5", "--return-rate", "0.1",
+                   "--max-per-agent", "100", "--answer-within", "20", "--target", "90%",
+                   "--json")
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert plan["kpi"] == {"name": "pickup", "window_seconds": 20.0, "target": 0.9,
+                           "answered": "pickup"}
+    assert plan["hours"][20]["agents"] == pickup_agents_needed(1500 / 3600, 30.0, 20, 0.9)
+    assert plan["hours"][20]["service_level"] >= 0.9
+
+
+def test_a_given_load_needs_its_handling_and_well_formed_hours() -> None:
+    from stream.staffing_plan import SizingError
+
+    for args, message in (
+            (["--contacts", "100"], "--contacts needs --handle-seconds"),
+            (["--contacts", "8-25=100", "--handle-seconds", "60"], "hours run 0-24"),
+            (["--contacts", "8-12=100,x", "--handle-seconds", "60"], "write HOURS=N"),
+            (["--contacts", "8-12=100", "--hours", "8-22", "--handle-seconds", "60"],
+             "--hours goes with a single --contacts number")):
+        result = _plan(*args)
+        assert isinstance(result.exception, SizingError), (args, result.output)
+        assert message in str(result.exception)
+    assert "--input" in _refused(_plan("--contacts", "100", "--handle-seconds", "60",
+                                       "--input", "x.jsonl"))
+    # a single number over some hours only
+    result = _plan("--contacts", "100", "--hours", "9-21", "--interval-minutes", "30",
+                   "--handle-seconds", "180", "--answer-within", "20", "--json")
+    hours = [h["hour"] for h in json.loads(result.stdout)["hours"]]
+    assert hours == list(range(9, 21))
+    bad = _plan("--contacts", "100", "--handle-seconds", "60", "--shrinkage", "1")
+    assert bad.exit_code == 2 and "--shrinkage" in bad.output
