@@ -19,6 +19,7 @@ within so many seconds: queueing only).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -146,8 +147,8 @@ def parse_contacts(spec: str, hours: str | None) -> list[float]:
             number = float(count)
         except ValueError:
             raise SizingError(f"--contacts: {count!r} is not a number of contacts") from None
-        if number < 0:
-            raise SizingError(f"--contacts: {count} must be >= 0")
+        if not math.isfinite(number) or number < 0:
+            raise SizingError(f"--contacts: {count} must be a number >= 0")
         for h in _hour_range(where.strip(), "--contacts"):
             out[h] = number
     return out

@@ -390,6 +390,7 @@ def test_a_given_load_needs_its_handling_and_well_formed_hours() -> None:
             (["--contacts", "100"], "--contacts needs --handle-seconds"),
             (["--contacts", "8-25=100", "--handle-seconds", "60"], "hours run 0-24"),
             (["--contacts", "8-12=100,x", "--handle-seconds", "60"], "write HOURS=N"),
+            (["--contacts", "nan", "--handle-seconds", "60"], "must be a number >= 0"),
             (["--contacts", "8-12=100", "--hours", "8-22", "--handle-seconds", "60"],
              "--hours goes with a single --contacts number")):
         result = _plan(*args)
