@@ -704,9 +704,9 @@ def plan_command(ctx: Any, inputs: tuple[str, ...], report_path: str | None,
              "return_rate": return_rate}
     plan = make_plan(history, settings, shop=shop, day=day or "the sale day", sales=sales,
                      orders=orders, q=q, given=given, opts=opts)
-    for warning in plan.warnings:
-        click.echo(f"warning: {warning}", err=True)
     if as_json:
+        for warning in plan.warnings:  # the table carries them; beside JSON a person sees these
+            click.echo(f"warning: {warning}", err=True)
         sys.stdout.buffer.write(msgspec.json.encode(plan.as_dict()) + b"\n")
     else:
         click.echo(render(plan))

@@ -307,7 +307,11 @@ def test_a_short_history_warns_and_says_what_it_assumed(tmp_path: Path) -> None:
     assert warnings[1].startswith("no waits in the history at 00:00-10:00, 11:00-20:00, "
                                   "21:00-24:00 (22 of 24 hours): the plan assumes nobody "
                                   "writes then")
-    assert "warning: the history covers 2 day(s)" in result.stderr
+    assert "warning: the history covers 2 day(s)" in result.stderr  # beside the JSON
+    table = _plan("--input", log, "--orders", "1000", "--avg-order-value", "100",
+                  "--chat-share", "1", "--conversion-rate", "0.5", "--return-rate", "0.1",
+                  "--max-per-agent", "100")
+    assert table.stdout.count("warning: ") == 2 and "warning: " not in table.stderr
 
 
 def test_a_log_plan_rosters_its_hours(tmp_path: Path) -> None:
