@@ -488,10 +488,11 @@ def history_warnings(history: History, shop: str, hours: Sequence[HourPlan]) -> 
     if len(days) < MIN_DAYS:
         span = f" ({days[0]} to {days[-1]})" if len(days) > 1 else (f" ({days[0]})" if days
                                                                     else "")
+        shape = " and the hourly shape" if shop in history.hours else ""
         out.append(f"the history covers {len(days)} day(s){span}, fewer than {MIN_DAYS}: the "
-                   f"observed inputs and the hourly shape are those of a short stretch, which "
-                   f"may miss weekdays, promotions and quiet days; plan from a longer history "
-                   f"or give the inputs you know")
+                   f"observed inputs{shape} are those of a short stretch, which may miss "
+                   f"weekdays, promotions and quiet days; plan from a longer history or give "
+                   f"the inputs you know")
     profile = history.hours.get(shop)
     if profile is not None and hours:
         empty = [h for h, n in enumerate(profile) if n == 0]

@@ -85,6 +85,10 @@ def test_every_input_observed_from_the_report_rows(tmp_path: Path) -> None:
     assert plan["aftersale_agents"] == 55
     assert plan["date"] == "2026-11-11"
     assert plan["hours"] == []  # a report has no hourly profile
+    assert plan["warnings"] == [
+        "the history covers 2 day(s) (2026-10-01 to 2026-10-02), fewer than 7: the observed "
+        "inputs are those of a short stretch, which may miss weekdays, promotions and quiet "
+        "days; plan from a longer history or give the inputs you know"]
     assert any("--input" in n for n in plan["notes"])
 
 
