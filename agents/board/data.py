@@ -210,7 +210,7 @@ class LocalSource:
         self._known: dict[str, tuple[Any, ...]] = {}
         # ref -> conversation id of the last conversations asked for; the one prepare() found
         self._refs: dict[str, str] = {}
-        self._found: tuple[Any, ...] | None = None
+        self._found: tuple[tuple[str | None, str], tuple[str, Conversation] | None] | None = None
         # shop filter -> (monotonic time, now_ms, ranked agent rows): pages of one ranking
         self._rankings: dict[str | None, tuple[float, int, list[tuple[Any, ...]]]] = {}
 
@@ -394,9 +394,9 @@ class LocalSource:
         return {"now_ms": now, "found": True, **row}
 
     def _find(self, shop: str | None, ref: str) -> tuple[str, Conversation] | None:
-        if self._found is not None:
-            found, self._found = self._found, None
-            return (found[0], found[1]) if found and found[2] == ref else None
+        prepared, self._found = self._found, None
+        if prepared is not None and prepared[0] == (shop, ref):
+            return prepared[1]
         return _run(self._find_steps(shop, ref))
 
     def _find_steps(self, shop: str | None, ref: str,
@@ -454,8 +454,7 @@ class LocalSource:
         if read_out in ("summary", "waits"):
             self._prepared = await _sliced(self._open_steps())
         elif read_out == "conversation" and ref:
-            found = await _sliced(self._find_steps(shop, ref))
-            self._found = (*found, ref) if found else ()
+            self._found = ((shop, ref), await _sliced(self._find_steps(shop, ref)))
         elif read_out == "agents" and self._ranked(shop) is None:
             self._keep(shop, *await _sliced(self._rank_steps(shop)))
 
