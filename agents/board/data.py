@@ -1,7 +1,8 @@
-"""The board's read-outs of one worker: shop summaries, open waits, agents, violations.
+"""The board's read-outs of one worker: shops, waiting buyers, a conversation, agents, violations.
 
 Everything here reads the engine (and the :class:`~agents.board.feed.BoardFeed`) as it is
-now; nothing is stored. Times are event time: ``now_ms`` is the worker's watermark, which
+now; what is kept between reads is only a cache of rows that have not changed. Times are
+event time, shown in each shop's time zone: ``now_ms`` is the worker's watermark, which
 follows the wall clock when the worker is caught up (the WaitAtRisk gauge uses the same).
 
 Every JSON shape is the one ``chatwatch board --workers`` merges (:mod:`agents.board.merge`),
