@@ -422,6 +422,9 @@ class EngineCollector(Collector):
             out.oldest.add_metric([OTHER], 0.0 if folded_first is None
                                   else max((now - folded_first) / 1000, 0.0))
         families = out.all()
+        families.extend(self._unpaid(partitions, kept, now, caps is not None
+                                     and caps.max_shops is not None and len(kept) < len(shops)))
+        yield
         if caps is not None:
             folded_family = GaugeMetricFamily(
                 "chatwatch_metrics_folded", "Shops (label=shop) and agents (label=agent) "
@@ -440,6 +443,39 @@ class EngineCollector(Collector):
             capped.add_metric([cap], dropped)
         families.append(capped)
         return families
+
+    def _unpaid(self, partitions: list[int], kept: dict[str, str], now: int,
+                folded: bool) -> list[Metric]:
+        """``chatwatch_unpaid_orders`` and ``chatwatch_unpaid_amount`` per shop (催付, §7).
+
+        The engine's list of orders awaiting payment at ``now`` (event time), as the board
+        shows it; folded shops add up under ``shop="_other"`` like the open waits.
+        """
+        orders = GaugeMetricFamily("chatwatch_unpaid_orders", "Orders awaiting payment now "
+                                   "(催付): created, neither paid nor cancelled within the "
+                                   "shop's unpaid_reminder_minutes, not yet expired.",
+                                   labels=["shop"])
+        amount = GaugeMetricFamily("chatwatch_unpaid_amount", "Sum of the amounts the orders "
+                                   "awaiting payment carried when created, yuan.",
+                                   labels=["shop"])
+        counts = dict.fromkeys(kept, 0)
+        fen = dict.fromkeys(kept, 0)
+        other = [0, 0]
+        for entry in self.engine.unpaid_orders(partitions, now):
+            price = entry.amount_fen
+            if entry.shop_id in counts:
+                counts[entry.shop_id] += 1
+                fen[entry.shop_id] += price
+            else:
+                other[0] += 1
+                other[1] += price
+        for shop in kept:
+            orders.add_metric([shop], counts[shop])
+            amount.add_metric([shop], fen[shop] / 100)
+        if folded:
+            orders.add_metric([OTHER], other[0])
+            amount.add_metric([OTHER], other[1] / 100)
+        return [orders, amount]
 
     def _open_waits(self) -> Generator[None, None, list[Conversation]]:
         """The rows of ``Engine.open_waits`` (each once), read a partition at a time."""

@@ -20,6 +20,11 @@ Options add read-outs without changing that default row (``stream/report/``):
   business day and KPI; with ``--by agent`` per agent (``stream/report/kpi_report.py``);
 * ``--summary-html OUT.html`` — a self-contained page per shop: daily reply rate against
   target and breaches by hour of day;
+* ``--unpaid OUT.jsonl`` / ``--lost-inquiries OUT.jsonl`` — a lead's lists (DOMAIN.md §7,
+  ``stream/report/lead.py``): every order that became awaiting payment (催付) with its status
+  at the end of the log, and every agent-day's lost inquiries (询单流失); the report's rows
+  carry ``unpaid_orders``, ``unpaid_amount``, ``unpaid_recovered`` (and per agent
+  ``lost_inquiries``) whenever the log has orders;
 * orders (DOMAIN.md §7): when the log has any, every row also carries the §7 figures
   (``inquiries`` ... ``silent_sales``; per agent without the silent ones), a row comes for
   every shop-day (agent-day) with inquiries or orders, and ``--by agent`` rows are ranked
@@ -170,7 +175,9 @@ class Retired:
         self.evicted += len(engine.evict(0, self.retention_ms))
         for okey in orders_before.keys() - orders.totals.keys():
             if orders_before[okey].active and okey not in self.conversions:
-                self.conversions[okey] = orders_before[okey].figures(*okey)
+                shop_day = orders_before.get((okey[0], None, okey[2]))  # lost inquiries
+                self.conversions[okey] = orders_before[okey].figures(
+                    *okey, shop_day.payers if shop_day is not None else None)
         self._set_aside_kpis(kpis, kpi_before, agents_before)
         for key in before.keys() - book.totals.keys():
             if key in self.rows:
@@ -475,6 +482,11 @@ def _with_progress(readers: Sequence[LogReader], strict: bool, bar: Any) -> Iter
                    "agent, plus slow_replies, answer_ratio, max_concurrent).")
 @click.option("--summary-html", "html_path", metavar="OUT.html",
               help="Write a self-contained HTML summary per shop.")
+@click.option("--unpaid", "unpaid_path", metavar="OUT.jsonl",
+              help="Write every order that became awaiting payment (催付) with its status at "
+                   "the end of the log.")
+@click.option("--lost-inquiries", "lost_path", metavar="OUT.jsonl",
+              help="Write every agent-day's inquiries that did not convert (询单流失).")
 @click.option("--retention-hours", type=click.FloatRange(min=1), default=None,
               help="Bound memory on very long logs: forget conversations idle this long "
                    "(as the worker's state_retention_hours). Default: keep everything.")
@@ -490,7 +502,8 @@ def backfill_command(ctx: object, inputs: tuple[str, ...], report_path: str, fmt
                      openmetrics_path: str | None, step: float, metric_labels: tuple[str, ...],
                      breaches_path: str | None, violations_path: str | None,
                      kpi_path: str | None, html_path: str | None,
-                     retention_hours: float | None, progress: bool | None, jobs: int) -> None:
+                     retention_hours: float | None, progress: bool | None, jobs: int,
+                     unpaid_path: str | None = None, lost_path: str | None = None) -> None:
     """Recompute daily figures from historical logs (same core as the live worker)."""
     settings: Settings = ctx.settings  # type: ignore[attr-defined]
     spec = build_spec(columns, maps, timezone_name, ts_unit, settings.policies,
@@ -500,8 +513,10 @@ def backfill_command(ctx: object, inputs: tuple[str, ...], report_path: str, fmt
     for option, path in (("--report", report_path), ("--openmetrics", openmetrics_path),
                          ("--breach-records", breaches_path),
                          ("--violation-records", violations_path), ("--kpi-report", kpi_path),
-                         ("--summary-html", html_path), ("--rejects", rejects_path)):
+                         ("--summary-html", html_path), ("--rejects", rejects_path),
+                         ("--unpaid", unpaid_path), ("--lost-inquiries", lost_path)):
         check_output(path, option)
+    _check_lead_lists(unpaid_path, lost_path, jobs, retention_hours)
     if jobs > 1:
         from stream.jobs import check_options
 
@@ -603,6 +618,7 @@ def backfill_command(ctx: object, inputs: tuple[str, ...], report_path: str, fmt
                      else retired.kpi_agent_rows if by_agent else retired.kpi_rows)
             k = write_report(kpi_rows(engine, by_agent=by_agent, retired=aside), kpi_out)
         click.echo(f"{k} KPI rows written to {kpi_path}", err=True)
+    _write_lead_lists(engine, unpaid_path, lost_path)
     if html_path and tally is not None:
         from stream.report.summary_html import render_summary
 
@@ -615,6 +631,31 @@ def backfill_command(ctx: object, inputs: tuple[str, ...], report_path: str, fmt
     if problem is not None:
         click.echo(f"backfill: failed: {problem}", err=True)
         sys.exit(1)
+
+
+def _check_lead_lists(unpaid_path: str | None, lost_path: str | None, jobs: int,
+                      retention_hours: float | None) -> None:
+    """The lists read the conversations: one process, nothing forgotten."""
+    for option, path in (("--unpaid", unpaid_path), ("--lost-inquiries", lost_path)):
+        if path and jobs > 1:
+            raise click.UsageError(f"{option} cannot be combined with --jobs {jobs}: the list "
+                                   f"is read from every conversation; run it with --jobs 1")
+        if path and retention_hours is not None:
+            raise click.UsageError(f"{option} cannot be combined with --retention-hours: "
+                                   f"conversations forgotten on the way would be missing from "
+                                   f"the list")
+
+
+def _write_lead_lists(engine: Engine, unpaid_path: str | None, lost_path: str | None) -> None:
+    """``--unpaid`` and ``--lost-inquiries`` (stream/report/lead.py)."""
+    from stream.report.lead import lost_rows, unpaid_rows
+
+    for path, rows, what in ((unpaid_path, unpaid_rows, "orders awaiting payment"),
+                             (lost_path, lost_rows, "lost inquiries")):
+        if path:
+            with open_output(path) as out:
+                n = write_report(rows(engine), out)
+            click.echo(f"{n} {what} written to {path}", err=True)
 
 
 def _parse_labels(pairs: Iterable[str]) -> dict[str, str]:

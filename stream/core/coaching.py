@@ -67,6 +67,7 @@ class UnpaidOrder:
     status: str
     minutes_waiting: float  # from creation until now (or until paid, cancelled or expired)
     timezone: str
+    amount_fen: int = 0  # ``amount`` in fen (0 without)
 
     def as_dict(self) -> dict[str, object]:
         """The JSON of ``--unpaid`` and of the board (times in the shop's time zone too)."""
@@ -125,7 +126,7 @@ def unpaid_orders(conversations: Mapping[str, Conversation], policies: PolicyBoo
                 yuan(order.price) if order.price else None, order.created,
                 order.created + policy.unpaid_reminder_ms, order.created + policy.unpaid_expiry_ms,
                 order.paid_at if order.seen & _PAID_BIT and order.paid_at else None, status,
-                max(0, until - order.created) / 60_000, tz.key))
+                max(0, until - order.created) / 60_000, tz.key, order.price))
     out.sort(key=lambda u: (u.shop_id, u.created_ms, u.order_id, u.ref))
     return out
 
