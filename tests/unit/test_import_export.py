@@ -249,14 +249,23 @@ def test_reports_named_csv_or_xlsx_are_written_as_such(tmp_path, suffix):
     for name in ("daily", "kpi"):
         want = _rows(tmp_path / f"{name}.jsonl")
         got = _read_table(tmp_path / f"{name}{suffix}")
-        assert got[0] == list(want[0])
-        assert len(got) == len(want) + 1
-        assert [str(v) for v in got[1]] == [_text(v) for v in want[0].values()]
+        header = list(dict.fromkeys(key for row in want for key in row))  # every key, in order
+        assert got[0] == header
+        assert [[_same(v) for v in row] for row in got[1:]] == [
+            [_same(row.get(key)) for key in header] for row in want]
     assert len(_read_table(tmp_path / f"breaches{suffix}")) > 1
 
 
-def _text(value: Any) -> str:
-    return "" if value is None else str(value)
+def _same(value: Any) -> Any:
+    """A cell as CSV or Excel gives it back and the JSON value, made comparable."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    try:
+        return float(value)  # Excel keeps 1.0 as 1; CSV gives "1.0"
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def _read_table(path: Path) -> list[list[Any]]:
@@ -299,3 +308,32 @@ def test_jobs_read_an_export_the_same_way(tmp_path):
         outputs[jobs] = (out.read_bytes(), (tmp_path / f"breaches-{jobs}.csv").read_bytes())
     assert outputs["1"] == outputs["2"]
     assert outputs["1"][1].count(b"\n") > 2  # a header and breaches
+
+
+def test_a_jsonl_export_with_its_own_keys_is_mapped_like_a_csv(tmp_path):
+    path = tmp_path / "export.jsonl"
+    path.write_text("".join(
+        json.dumps({"time": at.strftime("%Y-%m-%d %H:%M:%S"), "shop": shop, "buyer": buyer,
+                    "role": role, "agent": agent or None, "content": text},
+                   ensure_ascii=False) + "\n"
+        for at, shop, buyer, role, agent, text in CHATS), encoding="utf-8")
+    reference = _backfill("--input", str(_jsonl(tmp_path / "log.jsonl")),
+                          "--report", str(tmp_path / "want.jsonl"))
+    assert reference.exit_code == 0
+    result = _backfill("--input", str(path), *CSV_OPTIONS, "--report", str(tmp_path / "got.jsonl"))
+    assert result.exit_code == 0, result.output
+    assert _rows(tmp_path / "got.jsonl") == _rows(tmp_path / "want.jsonl")
+
+
+def test_an_export_of_one_shop_takes_its_shop_as_a_constant(tmp_path):
+    path = tmp_path / "one-shop.csv"
+    path.write_text("time,buyer,role,content\n2026-11-11 10:00:00,b1,买家,在吗\n",
+                    encoding="utf-8")
+    options = ["--column", "ts=time", "--column", "buyer_id=buyer", "--column", "sender=role",
+               "--column", "text=content", "--column", "type=message",
+               "--column", "shop_id=旗舰店", "--map", "sender=买家:buyer"]
+    result = _backfill("--input", str(path), *options, "--report", str(tmp_path / "d.jsonl"))
+    assert result.exit_code == 0, result.output
+    [row] = _rows(tmp_path / "d.jsonl")
+    assert (row["shop_id"], row["day"], row["unreplied"]) == ("旗舰店", "2026-11-11", 1)
+    assert "shop_id='旗舰店' on every row" in result.stderr
