@@ -303,6 +303,7 @@ class Plan:
     shrinkage: Decimal = DEFAULT_SHRINKAGE
     roster: Roster | None = None
     warnings: list[str] = field(default_factory=list)
+    max_occupancy: Decimal | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The ``--json`` object: numbers as numbers, money as decimal strings."""
@@ -326,6 +327,7 @@ class Plan:
             "concurrency": None if self.concurrency is None else {
                 "value": num(self.concurrency.value), "source": self.concurrency.source},
             "shrinkage": float(self.shrinkage),
+            "max_occupancy": None if self.max_occupancy is None else float(self.max_occupancy),
             "waits_per_inquiry": self.waits_per_inquiry,
             "hours": [{"hour": h.hour, "inquiries": round(h.inquiries, 1),
                        "waits": round(h.waits, 1), "agents": h.agents, **sizing_dict(h.sizing)}
@@ -418,7 +420,7 @@ def make_plan(history: History, settings: Settings, *, shop: str | None, day: st
     else:
         hours = hourly_plan(float(result.inquiries), profile, per_inquiry, float(handle.value),
                             kpi, concurrency=float(_req(concurrency)),
-                            shrinkage=opts.shrinkage)
+                            shrinkage=opts.shrinkage, max_occupancy=opts.max_occupancy)
         if any(h.agents is None for h in hours):
             notes.append(f"some hours cannot meet {kpi.target:.0%} within "
                          f"{kpi.window_seconds:g} s with {handle.value} s of handling, whatever "
@@ -427,6 +429,7 @@ def make_plan(history: History, settings: Settings, *, shop: str | None, day: st
                 result.aftersale_exact, result.aftersale, result.inquiries, kpi, handle,
                 concurrency, per_inquiry, hours, notes, opts.shrinkage)
     plan.warnings = history_warnings(history, shop, hours)
+    plan.max_occupancy = opts.max_occupancy
     if opts.shifts:
         if not hours:
             raise PlanError("--shifts rosters the hourly plan, which this history cannot give "
@@ -521,6 +524,10 @@ def _fmt(key: str, value: Decimal | None) -> str:
     return f"{float(value):,.1f}"
 
 
+def _occupancy(cap: Decimal | None) -> str:
+    return "" if cap is None else f" occupancy at most {float(cap):.0%};"
+
+
 def render(plan: Plan) -> str:
     """The terminal table: inputs and their sources, the two formulas, then the hours."""
     lines = [f"chatwatch plan: shop {plan.shop_id}, {plan.day}"]
@@ -555,7 +562,8 @@ def render(plan: Plan) -> str:
         lines.append("")
         lines.append(f"hour by hour (pre-sale agents on duty by Erlang C for "
                      f"{describe_kpi(plan.kpi)}; {plan.waits_per_inquiry or 0:.2f} waits per "
-                     f"inquiry; roster = on duty ÷ (1 − {float(plan.shrinkage):.0%} shrinkage))")
+                     f"inquiry;{_occupancy(plan.max_occupancy)} roster = on duty ÷ "
+                     f"(1 − {float(plan.shrinkage):.0%} shrinkage))")
         lines.append(f"{'hour':<6}{'inquiries':>10}{'waits':>10}{SIZING_HEADER}")
         for h in plan.hours:
             lines.append(f"{h.hour:02d}:00 {h.inquiries:>10,.0f}{h.waits:>10,.0f}"
@@ -644,6 +652,9 @@ def _share(name: str) -> Any:
               show_default=True,
               help="Share of rostered time agents are not on duty (breaks, meetings, absence): "
                    "the roster is on duty ÷ (1 − shrinkage).")
+@click.option("--max-occupancy", callback=_share("--max-occupancy"),
+              help="Add agents until they are busy at most this share of the time (0.85 or "
+                   "85%); by default Erlang C's figure stands, however busy.")
 @click.option("--shifts", "shifts_path", metavar="SHIFTS.yml",
               help="Shift templates (start, hours, unpaid break): roster the fewest agents "
                    "per shift covering every hour.")
@@ -663,7 +674,8 @@ def plan_command(ctx: Any, inputs: tuple[str, ...], report_path: str | None,
                  conversion_rate: Decimal | None, max_per_agent: Decimal | None,
                  return_rate: Decimal | None, q: float, handle_seconds: float | None,
                  concurrency: float | None, answer_within: float | None,
-                 target: Decimal | None, shrinkage: Decimal, shifts_path: str | None,
+                 target: Decimal | None, shrinkage: Decimal,
+                 max_occupancy: Decimal | None, shifts_path: str | None,
                  contacts: str | None, interval_minutes: float, hours_spec: str | None,
                  as_json: bool) -> None:
     """Staff a sale day: seed 004's headcount, an hourly Erlang C plan and a shift roster."""
@@ -674,8 +686,11 @@ def plan_command(ctx: Any, inputs: tuple[str, ...], report_path: str | None,
     if target is not None and not 0 < target < 1:
         raise click.BadParameter(f"{target}: a target lies strictly between 0 and 1",
                                  param_hint="--target")
+    if max_occupancy is not None and max_occupancy <= 0:
+        raise click.BadParameter(f"{max_occupancy}: agents must be busy some of the time",
+                                 param_hint="--max-occupancy")
     opts = SizingOptions(shrinkage, concurrency, handle_seconds, answer_within,
-                         None if target is None else float(target), shifts_path)
+                         None if target is None else float(target), shifts_path, max_occupancy)
     if contacts is not None:
         if inputs or report_path or agent_report_path:
             raise PlanError("--contacts sizes a given load: leave out --input and --report")

@@ -47,6 +47,7 @@ class SizingOptions:
     answer_within: float | None = None
     target: float | None = None
     shifts: str | None = None
+    max_occupancy: Decimal | None = None
 
 
 def staffing_kpi(window_seconds: float, target: float, opts: SizingOptions) -> Kpi:
@@ -167,6 +168,7 @@ class LoadPlan:
     hours: list[Sizing]
     roster: Roster | None
     notes: list[str] = field(default_factory=list)
+    max_occupancy: Decimal | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The ``--json`` object."""
@@ -175,6 +177,7 @@ class LoadPlan:
                     "target": self.kpi.target, "answered": self.kpi.answered},
             "interval_minutes": self.interval_minutes, "handle_seconds": self.handle_seconds,
             "concurrency": self.concurrency, "shrinkage": float(self.shrinkage),
+            "max_occupancy": None if self.max_occupancy is None else float(self.max_occupancy),
             "hours": [{"hour": h, "contacts": self.contacts[h],
                        "contacts_per_hour": round(s.contacts_per_hour, 3), **sizing_dict(s)}
                       for h, s in enumerate(self.hours) if self.contacts[h]],
@@ -192,9 +195,10 @@ def load_plan(contacts: Sequence[float], interval_minutes: float, kpi: Kpi,
     concurrency = opts.concurrency if opts.concurrency is not None else 1.0
     seconds = interval_minutes * 60
     hours = [size(n / seconds, opts.handle_seconds, kpi, concurrency=concurrency,
-                  shrinkage=opts.shrinkage) for n in contacts]
+                  shrinkage=opts.shrinkage, max_occupancy=opts.max_occupancy)
+             for n in contacts]
     plan = LoadPlan(kpi, interval_minutes, opts.handle_seconds, concurrency, opts.shrinkage,
-                    list(contacts), hours, None)
+                    list(contacts), hours, None, max_occupancy=opts.max_occupancy)
     if opts.shifts:
         plan.roster = roster_for(hours, opts.shifts)
     if any(s.on_duty is None for s in hours):
@@ -212,7 +216,9 @@ def render_load(plan: LoadPlan) -> str:
              f"service level: {describe_kpi(plan.kpi)}",
              f"handling {plan.handle_seconds:g} s per contact, concurrency {plan.concurrency:g}"
              f" → {agent_s:g} s of an agent's time per contact; shrinkage "
-             f"{float(plan.shrinkage):.0%}", ""]
+             f"{float(plan.shrinkage):.0%}"
+             + ("" if plan.max_occupancy is None
+                else f"; occupancy at most {float(plan.max_occupancy):.0%}"), ""]
     label = f"contacts/{per}"
     lines.append(f"{'hours':<12}{label:>16}{'traffic':>9}{SIZING_HEADER}")
     h = 0

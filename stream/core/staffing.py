@@ -235,14 +235,18 @@ class Sizing:
 
 
 def size(rate_per_s: float, handle_s: float, kpi: Kpi, *, concurrency: float = 1.0,
-         shrinkage: Decimal = DEFAULT_SHRINKAGE) -> Sizing:
+         shrinkage: Decimal = DEFAULT_SHRINKAGE, max_occupancy: Decimal | None = None) -> Sizing:
     """Size one interval for ``kpi``: agents on duty and to roster, and what they achieve.
 
     ``rate_per_s`` contacts per second, each handled in ``handle_s`` seconds by an agent who
-    holds ``concurrency`` contacts at once.
+    holds ``concurrency`` contacts at once. ``max_occupancy`` (a share of the agents' time
+    busy) adds agents until the occupancy is at most that: Erlang C alone lets a large team
+    with a lenient window run at 99 %, which no team keeps up for a day.
     """
     if concurrency <= 0:
         raise ValueError(f"concurrency {concurrency!r} must be > 0")
+    if max_occupancy is not None and not 0 < max_occupancy <= 1:
+        raise ValueError(f"max occupancy {max_occupancy} must lie in (0, 1]")
     if kpi.answered not in (REPLY, PICKUP):
         raise ValueError(f"a KPI is answered by {REPLY!r} or {PICKUP!r}, not {kpi.answered!r}")
     agent_s = handle_s / concurrency
@@ -253,6 +257,8 @@ def size(rate_per_s: float, handle_s: float, kpi: Kpi, *, concurrency: float = 1
     if on_duty is None:
         return Sizing(rate_per_s * 3600, handle_s, concurrency, traffic, shrinkage, None, None,
                       None, None, None)
+    if max_occupancy is not None:
+        on_duty = max(on_duty, math.ceil(Fraction(traffic) / Fraction(max_occupancy)))
     level = (wait_level if kpi.answered == PICKUP else service_level)(
         rate_per_s, agent_s, on_duty, kpi.window_seconds)
     return Sizing(rate_per_s * 3600, handle_s, concurrency, traffic, shrinkage, on_duty, level,
@@ -505,7 +511,8 @@ class HourPlan:
 
 def hourly_plan(inquiries: float, profile: Sequence[float], waits_per_inquiry: float,
                 handle_s: float, kpi: Kpi, *, concurrency: float = 1.0,
-                shrinkage: Decimal = DEFAULT_SHRINKAGE) -> list[HourPlan]:
+                shrinkage: Decimal = DEFAULT_SHRINKAGE,
+                max_occupancy: Decimal | None = None) -> list[HourPlan]:
     """Spread a day's inquiries over 24 local hours by ``profile`` and size each by Erlang C.
 
     ``profile`` is 24 non-negative weights (wait starts observed per local hour); each hour's
@@ -523,5 +530,5 @@ def hourly_plan(inquiries: float, profile: Sequence[float], waits_per_inquiry: f
         waits = hour_inquiries * waits_per_inquiry
         out.append(HourPlan(hour, hour_inquiries, waits,
                             size(waits / 3600, handle_s, kpi, concurrency=concurrency,
-                                 shrinkage=shrinkage)))
+                                 shrinkage=shrinkage, max_occupancy=max_occupancy)))
     return out

@@ -245,6 +245,11 @@ def test_plan_reproduces_the_textbook_erlang_c_case(tmp_path: Path) -> None:
         "rostered"] == 14
     paired = json.loads(_plan(*TEXTBOOK, "--concurrency", "2", "--json").stdout)["hours"][0]
     assert paired["traffic"] == 5.0 and paired["on_duty"] < 14
+    # at most 70 % busy: ⌈10 ÷ 0.7⌉ = 15 on duty, 22 on the roster
+    capped = json.loads(_plan(*TEXTBOOK, "--max-occupancy", "70%", "--json").stdout)
+    assert capped["max_occupancy"] == 0.7
+    assert (capped["hours"][0]["on_duty"], capped["hours"][0]["rostered"]) == (15, 22)
+    assert "occupancy at most 70%" in _plan(*TEXTBOOK, "--max-occupancy", "0.7").output
 
 
 def test_plan_shifts_rosters_the_textbook_case(tmp_path: Path) -> None:

@@ -171,6 +171,22 @@ def test_concurrency_divides_the_agents_time_per_contact() -> None:
         size(0.1, 60.0, TEXTBOOK, concurrency=0)
 
 
+def test_a_cap_on_occupancy_adds_agents() -> None:
+    # 10 Erlangs at most 70 % busy: ⌈10 ÷ 0.7⌉ = 15 on duty (Erlang C alone: 14, 71.4 %);
+    # a cap the figure already meets changes nothing
+    capped = size(100 / 1800, 180.0, TEXTBOOK, max_occupancy=Decimal("0.7"))
+    assert capped.on_duty == 15 and capped.occupancy == pytest.approx(10 / 15)
+    assert capped.service_level == wait_level(100 / 1800, 180.0, 15, 20)
+    assert capped.rostered == 22  # 15 ÷ 0.7 = 21.4
+    assert size(100 / 1800, 180.0, TEXTBOOK, max_occupancy=Decimal("0.8")).on_duty == 14
+    # 21 Erlangs at most 70 % busy: exactly 30, where floats make 21 ÷ 0.7 30.000000000000004
+    assert math.ceil(21 / 0.7) == 31
+    assert size(0.21, 100.0, Kpi("default", 600, 0.5),
+                max_occupancy=Decimal("0.7")).on_duty == 30
+    with pytest.raises(ValueError, match="max occupancy"):
+        size(0.1, 60.0, TEXTBOOK, max_occupancy=Decimal(0))
+
+
 def test_a_reply_kpi_sizes_by_the_chat_service_level() -> None:
     kpi = Kpi("default", 120, 0.8)
     sizing = size(0.1, 60.0, kpi, shrinkage=Decimal("0.2"))
