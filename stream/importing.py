@@ -232,8 +232,11 @@ class RowMapper:
 
     def _finish(self, values: dict[str, Any], content: bytes) -> tuple[dict[str, Any], str]:
         spec = self.spec
+        reorder = False
         for fld, value in self.constants.items():
-            values.setdefault(fld, value)
+            if fld not in values:
+                values[fld] = value
+                reorder = True
         for fld, table in spec.maps.items():
             found = values.get(fld)
             if isinstance(found, str) and found in table:
@@ -245,6 +248,9 @@ class RowMapper:
             values["ts"] = ts
         if not values.get("event_id"):
             values["event_id"] = self._derived_id(content)
+            reorder = True
+        if not reorder:  # read in contract order already
+            return values, ""
         # in contract order (the bytes replay produces read like any other event)
         return {fld: values[fld] for fld in EVENT_FIELDS if fld in values}, ""
 
@@ -270,6 +276,8 @@ class RowMapper:
         return int(number)
 
     def _local(self, text: str, values: Mapping[str, Any]) -> Any:
+        if len(text) > 19 and text[10] == "T" and (text[-1] == "Z" or text[-6] in "+-"):
+            return text  # RFC 3339 with its offset: the decoder's to read, as in a JSON log
         match = _LOCAL_TIME.fullmatch(text.strip())
         if match is None:
             return text
