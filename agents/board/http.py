@@ -7,6 +7,8 @@
 ``/api/conversation?shop=&ref=``  one conversation (a pager link): waiting, or what happened
 ``/api/agents?shop=``          agents ranked by breaches, slow replies, violations today
 ``/api/violations?shop=&since=&severity=``  latest violations (masked), newest first
+``/api/unpaid``, ``/api/lost``   a lead's lists: orders awaiting payment, lost inquiries
+                               (``agents/board/lead.py``)
 =============================  =============================================================
 
 Every list of ``/api/*`` is one page: ``limit=`` rows (default and largest in
@@ -26,6 +28,7 @@ from typing import Any
 
 import msgspec
 
+from agents.board import lead
 from agents.board.access import Access, redact_token
 from agents.board.data import PAGES, CursorError
 
@@ -33,8 +36,10 @@ STATIC = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/board.js": ("board.js", "text/javascript; charset=utf-8"),
     "/board.css": ("board.css", "text/css; charset=utf-8"),
+    "/lead.js": ("lead.js", "text/javascript; charset=utf-8"),
 }
-API = ("/api/summary", "/api/waits", "/api/agents", "/api/violations", "/api/conversation")
+API = ("/api/summary", "/api/waits", "/api/agents", "/api/violations", "/api/conversation",
+       *lead.API)
 SEVERITIES = ("critical", "warning", "info")
 _json = msgspec.json.Encoder()
 
@@ -78,6 +83,8 @@ async def api(source: Any, path: str, query: Mapping[str, str]) -> Any:
     name = path.removeprefix("/api/")
     if path not in API:
         raise BadRequest(f"no such endpoint {path}; use one of {', '.join(API)}")
+    if path in lead.API:
+        return await lead.answer(source, name, shop, query)
     if name == "conversation":
         ref = query.get("ref") or ""
         if not ref:
