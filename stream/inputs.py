@@ -13,7 +13,8 @@ themselves, empty cells mean "absent"; constants, value maps, local times and ep
 are described in ``stream/importing.py``. The JSON encoding of the converted row is what
 replay produces for that row. JSONL lines go through the same conversion when any import
 option is given; otherwise they are decoded as they are, except that an integer ``ts`` below
-10^11 is epoch seconds (a log of seconds read as milliseconds would date from January 1970).
+10^11 is epoch seconds (a log of seconds read as milliseconds would date from January 1970)
+and a local ``ts`` without an offset is read in its shop's time zone.
 
 This module imports nothing from Kafka: backfill reads logs offline with it.
 """
@@ -217,11 +218,15 @@ class LogReader:
         platform, spec = self.default_platform, self.spec
         if not spec.rewrites_json:
             seconds = spec.ts_unit == "auto"
+            times = spec.mapper(None, self.source)
 
             def plain(line: bytes) -> tuple[bytes, ChatEvent | Invalid]:
                 event = decode(line, platform)
-                if seconds and type(event) is ChatEvent and event.ts_ms < SECONDS_BELOW:
-                    return _seconds_to_ms(line, event, platform)
+                if type(event) is ChatEvent:
+                    if seconds and event.ts_ms < SECONDS_BELOW:
+                        return _seconds_to_ms(line, event, platform)
+                elif event.reason.endswith("`$.ts`"):  # type: ignore[union-attr]
+                    return _local_time(line, event, platform, times)
                 return line, event
 
             return plain
@@ -269,6 +274,27 @@ class LogReader:
                 yield Record(self.source, first_line, raw, Invalid(problem, raw))
             else:
                 yield Record(self.source, first_line, raw, decode(raw, self.default_platform))
+
+
+def _local_time(line: bytes, invalid: ChatEvent | Invalid, platform: str,
+                times: RowMapper) -> tuple[bytes, ChatEvent | Invalid]:
+    """A line whose ``ts`` is a local time without an offset, read in its shop's time zone.
+
+    Any other bad time stays the decoder's verdict.
+    """
+    try:
+        obj = msgspec.json.decode(line)
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+        return line, invalid
+    if not isinstance(obj, dict) or not isinstance(obj.get("ts"), str):
+        return line, invalid
+    ts = times.time(obj["ts"], obj)
+    if not isinstance(ts, int):
+        return line, invalid
+    obj["ts"] = ts
+    raw = msgspec.json.encode(obj)
+    event = decode(raw, platform)
+    return (raw, event) if type(event) is ChatEvent else (line, invalid)
 
 
 def _seconds_to_ms(line: bytes, event: ChatEvent,

@@ -337,3 +337,24 @@ def test_an_export_of_one_shop_takes_its_shop_as_a_constant(tmp_path):
     [row] = _rows(tmp_path / "d.jsonl")
     assert (row["shop_id"], row["day"], row["unreplied"]) == ("旗舰店", "2026-11-11", 1)
     assert "shop_id='旗舰店' on every row" in result.stderr
+
+
+def test_local_times_in_a_plain_jsonl_log_are_read_in_the_shops_zone(tmp_path):
+    path = tmp_path / "local.jsonl"
+    lines = [{"event_id": "a", "ts": "2026-11-11 10:00:00", "shop_id": "s1", "buyer_id": "b1",
+              "type": "read", "sender": "buyer"},
+             {"event_id": "b", "ts": "2026-11-11T10:00:00", "shop_id": "s2", "buyer_id": "b1",
+              "type": "read", "sender": "buyer"},
+             {"event_id": "c", "ts": "yesterday", "shop_id": "s1", "buyer_id": "b1",
+              "type": "read", "sender": "buyer"}]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    from stream.config import settings_from_mapping
+
+    settings = settings_from_mapping({"shops": {"s2": {"timezone": "Europe/Berlin"}}}, {})
+    spec = ImportSpec(default_platform=settings.default_platform,
+                      zone_of=lambda p, s: settings.policies.resolve(p, s)[1])
+    events = [r.event for r in read_events([str(path)], spec=spec, bounds=None)]
+    assert events[0].ts_ms == int(datetime(2026, 11, 11, 10, tzinfo=SHANGHAI).timestamp() * 1000)
+    berlin = datetime(2026, 11, 11, 10, tzinfo=ZoneInfo("Europe/Berlin"))
+    assert events[1].ts_ms == int(berlin.timestamp() * 1000)
+    assert isinstance(events[2], Invalid) and "$.ts" in events[2].reason
