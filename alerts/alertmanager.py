@@ -348,14 +348,15 @@ class AlertPusher:
         request_timeout: float = 5.0,
         metrics: PusherMetrics | None = None,
         clock: Callable[[], datetime] | None = None,
-        refresh_seconds: float = 60.0,
+        refresh_seconds: float | None = None,
         worker: str | None = None,
     ) -> None:
         """Spool under ``spool_dir``, deliver to Alertmanager at ``url``.
 
-        ``refresh_seconds``: how often at most a growing breach count is pushed again (well
-        under ``hold_seconds``, so the alert stays firing while breaches go on); ``worker``
-        names this worker on the breach alerts (default :func:`default_worker`).
+        ``refresh_seconds``: how often at most a growing breach count is pushed again
+        (default a minute, or a fifth of ``hold_seconds`` if that is shorter: well within the
+        hold, so the alert stays firing while breaches go on); ``worker`` names this worker
+        on the breach alerts (default :func:`default_worker`).
         """
         self.endpoint = url.rstrip("/") + "/api/v2/alerts"
         self.spool = Spool(spool_dir)
@@ -367,7 +368,8 @@ class AlertPusher:
         self.timeout = aiohttp.ClientTimeout(total=request_timeout)
         self.metrics: PusherMetrics = metrics or NullMetrics()
         self.clock: Callable[[], datetime] = clock or _utc_now  # wall clock; tests pass their own
-        self.refresh = timedelta(seconds=refresh_seconds)
+        self.refresh = timedelta(seconds=min(60.0, hold_seconds / 5)
+                                 if refresh_seconds is None else refresh_seconds)
         self.worker = default_worker(spool_dir) if worker is None else worker
         self._tallies: dict[tuple[tuple[str, str], ...], _Tally] = {}
         self._stale_streak = 0
