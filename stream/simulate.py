@@ -651,6 +651,7 @@ def _write_trial(path: str, events: int, seed: int | None, rate: float | None, d
 
     ``events`` over ``days`` days (or at ``rate`` events/s, the days following from it).
     """
+    derived = rate is None
     if rate is None:
         rate = events / (days * 86_400)
     else:
@@ -659,22 +660,33 @@ def _write_trial(path: str, events: int, seed: int | None, rate: float | None, d
     now_ms = int(time.time() * 1000)
     start_ms = days_before_ms(now_ms, days)
     midnight_ms = days_before_ms(now_ms, 0)
+    # With --days, the lines should end on the last day, after its noon: the traffic's real
+    # pace differs from its nominal rate by a few per cent (and an end in the quiet night
+    # moves far with it), so the pace is measured and the rate corrected toward 21:00 of the
+    # last day, at most three times.
+    target_ms = days * 86_400_000 - 3 * 3_600_000
+    tries = 0
     while True:
         size = write_log(path, events, 1 if seed is None else seed, rate=rate, shops=shops,
                          agents=agents, buyers=TRIAL_BUYERS if buyers is None else buyers,
                          start_ms=start_ms, counts=counts, platforms=platforms,
                          rates=TRIAL_RATES)
-        if counts["last_ms"] < midnight_ms:
+        tries += 1
+        last_ms = counts["last_ms"]
+        if derived and tries <= 3 and not midnight_ms - 43_200_000 <= last_ms < midnight_ms:
+            rate *= (last_ms - start_ms) / target_ms
+            continue
+        if last_ms < midnight_ms:
             break
         # The traffic ran slower than its nominal rate and past last midnight: the same
         # traffic whole days earlier (the day's shape is by local hour, so it is unchanged).
-        start_ms -= -(-(counts["last_ms"] - midnight_ms + 1) // 86_400_000) * 86_400_000
+        start_ms -= -(-(last_ms - midnight_ms + 1) // 86_400_000) * 86_400_000
     first, last = (datetime.fromtimestamp(counts[k] / 1000, _CST).strftime("%Y-%m-%d %H:%M")
                    for k in ("first_ms", "last_ms"))
     invalid = counts["invalid"]
     click.echo(f"simulate: {events:,} events ({size / 2**20:,.1f} MiB) written to {path}: "
-               f"{shops} shop{'s' if shops > 1 else ''}, {first} to {last} (Asia/Shanghai); {invalid:,} of the lines "
-               f"({invalid / events:.1%}) are invalid on purpose (cut JSON, a missing field, "
+               f"{shops} shop{'s' if shops > 1 else ''}, {first} to {last} (Asia/Shanghai); "
+               f"{invalid:,} of the lines ({invalid / events:.1%}) are invalid on purpose (cut JSON, a missing field, "
                f"an unknown type, a bad time), as real logs have: backfill counts and skips "
                f"them", err=True)
     click.echo(f"next: chatwatch backfill --input {path} --report daily.jsonl --summary-html "
