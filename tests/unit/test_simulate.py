@@ -227,7 +227,7 @@ def test_the_trial_hands_most_conversations_to_an_agent_and_the_default_does_not
     assert len(handed) > 100 and all(e.agent_id for e in handed)
 
 
-@pytest.mark.parametrize("pace", [["--rate", "0.05"], ["--days", "2"]])
+@pytest.mark.parametrize("pace", [["--rate", "0.05"], ["--days", "2"], ["--days", "9"]])
 def test_a_trial_log_never_runs_past_last_midnight(tmp_path, pace):
     from datetime import datetime, timedelta, timezone
 
@@ -248,6 +248,10 @@ def test_a_trial_log_never_runs_past_last_midnight(tmp_path, pace):
     assert max(times) < today.timestamp() * 1000
     first = datetime.fromtimestamp(min(times) / 1000, cst)
     assert first.hour == 0  # whole days: from a midnight on
+    if pace[0] == "--days":  # ... to the last one
+        assert first.date() == today.date() - timedelta(days=int(pace[1]))
+        last = datetime.fromtimestamp(max(times) / 1000, cst)
+        assert last.date() == today.date() - timedelta(days=1) and last.hour >= 12
 
 
 def test_traffic_slower_than_its_rate_is_moved_whole_days_earlier(monkeypatch, tmp_path):
