@@ -173,7 +173,9 @@ def test_cli_replays_csv_with_column_mapping(broker, topic_settings, tmp_path):
         "--config", str(config), "replay", str(csv_path), "--broker", broker.url,
         "--no-progress", "--column", "event_id=id", "--column", "ts=time",
         "--column", "shop_id=store", "--column", "buyer_id=customer", "--column", "type=kind",
-        "--column", "sender=who", "--column", "text=content"], env={"KAFKA_BROKER": ""})
+        "--column", "sender=who", "--column", "text=content",
+        # one of the three lines is bad on purpose: more than the default --max-bad-share
+        "--max-bad-share", "0.5"], env={"KAFKA_BROKER": ""})
     assert result.exit_code == 0, result.output
     assert "2 events produced" in result.output
     assert "export.csv:3: schema" in result.output
