@@ -194,6 +194,15 @@ def test_live_publishes_what_backfill_reports(log, partitions, sweeps):
     for agents in (False, True):
         assert [r.as_dict() for r in engine.order_book().report(agents=agents)] == \
             [r.as_dict() for r in result.conversion(agents=agents)]
+        # the lead's counts: orders awaiting payment (by day of creation), lost inquiries
+        assert [r.lead_fields() for r in engine.order_book().report(agents=agents)] == \
+            [r.lead_fields() for r in result.conversion(agents=agents)]
+    # and the lead's lists, whatever the sweeps did meanwhile (statuses read at one time)
+    far = max(body_ms(b) for b in log) + 10**9
+    assert [u.as_dict() for u in engine.unpaid_orders(every=True, now_ms=far)] == \
+        [u.as_dict() for u in result.engine.unpaid_orders(every=True, now_ms=far)]
+    assert [e.as_dict() for e in engine.lost_inquiries()] == \
+        [e.as_dict() for e in result.engine.lost_inquiries()]
     # the sales counters are the report's chat sales summed per shop
     live_sales = {dict(labels)["shop"]: v for (name, labels), v in counters(registry).items()
                   if name == "chatwatch_chat_sales_yuan_total"}
