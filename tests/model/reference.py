@@ -34,6 +34,9 @@ from stream.core.policy import PolicyBook
 
 UNASSIGNED = "unassigned"
 HOUR_MS = 3_600_000
+# §7 "Unpaid orders": the defaults of unpaid_reminder_minutes and unpaid_expiry_hours
+REMINDER_MS = 30 * 60_000
+EXPIRY_MS = 24 * HOUR_MS
 DAY_MS = 24 * HOUR_MS
 
 
@@ -329,7 +332,8 @@ def empty_conversion() -> dict[str, Any]:
     """The §7 figures of a day with nothing."""
     return {"inquiries": 0, "paid_buyers": 0, "conversion_rate": None, "chat_sales": "0.00",
             "refunds": "0.00", "avg_order_value": None, "silent_orders": 0,
-            "silent_sales": "0.00"}
+            "silent_sales": "0.00", "unpaid_orders": 0, "unpaid_amount": "0.00",
+            "unpaid_recovered": 0}
 
 
 def group_conversations(applied: list[Applied], policies: PolicyBook) -> list[Conversation]:
@@ -522,8 +526,9 @@ def conversion_figures(applied: list[Applied], conversations: dict[str, Conversa
     for order, amount in refunded.items():
         if order in attributed:
             refunds[attributed[order]] += amount
+    unpaid = unpaid_figures(applied, conversations)
     out = {}
-    for key in set(inquirers) | set(payers) | set(silent) | set(refunds):
+    for key in set(inquirers) | set(payers) | set(silent) | set(refunds) | set(unpaid):
         paid, asked = len(payers[key]), len(inquirers[key])
         avg = None
         if paid:
@@ -532,7 +537,41 @@ def conversion_figures(applied: list[Applied], conversations: dict[str, Conversa
                     "conversion_rate": paid / asked if asked else None,
                     "chat_sales": yuan(sales[key]), "refunds": yuan(refunds[key]),
                     "avg_order_value": avg, "silent_orders": len(silent[key]),
-                    "silent_sales": yuan(sum(silent[key]))}
+                    "silent_sales": yuan(sum(silent[key])),
+                    "unpaid_orders": unpaid[key][0], "unpaid_amount": yuan(unpaid[key][1]),
+                    "unpaid_recovered": unpaid[key][2]}
+    return out
+
+
+def unpaid_figures(applied: list[Applied], conversations: dict[str, Conversation],
+                   ) -> dict[tuple[str, str], list[int]]:
+    """§7 unpaid orders per shop and day of creation: [orders, amount in fen, recovered].
+
+    Read off the whole log at once: an order created (by a customer) at c is awaiting payment
+    when no paid or cancelled of it has an effective time at or before c + R; it counts for
+    the day of c and the holder after the conversation's events up to c + R; recovered when a
+    paid of it comes strictly before c + E.
+    """
+    created: dict[tuple[str, str], tuple[Applied, Conversation]] = {}
+    ends: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
+    for a in applied:
+        e = a.event
+        if e.type != "order":
+            continue
+        key = (e.shop_id, e.order_id or "")
+        if e.status == "created" and e.buyer_kind == "customer":
+            created.setdefault(key, (a, conversations[e.conversation_id]))
+        elif e.status in ("paid", "cancelled"):
+            ends[key].append((e.status or "", a.ts))
+    out: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for key, (a, conv) in created.items():
+        c = a.ts
+        if any(ts <= c + REMINDER_MS for _, ts in ends[key]):
+            continue
+        day = out[(conv.shop_id, conv.day(c).isoformat())]
+        day[0] += 1
+        day[1] += a.event.amount_fen or 0
+        day[2] += any(status == "paid" and ts < c + EXPIRY_MS for status, ts in ends[key])
     return out
 
 

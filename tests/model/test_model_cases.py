@@ -89,8 +89,28 @@ def test_the_model_attributes_payments_as_section_7_says():
     assert model.conversion[("s1", DAY)] == {
         "inquiries": 2, "paid_buyers": 2, "conversion_rate": 1.0, "chat_sales": "103.33",
         "refunds": "0.00", "avg_order_value": "51.67",  # 51.665 half-up
-        "silent_orders": 0, "silent_sales": "0.00"}
+        "silent_orders": 0, "silent_sales": "0.00",
+        "unpaid_orders": 0, "unpaid_amount": "0.00", "unpaid_recovered": 0}  # none created
     assert model.conversion[("s1", "2026-11-12")]["silent_sales"] == "9.90"
+    check(events)
+
+
+def test_the_model_lists_unpaid_orders_as_section_7_says():
+    def order(n: int, at: float, oid: str, status: str, amount: int | None = None) -> ChatEvent:
+        return ChatEvent(f"o{n}", int((T0 + timedelta(seconds=at)).timestamp() * 1000), "s1",
+                         "b1", "s1:b1", "pdd", "order", order_id=oid, status=status,
+                         amount_fen=amount)
+
+    events = [*log((0, "buyer"), (5, "agent"), (1800 + 10, "transfer", "a2")),
+              order(1, 10, "k1", "created", 5000),  # awaiting at 10:30:10 (a2 holds it)
+              order(2, 10, "k2", "created", 700), order(3, 1810, "k2", "paid", 700),  # in time
+              order(4, 11, "k3", "created", 300), order(5, 3600, "k3", "cancelled"),
+              order(6, 12, "k4", "created"), order(7, 7200, "k4", "paid", 100)]  # recovered
+    events.sort(key=lambda e: e.ts_ms)  # arrival in time order (no clamping)
+    model = run_model(events, SETTINGS.policies)
+    assert {k: model.conversion[("s1", DAY)][k] for k in
+            ("unpaid_orders", "unpaid_amount", "unpaid_recovered")} == {
+        "unpaid_orders": 3, "unpaid_amount": "53.00", "unpaid_recovered": 1}
     check(events)
 
 
