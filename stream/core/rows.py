@@ -84,3 +84,44 @@ class Conversation(msgspec.Struct, array_like=True, gc=False):
     def has_open_wait(self) -> bool:
         """Whether a buyer is waiting for the shop in this conversation."""
         return self.wait_start != NO_WAIT
+
+
+# The key prefix of a settled day's record in the state store (stream.core.score): no
+# conversation id starts with a control character (stream/schema.py refuses them in ids).
+SETTLED_PREFIX = "\x00score\x00"
+
+
+class SettledDay(msgspec.Struct, frozen=True, array_like=True):
+    """One shop's settled day.
+
+    Per KPI: (units, units breached, 48 ints: units and breaches by their local start hour).
+    """
+
+    shop_id: str
+    day: int
+    kpis: dict[str, tuple[int, int, tuple[int, ...]]]
+    partition: int = 0
+
+    @property
+    def key(self) -> str:
+        """Its key in the state store."""
+        return settled_key(self.shop_id, self.day)
+
+
+def settled_key(shop_id: str, day: int) -> str:
+    """The state-store key of a shop's settled day."""
+    return f"{SETTLED_PREFIX}{shop_id}\x00{day}"
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(SettledDay)
+
+
+def encode_settled(day: SettledDay) -> bytes:
+    """The durable form of a settled day."""
+    return _encoder.encode(day)
+
+
+def decode_settled(raw: bytes) -> SettledDay:
+    """A settled day from its durable form."""
+    return _decoder.decode(raw)

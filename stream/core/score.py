@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 from fractions import Fraction
 
-import msgspec
-
 from stream.core.kpi import MAX_SCORE_DAYS, Kpi, score_window
+from stream.core.rows import SETTLED_PREFIX, SettledDay, decode_settled, encode_settled
+
+__all__ = ["SETTLED_PREFIX", "SettledDay", "decode_settled", "encode_settled"]  # re-exported
 
 UNITS, BREACHED = 0, 1  # as in stream.core.kpi_state
 HOURS = 24
@@ -32,47 +33,8 @@ HOURS = 24
 # how many days back it is kept for that at least (four same weekdays).
 FORECAST_DAYS = 7
 FORECAST_KEEP_DAYS = 28
-# The key prefix of a settled day's record in the state store: no conversation id starts with
-# a control character (stream/schema.py refuses them in ids).
-SETTLED_PREFIX = "\x00score\x00"
 
 DayUnits = tuple[int, int]  # (units, units breached) of one day
-
-
-class SettledDay(msgspec.Struct, frozen=True, array_like=True):
-    """One shop's settled day.
-
-    Per KPI: (units, units breached, 48 ints: units and breaches by their local start hour).
-    """
-
-    shop_id: str
-    day: int
-    kpis: dict[str, tuple[int, int, tuple[int, ...]]]
-    partition: int = 0
-
-    @property
-    def key(self) -> str:
-        """Its key in the state store."""
-        return settled_key(self.shop_id, self.day)
-
-
-def settled_key(shop_id: str, day: int) -> str:
-    """The state-store key of a shop's settled day."""
-    return f"{SETTLED_PREFIX}{shop_id}\x00{day}"
-
-
-_encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(SettledDay)
-
-
-def encode_settled(day: SettledDay) -> bytes:
-    """The durable form of a settled day."""
-    return _encoder.encode(day)
-
-
-def decode_settled(raw: bytes) -> SettledDay:
-    """A settled day from its durable form."""
-    return _decoder.decode(raw)
 
 
 # --- the rules ----------------------------------------------------------------------------

@@ -75,6 +75,22 @@ def kpi_rows(engine: Engine, by_agent: bool = False,
     return with_scores(rows, engine, ("shop_id", "agent", "kpi"))
 
 
+def _kpi_named(engine: Engine, shop: str, name: str, platform: str | None) -> Kpi | None:
+    """The definition of KPI ``name`` for ``shop``: its platform's first, else any platform's.
+
+    A shop's conversations may come from more than one platform; each is judged on its own
+    platform's KPIs (with the shop's overrides).
+    """
+    policies = engine.policies
+    first = platform or policies.default_platform
+    for candidate in (first, *sorted({*policies.platforms,
+                                      *policies.kpi_catalog.platform_lists})):
+        found = next((k for k in policies.kpis(candidate, shop).kpis if k.name == name), None)
+        if found is not None:
+            return found
+    return None
+
+
 def with_scores(rows: list[dict[str, object]], engine: Engine,
                 series: tuple[str, ...]) -> list[dict[str, object]]:
     """Add ``score``, ``score_days``, ``breach_budget`` (and ``gate_ok``) to each row.
@@ -93,10 +109,8 @@ def with_scores(rows: list[dict[str, object]], engine: Engine,
         shop, name = str(row["shop_id"]), str(row["kpi"])
         kpi = kpis.get((shop, name))
         if (shop, name) not in kpis:
-            platform = shops.get(shop, engine.policies.default_platform)
-            kset = engine.policies.kpis(platform, shop)
-            kpi = kpis[(shop, name)] = next((k for k in kset.kpis if k.name == name), None)
-        if kpi is None:  # a KPI the shop no longer lists (a retired row of an older list)
+            kpi = kpis[(shop, name)] = _kpi_named(engine, shop, name, shops.get(shop))
+        if kpi is None:  # a KPI no list of the shop has now (a retired row of an older list)
             continue
         found = score_of(kpi, date.fromisoformat(str(row["day"])).toordinal(),
                          days[tuple(row[f] for f in series)])

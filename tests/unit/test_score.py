@@ -21,8 +21,8 @@ from stream.core.engine import Engine
 from stream.core.kpi import BUILTIN_KPIS, Gate, Kpi
 from stream.core.score import SETTLED_PREFIX, budget, forecast, score_of
 from stream.inputs import Record
-from tests.unit.test_reply_window import T0, ev, to_event
 from tests.unit.test_pipeline import FakeAlerts, FakeSink
+from tests.unit.test_reply_window import T0, ev, to_event
 
 # --- the rules, by hand ---------------------------------------------------------------------
 
