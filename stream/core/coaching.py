@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from stream.core import unpaid
 from stream.core.conversion import Aliases, default_id
@@ -24,8 +25,6 @@ from stream.core.orders import CANCELLED_BIT, PAID_BIT, OrderBook, yuan
 from stream.core.policy import PolicyBook
 from stream.core.reply_window import day_record
 from stream.core.rows import Conversation, Order
-
-_PAID_BIT = PAID_BIT
 
 
 def conversation_ref(conversation_id: str) -> str:
@@ -71,8 +70,6 @@ class UnpaidOrder:
 
     def as_dict(self) -> dict[str, object]:
         """The JSON of ``--unpaid`` and of the board (times in the shop's time zone too)."""
-        from zoneinfo import ZoneInfo
-
         tz = ZoneInfo(self.timezone)
         return {
             "shop_id": self.shop_id, "day": self.day, "agent": self.agent,
@@ -92,9 +89,9 @@ def _status(order: Order, now_ms: int, expiry_ms: int) -> tuple[str, int]:
     expires = order.created + expiry_ms
     if order.unpaid == unpaid.RECOVERED:
         return "recovered", order.paid_at
-    if order.seen & CANCELLED_BIT and not order.seen & _PAID_BIT:
+    if order.seen & CANCELLED_BIT and not order.seen & PAID_BIT:
         return "cancelled", min(now_ms, expires)
-    if order.seen & _PAID_BIT and order.paid_at:
+    if order.seen & PAID_BIT and order.paid_at:
         return "paid_late", expires
     if now_ms >= expires:
         return "expired", expires
@@ -125,7 +122,7 @@ def unpaid_orders(conversations: Mapping[str, Conversation], policies: PolicyBoo
                 conv.last_agent or unpaid.UNASSIGNED, conversation_ref(cid), order.ref,
                 yuan(order.price) if order.price else None, order.created,
                 order.created + policy.unpaid_reminder_ms, order.created + policy.unpaid_expiry_ms,
-                order.paid_at if order.seen & _PAID_BIT and order.paid_at else None, status,
+                order.paid_at if order.seen & PAID_BIT and order.paid_at else None, status,
                 max(0, until - order.created) / 60_000, tz.key, order.price))
     out.sort(key=lambda u: (u.shop_id, u.created_ms, u.order_id, u.ref))
     return out
@@ -159,8 +156,6 @@ class LostInquiry:
 
     def as_dict(self) -> dict[str, object]:
         """The JSON of ``--lost-inquiries`` and of the board."""
-        from zoneinfo import ZoneInfo
-
         return {"shop_id": self.shop_id, "agent": self.agent, "day": self.day,
                 "ref": self.ref,
                 "first_wait": _local(self.first_wait_ms, ZoneInfo(self.timezone)),
@@ -231,7 +226,7 @@ def _lost(rows: list[tuple[str, Conversation]], policies: PolicyBook, shop_id: s
     window = policy.conversion_window_ms
     reply = unpaid.first_reply(conv.replies, day)
     paid_later = any(o.paid_at > start + window for _, c in rows for o in c.orders
-                     if o.seen & _PAID_BIT and o.paid_at)
+                     if o.seen & PAID_BIT and o.paid_at)
     settles = start + window
     settled = now_ms is None or now_ms > settles or later_day
     return LostInquiry(shop_id, agent, date.fromordinal(day).isoformat(),
