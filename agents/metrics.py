@@ -560,7 +560,8 @@ class EngineCollector(Collector):
         """Every gauge of one kept shop."""
         engine = self.engine
         policy, tz = engine.policies.resolve(platform, shop)
-        today = datetime.fromtimestamp(now / 1000, tz).date().toordinal()
+        local = datetime.fromtimestamp(now / 1000, tz)
+        today = local.date().toordinal()
         label = [shop]
         open_now = counts.get(shop, 0)
         out.open_waits.add_metric(label, open_now)
@@ -592,6 +593,7 @@ class EngineCollector(Collector):
             out.kpi_oldest.add_metric(key, max((now - start) / 1000, 0.0) if start else 0.0)
             out.kpi_at_risk.add_metric(key, kpi.at_risk_share * kpi.window_seconds)
             out.kpi_info.add_metric([shop, kpi.name, kpi.title, kpi.unit], 1)
+            out.kpi_counted.add_metric(key, 1 if kpi.is_counted(local.time()) else 0)
         self._scores(out, shop, platform, today, now, partitions)
         # Which KPI the shop's §3 figures are (the one judged by the base wait), or the
         # policy's own window when no listed KPI is: ReplyRateBelowTarget and WaitAtRisk name
@@ -693,6 +695,12 @@ class _Families:
         self.kpi_info = GaugeMetricFamily("chatwatch_kpi_info", "1 per KPI of a shop; labels "
                                           "carry its Chinese title (notices) and unit.",
                                           labels=["shop", "kpi", "title", "unit"])
+        # KpiBudgetLow fires only while the KPI counts (its hours differ per KPI: Taobao's
+        # 08-24, JD's from 09:00), which the rules cannot work out from a clock of their own.
+        self.kpi_counted = GaugeMetricFamily("chatwatch_kpi_counted_now", "1 while the "
+                                             "KPI's counted hours run at the worker's "
+                                             "event-time now (the shop's local time), else "
+                                             "0.", labels=kpi)
         # The platform's view (DOMAIN.md §3, "Platform score"): the rolling score and the
         # units it sums (summed over workers by the recording rules), the gate, the budgets
         # and the end-of-day forecast.
@@ -731,7 +739,7 @@ class _Families:
         """Every family, the KPI ones first (as before)."""
         return [self.kpi_rate, self.kpi_units, self.kpi_breached, self.kpi_target,
                 self.kpi_volume, self.kpi_oldest, self.kpi_at_risk, self.kpi_info,
-                self.kpi_score, self.kpi_score_units, self.kpi_score_breached,
+                self.kpi_counted, self.kpi_score, self.kpi_score_units, self.kpi_score_breached,
                 self.kpi_score_days, self.kpi_gate_ok, self.kpi_budget, self.kpi_forecast,
                 self.reply_rate_info,
                 self.open_waits, self.oldest, self.rate, self.consult, self.unreplied,
