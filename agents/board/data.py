@@ -32,6 +32,7 @@ from stream.core.kpi_figures import KpiFigures
 from stream.core.policy import Policy
 from stream.core.reply_window import day_record
 from stream.core.rows import NO_WAIT, Conversation
+from stream.core.score import Forecast, Score
 from stream.schema import LATEST_MS
 
 DEFAULT_LIMIT = 200
@@ -176,22 +177,76 @@ def shop_kpi_figures(engine: Engine, shop_id: str, platform: str, day: int,
     return [book.figures(shop_id, day, k) for k in engine.policies.kpis(platform, shop_id).kpis]
 
 
-def kpis(figures: list[KpiFigures], kset: KpiSet) -> list[dict[str, Any]]:
+def kpis(figures: list[KpiFigures], kset: KpiSet, scores: list[Score] | None = None,
+         forecasts: list[Forecast] | None = None,
+         gates: dict[str, list[list[int]]] | None = None) -> list[dict[str, Any]]:
     """Each reply KPI of a shop today (DOMAIN.md §3, "Platform KPIs"), against its target.
 
     One entry per KPI of the shop's list, in list order, from ``Engine.kpi_figures``.
     ``units``/``breached`` are what a merge over workers sums; ``value`` follows from them.
+
+    With ``scores`` (``Engine.scores``) and ``forecasts`` (``Engine.forecasts``) each entry
+    also says how the platform will judge it (DOMAIN.md §3, "Platform score"): ``score`` over
+    ``score_days`` days from ``window_units``/``window_breached``; ``budget`` (today's breach
+    budget) and ``score_budget`` (the score window's); ``gate`` ``"ok"``/``"failed"`` (None:
+    the KPI has no gate) with ``gate_days``, ``gate_min_rate`` and ``gate_units``, the
+    (units, units breached) of each day of the gate window, oldest first (``gates``: KPI name
+    -> those); ``forecast_rate`` and ``forecast_units``, the projected end-of-day rate and
+    units. The merge over workers recomputes every one of them from the sums.
     """
-    return [{
-        "name": kpi.name,
-        "label": kpi.title,
-        "unit": kpi.unit,
-        "window_seconds": kpi.window_seconds,
-        "units": f.units,
-        "breached": f.units_breached,
-        "value": f.rate,
-        "target": kpi.target,
-    } for kpi, f in zip(kset.kpis, figures, strict=True)]
+    out = []
+    for i, (kpi, f) in enumerate(zip(kset.kpis, figures, strict=True)):
+        entry: dict[str, Any] = {
+            "name": kpi.name,
+            "label": kpi.title,
+            "unit": kpi.unit,
+            "window_seconds": kpi.window_seconds,
+            "units": f.units,
+            "breached": f.units_breached,
+            "value": f.rate,
+            "target": kpi.target,
+        }
+        if scores is not None:
+            s = scores[i]
+            entry.update({
+                "score": s.score, "score_days": s.score_days, "window_units": s.window_units,
+                "window_breached": s.window_breached, "budget": s.budget,
+                "score_budget": s.score_budget,
+                "gate": None if s.gate_ok is None else "ok" if s.gate_ok else "failed",
+                "gate_days": kpi.gate.days if kpi.gate else None,
+                "gate_min_rate": kpi.gate.min_rate if kpi.gate else None,
+                "gate_units": (gates or {}).get(kpi.name) if kpi.gate else None,
+            })
+        if forecasts is not None:
+            e = forecasts[i]
+            entry.update({"forecast_rate": e.rate, "forecast_units": e.units,
+                          "forecast_history_days": e.history_days})
+        out.append(entry)
+    return out
+
+
+def shop_scores(engine: Engine, shop_id: str, platform: str, day: int, now_ms: int,
+                partitions: list[int], kset: KpiSet
+                ) -> tuple[list[Score], list[Forecast], dict[str, list[list[int]]]]:
+    """The platform's view of a shop's KPIs on ``day``: scores, forecasts, gate days.
+
+    The same ``Engine.scores`` and ``Engine.forecasts`` the worker's gauges read; the gate
+    days are each gated KPI's (units, units breached) per day of its window, oldest first,
+    from which the merge over workers recomputes the gate.
+    """
+    scores = engine.scores(shop_id, day, partitions, platform)
+    forecasts = engine.forecasts(shop_id, now_ms, partitions, platform)
+    gates: dict[str, list[list[int]]] = {}
+    gated = [k for k in kset.kpis if k.gate is not None]
+    if gated:
+        longest = max(k.gate.days for k in gated if k.gate is not None)
+        units = engine.day_units(shop_id, day - longest + 1, day, partitions)
+        for kpi in gated:
+            assert kpi.gate is not None
+            days = units.get(kpi.name, {})
+            gates[kpi.name] = [list(days.get(d, (0, 0)))
+                               for d in range(day - kpi.gate.days + 1, day + 1)]
+    return scores, forecasts, gates
 
 
 class LocalSource:
@@ -282,6 +337,9 @@ class LocalSource:
                 cursor: str | None = None) -> dict[str, Any]:
         """Per shop: today's KPIs and figures, waiting buyers, counted-hours note.
 
+        Each KPI carries today's rate and the platform's view of it: score, gate, budgets and
+        forecast (:func:`kpis`), read at the worker's event-time now as its gauges are.
+
         ``open_waits`` are the waits still within their window (``chatwatch_open_waits``),
         ``breached_waits`` the buyers still waiting after a window ran out, ``waiting`` all
         of them. One page of shops by id: the ``limit`` first after ``cursor`` (a shop id).
@@ -297,6 +355,7 @@ class LocalSource:
         for shop_id, platform in shops.items():
             policy, tz = engine.policies.resolve(platform, shop_id)
             ordinal, day = self._today(tz, now)
+            kset = engine.policies.kpis(platform, shop_id)
             figures = engine.figures(shop_id, ordinal, partitions)
             mine = waits[shop_id]
             at_risk_ms = policy.at_risk_seconds * 1000
@@ -306,7 +365,8 @@ class LocalSource:
             out.append({
                 "shop_id": shop_id, "platform": platform, "timezone": tz.key, "day": day,
                 "kpis": kpis(shop_kpi_figures(engine, shop_id, platform, ordinal, partitions),
-                             engine.policies.kpis(platform, shop_id)),
+                             kset, *shop_scores(engine, shop_id, platform, ordinal, now,
+                                                partitions, kset)),
                 "figures": figures.as_dict() if figures else None,
                 "open_waits": len(within),
                 "uncounted_open_waits": sum(1 for w in within if not w.conv.wait_counted),

@@ -5,6 +5,14 @@ all of them; the counts add up (a buyer's conversation with a shop lives in one 
 the ``sum by (shop)`` recording rules assume too) and the rates follow from the sums. A worker
 that does not answer is listed in ``workers`` with ``ok: false`` and the error; the page shows
 it as down rather than silently showing less.
+
+The platform's view of a KPI (DOMAIN.md §3, "Platform score") merges the same way: the score
+from the summed window units and breaches, both breach budgets from the summed units by the
+core's own rule (a sum of each worker's budgets would round down once per worker), the gate
+from each day of its window summed over the workers (a day below ``min_rate`` on one worker
+may pass on the shop as a whole). The forecast is each worker's own: the merged expected
+units are their sum and the merged rate the summed expected units met over that sum (each
+worker's last-hour breach share projected on its own expected units).
 """
 
 from __future__ import annotations
@@ -20,6 +28,8 @@ from urllib.parse import urlencode
 import aiohttp
 
 from agents.board.data import agent_cursor, rank, wait_cursor
+from stream.core.kpi import Gate, Kpi
+from stream.core.score import budget, score_of
 
 _SUMMED = ("consultations", "unreplied", "waits", "waits_breached", "responses",
            "fast_responses")
@@ -221,7 +231,34 @@ def _add_shop(mine: dict[str, Any], row: dict[str, Any]) -> None:
             kpi["breached"] += other["breached"]
             kpi["value"] = ((kpi["units"] - kpi["breached"]) / kpi["units"]
                             if kpi["units"] else None)
+            _add_score(kpi, other)
     mine["figures"] = _add_figures(mine["figures"], row.get("figures"))
+
+
+def _add_score(kpi: dict[str, Any], other: dict[str, Any]) -> None:
+    """Add another worker's platform view of the same KPI and day to ``kpi`` (in place)."""
+    if "window_units" in kpi and "window_units" in other:
+        units = kpi["window_units"] = kpi["window_units"] + other["window_units"]
+        lost = kpi["window_breached"] = kpi["window_breached"] + other["window_breached"]
+        kpi["score"] = (units - lost) / units if units else None
+        kpi["budget"] = budget(kpi["units"], kpi["breached"], kpi["target"])
+        kpi["score_budget"] = budget(units, lost, kpi["target"])
+        mine, theirs = kpi.get("gate_units"), other.get("gate_units")
+        if mine is not None and theirs is not None and len(mine) == len(theirs):
+            days = [[a[0] + b[0], a[1] + b[1]] for a, b in zip(mine, theirs, strict=True)]
+            kpi["gate_units"] = days
+            gate = Kpi(kpi["name"], kpi["window_seconds"], target=kpi["target"],
+                       gate=Gate(len(days), kpi["gate_min_rate"]))
+            found = score_of(gate, len(days) - 1, {d: (u, b) for d, (u, b) in enumerate(days)})
+            kpi["gate"] = "ok" if found.gate_ok else "failed"
+    if "forecast_units" in kpi and "forecast_units" in other:
+        expected = kpi["forecast_units"] + other["forecast_units"]
+        met = sum(k["forecast_units"] * k["forecast_rate"] for k in (kpi, other)
+                  if k["forecast_rate"] is not None)
+        kpi["forecast_rate"] = met / expected if expected else None
+        kpi["forecast_units"] = expected
+        kpi["forecast_history_days"] = max(kpi["forecast_history_days"],
+                                           other["forecast_history_days"])
 
 
 def _add_figures(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any] | None:
