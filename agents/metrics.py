@@ -25,7 +25,7 @@ from agents.series import OTHER, Children, SeriesCaps
 from stream.core import kpi_engine
 from stream.core.engine import Applied, Engine, EngineOutcome
 from stream.core.guard import ContentFlagged
-from stream.core.kpi import policy_kpi
+from stream.core.kpi import reply_rate_kpi
 from stream.core.kpi_state import KpiBreached, KpiFirstResponse
 from stream.core.orders import OrderBook, OrderPaid, OrderRefunded
 from stream.core.reply_window import WaitBreached, WaitClosed, WaitOpened
@@ -598,7 +598,7 @@ class EngineCollector(Collector):
         # Which KPI the shop's §3 figures are (the one judged by the base wait), or the
         # policy's own window when no listed KPI is: ReplyRateBelowTarget and WaitAtRisk name
         # it, and the KPI alerts leave it to them (one page per condition).
-        base = kset.kpis[kset.mirror] if kset.mirror >= 0 else policy_kpi(policy)
+        base = reply_rate_kpi(kset, policy)
         out.reply_rate_info.add_metric([shop, base.name, base.title, str(base.window_seconds)],
                                        1)
         advice = engine.staffing.advise(

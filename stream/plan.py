@@ -58,6 +58,7 @@ from stream.core.staffing import (
 )
 from stream.errors import ChatwatchError
 from stream.inputs import read_events
+from stream.rejects import Rejects
 from stream.report.tally import UNASSIGNED, Tally
 from stream.roster import Roster
 from stream.staffing_plan import (
@@ -146,9 +147,10 @@ def history_from_log(paths: Sequence[str], settings: Settings) -> History:
     profile = HourProfile(engine)
     records = read_events(list(paths), default_platform=settings.default_platform,
                           bounds=settings.time_bounds)
-    result = run_backfill(records, settings, errors=None, engine=engine,
+    rejects = Rejects(elsewhere="every one with chatwatch backfill --rejects FILE")
+    result = run_backfill(records, settings, errors=rejects, engine=engine,
                           listeners=[tally, profile])
-    click.echo(result.summary.render(), err=True)  # totals and the first bad lines
+    click.echo(result.summary.render(rejects, "plan"), err=True)  # totals, bad lines by reason
     # exactly the rows `backfill --report` (and `--by agent`) would write, §7 figures included
     rows = result.report_rows(None)
     agent_rows = result.report_rows(tally, by_agent=True)

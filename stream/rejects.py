@@ -48,9 +48,11 @@ class Rejects:
     """
 
     def __init__(self, out: IO[str] | None = None, examples: int = 3, reasons: int = 10,
-                 path: str | None = None) -> None:
+                 path: str | None = None,
+                 elsewhere: str = "every one with --rejects FILE") -> None:
         self.out = out
         self.path = path  # where ``out`` writes, to say so
+        self.elsewhere = elsewhere  # where the full list is found without ``out``
         self.examples = examples
         self.shown = reasons
         self.reasons: dict[str, Reason] = {}
@@ -83,8 +85,7 @@ class Rejects:
         if not self.reasons:
             return []
         rejects_path = rejects_path or self.path
-        where = (f"every one in {rejects_path}" if rejects_path
-                 else "every one with --rejects FILE")
+        where = f"every one in {rejects_path}" if rejects_path else self.elsewhere
         lines = [f"{command}: invalid lines by reason, most frequent first ({where}):"]
         ranked = sorted(self.reasons.values(), key=lambda r: -r.count)
         width = len(f"{ranked[0].count:,}")

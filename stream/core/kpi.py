@@ -123,6 +123,11 @@ def policy_kpi(policy: Policy) -> Kpi:
                min(1.0, policy.at_risk_seconds / policy.window_seconds))
 
 
+def reply_rate_kpi(kset: KpiSet, policy: Policy) -> Kpi:
+    """The KPI a shop's §3 reply rate is: the listed one its base wait judges, or the policy's."""
+    return kset.kpis[kset.mirror] if kset.mirror >= 0 else policy_kpi(policy)
+
+
 def score_window(kpi: Kpi) -> int:
     """How many days (today included) the KPI's score and gate look back."""
     return max(kpi.score_days, kpi.gate.days if kpi.gate else 1)

@@ -12,6 +12,7 @@ import html
 from collections.abc import Sequence
 
 from stream.core.figures import DailyFigures
+from stream.core.kpi import reply_rate_kpi
 from stream.core.orders import Conversion, per_buyer, yuan
 from stream.core.policy import PolicyBook
 from stream.report.tally import Tally
@@ -89,11 +90,11 @@ def _fmt(value: float | None, pattern: str) -> str:
 
 
 def _shop_section(shop: str, rows: Sequence[DailyFigures], hours: Sequence[int],
-                  target: float) -> str:
+                  target: float, title: str) -> str:
     days = [r.day for r in rows]
     rates = [r.reply_rate for r in rows]
     out = [f'<section id="shop-{html.escape(shop)}"><h2>店铺 Shop {html.escape(shop)}</h2>',
-           "<h3>每日5分钟回复率 Daily reply rate vs target</h3>",
+           f"<h3>每日{html.escape(title)} Daily reply rate vs target</h3>",
            bar_chart(rates, [d[5:] for d in days], title=f"{shop} reply rate", top=1.0,
                      percent=True, target=target, low_below=target),
            "<h3>按小时超时次数 Breached waits by hour of day</h3>",
@@ -171,9 +172,11 @@ def render_summary(rows: Sequence[DailyFigures], tally: Tally, policies: PolicyB
         by_shop.setdefault(c.shop_id, [])
     sections = []
     for shop in sorted(by_shop):
-        policy = policies.policy(platforms.get(shop, policies.default_platform), shop)
+        platform = platforms.get(shop, policies.default_platform)
+        policy = policies.policy(platform, shop)
+        title = reply_rate_kpi(policies.kpis(platform, shop), policy).title
         section = _shop_section(shop, by_shop[shop], tally.breach_hours.get(shop, [0] * 24),
-                                policy.reply_rate_target)
+                                policy.reply_rate_target, title)
         if shop in shop_conversions:
             section = section.removesuffix("</section>") + _conversion_section(
                 shop, shop_conversions[shop], [a for a in agents if a.shop_id == shop]) \

@@ -24,6 +24,7 @@ from stream.inputs import read_events
 from stream.report.openmetrics import MetricsHistory
 from stream.report.summary_html import render_summary
 from stream.report.tally import Tally, report_rows
+from tests.unit.test_reply_window import settings_yaml
 
 CST = timezone(timedelta(hours=8))
 T0 = datetime(2026, 11, 11, 10, 0, tzinfo=CST)
@@ -265,6 +266,18 @@ def test_summary_html_has_a_section_and_two_charts_per_shop(tmp_path: Path,
     # b1's wait of 10:01 (never answered) and b2's of 11:10 (answered late)
     assert (tally.breach_hours["s1"][10], tally.breach_hours["s1"][11]) == (1, 1)
     assert tally.breach_hours["s2"][10] == 1 and sum(tally.breach_hours["s2"]) == 1
+    assert page.count("每日5分钟回复率") == 2  # pdd_5min, the KPI the base wait judges
+
+
+def test_summary_html_names_the_shops_own_reply_window(tmp_path: Path) -> None:
+    settings = settings_yaml("""
+        shops:
+          s1: {window_seconds: 120}
+    """)
+    result, tally, _ = backfill(write_log(tmp_path / "log.jsonl", [ev("buyer", 0)]), settings,
+                                hours=True)
+    page = render_summary(result.report(), tally, settings.policies)
+    assert "每日2分钟回复率" in page and "5分钟" not in page
 
 
 def test_cli_writes_every_read_out_and_keeps_the_default_rows(tmp_path: Path) -> None:

@@ -418,3 +418,17 @@ def test_a_given_load_needs_its_handling_and_well_formed_hours() -> None:
     assert hours == list(range(9, 21))
     bad = _plan("--contacts", "100", "--handle-seconds", "60", "--shrinkage", "1")
     assert bad.exit_code == 2 and "--shrinkage" in bad.output
+
+
+def test_bad_lines_of_the_history_are_summed_up_by_reason(tmp_path: Path) -> None:
+    log = Path(_log(tmp_path / "log.jsonl"))
+    with log.open("a", encoding="utf-8") as f:
+        f.write("not json\n" * 12 + '{"event_id": "x"}\n')
+    result = _plan("--input", str(log), "--orders", "1000", "--avg-order-value", "100",
+                   "--chat-share", "1", "--conversion-rate", "0.5", "--return-rate", "0.1",
+                   "--max-per-agent", "100")
+    assert result.exit_code == 0, result.output
+    assert "plan: invalid lines by reason" in result.stderr
+    assert "12 x " in result.stderr and "also at" in result.stderr
+    assert "chatwatch backfill --rejects FILE" in result.stderr
+    assert result.stderr.count("not JSON") == 1  # one line for the reason, not one per line
