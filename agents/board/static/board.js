@@ -66,6 +66,49 @@
     state.zones = [...new Set(summary.shops.map((s) => s.timezone))].sort();
   }
 
+  // How the platform will judge a KPI (DOMAIN.md §3 "Platform score"): the rolling score,
+  // the gate, how many more units may breach today and over the window, the forecast.
+  function scoreLine(k) {
+    const line = document.createElement("div");
+    line.className = "score";
+    line.dataset.kpi = k.name;
+    line.dataset.score = k.score === null ? "" : k.score;
+    line.dataset.scoreDays = k.score_days;
+    line.dataset.gate = k.gate || "none";
+    line.dataset.budget = k.budget;
+    line.dataset.scoreBudget = k.score_budget;
+    line.dataset.forecast = k.forecast_rate === null || k.forecast_rate === undefined ? "" : k.forecast_rate;
+    const part = (cls, text, title) => {
+      const span = document.createElement("span");
+      span.className = cls;
+      span.textContent = text;
+      if (title) span.title = title;
+      line.appendChild(span);
+    };
+    const scoreBelow = k.score !== null && k.score < k.target;
+    part("score-value " + (k.score === null ? "" : scoreBelow ? "below" : "ok"),
+         (k.score_days === 1 ? "今日评分" : k.score_days + "日评分") + " score " + pct(k.score),
+         (k.window_units - k.window_breached) + "/" + k.window_units + " over " + k.score_days +
+         " day(s), today included");
+    if (k.gate) {
+      const ok = k.gate === "ok";
+      part("gate " + (ok ? "ok" : "failed"),
+           "门槛 gate " + (ok ? "✓ ok" : "✗ failed"),
+           "every one of the last " + k.gate_days + " days ≥ " + pct(k.gate_min_rate) +
+           " (today so far included)");
+    }
+    part("budget" + (k.budget === 0 ? " none" : ""), "今日可超时 budget " + k.budget,
+         "more of today's units that may breach before today's rate falls below target");
+    if (k.score_days > 1) {
+      part("budget" + (k.score_budget === 0 ? " none" : ""), "评分可超时 " + k.score_budget,
+           "more units that may breach before the " + k.score_days + "-day score falls below target");
+    }
+    part("forecast", "预计 forecast " + pct(k.forecast_rate),
+         "projected end-of-day rate: expected units " + Math.round(k.forecast_units || 0) +
+         " from " + (k.forecast_history_days || 0) + " earlier day(s)");
+    return line;
+  }
+
   function renderKpis(summary) {
     const box = $("kpis");
     box.replaceChildren();
@@ -96,6 +139,7 @@
         detail.textContent = "target " + pct(k.target) + " · " + (k.units - k.breached) + "/" + k.units;
         row.append(label, value, detail);
         card.appendChild(row);
+        if (k.score_days !== undefined) card.appendChild(scoreLine(k));
       }
       const waits = document.createElement("div");
       waits.className = "muted";
