@@ -69,6 +69,12 @@ class Thresholds:
     conversion_drop_share: float = 0.7
     conversion_min_inquiries: int = 50
     for_conversion_drop: str = "30m"
+    # KpiBudgetLow (DOMAIN.md §3, "Platform score"): today's breach budget of a KPI (how many
+    # more of today's units may breach before today's rate falls below target) at or below
+    # this many units, in the KPI's counted hours, once its min_volume is reached. A minute's
+    # hold rides out one evaluation of sums that move while partitions change hands.
+    kpi_budget_low: int = 2
+    for_kpi_budget: str = "1m"
     # Where the runbook pages are; each alert links to <runbook_base>/<AlertName>. Empty: the
     # board's pages (<board_url>/runbook, served by the worker and by ``chatwatch board``),
     # or without a board_url the path /runbook, which the pager bridge resolves against its
@@ -133,6 +139,19 @@ def _alert(name: str, expr: str, duration: str, severity: str, summary: str,
     )
 
 
+# PromQL floats are binary: 10 x (1 - 0.9) is 0.9999999999999998, whose floor is 0, where
+# the worker (exact decimals, stream/core/score.py) allows 1. The product's error is below
+# units x 2^-52 (< 1e-7 up to 10^8 units a day); a target of at most 5 decimals puts a real
+# fraction at least 1e-5 below the next integer. An epsilon between the two floors exactly.
+_FLOOR_EPSILON = "1e-06"
+
+
+def _budget(units: str, breached: str) -> str:
+    """``max(0, floor(units x (1 - target)) - breached)`` per shop and KPI, in PromQL."""
+    return (f"clamp_min(floor({units} * on (shop, kpi) (1 - shop_kpi:chatwatch_kpi_target:max)"
+            f" + {_FLOOR_EPSILON}) - on (shop, kpi) {breached}, 0)")
+
+
 def recording_rules() -> list[dict[str, str]]:
     """Return per-shop aggregates over all workers; alerts and dashboards read these."""
     def rec(record: str, expr: str) -> dict[str, str]:
@@ -175,6 +194,32 @@ def recording_rules() -> list[dict[str, str]]:
             "min by (shop, kpi) (chatwatch_kpi_wait_at_risk_seconds)"),
         rec("shop_kpi:chatwatch_kpi_info:max",
             "max by (shop, kpi, title) (chatwatch_kpi_info)"),
+        # The platform's score (DOMAIN.md §3, "Platform score"), from the window's units
+        # summed over workers (each exports the days of its own partitions), as the rate.
+        rec("shop_kpi:chatwatch_kpi_score_units:sum",
+            "sum by (shop, kpi) (chatwatch_kpi_score_units)"),
+        rec("shop_kpi:chatwatch_kpi_score_units_breached:sum",
+            "sum by (shop, kpi) (chatwatch_kpi_score_units_breached)"),
+        rec("shop_kpi:chatwatch_kpi_score:window",
+            "(shop_kpi:chatwatch_kpi_score_units:sum"
+            " - shop_kpi:chatwatch_kpi_score_units_breached:sum)"
+            " / shop_kpi:chatwatch_kpi_score_units:sum"),
+        # The breach budgets from the summed units: a worker's own chatwatch_kpi_breach_budget
+        # is the budget of its part of the shop only, and parts' budgets do not add up.
+        rec("shop_kpi:chatwatch_kpi_breach_budget:today",
+            _budget("shop_kpi:chatwatch_kpi_units:sum",
+                    "shop_kpi:chatwatch_kpi_units_breached:sum")),
+        rec("shop_kpi:chatwatch_kpi_breach_budget:score",
+            _budget("shop_kpi:chatwatch_kpi_score_units:sum",
+                    "shop_kpi:chatwatch_kpi_score_units_breached:sum")),
+        # The gate holds only if it holds on every worker's days; each worker judges the days
+        # of its own partitions, so this is what Prometheus can tell, not the shop's gate
+        # (docs/alerts.md, "Platform score").
+        rec("shop_kpi:chatwatch_kpi_gate_ok:min", "min by (shop, kpi) (chatwatch_kpi_gate_ok)"),
+        # 1 while any worker's event time is in the KPI's counted hours: the workers differ
+        # only by their lag, and one stuck in the hours pages as EventLagHigh anyway.
+        rec("shop_kpi:chatwatch_kpi_counted_now:max",
+            "max by (shop, kpi) (chatwatch_kpi_counted_now)"),
         # The KPI a shop's §3 figures are (its name, title and window): ReplyRateBelowTarget
         # and WaitAtRisk carry its labels, and the KPI alerts leave that KPI to them.
         rec("shop:chatwatch_reply_rate_info:max",
@@ -316,6 +361,34 @@ def alert_rules(t: Thresholds) -> list[Alert]:
             " {{ $labels.shop }} is {{ $value | humanizeDuration }} old, past the KPI's"
             " at-risk share of its window.",
             t, counted_hours_only=True),
+        _alert(
+            "KpiBudgetLow",
+            # Every KPI, the one of the shop's own waits too: no §3 alert says this. Its own
+            # hours come from the workers (chatwatch_kpi_counted_now), so no mute timing:
+            # Grafana's is the default 08-23 and would silence Taobao's 23-24.
+            f"((shop_kpi:chatwatch_kpi_breach_budget:today <= {t.kpi_budget_low}"
+            " and on (shop, kpi) shop_kpi:chatwatch_kpi_units:sum > 0"
+            " and on (shop, kpi) shop_kpi:chatwatch_kpi_units:sum"
+            " >= on (shop, kpi) shop_kpi:chatwatch_kpi_min_volume:max"
+            " and on (shop, kpi) shop_kpi:chatwatch_kpi_counted_now:max == 1)"
+            " * on (shop, kpi) group_left (title)"
+            " topk by (shop, kpi) (1, shop_kpi:chatwatch_kpi_info:max))",
+            t.for_kpi_budget, "warning",
+            "店铺 {{ $labels.shop }} {{ if gt $value 0.0 }}今日{{ $labels.title }}还可承受"
+            " {{ $value }} 个超时 / KPI {{ $labels.kpi }} can take {{ $value }} more breaches"
+            " today{{ else }}今日{{ $labels.title }}可承受的超时已用完 / KPI {{ $labels.kpi }}"
+            " breach budget used up today{{ end }}",
+            "店铺 {{ $labels.shop }} 今日「{{ $labels.title }}」（{{ $labels.kpi }}）的考核量已达"
+            "最低门槛（min_volume），{{ if gt $value 0.0 }}还可承受 {{ $value }} 个超时：按今日"
+            "已计入的考核量，再超时多于 {{ $value }} 个，今日该指标就低于目标{{ else }}可承受的"
+            "超时已用完：按今日已计入的考核量，再有一个超时，今日该指标就低于目标（如尚未低于）"
+            f"{{{{ end }}}}。余量不多于 {t.kpi_budget_low} 个时提醒，请主管优先处理该指标的等待。"
+            " Shop {{ $labels.shop }}: KPI {{ $labels.kpi }} {{ if gt $value 0.0 }}can take"
+            " {{ $value }} more breached units today before its rate falls below target, given"
+            " today's units so far{{ else }}has no breach budget left today: given today's units"
+            " so far, one more breach takes its rate below target, if it is not below"
+            " already{{ end }}.",
+            t),
         _alert(
             "ConversionDrop",
             "shop:chatwatch_conversion_rate:today < on (shop)"

@@ -37,6 +37,8 @@ GAUGES = {"chatwatch_open_waits", "chatwatch_oldest_wait_seconds", "chatwatch_re
           "chatwatch_kpi_target", "chatwatch_kpi_min_volume", "chatwatch_kpi_info",
           "chatwatch_reply_rate_info",
           "chatwatch_kpi_oldest_wait_seconds", "chatwatch_kpi_wait_at_risk_seconds",
+          "chatwatch_kpi_counted_now", "chatwatch_kpi_score_units",
+          "chatwatch_kpi_score_units_breached", "chatwatch_kpi_gate_ok",
           "chatwatch_inquiries", "chatwatch_conversions", "chatwatch_conversion_rate",
           "chatwatch_agent_conversion_rate"}
 HISTOGRAMS = {"chatwatch_response_seconds", "chatwatch_breach_latency_seconds",
@@ -100,6 +102,26 @@ def test_queries_name_only_exported_metrics() -> None:
     used = {m for e in exprs for m in re.findall(r"(?<![:\w])chatwatch_\w+(?![\w:])", e)}
     assert used - KNOWN == set()
     assert "buyer" not in " ".join(exprs)
+
+
+def test_the_platform_score_gauges_the_rules_read_are_exported() -> None:
+    """The recording rules of DOMAIN.md §3 "Platform score" and KpiBudgetLow read these."""
+    from prometheus_client import CollectorRegistry
+
+    from agents.metrics import EngineCollector
+    from stream.config import load_settings
+    from stream.core.engine import Engine
+    from tests.unit.test_reply_window import T0_MS, ev, to_event
+
+    engine = Engine(load_settings(environ={}).policies)
+    engine.apply(to_event(ev("buyer", 0)))   # a PDD shop: pdd_5min has a gate
+    registry = CollectorRegistry()
+    registry.register(EngineCollector(engine, lambda: T0_MS + 1000, lambda: [0]))
+    exported = {s.name for family in registry.collect() for s in family.samples}
+    read = {m for _, e in rule_exprs() for m in re.findall(r"(?<![:\w])chatwatch_kpi_\w+", e)}
+    assert {"chatwatch_kpi_counted_now", "chatwatch_kpi_score_units",
+            "chatwatch_kpi_score_units_breached", "chatwatch_kpi_gate_ok"} <= read
+    assert read <= exported
 
 
 def test_substitute_variables() -> None:
