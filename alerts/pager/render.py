@@ -31,12 +31,14 @@ WHAT = {
     "ReplyBudgetBurnSlow": "超时比例持续偏高",
     "KpiBelowTarget": "考核指标低于目标",
     "KpiWaitAtRisk": "买家等待即将超时",
+    "KpiBudgetLow": "考核指标今日可承受的超时不多",
     "ConversionDrop": "询单转化率下降",
 }
 # Alerts about one KPI: the notice's title names the KPI (label ``title``, e.g.
 # 「3分钟人工回复率」, joined in by the rules from chatwatch_kpi_info, and for the shop's own
 # reply rate from chatwatch_reply_rate_info), never a window of its own.
 KPI_WHAT = {"KpiBelowTarget": "「{}」低于目标", "KpiWaitAtRisk": "「{}」买家等待即将超时",
+            "KpiBudgetLow": "「{}」今日可承受的超时不多",
             "ReplyRateBelowTarget": "「{}」低于目标", "WaitAtRisk": "「{}」买家等待即将超时"}
 CATEGORY = {"phone": "手机号", "wechat": "微信", "qq": "QQ", "alipay": "支付宝", "email": "邮箱",
             "link": "站外链接", "word": "违禁词", "quality": "服务质量"}
@@ -199,7 +201,11 @@ def notices(payload: dict[str, Any], timezone: str = "Asia/Shanghai",
         prefix = ("【已恢复】" if status == "resolved"
                   else "【紧急】" if severity == "page" else "【提醒】")
         what = WHAT.get(name, name or "告警")
-        kpi_title = common.get("title") or first.get("title") or first.get("kpi")
+        # A group of one shop's alerts may hold several KPIs (two budgets low at once): the
+        # title names a KPI only when every alert is about it; each line names its own.
+        kpis = {a.get("labels", {}).get("title") or a.get("labels", {}).get("kpi")
+                for a in alerts}
+        kpi_title = common.get("title") or (kpis.pop() if len(kpis) == 1 else None)
         if name in KPI_WHAT and kpi_title:
             what = KPI_WHAT[name].format(kpi_title)
         title = f"{prefix}{what}" + (f" · 店铺 {shop}" if shop else "")
