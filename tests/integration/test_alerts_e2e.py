@@ -7,7 +7,9 @@ Prometheus with the chatwatch rules) -> Alertmanager (generated configuration) -
 * waits that breach while the test runs are one warning notice per shop; waits from 20 minutes
   ago, breached at once, are history: older than the hold time, they page nobody;
 * a shop whose reply rate today falls below target with >= 20 consultations is paged
-  (``ReplyRateBelowTarget``), and resolved once answered buyers lift it back above target.
+  (``ReplyRateBelowTarget``), and resolved once answered buyers lift it back above target;
+  the same buyers use up today's breach budget of its KPI (``KpiBudgetLow``, a warning), which
+  resolves with them.
 """
 
 from __future__ import annotations
@@ -129,12 +131,22 @@ def test_pages_and_resolved_notices_through_the_real_chain(broker, tmp_path: Pat
             lambda: robot.first(lambda t: t == "【紧急】「5分钟回复率」低于目标 · 店铺 shop-rr"),
             timeout=30, interval=0.1)
         assert "店铺 shop-rr 今日「5分钟回复率」0% 低于目标" in rate_page[1]["markdown"]["text"]
+        # and today's breach budget of its KPI pdd_5min is used up (KpiBudgetLow, a warning
+        # for every KPI): 25 units, min_volume 20, in the shop's counted hours
+        budget = wait_for(lambda: robot.first(
+            lambda t: t == "【提醒】「5分钟回复率」今日可承受的超时不多 · 店铺 shop-rr"),
+            timeout=30, interval=0.1)
+        assert "今日5分钟回复率可承受的超时已用完" in budget[1]["markdown"]["text"]
 
         # 70 more buyers answered within 10 s: (95 - 25) / 95 = 74 % >= 70 %, so it resolves
         run(produce(broker.url, topic,
                     answered("shop-rr", [f"ok-{i}" for i in range(70)], start + 60_000, "rr-a1")))
         wait_for(lambda: robot.first(lambda t: t == "【已恢复】「5分钟回复率」低于目标 · 店铺 shop-rr"),
                  timeout=30, interval=0.1)
+        # floor(95 x 0.3) - 25 = 3 more may breach: above the threshold, the warning resolves
+        wait_for(lambda: robot.first(
+            lambda t: t == "【已恢复】「5分钟回复率」今日可承受的超时不多 · 店铺 shop-rr"),
+            timeout=30, interval=0.1)
         rate = prom.get_json("/api/v1/query?query=" + urllib.parse.quote(
             'shop:chatwatch_reply_rate:today{shop="shop-rr"}'))["data"]["result"]
         assert abs(float(rate[0]["value"][1]) - 70 / 95) < 1e-9
@@ -144,8 +156,10 @@ def test_pages_and_resolved_notices_through_the_real_chain(broker, tmp_path: Pat
     breach_titles = [t for t in robot.titles() if t.startswith("【提醒】买家等待超时未回复")]
     assert breach_titles == ["【提醒】买家等待超时未回复 · 店铺 shop-bw（19 次）"]
     # one condition, one page: shop-rr's KPI pdd_5min is the same waits as its reply rate,
-    # so KpiBelowTarget left it to ReplyRateBelowTarget
-    assert [b for _, _, b in robot.received if "KPI pdd_5min" in b["markdown"]["text"]] == []
+    # so KpiBelowTarget left it to ReplyRateBelowTarget (its notice would say "/ KPI pdd_5min
+    # below target"; the KpiBudgetLow warning above is another condition)
+    assert [b for _, _, b in robot.received
+            if "KPI pdd_5min below target" in b["markdown"]["text"]] == []
     # every request was signed with the robot secret
     for _, query, _ in robot.received:
         digest = hmac.new(SECRET.encode(), f"{query['timestamp']}\n{SECRET}".encode(),
