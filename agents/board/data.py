@@ -268,6 +268,10 @@ class LocalSource:
         self._refs: dict[str, str] = {}
         self._found: tuple[tuple[str | None, str], tuple[str, Conversation] | None] | None = None
         # shop filter -> (monotonic time, now_ms, ranked agent rows): pages of one ranking
+        # (shop, day) -> the platform's view of the shop's KPIs (shop_scores), read in slices
+        # by prepare() for the next summary: a few milliseconds a shop, a page of 200 shops
+        # at once would hold the event loop for most of a second
+        self._views: dict[tuple[str, int], tuple[Any, ...]] = {}
         self._rankings: dict[str | None, tuple[float, int, list[tuple[Any, ...]]]] = {}
 
     # -- helpers ----------------------------------------------------------------------------
@@ -351,11 +355,15 @@ class LocalSource:
         more = len(names) > limit
         shops = {s: every[s] for s in names[:limit]}
         waits = self._open(shops)
+        views, self._views = self._views, {}  # read once
         out = []
         for shop_id, platform in shops.items():
             policy, tz = engine.policies.resolve(platform, shop_id)
             ordinal, day = self._today(tz, now)
             kset = engine.policies.kpis(platform, shop_id)
+            view = views.get((shop_id, ordinal))
+            if view is None:
+                view = shop_scores(engine, shop_id, platform, ordinal, now, partitions, kset)
             figures = engine.figures(shop_id, ordinal, partitions)
             mine = waits[shop_id]
             at_risk_ms = policy.at_risk_seconds * 1000
@@ -365,8 +373,7 @@ class LocalSource:
             out.append({
                 "shop_id": shop_id, "platform": platform, "timezone": tz.key, "day": day,
                 "kpis": kpis(shop_kpi_figures(engine, shop_id, platform, ordinal, partitions),
-                             kset, *shop_scores(engine, shop_id, platform, ordinal, now,
-                                                partitions, kset)),
+                             kset, *view),
                 "figures": figures.as_dict() if figures else None,
                 "open_waits": len(within),
                 "uncounted_open_waits": sum(1 for w in within if not w.conv.wait_counted),
@@ -506,18 +513,40 @@ class LocalSource:
         return {"now_ms": now, "agents": page, "total": len(keyed), "limit": limit,
                 "more": more, "next_cursor": agent_cursor(page[-1]) if more else None}
 
-    async def prepare(self, read_out: str, shop: str | None, ref: str = "") -> None:
+    async def prepare(self, read_out: str, shop: str | None, ref: str = "",
+                      limit: int = PAGES["summary"][0], cursor: str | None = None) -> None:
         """Read what a read-out needs without holding the event loop for long.
 
         The agents' ranking reads every agent-day of the day: it is built here a slice of
-        ``SLICE_SECONDS`` at a time and kept for :meth:`agents`.
+        ``SLICE_SECONDS`` at a time and kept for :meth:`agents`. The summary's page of shops
+        (``limit`` after ``cursor``) has each shop's platform view read here, a shop a step.
         """
         if read_out in ("summary", "waits"):
             self._prepared = await _sliced(self._open_steps())
+        if read_out == "summary":
+            self._views = await _sliced(self._view_steps(shop, limit, cursor))
         elif read_out == "conversation" and ref:
             self._found = ((shop, ref), await _sliced(self._find_steps(shop, ref)))
         elif read_out == "agents" and self._ranked(shop) is None:
             self._keep(shop, *await _sliced(self._rank_steps(shop)))
+
+    def _view_steps(self, shop: str | None, limit: int, cursor: str | None,
+                    ) -> Generator[None, None, dict[tuple[str, int], tuple[Any, ...]]]:
+        """:func:`shop_scores` of each shop of a summary page, one shop per step."""
+        now = self.now_ms()
+        engine, partitions = self.engine, self.owned()
+        every = self._shops(shop)
+        names = [s for s in every if cursor is None or s > cursor][:limit]
+        views: dict[tuple[str, int], tuple[Any, ...]] = {}
+        for shop_id in names:
+            platform = every[shop_id]
+            tz = engine.policies.resolve(platform, shop_id)[1]
+            ordinal = self._today(tz, now)[0]
+            views[(shop_id, ordinal)] = shop_scores(engine, shop_id, platform, ordinal, now,
+                                                    partitions,
+                                                    engine.policies.kpis(platform, shop_id))
+            yield
+        return views
 
     def _ranked(self, shop: str | None) -> tuple[int, list[tuple[Any, ...]]] | None:
         cached = self._rankings.get(shop)

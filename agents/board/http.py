@@ -100,7 +100,7 @@ async def api(source: Any, path: str, query: Mapping[str, str]) -> Any:
     try:
         prepare = getattr(source, "prepare", None)
         if prepare is not None:  # a worker's own engine: long reads in slices (LocalSource)
-            await prepare(name, shop)
+            await prepare(name, shop, limit=limit, cursor=cursor)
         if name == "violations":
             result = source.violations(shop, _int(query, "since", 0, 0, 2**62), limit, cursor,
                                        _severities(query.get("severity")))

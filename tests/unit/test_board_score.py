@@ -144,3 +144,23 @@ def test_merged_forecast_is_the_expected_units_met_over_the_expected_units() -> 
     assert kpi["forecast_history_days"] == 7
     _add_shop(mine, row(0.0, None, 0))  # a worker expecting nothing changes nothing
     assert kpi["forecast_rate"] == pytest.approx(32 / 40)
+
+
+def test_the_worker_reads_a_page_s_scores_in_slices_before_the_summary(monkeypatch) -> None:
+    import asyncio
+
+    import agents.board.data as data
+
+    engine = engine_of(week())
+    now = int((T0 + timedelta(days=LAST, hours=12)).timestamp() * 1000)
+    src = LocalSource(engine, BoardFeed(), lambda: [0], lambda: now)
+    whole = src.summary()
+    asyncio.run(src.prepare("summary", None, limit=1, cursor="pdd"))  # the page: "tb"
+    read: list[str] = []
+    real = data.shop_scores
+    monkeypatch.setattr(data, "shop_scores", lambda engine, shop, *rest: (
+        read.append(shop), real(engine, shop, *rest))[1])
+    page = src.summary(None, 1, "pdd")
+    assert read == [] and page["shops"] == [s for s in whole["shops"] if s["shop_id"] == "tb"]
+    src.summary(None, 1, "pdd")  # read once: the next summary reads the engine again
+    assert read == ["tb"]
