@@ -22,7 +22,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from faust.types import TP
 from prometheus_client import CollectorRegistry
 
-from agents import internals
+from agents import internals, topic_declare
 from agents.board.links import with_board_links
 from agents.fencing import (
     EXIT_CONFIG,
@@ -367,6 +367,18 @@ def create_app(settings: Settings, broker_url: str, *, registry: CollectorRegist
             for guard in join_guard:  # before faust waits for the assignment and recovery
                 self.add_future(guard())
             await super().on_started()
+
+        # faust declares its topics through the first broker it lists: ask one that answers
+        # (agents/topic_declare.py), so a worker starts while a broker of the cluster is down
+        def _new_transport(self) -> Any:
+            transport = super()._new_transport()
+            topic_declare.install(transport)
+            return transport
+
+        def _new_producer_transport(self) -> Any:
+            transport = super()._new_producer_transport()
+            topic_declare.install(transport)
+            return transport
 
         def _new_consumer(self) -> Any:
             consumer = super()._new_consumer()
