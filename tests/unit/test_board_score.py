@@ -9,6 +9,8 @@ worker holding all of it shows.
 
 from __future__ import annotations
 
+import asyncio
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +18,7 @@ import pytest
 
 from agents.board.data import LocalSource
 from agents.board.feed import BoardFeed
-from agents.board.merge import _add_shop, _copy
+from agents.board.merge import MergedSource, _add_shop, _copy
 from stream.backfill import run_backfill
 from stream.config import load_settings
 from stream.core.engine import Engine
@@ -101,15 +103,27 @@ def _split(log: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[s
     return first, rest
 
 
+def merged_summary(bodies: list[dict[str, Any]]) -> dict[str, Any]:
+    """``chatwatch board``'s summary over workers that answered ``bodies`` (as JSON)."""
+    answers = {f"w{i}": json.loads(json.dumps(body)) for i, body in enumerate(bodies)}
+    merged = MergedSource(lambda: list(answers))
+
+    async def fetch(url: str, path: str, query: dict[str, Any]) -> dict[str, Any]:
+        assert path == "/api/summary"
+        return answers[url]
+
+    merged._fetch = fetch  # type: ignore[method-assign]
+    body: dict[str, Any] = asyncio.run(merged.summary())
+    assert all(w["ok"] for w in body["workers"])
+    return body
+
+
 def test_merging_workers_recomputes_the_score_gate_and_budgets_from_the_sums() -> None:
     log = [e for k in range(3) for e in day_of(k, "pdd", "pdd", late=1)
            + day_of(k, "tb", "taobao", late=1)]
     whole = tiles(summary(engine_of(log), 2))
     one, other = (summary(engine_of(part), 2) for part in _split(log))
-    mine = {s["shop_id"]: _copy(s) for s in one["shops"]}
-    for row in other["shops"]:
-        _add_shop(mine[row["shop_id"]], row)
-    merged = {(s, k["name"]): k for s, shop in mine.items() for k in shop["kpis"]}
+    merged = tiles(merged_summary([one, other]))
 
     # the worker holding only the late buyer fails the gate every day (0 of 1 met), the
     # shop as a whole passes it (3 of 4 each day): the gate is judged on the summed days
@@ -147,8 +161,6 @@ def test_merged_forecast_is_the_expected_units_met_over_the_expected_units() -> 
 
 
 def test_the_worker_reads_a_page_s_scores_in_slices_before_the_summary(monkeypatch) -> None:
-    import asyncio
-
     import agents.board.data as data
 
     engine = engine_of(week())
