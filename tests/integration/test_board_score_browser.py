@@ -84,7 +84,7 @@ def _kpi_report(tmp_path: Path, config: Path, events: list[dict[str, Any]],
 
 
 TILES = """() => Object.fromEntries([...document.querySelectorAll('#kpis .card .score')].map(
-    s => [s.closest('.card').dataset.shop + '/' + s.dataset.kpi, {
+    s => [s.closest('.card').dataset.shop + '/' + s.dataset.scoreOf, {
       score: s.dataset.score, days: s.dataset.scoreDays, gate: s.dataset.gate,
       budget: s.dataset.budget, scoreBudget: s.dataset.scoreBudget,
       forecast: s.dataset.forecast, text: s.innerText,
@@ -160,7 +160,7 @@ def test_tiles_show_today_the_score_and_the_gate(browser: Any, embedded: Embedde
         pdd = shown[f"{PDD}/pdd_5min"]
         assert pdd["today"] == "100.0%" and pdd["gate"] == "failed"
         assert "门槛 gate ✗ failed" in pdd["text"] and "今日评分 score 100.0%" in pdd["text"]
-        gate = page.locator(f'#kpis .card[data-shop="{PDD}"] .score[data-kpi="pdd_5min"] .gate')
+        gate = page.locator(f'#kpis .card[data-shop="{PDD}"] .score[data-score-of="pdd_5min"] .gate')
         assert gate.evaluate("e => getComputedStyle(e).color") == "rgb(198, 40, 40)"
         assert "预计 forecast" in pdd["text"]
 

@@ -71,7 +71,7 @@
   function scoreLine(k) {
     const line = document.createElement("div");
     line.className = "score";
-    line.dataset.kpi = k.name;
+    line.dataset.scoreOf = k.name;  // not data-kpi: that names the row of today's rate
     line.dataset.score = k.score === null ? "" : k.score;
     line.dataset.scoreDays = k.score_days;
     line.dataset.gate = k.gate || "none";
