@@ -12,10 +12,12 @@ breached). Days the log does not cover to their end, days with no earlier day to
 (the forecast's history is empty) and days without units are left out.
 
 For each checkpoint and KPI it reports the mean absolute error, in percentage points, of the
-forecast rate against the day's final rate, next to two plain rules on the same days: today's
-rate so far (``so_far``: the forecast if the day's breach share so far holds) and the mean
-absolute percentage error of the expected units. ``docs/score.md`` has the numbers of the
-simulated month and what they say.
+forecast rate against the day's final rate, next to three other rules judged on the same days
+and the same expected units: today's rate so far (the forecast if the day's breach share so far
+holds), the history days' breach share of the hours still to come, and today's share scaled by
+the history's (:func:`other_rules`); and the mean absolute percentage error of the expected
+units. The configuration is the worker's (``CHATWATCH_CONFIG``: shops' time zones, KPIs).
+``docs/score.md`` has the numbers of a simulated month and what they say.
 """
 
 from __future__ import annotations

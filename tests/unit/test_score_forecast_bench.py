@@ -104,3 +104,19 @@ def test_other_rules_without_history_or_units() -> None:
     history, scaled = other_rules(4, 0, 10.0, 12, [hours])
     assert history == pytest.approx((10 - 6 * 0.5) / 10)
     assert scaled == pytest.approx(1.0)  # nothing breached so far, no earlier share
+
+
+def test_the_command_prints_the_table_and_writes_every_sample(tmp_path, capsys) -> None:
+    import json
+
+    from bench.score_forecast import main
+
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps(e) + "\n" for e in day(0) + day(1) + day(2, upto=17)))
+    out = tmp_path / "samples.json"
+    assert main(["--input", str(log), "--json", str(out), "--hours", "20,12"]) == 0
+    printed = capsys.readouterr().out
+    assert "| 12:00 | `taobao_3min_human` | 1 | 40.00 | 10.00 | 0.00 |" in printed
+    written = json.loads(out.read_text())
+    assert [e["hour"] for e in written["errors"]] == [12, 20]
+    assert len(written["samples"]) == 4  # days 0 and 1 at 12:00 and 20:00
