@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from stream.config import load_settings
-from tests.deploy.conftest import DEPLOY, K8S, REPO, WORKER_ENV, load_docs
+from tests.deploy.conftest import DEPLOY, K8S, REPO, TOPICS, WORKER_ENV, load_docs
 
 KUBERNETES_VERSION = "1.30.0"
 CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
@@ -49,6 +49,12 @@ def workloads(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [o for o in objects if o["kind"] in ("StatefulSet", "Deployment")]
 
 
+def chatwatch_workloads(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The workloads running the chatwatch image (not the bundled broker of k8s/kafka)."""
+    return [o for o in workloads(objects)
+            if o["metadata"]["labels"]["app.kubernetes.io/name"] == "chatwatch"]
+
+
 def validate_strict(obj: dict[str, Any]) -> None:
     kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
 
@@ -64,7 +70,7 @@ def test_manifest_is_valid_kubernetes(path: Path) -> None:
 
 
 def test_strict_validation_is_not_vacuous(objects: list[dict[str, Any]]) -> None:
-    broken = json.loads(json.dumps(find(objects, "StatefulSet")))
+    broken = json.loads(json.dumps(find(objects, "StatefulSet", "chatwatch-worker")))
     broken["spec"]["template"]["spec"]["containers"][0]["livenessProbes"] = {}
     with pytest.raises(kubernetes_validate.ValidationError):
         validate_strict(broken)
@@ -132,13 +138,13 @@ def test_every_service_selects_some_pod(objects: list[dict[str, Any]]) -> None:
 
 
 def test_pdb_covers_the_workers(objects: list[dict[str, Any]]) -> None:
-    pdb = find(objects, "PodDisruptionBudget")
-    labels = find(objects, "StatefulSet")["spec"]["template"]["metadata"]["labels"]
+    pdb = find(objects, "PodDisruptionBudget", "chatwatch-worker")
+    labels = find(objects, "StatefulSet", "chatwatch-worker")["spec"]["template"]["metadata"]["labels"]
     assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
     assert pdb["spec"]["maxUnavailable"] == 1
 
 
-@pytest.mark.parametrize(("kind", "name"), [("StatefulSet", None),
+@pytest.mark.parametrize(("kind", "name"), [("StatefulSet", "chatwatch-worker"),
                                             ("Deployment", "chatwatch-pager"),
                                             ("Deployment", "chatwatch-board")])
 def test_workloads_have_probes_limits_and_run_as_non_root(
@@ -164,7 +170,7 @@ def test_workloads_have_probes_limits_and_run_as_non_root(
 
 def test_worker_probes_hit_the_metrics_and_health_endpoints(
         objects: list[dict[str, Any]]) -> None:
-    (container,) = find(objects, "StatefulSet")["spec"]["template"]["spec"]["containers"]
+    (container,) = find(objects, "StatefulSet", "chatwatch-worker")["spec"]["template"]["spec"]["containers"]
     # alive while the web server answers; ready only when assigned, restored and caught up
     assert container["readinessProbe"]["httpGet"]["path"] == "/health"
     assert container["readinessProbe"]["httpGet"]["port"] == "http-metrics"
@@ -184,7 +190,7 @@ def test_worker_probes_hit_the_metrics_and_health_endpoints(
 
 def test_worker_environment_is_what_chatwatch_reads_and_validates(
         objects: list[dict[str, Any]]) -> None:
-    (container,) = find(objects, "StatefulSet")["spec"]["template"]["spec"]["containers"]
+    (container,) = find(objects, "StatefulSet", "chatwatch-worker")["spec"]["template"]["spec"]["containers"]
     names = [e["name"] for e in container["env"]]
     assert set(names) - WORKER_ENV == set()
     assert len(names) == len(set(names))
@@ -236,22 +242,23 @@ def test_no_secret_in_the_repository_holds_a_real_looking_value() -> None:
 def test_image_user_matches_the_pod_security_context(objects: list[dict[str, Any]]) -> None:
     dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
     (uid,) = re.findall(r"^USER (\d+)", dockerfile, re.MULTILINE)
-    for workload in workloads(objects):
+    for workload in chatwatch_workloads(objects):
         assert workload["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == int(uid)
-    sts = find(objects, "StatefulSet")
+    sts = find(objects, "StatefulSet", "chatwatch-worker")
     assert sts["spec"]["template"]["spec"]["securityContext"]["fsGroup"] == int(uid)
 
 
 def test_images_match_the_kustomize_image_name(objects: list[dict[str, Any]]) -> None:
     images = yaml.safe_load((K8S / "kustomization.yaml").read_text("utf-8"))["images"]
     (entry,) = images
-    for workload in workloads(objects):
+    assert len(chatwatch_workloads(objects)) == 3  # workers, pager, board
+    for workload in chatwatch_workloads(objects):
         for container in workload["spec"]["template"]["spec"]["containers"]:
             assert container["image"] == f"{entry['name']}:{entry['newTag']}"
 
 
 def test_annotations_and_scrape_config_agree(objects: list[dict[str, Any]]) -> None:
-    sts = find(objects, "StatefulSet")
+    sts = find(objects, "StatefulSet", "chatwatch-worker")
     annotations = sts["spec"]["template"]["metadata"]["annotations"]
     ports = {p["containerPort"] for p in sts["spec"]["template"]["spec"]["containers"][0]["ports"]}
     assert annotations["prometheus.io/scrape"] == "true"
@@ -399,3 +406,166 @@ def test_the_board_discovers_the_workers_headless_service(objects: list[dict[str
     service = find(objects, "Service", "chatwatch-board")
     assert service["spec"]["selector"] == find(
         objects, "Deployment", "chatwatch-board")["spec"]["selector"]["matchLabels"]
+
+
+# --- the bundled Apache Kafka (k8s/kafka: three KRaft nodes, the workers pointed at them) ---
+
+KAFKA_DIR = K8S / "kafka"
+
+
+def _env(container: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+
+
+def _kafka(objects: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    sts = find(objects, "StatefulSet", "kafka")
+    (container,) = sts["spec"]["template"]["spec"]["containers"]
+    return sts, container
+
+
+def test_the_bundled_kafka_is_three_kraft_nodes_with_their_own_volumes(
+        objects: list[dict[str, Any]]) -> None:
+    from stream.kafka_local import KAFKA_VERSION
+
+    sts, container = _kafka(objects)
+    env = _env(container)
+    replicas = sts["spec"]["replicas"]
+    assert replicas == 3
+    assert container["image"] == f"apache/kafka:{KAFKA_VERSION}"
+    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    assert not any("ZOOKEEPER" in name for name in env)
+    # every node is a voter, reached by its stable name on the controller port
+    headless = find(objects, "Service", sts["spec"]["serviceName"])
+    assert headless["spec"]["clusterIP"] == "None"
+    assert headless["spec"]["publishNotReadyAddresses"] is True, "the quorum forms before ready"
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    domain = f"{headless['metadata']['name']}.chatwatch.svc.cluster.local"
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(",") == [
+        f"{i}@{sts['metadata']['name']}-{i}.{domain}:{ports['controller']}"
+        for i in range(replicas)]
+    assert f"CONTROLLER://:{ports['controller']}" in env["KAFKA_LISTENERS"].split(",")
+    assert f"PLAINTEXT://:{ports['kafka']}" in env["KAFKA_LISTENERS"].split(",")
+    # node id = the pod's ordinal, matching the voters; each advertises its own stable name
+    (script,) = container["args"]
+    assert 'KAFKA_NODE_ID="${HOSTNAME##*-}"' in script
+    assert f"PLAINTEXT://${{HOSTNAME}}.{domain}:{ports['kafka']}" in script
+    assert sts["spec"]["podManagementPolicy"] == "Parallel"
+    # the log folder is on the node's own claim, in a folder of it (not its root)
+    claims = {c["metadata"]["name"]: c for c in sts["spec"]["volumeClaimTemplates"]}
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] in claims]
+    assert env["KAFKA_LOG_DIRS"].startswith(mount["mountPath"] + "/")
+    claim = claims[mount["name"]]
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert claim["spec"]["resources"]["requests"]["storage"]
+
+
+def test_the_bundled_kafka_replicates_like_the_tests_three_broker_cluster(
+        objects: list[dict[str, Any]], tmp_path: Path) -> None:
+    """The KRaft settings of stream/kafka_local.py and the chaos run's replication."""
+    from stream.kafka_local import KafkaCluster
+    from tests.chaos.brokers import OVERRIDES
+
+    sts, container = _kafka(objects)
+    env = _env(container)
+    cluster = KafkaCluster(tmp_path, brokers=3, overrides=OVERRIDES)  # described, never started
+    tested = cluster.properties(cluster.nodes[0])
+    for key in ("process.roles", "controller.listener.names", "offsets.topic.replication.factor",
+                "transaction.state.log.replication.factor", "transaction.state.log.min.isr",
+                "share.coordinator.state.topic.replication.factor",
+                "share.coordinator.state.topic.min.isr", "default.replication.factor",
+                "min.insync.replicas", "unclean.leader.election.enable"):
+        name = "KAFKA_" + key.upper().replace(".", "_")
+        assert env[name] == tested[key], (name, tested[key])
+    assert env["KAFKA_DEFAULT_REPLICATION_FACTOR"] == str(sts["spec"]["replicas"])
+    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    worker_env = _env(find(objects, "StatefulSet", "chatwatch-worker")["spec"]["template"]
+                      ["spec"]["containers"][0])
+    assert env["KAFKA_NUM_PARTITIONS"] == worker_env["CHATWATCH_PARTITIONS"]
+    assert worker_env["CHATWATCH_REPLICATION_FACTOR"] == env["KAFKA_DEFAULT_REPLICATION_FACTOR"]
+    # voluntary disruptions take one broker at a time (two out of three would refuse writes)
+    pdb = find(objects, "PodDisruptionBudget", "kafka")
+    assert pdb["spec"]["maxUnavailable"] == 1
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= \
+        sts["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_the_bundled_kafka_has_probes_limits_and_runs_as_non_root(
+        objects: list[dict[str, Any]]) -> None:
+    sts, container = _kafka(objects)
+    pod = sts["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"]
+    assert pod["automountServiceAccountToken"] is False
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["tcpSocket"]["port"] == "kafka", probe
+    assert container["resources"]["limits"]["cpu"] and container["resources"]["limits"]["memory"]
+    assert container["resources"]["requests"]["memory"]
+    heap = re.search(r"-Xmx(\d+)g", _env(container)["KAFKA_HEAP_OPTS"])
+    assert heap and container["resources"]["limits"]["memory"] == f"{2 * int(heap[1])}Gi", \
+        "the page cache and the JVM beyond its heap need the other half"
+    security = container["securityContext"]
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"]["drop"] == ["ALL"]
+    assert pod["terminationGracePeriodSeconds"] >= 60, "time for a controlled shutdown"
+
+
+def test_the_topics_job_creates_the_chatwatch_topics_three_times_replicated(
+        objects: list[dict[str, Any]]) -> None:
+    from stream.kafka_local import KAFKA_VERSION
+
+    job = find(objects, "Job", "kafka-topics")
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == f"apache/kafka:{KAFKA_VERSION}"
+    env = _env(container)
+    (script,) = container["args"]
+    for topic in TOPICS:
+        assert re.search(rf"^\s*create {re.escape(topic)} \d+$", script, re.MULTILINE), topic
+    assert "--if-not-exists" in script
+    assert "--replication-factor 3" in script and "min.insync.replicas=2" in script
+    worker_env = _env(find(objects, "StatefulSet", "chatwatch-worker")["spec"]["template"]
+                      ["spec"]["containers"][0])
+    assert env["PARTITIONS"] == worker_env["CHATWATCH_PARTITIONS"]
+    host, port = env["BOOTSTRAP"].split(":")
+    service = find(objects, "Service", host.split(".")[0])
+    assert host == f"{service['metadata']['name']}.chatwatch.svc.cluster.local"
+    assert int(port) in {p["port"] for p in service["spec"]["ports"]}
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "OnFailure"
+
+
+def _apply_env_patch(env: list[dict[str, Any]], patch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A strategic-merge patch of a container's env (merged by name), as kustomize applies it."""
+    out = [dict(e) for e in env]
+    for entry in patch:
+        out = [e for e in out if e["name"] != entry["name"]]
+        if entry.get("$patch") != "delete":
+            out.append(entry)
+    return out
+
+
+def test_the_kafka_overlay_points_the_workers_at_the_bundled_broker(
+        objects: list[dict[str, Any]]) -> None:
+    kustomization = yaml.safe_load((KAFKA_DIR / "kustomization.yaml").read_text("utf-8"))
+    assert kustomization["namespace"] == "chatwatch"
+    assert ".." in kustomization["resources"], "the whole stack, plus the broker"
+    assert {p.name for p in KAFKA_DIR.glob("*.yaml")} - {"kustomization.yaml"} == \
+        set(kustomization["resources"]) - {".."}
+    (patch,) = kustomization["patches"]
+    assert patch["target"] == {"kind": "StatefulSet", "name": "chatwatch-worker"}
+    patch_doc = yaml.safe_load(patch["patch"])
+    (patched,) = patch_doc["spec"]["template"]["spec"]["containers"]
+    worker = find(objects, "StatefulSet", "chatwatch-worker")
+    (container,) = worker["spec"]["template"]["spec"]["containers"]
+    assert patched["name"] == container["name"]
+    env_list = _apply_env_patch(container["env"], patched["env"])
+    names = [e["name"] for e in env_list]
+    assert set(names) <= WORKER_ENV and len(names) == len(set(names))
+    assert not [n for n in names if n.startswith("KAFKA_SASL")]
+    env = {e["name"]: e.get("value") or f"from-secret-{e['valueFrom']['secretKeyRef']['key']}"
+           for e in env_list}
+    settings = load_settings(DEPLOY / "config" / "chatwatch.yml", environ=env)
+    assert settings.security.security_protocol == "PLAINTEXT"
+    host, port = settings.broker.removeprefix("kafka://").split(":")
+    service = find(objects, "Service", host.split(".")[0])
+    assert find(objects, "StatefulSet", "kafka")["spec"]["template"]["metadata"]["labels"] \
+        .items() >= service["spec"]["selector"].items()
+    assert host == f"{service['metadata']['name']}.chatwatch.svc.cluster.local"
+    assert int(port) in {p["port"] for p in service["spec"]["ports"]}
