@@ -17,14 +17,23 @@ COPY pyproject.toml README.md ./
 COPY stream ./stream
 COPY agents ./agents
 COPY alerts ./alerts
+COPY engine ./engine
 # Every dependency ships a manylinux wheel; --only-binary makes a missing wheel a build error
 # instead of a silent compile. gcc is for one thing only: the domain core compiled with mypyc
 # (stream/native.py; mypy ships mypyc and is removed again). The image must run the compiled
 # core, so the build fails unless `stream.native status` says so. None of it reaches the
 # runtime stage but the compiled modules.
 RUN apt-get update -qq \
- && apt-get install -y -qq --no-install-recommends gcc libc6-dev \
+ && apt-get install -y -qq --no-install-recommends gcc libc6-dev curl ca-certificates \
  && rm -rf /var/lib/apt/lists/*
+# The engine crate (engine/, Rust with PyO3 bindings) needs Rust 1.74 or later, newer than
+# Debian's: rustup installs it in this stage only; the runtime stage gets the built module.
+RUN curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs \
+      | sh -s -- -y --profile minimal --default-toolchain stable \
+ && PATH=/root/.cargo/bin:$PATH /opt/chatwatch/bin/pip install "maturin==1.16.0" \
+ && PATH=/root/.cargo/bin:$PATH /opt/chatwatch/bin/pip install ./engine \
+ && /opt/chatwatch/bin/pip uninstall -y -q maturin \
+ && /opt/chatwatch/bin/python -c "import chatwatch_engine"
 RUN /opt/chatwatch/bin/pip install --only-binary=:all: ".[rocksdb]" "mypy==2.4.1" \
  && /opt/chatwatch/bin/python -m stream.native build \
  && /opt/chatwatch/bin/pip uninstall -y -q mypy \

@@ -7,6 +7,12 @@ STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 CORE_SOURCES := $(shell find stream/core -name '*.py' -not -path '*/_native/*')
 NATIVE := stream/core/_native/manifest.json
+# The engine crate (engine/, Rust with PyO3 bindings) built by maturin into the virtualenv.
+ENGINE := $(VENV)/.installed-engine
+ENGINE_SOURCES := engine/Cargo.toml engine/Cargo.lock engine/pyproject.toml $(wildcard engine/src/*.rs)
+RUST_VERSION := 1.74
+# rustup's cargo, when the shell that runs make has not put it on the PATH
+export PATH := $(PATH):$(HOME)/.cargo/bin
 DEBIAN_TOOLS := prometheus promtool prometheus-alertmanager amtool kcat
 # chromium: the board's browser test; fonts-noto-cjk: Chinese text in its screenshots; kcat:
 # the client matrix on Apache Kafka (tests/integration/test_apache_kafka.py)
@@ -37,7 +43,30 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 .PHONY: install
-install: $(STAMP) $(NATIVE) ## Create .venv, install chatwatch with its test tools, compile the core
+install: $(STAMP) $(ENGINE) $(NATIVE) ## Create .venv, install chatwatch with its test tools, build the engine, compile the core
+
+# The engine crate, rebuilt whenever a source of it changes. It needs Rust $(RUST_VERSION) or
+# later: Debian's packages are installed when they are that recent (bookworm's 1.63 is not),
+# otherwise the build says exactly what to install.
+$(ENGINE): $(STAMP) $(ENGINE_SOURCES)
+	@if ! command -v cargo >/dev/null && command -v apt-get >/dev/null && \
+	    apt-cache policy rustc 2>/dev/null | awk '/Candidate:/ {split($$2, v, "[.+~-]"); exit !(v[1] > 1 || v[2] >= 74)}'; then \
+	  echo "installing Debian packages cargo rustc"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends cargo rustc >/dev/null; \
+	fi
+	@command -v cargo >/dev/null && cargo --version | awk '{split($$2, v, "."); exit !(v[1] > 1 || v[2] >= 74)}' || { \
+	  echo "chatwatch's engine (engine/) is a Rust crate: it needs Rust $(RUST_VERSION) or later and cargo"; \
+	  echo "  found: $$(cargo --version 2>/dev/null || echo 'no cargo on the PATH')"; \
+	  echo "  install: curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal"; \
+	  echo "  then run make again (rustup puts cargo in ~/.cargo/bin, which make looks in)"; \
+	  exit 1; }
+	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/maturin develop --release --quiet --manifest-path engine/Cargo.toml
+	touch $(ENGINE)
+
+.PHONY: engine
+engine: $(ENGINE) ## Build the engine crate (run, test and bench do it when it is stale)
 
 # The domain core compiled with mypyc (stream/native.py), rebuilt whenever a source of it
 # changes. Without a C compiler the build says so and the pure-Python core runs: the same
@@ -78,17 +107,18 @@ kafka: $(STAMP) ## Fetch Apache Kafka (KRaft mode) from Maven Central into .cach
 BROKER ?= embedded
 
 .PHONY: run
-run: $(STAMP) $(NATIVE) $(if $(filter kafka,$(BROKER)),kafka) ## Start a broker (BROKER=kafka: Apache Kafka), a worker and the simulator (Ctrl-C stops all)
+run: $(STAMP) $(ENGINE) $(NATIVE) $(if $(filter kafka,$(BROKER)),kafka) ## Start a broker (BROKER=kafka: Apache Kafka), a worker and the simulator (Ctrl-C stops all)
 	@case "$(BROKER)" in embedded|kafka) ;; \
 	  *) echo "BROKER=$(BROKER): use BROKER=embedded (the default) or BROKER=kafka"; exit 1;; esac
 	$(BIN)/chatwatch run $(if $(filter kafka,$(BROKER)),--kafka)
 
 .PHONY: test
-test: $(BENCH_STAMP) $(NATIVE) tools kafka ## Install everything the tests need and run the whole suite
+test: $(BENCH_STAMP) $(ENGINE) $(NATIVE) tools kafka ## Install everything the tests need and run the whole suite (the engine crate's own tests too)
+	cargo test --quiet --release --no-default-features --manifest-path engine/Cargo.toml
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: test-fast
-test-fast: $(BENCH_STAMP) $(NATIVE) ## Run the unit tests only
+test-fast: $(BENCH_STAMP) $(ENGINE) $(NATIVE) ## Run the unit tests only
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 DURATION ?= 600
@@ -97,16 +127,19 @@ CLUSTER ?= 1
 SOAK_SECONDS ?= 1800
 
 .PHONY: chaos
-chaos: $(STAMP) $(NATIVE) $(if $(filter 3,$(CLUSTER)),kafka) ## Chaos run: 3 workers, a seeded fault schedule, exact figures checked (DURATION=600, CHAOS_SEED=...; CLUSTER=3: on three Apache Kafka brokers, brokers faulted too)
+chaos: $(STAMP) $(ENGINE) $(NATIVE) $(if $(filter 3,$(CLUSTER)),kafka) ## Chaos run: 3 workers, a seeded fault schedule, exact figures checked (DURATION=600, CHAOS_SEED=...; CLUSTER=3: on three Apache Kafka brokers, brokers faulted too)
 	CHAOS_SECONDS=$(DURATION) $(BIN)/pytest tests/chaos/$(if $(filter 3,$(CLUSTER)),chaos_kafka.py,test_chaos.py) -m chaos -s -p no:cacheprovider \
 	  -o timeout=$$(( $(DURATION) + 600 )) $(PYTEST_ARGS)
 
 .PHONY: soak
-soak: $(STAMP) $(NATIVE) ## Soak: one worker at a constant rate for SOAK_SECONDS (1800), RSS, open waits and lag every minute
+soak: $(STAMP) $(ENGINE) $(NATIVE) ## Soak: one worker at a constant rate for SOAK_SECONDS (1800), RSS, open waits and lag every minute
 	$(BIN)/python -m tests.chaos.soak --seconds $(SOAK_SECONDS) --every 60
 
 .PHONY: lint
-lint: $(STAMP) tools ## ruff, mypy on the core, promtool and amtool checks
+lint: $(STAMP) $(ENGINE) tools ## ruff, mypy on the core, promtool and amtool checks; cargo fmt, clippy and test on the engine crate
+	cd engine && cargo fmt --check
+	cd engine && cargo clippy --quiet --release --all-targets -- -D warnings
+	cd engine && cargo test --quiet --release --no-default-features
 	$(BIN)/ruff check stream agents alerts tests
 	$(BIN)/mypy
 	promtool check rules alerts/rules/*.yml
@@ -119,15 +152,15 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
 .PHONY: eval
-eval: $(STAMP) ## Recall per evasion class and false positives per negative class of the content check
+eval: $(STAMP) $(ENGINE) ## Recall per evasion class and false positives per negative class of the content check
 	$(BIN)/python -m tests.content.evaluate
 
 .PHONY: bench
 # The throughput comparison runs on Apache Kafka (`kafka`); the bench builds the Kafka Streams
 # peer with Maven into .cache/bench/kafka-streams once (bench/peers/kafka_streams_app.py).
-bench: $(BENCH_STAMP) $(NATIVE) kafka ## Run the benchmarks (peers included, on Apache Kafka) and print one JSON line (saved under bench/results/)
+bench: $(BENCH_STAMP) $(ENGINE) $(NATIVE) kafka ## Run the benchmarks (peers included, on Apache Kafka) and print one JSON line (saved under bench/results/)
 	$(BIN)/python -m bench
 
 .PHONY: clean
 clean: ## Remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info stream/core/_native
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info stream/core/_native engine/target

@@ -29,7 +29,7 @@ from stream.core.reply_window import BreachRetracted, WaitBreached
 from stream.core.rows import Conversation
 from stream.core.score import SETTLED_PREFIX, SettledDay, decode_settled
 from stream.records import breach_record, dead_letter, fit_violation, violation_record
-from stream.schema import Invalid, decode
+from stream.schema import Invalid, decode, decode_many
 
 log = logging.getLogger(__name__)
 
@@ -131,11 +131,12 @@ class Pipeline:
     # -- events -----------------------------------------------------------------------------
 
     def on_message(self, partition: int, offset: int, key: bytes | None,
-                   raw: bytes | None) -> None:
+                   raw: bytes | None, decoded: ChatEvent | Invalid | None = None) -> None:
         """Process one message of ``chat.events``; nothing it contains can stop the stream.
 
         A record that is not an event (a tombstone, bad JSON, an event time out of bounds)
         goes to the dead-letter topic with the reason; so does one whose processing fails.
+        ``decoded``: ``raw`` already decoded (a batch is decoded in one call).
         """
         self.last_offsets[partition] = offset
         try:
@@ -143,7 +144,7 @@ class Pipeline:
                 self._dead_letter(partition, offset, key, Invalid(
                     "empty value: a tombstone or empty record is not an event", b""))
                 return
-            event = decode(raw, self.settings.default_platform)
+            event = decode(raw, self.settings.default_platform) if decoded is None else decoded
             if not isinstance(event, Invalid):
                 now = self._now_ms
                 event = self.bounds.check(event, raw, self.clock() if now is None else now)
@@ -170,8 +171,8 @@ class Pipeline:
         self._now_ms = self.clock()  # one look at the clock per batch
         try:
             on_message = self.on_message
-            for record in records:
-                on_message(partition, record.offset, record.key, record.value)
+            for record, decoded in zip(records, self._decode_batch(records), strict=True):
+                on_message(partition, record.offset, record.key, record.value, decoded)
         finally:
             self._batch_rows = None
             self._now_ms = None
@@ -180,6 +181,26 @@ class Pipeline:
             else:
                 for cid, conv in rows.items():
                     self.store.put(conv.partition, cid, conv)
+
+    def _decode_batch(self, records: Sequence[Any]) -> list[ChatEvent | Invalid | None]:
+        """The batch's values decoded in one call to the engine (None: left to on_message).
+
+        Only plain non-empty bytes are; anything else (a tombstone, another type) is handled
+        record by record, as is the whole batch should the one call fail.
+        """
+        raws = [r.value for r in records]
+        wanted = [i for i, raw in enumerate(raws) if type(raw) is bytes and raw]
+        out: list[ChatEvent | Invalid | None] = [None] * len(raws)
+        try:
+            for i, event in zip(wanted, decode_many([raws[i] for i in wanted],
+                                                    self.settings.default_platform),
+                                strict=True):
+                out[i] = event
+        except Exception:  # each record then meets the error handling of its own
+            log.exception("decoding a batch of %d records failed; decoding one by one",
+                          len(wanted))
+            return [None] * len(raws)
+        return out
 
     def _put_rows(self, partition: int, rows: list[tuple[str, Conversation]]) -> None:
         """Write rows of one partition, in one go when the store can (``put_many``)."""

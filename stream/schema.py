@@ -1,22 +1,26 @@
 """Decoder and validator for the event contract (DOMAIN.md §2).
 
-The wire format is described for integrators in ``stream/chat-event.schema.json``; this module
-is the fast path. :func:`decode` never raises for bad input: it returns either a
-:class:`ChatEvent` or an :class:`Invalid` carrying the reason, so a bad message can be routed
-to the dead-letter topic without stopping the stream.
+The wire format is described for integrators in ``stream/chat-event.schema.json``; the rules
+run in the engine crate (``engine/src/event.rs``, built with the project). :func:`decode`
+never raises for bad input: it returns either a :class:`ChatEvent` or an :class:`Invalid`
+carrying the reason, so a bad message can be routed to the dead-letter topic without stopping
+the stream; :func:`decode_many` does a whole batch in one call.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Literal
 
 import msgspec
 
-from stream.core.events import AGENT, BOT, MESSAGE, ORDER, TRANSFER, ChatEvent
+try:
+    from chatwatch_engine import Decoder
+except ImportError as exc:  # a checkout whose virtualenv was made without `make install`
+    raise ImportError("chatwatch's engine (engine/, a Rust crate) is not built into this "
+                      "Python: run `make install` (or `make engine`)") from exc
+
+from stream.core.events import ChatEvent
 from stream.core.orders import NEEDS_AMOUNT, STATUSES, parse_amount, yuan
 from stream.core.policy import DEFAULT_PLATFORM
 
@@ -24,33 +28,6 @@ from stream.core.policy import DEFAULT_PLATFORM
 # orders), and it must stay small whatever the input (MAX_ID_CHARS; a conversation id may
 # join a shop id and a buyer id).
 MAX_ID_CHARS = 128
-Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_CHARS)]
-ConversationId = Annotated[str, msgspec.Meta(min_length=1, max_length=2 * MAX_ID_CHARS + 1)]
-AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
-
-
-class _WireEvent(msgspec.Struct, frozen=True, gc=False):
-    """The JSON object as sent; unknown fields are ignored for forward compatibility."""
-
-    event_id: Id
-    ts: AwareDatetime | int
-    shop_id: Id
-    buyer_id: Id
-    type: Literal["message", "read", "end", "transfer", "order"]
-    conversation_id: ConversationId | None = None
-    platform: Id | None = None
-    sender: Literal["buyer", "agent", "bot", "system"] | None = None
-    agent_id: Id | None = None
-    text: str | None = None
-    buyer_kind: Literal["customer", "ad", "peer"] = "customer"
-    # order events (§7). The amount is kept as its raw JSON text (a number or a string) and
-    # parsed exactly: a float would turn 19.9 into 19.899999999999998578...
-    order_id: Id | None = None
-    status: str | None = None
-    amount: msgspec.Raw = msgspec.Raw()
-
-
-_string = msgspec.json.Decoder(str)
 
 
 class Invalid(msgspec.Struct, frozen=True):
@@ -60,143 +37,54 @@ class Invalid(msgspec.Struct, frozen=True):
     raw: bytes
 
 
-_decoder = msgspec.json.Decoder(_WireEvent)
-
 # The latest event time the contract admits (9999-12-30T00:00:00Z): a later one cannot be a
 # real event time, and its local date in a time zone ahead of UTC, or the day after it, would
 # overflow Python's dates. Clocks derived from event times are clamped to it too.
 LATEST_MS = 253_402_041_600_000
 
-
-# A field named twice: JSON parsers disagree on which one counts (msgspec takes the last), so
-# such an event is refused rather than read one way here and another way elsewhere. A cheap
-# look first (more `":` than fields decoded, or a space before a colon), then the exact one.
-_SPACED_COLON = re.compile(rb'"[ \t\r\n]+:')
-# Ids are compared, logged and shown: control characters and bidirectional overrides in them
-# would hide one id behind another on a screen or in a log line.
-_HIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
+# How an order's ``amount`` came (chatwatch_engine hands it over this way).
+_ABSENT, _TEXT, _NUMBER, _OTHER = range(4)
 
 
-def _repeated_field(raw: bytes, wire: _WireEvent) -> str | None:
-    """The name of a field given twice in ``raw``, or None."""
-    present = (5 + (wire.conversation_id is not None) + (wire.platform is not None)
-               + (wire.sender is not None) + (wire.agent_id is not None)
-               + (wire.text is not None) + (wire.order_id is not None)
-               + (wire.status is not None))
-    if raw.count(b'":') <= present and not _SPACED_COLON.search(raw):
+def order_fields(order_id: str | None, status: str | None, amount_kind: int,
+                 amount: str) -> int | None | str:
+    """The amount in fen (None when absent) of a valid order event, or why it is invalid.
+
+    The orders' rule (``stream.core.orders``), applied by the decoder to order events:
+    ``amount_kind`` says whether the amount was absent (or null), a JSON string, a JSON
+    number (``amount`` is then its text as written) or another JSON value.
+    """
+    if order_id is None:
+        return "schema: an order needs `order_id` - at `$.order_id`"
+    if status not in STATUSES:
+        shown = "missing" if status is None else repr(status[:40])
+        return (f"schema: order status {shown} is not one of {', '.join(STATUSES)}"
+                f" - at `$.status`")
+    if amount_kind == _ABSENT:
+        if status in NEEDS_AMOUNT:
+            return f"schema: a {status} order needs `amount` (yuan) - at `$.amount`"
         return None
-    try:  # extra fields, `":` inside a text, or a repeat: count the top-level keys exactly
-        pairs = json.loads(raw, object_pairs_hook=lambda kv: kv)
-    except ValueError:
-        return None
-    if not isinstance(pairs, list):
-        return None
-    seen: set[str] = set()
-    for key, _ in pairs:
-        if key in seen:
-            return str(key)
-        seen.add(key)
-    return None
+    if amount_kind == _OTHER:
+        return "schema: `amount` must be a decimal string or a number (yuan) - at `$.amount`"
+    fen = parse_amount(amount.strip())
+    if isinstance(fen, str):
+        return f"schema: {fen} - at `$.amount`"
+    return fen
 
 
-def _hidden_id(wire: _WireEvent) -> str | None:
-    """The first id field holding a control or bidirectional character, or None."""
-    joined = (f"{wire.event_id}{wire.shop_id}{wire.buyer_id}{wire.conversation_id}"
-              f"{wire.platform}{wire.agent_id}{wire.order_id}")
-    if not _HIDDEN.search(joined):
-        return None
-    for name in ("event_id", "shop_id", "buyer_id", "conversation_id", "platform", "agent_id",
-                 "order_id"):
-        value = getattr(wire, name)
-        if value is not None and _HIDDEN.search(value):
-            return name
-    return None  # pragma: no cover - the joined text had one
+# The contract's rules run in the engine crate (engine/src/event.rs), a batch at a time.
+_DECODER = Decoder(ChatEvent, Invalid, order_fields, MAX_ID_CHARS, LATEST_MS)
 
 
 def decode(raw: bytes, default_platform: str = DEFAULT_PLATFORM) -> ChatEvent | Invalid:
     """Decode one message into a :class:`ChatEvent`, or say why it is invalid."""
-    try:
-        wire = _decoder.decode(raw)
-    except msgspec.ValidationError as exc:
-        return Invalid(f"schema: {exc}", raw)
-    except msgspec.DecodeError as exc:
-        return Invalid(f"not JSON: {exc}", raw)
-    except UnicodeDecodeError:  # invalid UTF-8 inside a string: msgspec raises, not reports
-        return Invalid("not JSON: the message is not valid UTF-8", raw)
-    except RecursionError:  # msgspec's answer to very deeply nested arrays or objects
-        return Invalid("not an event: JSON nested too deeply", raw)
-    repeated = _repeated_field(raw, wire)
-    if repeated is not None:
-        return Invalid(f"schema: field `{repeated}` appears more than once - at `$.{repeated}`",
-                       raw)
-    hidden = _hidden_id(wire)
-    if hidden is not None:
-        return Invalid(f"schema: `{hidden}` holds a control or bidirectional-override "
-                       f"character - at `$.{hidden}`", raw)
-    return from_wire(wire, raw, default_platform)
+    return _DECODER.decode(raw if type(raw) is bytes else bytes(raw), default_platform)
 
 
-def from_wire(wire: _WireEvent, raw: bytes, default_platform: str) -> ChatEvent | Invalid:
-    """Apply the cross-field rules and defaults of §2 to a structurally valid event."""
-    ts = wire.ts
-    if isinstance(ts, int):
-        if not 0 <= ts <= LATEST_MS:
-            return Invalid(f"schema: ts {ts} is not an epoch-milliseconds time - at `$.ts`", raw)
-        ts_ms = ts
-    else:
-        ts_ms = int(ts.timestamp() * 1000)
-        if not 0 <= ts_ms <= LATEST_MS:
-            return Invalid(f"schema: ts {ts.isoformat()} is outside 1970-01-01..9999-12-30 "
-                           "- at `$.ts`", raw)
-    if wire.type == MESSAGE:
-        if wire.sender is None:
-            return Invalid("schema: a message needs `sender` - at `$.sender`", raw)
-        if wire.text is None:
-            return Invalid("schema: a message needs `text` - at `$.text`", raw)
-    if wire.type == TRANSFER and wire.agent_id is None:
-        return Invalid("schema: a transfer needs `agent_id` (the agent it moves to) - at "
-                       "`$.agent_id`", raw)
-    if wire.sender in (AGENT, BOT) and wire.agent_id is None:
-        return Invalid(f"schema: sender {wire.sender} needs `agent_id` - at `$.agent_id`", raw)
-    amount_fen = None
-    if wire.type == ORDER:
-        order = _order_fields(wire)
-        if isinstance(order, str):
-            return Invalid(order, raw)
-        amount_fen = order
-    # positional (field order of ChatEvent): keyword arguments cost more on this hot path
-    return ChatEvent(wire.event_id, ts_ms, wire.shop_id, wire.buyer_id,
-                     wire.conversation_id or f"{wire.shop_id}:{wire.buyer_id}",
-                     wire.platform or default_platform, wire.type, wire.sender, wire.agent_id,
-                     wire.text, wire.buyer_kind, wire.order_id, wire.status, amount_fen)
-
-
-def _order_fields(wire: _WireEvent) -> int | None | str:
-    """The amount in fen (None when absent) of a valid order event, or why it is invalid."""
-    if wire.order_id is None:
-        return "schema: an order needs `order_id` - at `$.order_id`"
-    if wire.status not in STATUSES:
-        shown = "missing" if wire.status is None else repr(wire.status[:40])
-        return (f"schema: order status {shown} is not one of {', '.join(STATUSES)}"
-                f" - at `$.status`")
-    text = bytes(wire.amount)
-    if not text or text == b"null":
-        if wire.status in NEEDS_AMOUNT:
-            return f"schema: a {wire.status} order needs `amount` (yuan) - at `$.amount`"
-        return None
-    if text[:1] == b'"':
-        try:
-            value = _string.decode(text)
-        except msgspec.DecodeError:  # pragma: no cover - the event decoded, so the string did
-            return "schema: `amount` is not a string or a number - at `$.amount`"
-    elif text[:1] in b"-0123456789":
-        value = text.decode()
-    else:
-        return "schema: `amount` must be a decimal string or a number (yuan) - at `$.amount`"
-    fen = parse_amount(value.strip())
-    if isinstance(fen, str):
-        return f"schema: {fen} - at `$.amount`"
-    return fen
+def decode_many(raws: list[bytes], default_platform: str = DEFAULT_PLATFORM,
+                ) -> list[ChatEvent | Invalid]:
+    """Decode a batch of messages in one call, in order."""
+    return _DECODER.decode_many(raws, default_platform)
 
 
 def encode_event(event: ChatEvent) -> bytes:

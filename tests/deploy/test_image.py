@@ -102,3 +102,13 @@ def test_the_image_ships_the_compiled_core_built_with_the_pinned_mypy() -> None:
     (pin,) = re.findall(r'"(mypy==[^"]+)"', pyproject)
     assert f'"{pin}"' in runs  # mypyc is the one the tests ran against
     assert re.search(r"apt-get install [^&]*\bgcc\b", runs)
+
+
+def test_the_image_builds_the_engine_crate_before_the_project() -> None:
+    runs = " ".join(args for keyword, args in instructions() if keyword == "RUN")
+    copies = [args for keyword, args in instructions() if keyword == "COPY"]
+    assert "engine ./engine" in copies
+    assert ignored("engine/target/release/x") and not ignored("engine/src/lib.rs")
+    built = runs.index("pip install ./engine")
+    assert runs.index("sh.rustup.rs") < built < runs.index('".[rocksdb]"')
+    assert 'python -c "import chatwatch_engine"' in runs

@@ -218,3 +218,22 @@ def test_later_messages_are_judged_by_the_conversations_platform():
     p.on_message(0, 4, b"s1:b2", raw("e5", T0 + 1000, "agent", "微信支付可以的亲", buyer="b2"))
     assert value(reg, "chatwatch_violations_total", shop="s1", category="wechat",
                  severity="critical") == 2
+
+
+def test_a_batch_decoded_in_one_call_gives_what_record_by_record_gives():
+    from types import SimpleNamespace
+
+    values = [raw("e1", T0), None, b"{not json", bytearray(raw("e2", T0 + 1000, "agent", "好")),
+              raw("e3", T0 + 2000, buyer="b2"), b"", raw("e1", T0)]
+    records = [SimpleNamespace(offset=i, key=b"k", value=v) for i, v in enumerate(values)]
+    batched, _, batched_store, batched_sink, _ = make()
+    batched.on_batch(0, records)
+    single, _, single_store, single_sink, _ = make()
+    for r in records:
+        single.on_message(0, r.offset, r.key, r.value)
+    assert batched_sink.records == single_sink.records
+    assert {k: encode_row(v) for k, v in batched.engine.conversations.items()} == \
+        {k: encode_row(v) for k, v in single.engine.conversations.items()}
+    assert batched_store.rows.keys() == single_store.rows.keys()
+    assert len(batched_sink.on("chat.events.dlq")) == 3  # the tombstone, bad JSON, empty
+    assert batched.engine.duplicates == 1
