@@ -28,22 +28,6 @@ mod python {
     }
 
     impl Decoder {
-        fn one<'py>(
-            &self,
-            py: Python<'py>,
-            raw: &Bound<'py, PyBytes>,
-            platform: &Bound<'py, PyString>,
-        ) -> PyResult<Bound<'py, PyAny>> {
-            let bytes = raw.as_bytes();
-            match event::decode(bytes, self.limits) {
-                Ok(event) => match self.make(py, &event, platform)? {
-                    Ok(made) => Ok(made),
-                    Err(reason) => self.invalid_type.bind(py).call1((reason, raw)),
-                },
-                Err(reason) => self.invalid_type.bind(py).call1((reason, raw)),
-            }
-        }
-
         /// The event object, or (an order the orders' rule refuses) the reason.
         fn make<'py>(
             &self,
@@ -134,7 +118,13 @@ mod python {
             raw: &Bound<'py, PyBytes>,
             default_platform: &Bound<'py, PyString>,
         ) -> PyResult<Bound<'py, PyAny>> {
-            self.one(py, raw, default_platform)
+            match event::decode(raw.as_bytes(), self.limits) {
+                Ok(event) => match self.make(py, &event, default_platform)? {
+                    Ok(made) => Ok(made),
+                    Err(reason) => self.invalid_type.bind(py).call1((reason, raw)),
+                },
+                Err(reason) => self.invalid_type.bind(py).call1((reason, raw)),
+            }
         }
 
         /// A batch of raw messages -> a list of events or `Invalid`s, in order.
@@ -146,7 +136,7 @@ mod python {
         ) -> PyResult<Bound<'py, PyList>> {
             let out = PyList::empty(py);
             for raw in raws.iter() {
-                out.append(self.one(py, raw.cast::<PyBytes>()?, default_platform)?)?;
+                out.append(self.decode(py, raw.cast::<PyBytes>()?, default_platform)?)?;
             }
             Ok(out)
         }
