@@ -15,7 +15,8 @@ the pure-Python core, which is the reference: both run the same tests
 Not compiled: the package ``__init__`` files (they choose the implementation),
 ``stream/core/rows.py`` (msgspec reads the row types' annotations to decode changelog rows,
 and a compiled class keeps only their erased forms), the table generator under ``data/``, and
-the two modules that write ints into rows, ``reply_window.py`` and ``orders.py``. Compiled
+the modules that write ints into rows, ``reply_window.py``, ``orders.py`` and ``unpaid.py``
+(an order's reminder state and day). Compiled
 code holds ints unboxed and boxes a new object each time it stores one in a row, so the day
 numbers every open conversation shares (``reply_window._day_number``, the inquiry marks) would
 be copies: +163 bytes per open conversation in-process with them compiled (785 against 622
