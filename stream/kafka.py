@@ -20,8 +20,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# One start-up request's time limit: a frozen broker accepts the connection and never answers,
-# and the attempt after it (another broker, or the same one back) needs time left to run.
+# One start-up request's time limit (and at most a third of the call's): a frozen broker
+# accepts the connection and never answers, and the attempt after it (another broker, or the
+# same one back) needs time left to run.
 REQUEST_SECONDS = 10.0
 # The pause after a failed attempt doubles from the first to the last
 BACKOFF_SECONDS = (0.2, 2.0)
@@ -68,13 +69,16 @@ async def _started_admin(settings: Settings, broker_url: str, timeout: float,
                          fix: str = "") -> AIOKafkaAdminClient:
     """A started admin client, or :class:`BrokerError` saying the broker cannot be reached.
 
-    Starting asks the bootstrap brokers in turn for the cluster's metadata, so this fails only
-    when none of them answers: the whole cluster is down, or ``KAFKA_BROKER`` is wrong.
+    Starting asks the bootstrap brokers in turn for the cluster's metadata, each for up to
+    ``timeout`` seconds (connecting, then the request), so this fails only when none of them
+    answers: the whole cluster is down, or ``KAFKA_BROKER`` is wrong. A frozen broker listed
+    first costs its time-out, not the start-up.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(broker_url),
-                                request_timeout_ms=int(timeout * 1000), **client_kwargs(settings))
+    hosts = bootstrap_servers(broker_url)
+    admin = AIOKafkaAdminClient(bootstrap_servers=hosts, request_timeout_ms=int(timeout * 1000),
+                                **client_kwargs(settings))
     try:
-        await asyncio.wait_for(admin.start(), timeout)
+        await asyncio.wait_for(admin.start(), 2 * timeout * len(hosts.split(",")))
     except (KafkaConnectionError, TimeoutError, OSError) as exc:
         await admin.close()
         raise BrokerError(f"cannot reach the Kafka broker at {broker_url} ({exc}): check "
@@ -110,7 +114,8 @@ async def admin_call(settings: Settings, broker_url: str, work: Callable[[AIOKaf
     attempts = 0
     while True:
         attempts += 1
-        request = max(1.0, min(REQUEST_SECONDS, deadline - loop.time()))
+        # a third of the whole at most: time left to ask again after a broker that is frozen
+        request = max(1.0, min(REQUEST_SECONDS, timeout / 3, deadline - loop.time()))
         admin = await _started_admin(settings, broker_url, request, fix)
         try:
             return await work(admin)
