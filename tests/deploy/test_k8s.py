@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
 import re
@@ -450,6 +451,8 @@ def test_the_bundled_kafka_is_three_kraft_nodes_with_their_own_volumes(
     assert 'KAFKA_NODE_ID="${HOSTNAME##*-}"' in script
     assert f"PLAINTEXT://${{HOSTNAME}}.{domain}:{ports['kafka']}" in script
     assert sts["spec"]["podManagementPolicy"] == "Parallel"
+    # a KRaft cluster id is 16 bytes in URL-safe base64 (what kafka-storage random-uuid prints)
+    assert len(base64.urlsafe_b64decode(env["CLUSTER_ID"] + "==")) == 16
     # the log folder is on the node's own claim, in a folder of it (not its root)
     claims = {c["metadata"]["name"]: c for c in sts["spec"]["volumeClaimTemplates"]}
     (mount,) = [m for m in container["volumeMounts"] if m["name"] in claims]
