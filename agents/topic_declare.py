@@ -32,7 +32,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiokafka.errors import KafkaError, NodeNotReadyError
+from aiokafka.errors import NodeNotReadyError
+
+from stream.kafka import retriable
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +63,6 @@ def missing() -> list[str]:
         if owner is None or not hasattr(owner, attr):
             gone.append(f"{module_name}.{cls_name}.{attr}")
     return gone
-
-
-def retriable(exc: BaseException) -> bool:
-    """Whether asking again may succeed: a broker down or not ready, not a refusal."""
-    if isinstance(exc, KafkaError):
-        return bool(exc.retriable)
-    return isinstance(exc, (TimeoutError, OSError))
 
 
 async def controller_node(owner: Any, client: Any, timeout: int = 30000) -> int | None:

@@ -86,7 +86,7 @@ async def _started_admin(settings: Settings, broker_url: str, timeout: float,
     return admin
 
 
-def _retriable(exc: BaseException) -> bool:
+def retriable(exc: BaseException) -> bool:
     """Whether a failed request may succeed when asked again (a broker down, not a refusal)."""
     if isinstance(exc, KafkaError):
         return bool(exc.retriable)
@@ -120,12 +120,12 @@ async def admin_call(settings: Settings, broker_url: str, work: Callable[[AIOKaf
         try:
             return await work(admin)
         except Exception as exc:
-            if not _retriable(exc):
+            if not retriable(exc):
                 raise
             if loop.time() + pause >= deadline:
                 raise BrokerError(
                     f"cannot reach the Kafka broker at {broker_url}: {type(exc).__name__} "
-                    f"({exc}) on each of {attempts} attempt(s) in {timeout:.0f} s: check "
+                    f"({exc}), the last of {attempts} attempt(s) in {timeout:.0f} s: check "
                     f"KAFKA_BROKER and that the brokers run{fix}") from exc
             log.warning("a Kafka request failed (%s: %s), a broker may be down: asking "
                         "again in %.1f s", type(exc).__name__, exc, pause)
