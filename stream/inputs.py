@@ -39,7 +39,7 @@ from stream.core.policy import DEFAULT_PLATFORM
 from stream.errors import InputError
 from stream.importing import EVENT_FIELDS, SECONDS_BELOW, ImportSpec, RowMapper, parse_columns
 from stream.rejects import Rejects
-from stream.schema import Invalid, TimeBounds, decode
+from stream.schema import Invalid, TimeBounds, decode, decode_many
 
 STDIN = "-"
 FORMATS = ("auto", "jsonl", "csv")
@@ -187,6 +187,8 @@ class LogReader:
         _skip(stream, offset)
         source, keep = self.source, self.keep
         convert = self._json_converter()
+        # a log in the contract's own form is decoded a chunk at a time, in one call each
+        many = self._plain_batch() if not self.spec.rewrites_json else None
         rest = b""
         while True:
             chunk = stream.read(CHUNK)
@@ -194,6 +196,7 @@ class LogReader:
                 break
             lines = (rest + chunk).split(b"\n") if rest else chunk.split(b"\n")
             rest = lines.pop()
+            kept: list[tuple[int, int, bytes]] = []
             for line in lines:
                 line_no += 1
                 offset += len(line) + 1
@@ -201,10 +204,13 @@ class LogReader:
                     line = line[:-1]
                 if not line or line.isspace():
                     continue
-                self._line_no, self._offset = line_no, offset
-                raw, event = convert(line)
+                kept.append((line_no, offset, line))
+            converted = many([line for _, _, line in kept]) if many is not None else \
+                [convert(line) for _, _, line in kept]
+            for (at_line, at_offset, _), (raw, event) in zip(kept, converted, strict=True):
+                self._line_no, self._offset = at_line, at_offset
                 if keep is None or keep(raw):
-                    yield Record(source, line_no, raw, event)
+                    yield Record(source, at_line, raw, event)
         if rest.strip():
             line_no += 1
             offset += len(rest)
@@ -213,23 +219,36 @@ class LogReader:
             if keep is None or keep(raw):
                 yield Record(source, line_no, raw, event)
 
+    def _plain_batch(self) -> Callable[[list[bytes]], list[tuple[bytes, ChatEvent | Invalid]]]:
+        """Decode lines of the contract's own form, a batch per call.
+
+        ``ts`` in epoch seconds (``--ts-unit`` auto) and local times without an offset are
+        read as the import options say (a line at a time: they are the exception).
+        """
+        platform, spec = self.default_platform, self.spec
+        seconds = spec.ts_unit == "auto"
+        times = spec.mapper(None, self.source)
+
+        def fix(line: bytes, event: ChatEvent | Invalid) -> tuple[bytes, ChatEvent | Invalid]:
+            if type(event) is ChatEvent:
+                if seconds and event.ts_ms < SECONDS_BELOW:
+                    return _seconds_to_ms(line, event, platform)
+            elif event.reason.endswith("`$.ts`"):  # type: ignore[union-attr]
+                return _local_time(line, event, platform, times)
+            return line, event
+
+        def plain(lines: list[bytes]) -> list[tuple[bytes, ChatEvent | Invalid]]:
+            return [fix(line, event)
+                    for line, event in zip(lines, decode_many(lines, platform), strict=True)]
+
+        return plain
+
     def _json_converter(self) -> Callable[[bytes], tuple[bytes, ChatEvent | Invalid]]:
         """Decode a line as it is, or through the import mapping when one is asked for."""
         platform, spec = self.default_platform, self.spec
         if not spec.rewrites_json:
-            seconds = spec.ts_unit == "auto"
-            times = spec.mapper(None, self.source)
-
-            def plain(line: bytes) -> tuple[bytes, ChatEvent | Invalid]:
-                event = decode(line, platform)
-                if type(event) is ChatEvent:
-                    if seconds and event.ts_ms < SECONDS_BELOW:
-                        return _seconds_to_ms(line, event, platform)
-                elif event.reason.endswith("`$.ts`"):  # type: ignore[union-attr]
-                    return _local_time(line, event, platform, times)
-                return line, event
-
-            return plain
+            batch = self._plain_batch()
+            return lambda line: batch([line])[0]
         mapper = spec.mapper(None, self.source)
         encode = msgspec.json.encode
 
