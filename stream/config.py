@@ -151,7 +151,12 @@ class Settings:
         return unknown_platform(self.policies, name)
 
     def with_overrides(self, **changes: Any) -> Settings:
-        """A copy with some fields replaced (tests and CLI flags)."""
+        """A copy with some fields replaced (tests and CLI flags), checked as loading checks.
+
+        A value the configuration file or the environment could not set (``--partitions 0``)
+        is refused here too, naming the field.
+        """
+        _check_scalars(dict(changes))
         return replace(self, **changes)
 
 

@@ -208,3 +208,19 @@ def test_missing_config_file_names_the_path(tmp_path: Path) -> None:
         load_settings(environ={"CHATWATCH_CONFIG": str(missing)})
     assert info.value.key == "CHATWATCH_CONFIG"
     assert str(missing) in str(info.value)
+
+
+def test_a_command_line_override_is_checked_like_the_configuration() -> None:
+    from click.testing import CliRunner
+
+    from stream.cli import cli
+    from stream.errors import ConfigError
+
+    settings = load_settings(environ={})
+    with pytest.raises(ConfigError, match="partitions=0"):
+        settings.with_overrides(partitions=0)
+    with pytest.raises(ConfigError, match="web_port"):
+        settings.with_overrides(web_port=70000)
+    assert settings.with_overrides(partitions=4).partitions == 4
+    result = CliRunner().invoke(cli, ["worker", "--partitions", "0"])
+    assert isinstance(result.exception, ConfigError) and "partitions=0" in str(result.exception)
