@@ -28,9 +28,7 @@ def _resolve(policies: PolicyBook, platform: str | None, shop_id: str | None) ->
     A shop's configured platform wins over the one given, as for its conversations.
     """
     shop = shop_id or ""
-    profile = policies.shops.get(shop)
-    platform = (profile.platform if profile is not None and profile.platform else None) \
-        or platform or policies.default_platform
+    platform = policies.platform_of(platform, shop)
     return policies.resolve(platform, shop)[0], platform
 
 

@@ -279,7 +279,8 @@ class Engine:
               first_reply: bool) -> ContentFlagged | None:
         """The content decision for a shop message, under the conversation's policy."""
         assert self.guard is not None
-        checked = self.guard.check(event.text or "", policy, conv.platform,
+        checked = self.guard.check(event.text or "", policy,
+                                   self.policies.platform_of(conv.platform, conv.shop_id),
                                    first_reply=first_reply)
         if checked is None:
             return None

@@ -107,6 +107,17 @@ class PolicyBook:
         """The policy of a platform before shop overrides."""
         return self.platforms.get(platform) or Policy()
 
+    def platform_of(self, platform: str | None, shop_id: str) -> str:
+        """The platform a shop's messages are judged under.
+
+        Its configured one, else the given one, else the default: the one answer for every
+        path (the engine's content check, ``/check``).
+        """
+        profile = self.shops.get(shop_id)
+        if profile is not None and profile.platform:
+            return profile.platform
+        return platform or self.default_platform
+
     def resolve(self, platform: str, shop_id: str) -> tuple[Policy, ZoneInfo]:
         """The effective policy and time zone of one shop on one platform."""
         key = (platform, shop_id)

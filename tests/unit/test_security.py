@@ -235,3 +235,25 @@ def test_check_token_and_no_pii_in_metrics_or_logs(broker, tmp_path: Path, uniqu
     for secret in [*buyers, phone, token]:
         assert secret not in metrics, secret
         assert secret not in log, secret
+
+
+def test_check_and_the_live_path_judge_a_configured_shop_under_the_same_platform() -> None:
+    # a PDD shop whose events say taobao: a taobao.com link is off-platform for PDD, live and
+    # in /check alike (one resolution of the shop's platform)
+    from stream.check import check_text
+    from stream.core.engine import Engine
+    from tests.unit.test_reply_window import ev, settings_yaml, to_event
+
+    settings = settings_yaml("""
+        shops:
+          s1: {platform: pdd}
+    """)
+    guard = settings.content.guard()
+    text = "亲，去这里拍 https://item.taobao.com/item.htm?id=1"
+    engine = Engine(settings.policies, guard)
+    applied = engine.apply(to_event(ev("agent", 0, platform="taobao", text=text)))
+    live = applied.flagged
+    checked = check_text(guard, settings.policies, text, "taobao", "agent", "s1")
+    assert settings.policies.platform_of("taobao", "s1") == "pdd"
+    assert live is not None and checked["violations"]
+    assert {f.category for f in live.findings} == {v["category"] for v in checked["violations"]}
