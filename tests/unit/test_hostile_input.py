@@ -331,6 +331,26 @@ def test_the_log_clock_believes_a_quiet_night_and_refuses_a_lone_leap():
     assert len(bad) == 1 and "ahead of the time the log has reached" in bad[0].reason
 
 
+def test_a_log_from_the_future_of_the_wall_clock_keeps_its_last_events(tmp_path):
+    # a small log dated after the run's wall clock: its last event, ten minutes after the one
+    # before, has nothing after it to vouch for it, and is read as written all the same
+    wall = T0 - 30 * 86_400_000
+    lines = [event("e1", T0, buyer="b1"), event("e2", T0 + 10_000, "agent", buyer="b1"),
+             event("e3", T0 + 600_000, buyer="b2")]
+
+    def judged(lines):
+        clock = LogClock(TimeBounds(), wall_ms=wall)
+        records = [(r, 0, 0) for r in read_events([_log(tmp_path, lines)], bounds=None)]
+        return [r.event for r, _, _ in clock.judge(records)]
+
+    assert not any(isinstance(e, Invalid) for e in judged(lines))
+    # a lone leap at the very end is still out: a day is the most the last event may jump
+    tail = judged([*lines, event("x", Y2100, buyer="bx")])
+    assert [isinstance(e, Invalid) for e in tail] == [False, False, False, True]
+    next_day = judged([*lines, event("y", T0 + 20 * 3_600_000, buyer="by")])
+    assert not any(isinstance(e, Invalid) for e in next_day)
+
+
 def test_a_log_of_the_past_is_never_cut_by_the_rule(tmp_path):
     # events out of time order (a log grouped by conversation): the wall clock is far ahead
     lines = [*_day(T0 + 86_400_000), *_day(T0), *_day(T0 + 5 * 86_400_000)]
