@@ -438,7 +438,7 @@ class LogClock:
     An event further ahead than ``max_future`` of that is believed only when the log goes on
     from there: when the median time of the next :attr:`LOOKAHEAD` valid events is within
     ``max_future`` of it (the log caught up with it, as the wall clock would have); the
-    log's last event, which nothing follows, when it is at most a day (:attr:`LAST_LEAP_MS`)
+    log's last event, which nothing follows, when it is at most a month (:attr:`LAST_LEAP_MS`)
     ahead. So a quiet night followed by the morning's chats is read as written, and so is a
     log dated after the run's wall clock, its last event included, while one event stamped
     in 2100 amid the log's own day, or at its end, is out. A log of the past is never cut by
@@ -446,8 +446,9 @@ class LogClock:
     """
 
     LOOKAHEAD = 9
-    # How far ahead the log's last event may be of the time reached (nothing follows it).
-    LAST_LEAP_MS = 24 * 3_600_000
+    # How far ahead the log's last event may be of the time reached (nothing follows it): a
+    # month, the longest quiet spell a log of one shop plausibly has.
+    LAST_LEAP_MS = 31 * 86_400_000
 
     def __init__(self, bounds: TimeBounds, wall_ms: int | None = None) -> None:
         """Judge by ``bounds``; ``wall_ms`` is the run's wall clock (now when None)."""
@@ -483,7 +484,7 @@ class LogClock:
                 clock = max(self.reached, later[(len(later) - 1) // 2])
             else:
                 # the log's last event: nothing follows to say whether the log went on from
-                # there, so a log ending the next day is read as written, a leap further is not
+                # there, so a leap within a month is read as written, a leap further is not
                 clock = self.reached + self.LAST_LEAP_MS - bounds.max_future_ms
             reason = bounds.too_late(ts, clock, "the time the log has reached")
             if reason is None:
