@@ -15,6 +15,8 @@ import heapq
 from collections.abc import Iterable, Iterator
 from zoneinfo import ZoneInfo
 
+import msgspec
+
 from stream.core import unpaid
 from stream.core.events import CUSTOMER, ChatEvent
 from stream.core.limits import Capped, RowLimits
@@ -38,7 +40,7 @@ from stream.core.orders import (
 )
 from stream.core.policy import Policy, PolicyBook
 from stream.core.reply_window import WaitClosed, business_day
-from stream.core.rows import Conversation
+from stream.core.rows import Conversation, Order
 
 Aliases = dict[tuple[str, str], set[str]]
 
@@ -171,17 +173,50 @@ class Conversions:
         self.due.pop(partition, None)
         self.awaiting.pop(partition, None)
 
-    def mark(self, conv: Conversation, book: OrderBook) -> None:
-        """Give the open wait's holder an inquiry mark for the wait's business day."""
+    def mark(self, conv: Conversation, book: OrderBook, cid: str, aliases: Aliases,
+             policy: Policy) -> None:
+        """Give the open wait's holder an inquiry mark for the wait's business day.
+
+        A day's first wait can arrive after a payment it converts (the same effective time,
+        or another conversation of the buyer): the payment, silent so far, then counts for
+        this day (§7 attribution is by event time, not by arrival).
+        """
         day = conv.wait_day
         marks = conv.marks
         first = all(marks[i] != day for i in range(0, len(marks), MARK))
         mark(conv)
         book.inquire(conv.shop_id, conv.buyer_id, day, conv.wait_agent or UNASSIGNED,
                      conv.wait_start if first else None)
+        if first:
+            self._convert_silent(conv, cid, aliases, day, conv.wait_start,
+                                 policy.conversion_window_ms, book)
         limits = self.limits
         if first or len(conv.marks) > MARK * limits.max_marks:
             self.capped.marks += keep_marks(conv, limits.max_days, limits.max_marks)
+
+    def _convert_silent(self, conv: Conversation, cid: str, aliases: Aliases, day: int,
+                        start: int, window_ms: int, book: OrderBook) -> None:
+        """Attribute to ``day`` the buyer's payments its first wait (``start``) converts.
+
+        Those silent so far, and those counted for an earlier day: a payment converts the
+        latest day whose first wait started at or before it (within the window).
+        """
+        def moves(o: Order) -> bool:
+            return o.paid_at > 0 and start <= o.paid_at <= start + window_ms and (
+                o.silent or o.day < day)
+
+        for row in self._buyer_rows(conv, cid, aliases):
+            if not any(moves(o) for o in row.orders):
+                continue
+            before = contributions(row.marks, row.orders)
+            holder = row.last_agent or UNASSIGNED  # a silent payment's: who holds it now
+            row.orders = tuple(
+                msgspec.structs.replace(o, day=day, silent=False,
+                                        agent=holder if o.silent else o.agent)
+                if moves(o) else o
+                for o in row.orders)
+            book.change(row.shop_id, row.buyer_id, before,
+                        contributions(row.marks, row.orders), first_waits(row.marks))
 
     def _buyer_rows(self, conv: Conversation, cid: str, aliases: Aliases) -> Iterator[Conversation]:
         """The buyer's conversations in the shop (this partition): this one, then the others."""

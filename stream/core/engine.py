@@ -264,7 +264,7 @@ class Engine:
             self.staffing.observe(conv.shop_id, event.sender, event.agent_id, conv.latest_ts,
                                   outcomes)
         if conv.wait_start != NO_WAIT and needs_mark(conv):
-            self.conversions.mark(conv, part.orders)  # an inquiry (§7), at any hour
+            self.conversions.mark(conv, part.orders, cid, part.aliases, policy)  # §7 inquiry
         if outcomes or conv.orders:  # the day's first reply; a late event's reminder holder
             self.conversions.after_event(conv, cid, outcomes, policy, part.orders)
         if self.guard is not None and event.is_shop_message:

@@ -482,9 +482,9 @@ def conversion_figures(applied: list[Applied], conversations: dict[str, Conversa
                        ) -> dict[tuple[str, str], dict[str, Any]]:
     """§7: inquiries, paid buyers, sales, refunds, silent orders per shop and business day.
 
-    Orders are attributed in log order: a payment converts the buyer's latest business day
-    whose first wait, among the waits opened before it, started at most the conversion window
-    before it.
+    Orders are attributed by event time: a payment converts the buyer's latest business day
+    whose first wait (over the whole log, wherever it stands in it) started at or before it and
+    at most the conversion window before it.
     """
     inquirers: dict[tuple[str, str], set[str]] = defaultdict(set)
     payers: dict[tuple[str, str], set[str]] = defaultdict(set)
@@ -498,14 +498,18 @@ def conversion_figures(applied: list[Applied], conversations: dict[str, Conversa
             inquirers[(conv.shop_id, conv.day(w.start).isoformat())].add(conv.buyer_id)
             openers.add((conv_id, w.opened_by))
     first_waits: dict[tuple[str, str], dict[date, int]] = defaultdict(dict)
+    for a in applied:
+        conv = conversations[a.event.conversation_id]
+        if (a.event.conversation_id, a.event.event_id) in openers:
+            days = first_waits[(conv.shop_id, conv.buyer_id)]
+            day = conv.day(a.ts)
+            days[day] = min(days.get(day, a.ts), a.ts)
     attributed: dict[tuple[str, str], tuple[str, str]] = {}  # (shop, order) -> (shop, day)
     refunded: dict[tuple[str, str], int] = defaultdict(int)  # (shop, order) -> fen
     for a in applied:
         e, p = a.event, a.ts
         conv = conversations[e.conversation_id]
         buyer = (conv.shop_id, conv.buyer_id)
-        if (e.conversation_id, e.event_id) in openers:
-            first_waits[buyer].setdefault(conv.day(p), p)
         if e.type != "order":
             continue
         order = (conv.shop_id, e.order_id or "")

@@ -161,6 +161,30 @@ def test_an_order_before_any_wait_is_silent():
     assert all(r["paid_buyers"] == 0 for r in agent_days(engine).values())
 
 
+def test_a_first_wait_at_the_payments_time_converts_it_whichever_arrives_first():
+    # the payment arrives first; the buyer's first message carries the same time: the day's
+    # first wait started at (so at or before) the payment, and it converts the day
+    engine, _ = feed([order("paid", 0, amount="9.90"), ev("buyer", 0), ev("agent", 20)])
+    row = shop_day(engine)
+    assert (row["paid_buyers"], row["chat_sales"], row["silent_orders"]) == (1, "9.90", 0)
+    # a wait of another conversation of the buyer, earlier than the payment but arriving after
+    # it, converts it too (event time decides, not arrival)
+    engine, _ = feed([order("paid", 300, amount="5", conversation_id="c2"),
+                      ev("buyer", 100), ev("agent", 110)])
+    row = shop_day(engine)
+    assert (row["paid_buyers"], row["silent_orders"], row["chat_sales"]) == (1, 0, "5.00")
+    # a first wait after the payment does not
+    engine, _ = feed([order("paid", 0, amount="7"), ev("buyer", 1), ev("agent", 5)])
+    assert shop_day(engine)["silent_orders"] == 1
+    # a later day's first wait, arriving after the payment it precedes, takes the payment
+    # from the earlier day (the latest day whose first wait started at or before it)
+    engine, _ = feed([ev("buyer", 0), ev("agent", 10),
+                      order("paid", 20 * HOUR, amount="3", conversation_id="c2"),
+                      ev("buyer", 19 * HOUR, conversation_id="c3")])
+    assert shop_day(engine)["paid_buyers"] == 0
+    assert shop_day(engine, NEXT)["paid_buyers"] == 1
+
+
 @pytest.mark.parametrize(("after", "silent"), [
     (23 * HOUR + 59 * 60, False), (24 * HOUR, False), (24 * HOUR + 60, True)])
 def test_the_window_is_24_hours_after_the_first_wait(after, silent):
