@@ -11,7 +11,12 @@ from typing import Any, TypeVar
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    NodeNotReadyError,
+    TopicAlreadyExistsError,
+)
 
 from stream.config import KafkaSecurity, Settings
 from stream.errors import BrokerError
@@ -103,8 +108,10 @@ async def admin_call(settings: Settings, broker_url: str, work: Callable[[AIOKaf
     it (``broker.session.timeout.ms``, 9 s by default), and a request sent to it fails
     (``NodeNotReadyError``, a time-out) although the brokers still up serve every topic
     replicated to them. So a retriable failure is retried on a new client, which bootstraps
-    from a broker that answers and picks its broker again, with a doubling pause, until
-    ``timeout`` seconds have passed; then :class:`BrokerError` says which error persisted. A
+    from a broker that answers and picks its broker again: at once after a request routed to
+    a broker that refuses connections (the next pick most likely is one that is up), after a
+    doubling pause otherwise (a time-out, a cluster electing leaders), until ``timeout``
+    seconds have passed; then :class:`BrokerError` says which error persisted. A
     bootstrap that no broker answers fails at once with "cannot reach the Kafka broker": the
     whole cluster is down, which waiting here would only hide from the supervisor.
     """
@@ -117,6 +124,7 @@ async def admin_call(settings: Settings, broker_url: str, work: Callable[[AIOKaf
         # a third of the whole at most: time left to ask again after a broker that is frozen
         request = max(1.0, min(REQUEST_SECONDS, timeout / 3, deadline - loop.time()))
         admin = await _started_admin(settings, broker_url, request, fix)
+        routed = False
         try:
             return await work(admin)
         except Exception as exc:
@@ -127,12 +135,19 @@ async def admin_call(settings: Settings, broker_url: str, work: Callable[[AIOKaf
                     f"cannot reach the Kafka broker at {broker_url}: {type(exc).__name__} "
                     f"({exc}), the last of {attempts} attempt(s) in {timeout:.0f} s: check "
                     f"KAFKA_BROKER and that the brokers run{fix}") from exc
-            log.warning("a Kafka request failed (%s: %s), a broker may be down: asking "
-                        "again in %.1f s", type(exc).__name__, exc, pause)
+            # a request routed to a broker that is down (NodeNotReadyError: refused at once)
+            # is a miss of the random pick, not a busy cluster: asked again at once, it
+            # most likely goes to a broker that is up
+            routed = isinstance(exc, NodeNotReadyError)
+            if attempts <= 3 or not routed:
+                log.warning("a Kafka request failed (%s: %s), a broker may be down: asking "
+                            "again%s", type(exc).__name__, exc,
+                            "" if routed else f" in {pause:.1f} s")
         finally:
             await admin.close()
-        await asyncio.sleep(pause)
-        pause = min(pause * 2, max_pause)
+        if not routed:
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, max_pause)
 
 
 async def ensure_topics(settings: Settings, broker_url: str, timeout: float = 30.0) -> None:
